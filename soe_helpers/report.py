@@ -1,0 +1,135 @@
+"""Display helpers for notebooks: money and percentages formatted for finance, tables escaped.
+
+Every data value that reaches HTML goes through :func:`html.escape` here (a customer
+named ``<script>`` shows as text). Money is shown as ``$1.2M`` / ``$212K`` / ``$950``
+with negatives as ``-$212K`` and marked red in tables; percentages with one decimal.
+"""
+from __future__ import annotations
+
+import html
+import math
+from typing import Iterable
+
+import pandas as pd
+
+__all__ = ["fmt_money", "fmt_pct", "fmt_units", "html_table", "show_table", "headline", "show_headline",
+           "Money"]
+
+
+def _bad(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NA
+
+
+def fmt_money(x, symbol: str = "$", exact: bool = False) -> str:
+    """``1234567 -> '$1.23M'``, ``-212400 -> '-$212K'``, ``950.4 -> '$950'``; exact=True -> ``$1,234,567.00``."""
+    if _bad(x):
+        return "–"
+    x = float(x)
+    sign = "-" if x < 0 else ""
+    a = abs(x)
+    if exact:
+        return f"{sign}{symbol}{a:,.2f}"
+    if a >= 1e9:
+        return f"{sign}{symbol}{a / 1e9:.2f}B"
+    if a >= 1e6:
+        return f"{sign}{symbol}{a / 1e6:.2f}M"
+    if a >= 1e4:
+        return f"{sign}{symbol}{a / 1e3:.0f}K"
+    if a >= 1e3:
+        return f"{sign}{symbol}{a / 1e3:.1f}K"
+    return f"{sign}{symbol}{a:.0f}"
+
+
+def fmt_pct(x, signed: bool = False, digits: int = 1) -> str:
+    """A share as a percentage: ``0.0412 -> '4.1%'`` (``'+4.1%'`` when signed)."""
+    if _bad(x) or (isinstance(x, float) and math.isinf(x)):
+        return "–"
+    return f"{x * 100:+.{digits}f}%" if signed else f"{x * 100:.{digits}f}%"
+
+
+def fmt_units(x) -> str:
+    return "–" if _bad(x) else f"{float(x):,.0f}"
+
+
+class Money(str):
+    """Marker for column format specs."""
+
+
+def html_table(
+    df: pd.DataFrame,
+    money: Iterable[str] = (),
+    pct: Iterable[str] = (),
+    units: Iterable[str] = (),
+    signed_pct: Iterable[str] = (),
+    symbol: str = "$",
+    exact_money: bool = False,
+    rename: dict[str, str] | None = None,
+    max_rows: int | None = None,
+) -> str:
+    """An escaped HTML table with finance formatting; negatives get class ``neg``."""
+    money, pct, units, signed_pct = set(money), set(pct), set(units), set(signed_pct)
+    rename = rename or {}
+    if max_rows is not None:
+        df = df.head(max_rows)
+    numeric = money | pct | units | signed_pct
+    head = "".join(
+        f'<th class="{"num" if c in numeric else ""}">{html.escape(str(rename.get(c, c)))}</th>' for c in df.columns
+    )
+    rows = []
+    for rec in df.itertuples(index=False, name=None):
+        cells = []
+        for c, v in zip(df.columns, rec):
+            if c in money:
+                txt, num = fmt_money(v, symbol, exact_money), True
+            elif c in pct or c in signed_pct:
+                txt, num = fmt_pct(v, signed=c in signed_pct), True
+            elif c in units:
+                txt, num = fmt_units(v), True
+            else:
+                txt, num = ("" if _bad(v) else str(v)), False
+            neg = num and not _bad(v) and isinstance(v, (int, float)) and v < 0
+            cls = " ".join(x for x in ("num" if num else "", "neg" if neg else "") if x)
+            cells.append(f'<td class="{cls}">{html.escape(txt)}</td>' if cls else f"<td>{html.escape(txt)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f'<table class="soe-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def show_table(df: pd.DataFrame, **kw):
+    """Display :func:`html_table` in a notebook."""
+    from IPython.display import HTML, display
+
+    display(HTML(html_table(df, **kw)))
+
+
+def headline(text: str) -> str:
+    return f'<div class="soe-headline">{html.escape(text)}</div>'
+
+
+def show_headline(text: str):
+    from IPython.display import HTML, display
+
+    display(HTML(headline(text)))
+
+
+def show_heading(text: str, level: int = 2):
+    """A data-driven heading (escaped) — markdown cells cannot hold this week's numbers."""
+    from IPython.display import HTML, display
+
+    display(HTML(f"<h{level}>{html.escape(text)}</h{level}>"))
+
+
+def show_text(text: str):
+    """A plain paragraph (escaped)."""
+    from IPython.display import HTML, display
+
+    display(HTML(f"<p>{html.escape(text)}</p>"))
+
+
+def show_list(items):
+    """A bulleted list of plain sentences (escaped)."""
+    from IPython.display import HTML, display
+
+    display(HTML("<ul>" + "".join(f"<li>{html.escape(str(i))}</li>" for i in items) + "</ul>"))
+
+
+__all__ += ["show_heading", "show_text", "show_list"]

@@ -1,0 +1,143 @@
+"""The week-over-week store: run records and recorded figures (and later actions, KPI history).
+
+One SQLAlchemy URL: an embedded SQLite file under ``outputs/`` by default, or the URL
+in the environment variable named by ``params.store.url_env`` (e.g. a PostgreSQL
+server a team shares). The URL may hold a password, so it is read from the
+environment only and shown masked. Every write is one transaction; writing a week's
+rows replaces that week's rows only, never another week's.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+
+from . import paths
+
+__all__ = ["Store", "metadata", "runs", "results", "store_url", "open_store"]
+
+metadata = sa.MetaData()
+
+runs = sa.Table(
+    "soe_runs",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("week", sa.String(8), nullable=False, index=True),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime),
+    sa.Column("status", sa.String(16), nullable=False),  # running | ok | failed
+    sa.Column("run_dir", sa.Text),
+    sa.Column("summary", sa.Text),  # JSON: per-notebook status and error lines
+)
+
+results = sa.Table(
+    "soe_results",
+    metadata,
+    sa.Column("week", sa.String(8), nullable=False, index=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("section", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(128), nullable=False),
+    sa.Column("value", sa.Text),  # JSON
+    sa.PrimaryKeyConstraint("week", "section", "key"),
+)
+
+
+def store_url(params) -> str:
+    """The store's SQLAlchemy URL: from the environment if set, else the embedded SQLite file."""
+    url = os.environ.get(params.store.url_env or "")
+    if url:
+        return url
+    path = paths.resolve(params.store.path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+class Store:
+    """A thin transactional wrapper over the store's engine."""
+
+    def __init__(self, url: str):
+        kw: dict[str, Any] = {"future": True}
+        if url.startswith("sqlite"):
+            kw["connect_args"] = {"timeout": 60}
+        self.engine = sa.create_engine(url, **kw)
+        if url.startswith("sqlite"):
+            @sa.event.listens_for(self.engine, "connect")
+            def _pragmas(dbapi_conn, _rec):  # WAL: readers never block the writer
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.close()
+        metadata.create_all(self.engine)
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password masked, safe for logs and reports."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def ensure(self, *tables: sa.Table) -> None:
+        """Create tables other modules define on :data:`metadata` (idempotent)."""
+        metadata.create_all(self.engine, tables=list(tables))
+
+    # -- runs
+    def start_run(self, run_id: str, week: str, run_dir: Path) -> None:
+        with self.engine.begin() as c:
+            c.execute(runs.insert().values(run_id=run_id, week=week, started_at=_now(), status="running",
+                                           run_dir=str(run_dir)))
+
+    def finish_run(self, run_id: str, status: str, summary: dict) -> None:
+        with self.engine.begin() as c:
+            c.execute(runs.update().where(runs.c.run_id == run_id).values(
+                finished_at=_now(), status=status, summary=json.dumps(summary, default=str)))
+
+    def list_runs(self, week: str | None = None) -> list[dict]:
+        q = sa.select(runs).order_by(runs.c.started_at)
+        if week:
+            q = q.where(runs.c.week == week)
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(q)]
+
+    # -- recorded figures
+    def replace_results(self, week: str, run_id: str, figures: dict[str, dict[str, Any]]) -> None:
+        """Replace ``week``'s recorded figures with ``figures`` ({section: {key: value}}) in one transaction."""
+        rows = [
+            {"week": week, "run_id": run_id, "section": s, "key": k, "value": json.dumps(v, default=str)}
+            for s, kv in figures.items() for k, v in kv.items()
+        ]
+        self.replace_week_rows(results, week, rows)
+
+    def results_for(self, week: str) -> dict[str, dict[str, Any]]:
+        with self.engine.connect() as c:
+            out: dict[str, dict[str, Any]] = {}
+            for r in c.execute(sa.select(results).where(results.c.week == week)):
+                out.setdefault(r.section, {})[r.key] = json.loads(r.value)
+            return out
+
+    def weeks_with_results(self) -> list[str]:
+        with self.engine.connect() as c:
+            return sorted(r[0] for r in c.execute(sa.select(results.c.week).distinct()))
+
+    # -- generic week-keyed tables (KPI history, snapshots ...)
+    def replace_week_rows(self, table: sa.Table, week: str, rows: Iterable[dict], week_col: str = "week") -> int:
+        """Delete ``table``'s rows of ``week`` and insert ``rows``, atomically. Returns rows written."""
+        rows = list(rows)
+        bad = [r for r in rows if r.get(week_col) != week]
+        if bad:
+            raise ValueError(f"replace_week_rows({table.name}, {week}): {len(bad)} row(s) belong to another week")
+        self.ensure(table)
+        with self.engine.begin() as c:
+            c.execute(table.delete().where(table.c[week_col] == week))
+            if rows:
+                c.execute(table.insert(), rows)
+        return len(rows)
+
+
+def open_store(params) -> Store:
+    return Store(store_url(params))
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)

@@ -1,0 +1,78 @@
+import pandas as pd
+import pytest
+
+from soe_helpers.calendar import (FiscalCalendar, is_week, latest_complete_week, parse_week, to_week, week_add,
+                                  week_diff, week_end, week_label, week_range, week_start, weeks_in_year)
+
+
+def test_week_labels_and_bounds():
+    assert week_label("2026-11-25") == "2026-W48"
+    assert week_start("2026-W47") == pd.Timestamp("2026-11-16")
+    assert week_end("2026-W47") == pd.Timestamp("2026-11-22")
+    # ISO year boundary: 2027-01-01 is a Friday in week 53 of 2026
+    assert week_label("2027-01-01") == "2026-W53"
+    assert week_label("2024-12-30") == "2025-W01"
+
+
+def test_week_53_and_arithmetic():
+    assert weeks_in_year(2026) == 53 and weeks_in_year(2025) == 52
+    assert is_week("2026-W53") and not is_week("2025-W53") and not is_week("2026-W54")
+    assert week_add("2026-W52", 1) == "2026-W53"
+    assert week_add("2026-W53", 1) == "2027-W01"
+    assert week_add("2025-W52", 1) == "2026-W01"
+    assert week_diff("2027-W02", "2026-W52") == 3
+    assert week_range("2026-W52", "2027-W01") == ["2026-W52", "2026-W53", "2027-W01"]
+
+
+def test_parse_week_errors_say_what_is_expected():
+    with pytest.raises(ValueError, match="like '2026-W47'"):
+        parse_week("2026-47")
+    with pytest.raises(ValueError, match="2025 has 52 ISO weeks"):
+        parse_week("2025-W53")
+
+
+def test_iso_quarters_follow_the_thursday():
+    cal = FiscalCalendar("iso")
+    q4 = cal.quarter_weeks("2026-Q4")
+    assert q4[0] == "2026-W40" and q4[-1] == "2026-W53" and len(q4) == 14
+    assert cal.quarter_of("2026-W40") == "2026-Q4"  # Thu 2026-10-01
+    assert cal.quarter_of("2026-W39") == "2026-Q3"
+    # 2026-W53 runs Mon 2026-12-28 .. Sun 2027-01-03, Thursday 2026-12-31 -> 2026-Q4
+    assert cal.quarter_of("2026-W53") == "2026-Q4"
+    assert cal.quarter_of("2027-W01") == "2027-Q1"
+    # every week of two years in exactly one quarter
+    weeks = week_range("2025-W01", "2026-W53")
+    quarters = [q for y in (2025, 2026) for q in (f"{y}-Q{i}" for i in range(1, 5))]
+    assert sum(len(cal.quarter_weeks(q)) for q in quarters) == len(weeks)
+
+
+def test_445_calendar():
+    cal = FiscalCalendar("4-4-5")
+    assert cal.quarter_weeks("2026-Q1") == [f"2026-W{i:02d}" for i in range(1, 14)]
+    assert len(cal.quarter_weeks("2026-Q4")) == 14  # week 53 joins Q4
+    assert len(cal.quarter_weeks("2025-Q4")) == 13
+    assert cal.quarter_of("2026-W53") == "2026-Q4"
+    assert [cal.period_of(f"2026-W{w:02d}") for w in (1, 4, 5, 8, 9, 13, 14)] == [
+        "2026-P01", "2026-P01", "2026-P02", "2026-P02", "2026-P03", "2026-P03", "2026-P04"]
+    assert cal.period_of("2026-W53") == "2026-P12"
+    assert FiscalCalendar("5-4-4").period_of("2026-W05") == "2026-P01"
+    with pytest.raises(ValueError, match="not one of"):
+        FiscalCalendar("monthly")
+
+
+def test_quarter_to_date_and_remaining():
+    cal = FiscalCalendar("iso")
+    assert cal.quarter_to_date("2026-W47")[-1] == "2026-W47" and len(cal.quarter_to_date("2026-W47")) == 8
+    assert cal.quarter_remaining("2026-W47") == [f"2026-W{i}" for i in range(48, 54)]
+    assert cal.quarter_remaining("2026-W53") == []
+
+
+def test_latest_complete_week():
+    assert latest_complete_week("2026-11-22") == "2026-W47"  # a Sunday completes its week
+    assert latest_complete_week("2026-11-21") == "2026-W46"
+    assert latest_complete_week("2026-11-25") == "2026-W47"
+
+
+def test_to_week_vectorised_keeps_missing():
+    s = pd.Series(pd.to_datetime(["2026-11-16", None, "2027-01-03"]))
+    assert to_week(s).tolist() == ["2026-W47", None, "2026-W53"]

@@ -1,0 +1,183 @@
+"""Each validation error and its message, on tiny hand-made exports."""
+import pandas as pd
+import pytest
+
+from soe_helpers.loaders import DataError, coerce_table, load_tables, parse_dates, parse_money, read_source
+from soe_helpers.params import Source, load_params
+from soe_helpers.schemas import SCHEMAS
+
+PRODUCTS = "sku,product_line,unit_cost,list_price\nA-1,Sensors,10,20\nB-2,Controllers,30,50\n"
+CUSTOMERS = "customer_id,name,region,payment_terms_days\nC1,Acme,EMEA,30\nC2,Bolt,APAC,45\n"
+
+
+def _load(tmp_path, name, text, encoding="utf-8", **src):
+    path = tmp_path / f"{name}.csv"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding=encoding, newline="")
+    source = Source(file=path.name, **src)
+    lt = read_source(name, source, tmp_path)
+    return coerce_table(lt, SCHEMAS[name], source)
+
+
+def test_money_formats():
+    vals, bad = parse_money(pd.Series(["1,234.50", "$1,234.50", "(1,234.50)", "-12", "1234.5-", "USD 99", "",
+                                       "1.234,50", "12 units", "1,23"]))
+    assert vals.iloc[:6].tolist() == [1234.5, 1234.5, -1234.5, -12.0, -1234.5, 99.0]
+    assert pd.isna(vals.iloc[6]) and not bad.iloc[6]
+    assert bad.iloc[7:].tolist() == [True, True, True]
+
+
+def test_dates_iso_excel_serial_and_impossible():
+    d, bad = parse_dates(pd.Series(["2026-11-22", "46348", "2026-02-30", "11/22/2026", "", "2026-11-22 13:45:00"]))
+    assert d.iloc[0] == pd.Timestamp("2026-11-22")
+    assert d.iloc[1] == pd.Timestamp("2026-11-22")  # Excel serial 46348
+    assert bad.tolist() == [False, False, True, True, False, False]
+    assert d.iloc[5] == pd.Timestamp("2026-11-22")
+    d, bad = parse_dates(pd.Series(["11/22/2026"]), "%m/%d/%Y")
+    assert d.iloc[0] == pd.Timestamp("2026-11-22") and not bad.any()
+
+
+def test_text_in_quantity_names_file_column_rows_and_expectation(tmp_path):
+    text = ("SO,Ln,Date,Cust,Item,Qty,Price,Req,Prom\n"
+            "S1,1,2026-11-16,C1,A-1,5,20,2026-11-20,2026-11-20\n"
+            "S1,2,2026-11-16,C1,A-1,ten,20,2026-11-20,2026-11-20\n"
+            "S2,1,2026-11-17,C2,B-2,n/a,50,2026-11-20,2026-11-20\n")
+    cols = dict(order_id="SO", line="Ln", order_date="Date", customer_id="Cust", sku="Item", quantity="Qty",
+                unit_price="Price", requested_date="Req", promised_date="Prom")
+    _, problems = _load(tmp_path, "orders", text, columns=cols)
+    assert len(problems) == 1
+    msg = str(problems[0])
+    assert msg.startswith("orders.csv [orders]: column 'Qty' (quantity)")
+    assert "2 values not understood" in msg and "expected a number >= 0" in msg
+    assert "lines 3, 4: 'ten', 'n/a'" in msg
+
+
+def test_missing_column_lists_what_the_file_has(tmp_path):
+    _, problems = _load(tmp_path, "products", "sku,line,cost,price\nA,S,1,2\n")
+    msgs = [str(p) for p in problems]
+    assert any("required column 'product_line' not found; the source has: sku, line, cost, price" in m for m in msgs)
+    assert any("'unit_cost'" in m for m in msgs) and any("'list_price'" in m for m in msgs)
+
+
+def test_bom_crlf_and_thousands(tmp_path):
+    text = ("\ufeffinvoice_id,customer_id,invoice_date,due_date,amount\r\n"
+            'I1,C1,2026-11-01,2026-12-01,"1,234.50"\r\nI2,C2,2026-11-02,2026-12-02,"(50.00)"\r\n')
+    df, problems = _load(tmp_path, "invoices", text.encode("utf-8"))
+    assert problems == []
+    assert df["invoice_id"].tolist() == ["I1", "I2"] and df["amount"].tolist() == [1234.5, -50.0]
+
+
+def test_windows_1252_text(tmp_path):
+    text = "customer_id,name,region,payment_terms_days\nC1,Société Générale d'Équipement,EMEA,30\n"
+    df, problems = _load(tmp_path, "customers", text, encoding="cp1252")
+    assert problems == [] and df["name"].iloc[0] == "Société Générale d'Équipement"
+
+
+def test_semicolon_delimiter_sniffed(tmp_path):
+    df, problems = _load(tmp_path, "customers", "customer_id;name;region;payment_terms_days\nC1;Acme;EMEA;30\n")
+    assert problems == [] and df["payment_terms_days"].tolist() == [30]
+
+
+def test_duplicate_keys_range_choices_and_row_rules(tmp_path):
+    text = ("customer_id,name,region,payment_terms_days,late_penalty_pct_per_week\n"
+            "C1,A,EMEA,30,0.01\nC1,B,EMEA,400,\nC3,,EMEA,2.5,3\n")
+    _, problems = _load(tmp_path, "customers", text)
+    msgs = "\n".join(map(str, problems))
+    assert "duplicate key" in msgs and "customer_id must be unique" in msgs and "lines 2, 3" in msgs
+    assert "'payment_terms_days'" in msgs and "out of range" in msgs and "between 0 and 365" in msgs
+    assert "whole number" in msgs  # 2.5 days
+    assert "'name'" in msgs and "empty value" in msgs and "line 4" in msgs
+    assert "'late_penalty_pct_per_week'" in msgs and "between 0 and 1" in msgs
+
+    inv = "invoice_id,customer_id,invoice_date,due_date,amount\nI1,C1,2026-11-10,2026-11-01,5\n"
+    _, problems = _load(tmp_path, "invoices", inv)
+    assert "where due_date is not >= invoice_date" in str(problems[0]) and "line 2" in str(problems[0])
+
+
+def test_choices_are_case_insensitive(tmp_path):
+    text = "item,kind,amount,date\nBank,Opening_Balance,100,2026-11-22\nX,weekly,5,2026-11-22\n"
+    df, problems = _load(tmp_path, "cash", text)
+    assert df["kind"].iloc[0] == "opening_balance"
+    assert len(problems) == 1 and "not allowed; expected one of opening_balance, recurring, one_off" in str(problems[0])
+
+
+def test_weeks_accept_labels_and_dates(tmp_path):
+    text = "snapshot_week,target_week,sku,quantity\n2026-W46,2026-11-18,A-1,10\n2026-W46,2026-W99,A-1,1\n"
+    df, problems = _load(tmp_path, "forecasts", text)
+    assert df["target_week"].iloc[0] == "2026-W47"
+    assert len(problems) == 1 and "ISO week like 2026-W47" in str(problems[0])
+
+
+def test_empty_and_header_only_files(tmp_path):
+    (tmp_path / "e.csv").write_text("")
+    with pytest.raises(DataError, match="the file is empty"):
+        read_source("products", Source(file="e.csv"), tmp_path)
+    df, problems = _load(tmp_path, "products", "sku,product_line,unit_cost,list_price\n")
+    assert problems == [] and len(df) == 0
+    with pytest.raises(DataError, match="file not found"):
+        read_source("products", Source(file="nope.csv"), tmp_path)
+
+
+def _write_minimal(tmp_path, orders_rows):
+    (tmp_path / "products.csv").write_text(PRODUCTS)
+    (tmp_path / "customers.csv").write_text(CUSTOMERS)
+    (tmp_path / "orders.csv").write_text(
+        "order_id,line,order_date,customer_id,sku,quantity,unit_price,requested_date,promised_date\n" + orders_rows)
+    tables = ["products", "customers", "orders"]
+    sets = [f"data.sources.{t}.file={t}.csv" for t in tables] + [f"data.sources.{t}.columns={{}}" for t in tables]
+    return load_params(sets=sets, data_dir=tmp_path), tables
+
+
+def test_orphans_are_reported_with_all_other_problems_together(tmp_path):
+    params, tables = _write_minimal(
+        tmp_path,
+        "S1,1,2026-11-16,C1,A-1,5,20,2026-11-20,2026-11-20\n"
+        "S1,2,2026-11-16,C9,Z-9,5,20,2026-11-20,2026-11-20\n"
+        "S2,1,2026-11-16,C2,B-2,x,20,2026-11-20,2026-11-10\n")
+    with pytest.raises(DataError) as e:
+        load_tables(params, tables)
+    msg = str(e.value)
+    assert "4 problems" in msg and "not understood" in msg and "nothing was run" in msg
+    assert "1 orphan row: sku not found in products (products.csv); line 3: 'Z-9'" in msg
+    assert "1 orphan row: customer_id not found in customers" in msg
+    assert "where promised_date is not >= order_date" in msg
+
+
+def test_valid_minimal_load(tmp_path):
+    params, tables = _write_minimal(tmp_path, "S1,1,2026-11-16,C1,A-1,5,20,2026-11-20,2026-11-20\n")
+    loaded = load_tables(params, tables)
+    o = loaded["orders"].frame
+    assert o["quantity"].dtype == "float64" and str(o["order_date"].dtype).startswith("datetime64")
+    assert loaded["orders"].sha256 and loaded["orders"].rows == 1
+
+
+def test_excel_source_with_real_dates_and_serials(tmp_path):
+    df = pd.DataFrame({"Week": ["2026-W47", "2026-W48"], "Item": ["A-1", "B-2"], "Units": [10, 5],
+                       "Revenue": [200.0, "$250.00"], "COGS": [100, 150]})
+    df.to_excel(tmp_path / "plan.xlsx", index=False, sheet_name="Plan")
+    src = Source(file="plan.xlsx", sheet="Plan", columns={"week": "Week", "sku": "Item", "units": "Units",
+                                                          "revenue": "Revenue", "cogs": "COGS"})
+    lt = read_source("plan", src, tmp_path)
+    frame, problems = coerce_table(lt, SCHEMAS["plan"], src)
+    assert problems == [] and frame["revenue"].tolist() == [200.0, 250.0]
+
+
+def test_sql_source_reads_url_from_environment(tmp_path, monkeypatch):
+    import sqlalchemy as sa
+
+    db = tmp_path / "erp.sqlite"
+    eng = sa.create_engine(f"sqlite:///{db}")
+    with eng.begin() as c:
+        c.execute(sa.text("create table items (sku text, line text, cost real, price real)"))
+        c.execute(sa.text("insert into items values ('A-1','Sensors',10,20)"))
+    src = Source(query="select sku, line, cost, price from items", url_env="ERP_URL",
+                 columns={"product_line": "line", "unit_cost": "cost", "list_price": "price"})
+    with pytest.raises(DataError, match="environment variable ERP_URL is not set"):
+        read_source("products", src, tmp_path)
+    monkeypatch.setenv("ERP_URL", f"sqlite:///{db}")
+    lt = read_source("products", src, tmp_path)
+    frame, problems = coerce_table(lt, SCHEMAS["products"], src)
+    assert problems == [] and frame["unit_cost"].tolist() == [10.0]
+    assert "sqlite" not in lt.origin  # the URL is never shown
