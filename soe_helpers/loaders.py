@@ -141,7 +141,8 @@ def read_source(name: str, src: Source, data_dir: Path) -> LoadedTable:
     suffix = path.suffix.lower()
     try:
         if suffix in (".xlsx", ".xlsm", ".xls"):
-            frame = pd.read_excel(path, sheet_name=src.sheet if src.sheet is not None else 0, dtype=object)
+            frame = pd.read_excel(path, sheet_name=src.sheet if src.sheet is not None else 0, dtype=object,
+                                  engine="calamine")  # ~10x faster than openpyxl on large plans
             row_label, offset = "row", 2
         elif suffix == ".parquet":
             frame = pd.read_parquet(path)
@@ -356,8 +357,8 @@ def coerce_table(lt: LoadedTable, schema: TableSchema, src: Source) -> tuple[pd.
             if schema.column(left).kind == "week":
                 from .calendar import week_ordinal
 
-                lv = lv.map(lambda w: week_ordinal(w) if isinstance(w, str) else np.nan)
-                rv = rv.map(lambda w: week_ordinal(w) if isinstance(w, str) else np.nan)
+                ords = {w: week_ordinal(w) for w in pd.unique(pd.concat([lv, rv]).dropna())}
+                lv, rv = lv.map(ords).astype(float), rv.map(ords).astype(float)
             viol = {">=": lv < rv, ">": lv <= rv}[op] & lv.notna() & rv.notna()
             if viol.any():
                 idx = viol[viol].index
@@ -393,7 +394,8 @@ def _parse_column(s: pd.Series, col: Column, src: Source) -> tuple[pd.Series, pd
         t = _as_text(s)
         empty = t == ""
         is_label = t.str.match(r"^\d{4}-W\d{2}$")
-        valid_label = is_label & t.map(is_week)
+        valid = {u: is_week(u) for u in pd.unique(t[is_label])}  # few distinct weeks, many rows
+        valid_label = is_label & t.map(valid).fillna(False).astype(bool)
         out = t.where(valid_label, None).astype(object)
         rest = ~empty & ~is_label
         if rest.any():

@@ -119,7 +119,7 @@ class StoreParams(_Strict):
     (e.g. a shared PostgreSQL); when it is unset, an embedded SQLite file at ``path`` is used."""
 
     url_env: str = "SOE_STORE_URL"
-    path: str = "outputs/soe_store.sqlite"
+    path: str = "soe_store.sqlite"  # relative to the outputs folder
 
 
 class RunParams(_Strict):

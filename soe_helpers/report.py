@@ -13,7 +13,7 @@ from typing import Iterable
 import pandas as pd
 
 __all__ = ["fmt_money", "fmt_pct", "fmt_units", "html_table", "show_table", "headline", "show_headline",
-           "Money"]
+           "LABELS"]
 
 
 def _bad(x) -> bool:
@@ -51,8 +51,17 @@ def fmt_units(x) -> str:
     return "–" if _bad(x) else f"{float(x):,.0f}"
 
 
-class Money(str):
-    """Marker for column format specs."""
+#: Readable headers for the column names the helpers return (a table's ``rename`` wins).
+LABELS = {
+    "product_line": "Product line", "sku": "SKU", "region": "Region", "customer": "Customer",
+    "customer_id": "Customer ID", "week": "Week",
+    "actual_units": "Units shipped", "actual_revenue": "Shipped revenue",
+    "plan_units": "Plan units", "plan_revenue": "Plan revenue",
+    "run_rate_revenue": "Run-rate revenue", "run_rate_units": "Run-rate units",
+    "orders_units": "Units ordered", "orders_revenue": "Orders at plan price",
+    "forecast_units": "Forecast units", "forecast_revenue": "Forecast at plan price",
+    "variance": "Variance", "variance_units": "Variance (units)", "variance_pct": "Variance %",
+}
 
 
 def html_table(
@@ -68,7 +77,7 @@ def html_table(
 ) -> str:
     """An escaped HTML table with finance formatting; negatives get class ``neg``."""
     money, pct, units, signed_pct = set(money), set(pct), set(units), set(signed_pct)
-    rename = rename or {}
+    rename = {**LABELS, **(rename or {})}
     if max_rows is not None:
         df = df.head(max_rows)
     numeric = money | pct | units | signed_pct

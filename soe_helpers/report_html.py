@@ -72,6 +72,7 @@ def notebook_to_html(ipynb: str | Path, header: dict) -> str:
     exporter.exclude_input = True
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
+    exporter.anchor_link_text = ""  # no pilcrows after headings
     tags = TagRemovePreprocessor(
         remove_cell_tags={"parameters", "injected-parameters", "remove-cell", "remove_cell"},
         remove_all_outputs_tags={"remove-output", "remove_output"},
