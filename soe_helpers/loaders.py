@@ -34,6 +34,8 @@ __all__ = ["DataError", "Problem", "LoadedTable", "load_tables", "load_table", "
            "parse_money", "parse_dates", "file_sha256", "data_as_of"]
 
 _SHOW = 5  # offending rows shown per problem
+_ABSURD = 1e12
+_DATE_MIN, _DATE_MAX = pd.Timestamp("1990-01-01"), pd.Timestamp("2100-12-31")
 
 
 @dataclass
@@ -84,13 +86,16 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _detect_encoding(path: Path, declared: str | None) -> str:
+def _detect_encoding(path: Path, declared: str | None, name: str = "", origin: str = "") -> str:
+    """UTF-8 (with or without BOM) when the file decodes as UTF-8, else Windows-1252.
+
+    A file that mixes both (some lines UTF-8 with accents, others Windows-1252) cannot be
+    read right either way: that is a DataError naming the offending lines.
+    """
     if declared:
         return declared
     with open(path, "rb") as f:
         head = f.read(3)
-    if head == b"\xef\xbb\xbf":
-        return "utf-8-sig"
     # Decode the whole file as UTF-8 in chunks; fall back to Windows-1252 (Excel on Windows).
     dec = __import__("codecs").getincrementaldecoder("utf-8")()
     try:
@@ -98,9 +103,63 @@ def _detect_encoding(path: Path, declared: str | None) -> str:
             for chunk in iter(lambda: f.read(1 << 22), b""):
                 dec.decode(chunk)
             dec.decode(b"", final=True)
-        return "utf-8"
+        return "utf-8-sig" if head == b"\xef\xbb\xbf" else "utf-8"
     except UnicodeDecodeError:
-        return "cp1252"
+        pass
+    bad_lines, utf8_accented = [], False
+    with open(path, "rb") as f:
+        for i, raw in enumerate(f, start=1):
+            if raw.isascii():
+                continue
+            try:
+                raw.decode("utf-8")
+                utf8_accented = True
+            except UnicodeDecodeError:
+                bad_lines.append(i)
+    if utf8_accented and bad_lines:
+        shown = ", ".join(map(str, bad_lines[:_SHOW])) + (f" and {len(bad_lines) - _SHOW} more" if len(bad_lines) > _SHOW else "")
+        raise DataError([Problem(name, origin, f"mixed text encodings: line{'s' if len(bad_lines) > 1 else ''} {shown} "
+                                 "are not UTF-8 while other lines are; re-export the file as UTF-8 "
+                                 "(or set `encoding` in its source)")])
+    return "cp1252"
+
+
+def _surplus_fields(path: Path, enc: str, sep: str) -> str:
+    import csv
+
+    with open(path, encoding=enc, newline="") as f:
+        rows = csv.reader(f, delimiter=sep)
+        width = len(next(rows, []))
+        bad = [i for i, r in enumerate(rows, start=2) if len(r) > width][: _SHOW]
+    return (f"lines {', '.join(map(str, bad))} have more fields than the header's {width} "
+            "(an unquoted delimiter inside a value?); quote such values or fix the export")
+
+
+def _find_header(frame: pd.DataFrame, expected: list[str], header_row: int | None) -> tuple[pd.DataFrame, int]:
+    """Re-header ``frame`` when its real header is below title rows (merged Excel headers).
+
+    Returns (frame, extra rows skipped). ``header_row`` (1-based, from params) forces the row.
+    """
+    want = {e.strip().lower() for e in expected}
+    if header_row and header_row > 1:
+        i = header_row - 2
+    else:
+        have = {str(c).strip().lower() for c in frame.columns}
+        if not want or len(want & have) * 2 >= len(want):
+            return frame, 0
+        i = None
+        for r in range(min(10, len(frame))):
+            cells = {str(v).strip().lower() for v in frame.iloc[r].tolist()}
+            if want <= cells:
+                i = r
+                break
+        if i is None:
+            return frame, 0
+    if i < 0 or i >= len(frame):
+        return frame, 0
+    new = frame.iloc[i + 1:].reset_index(drop=True)
+    new.columns = [str(v).strip() for v in frame.iloc[i].tolist()]
+    return new, i + 1
 
 
 def _sniff_delimiter(first_line: str) -> str:
@@ -148,7 +207,7 @@ def read_source(name: str, src: Source, data_dir: Path) -> LoadedTable:
             frame = pd.read_parquet(path)
             row_label, offset = "row", 1
         else:
-            enc = _detect_encoding(path, src.encoding)
+            enc = _detect_encoding(path, src.encoding, name, origin)
             with open(path, encoding=enc, newline="") as f:
                 first = f.readline()
             sep = src.delimiter or _sniff_delimiter(first)
@@ -160,12 +219,21 @@ def read_source(name: str, src: Source, data_dir: Path) -> LoadedTable:
                 frame = pd.read_csv(io.StringIO(text), dtype=str, sep=sep, keep_default_na=False,
                                     na_values=[], engine="c", low_memory=False)
             row_label, offset = "line", 2
+            if not isinstance(frame.index, pd.RangeIndex):  # pandas took surplus fields as an index
+                raise DataError([Problem(name, origin, _surplus_fields(path, enc, sep))])
+    except DataError:
+        raise
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, UnicodeDecodeError, OSError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise DataError([Problem(name, origin, f"cannot be read as a {suffix or 'text'} table: {first}")]) from None
     except Exception as e:  # noqa: BLE001 - e.g. a corrupt xlsx (zip) or parquet file
         raise DataError([Problem(name, origin, f"cannot be read: {type(e).__name__}: {e}")]) from None
     frame.columns = [str(c).strip() for c in frame.columns]
+    schema = SCHEMAS.get(name)
+    if schema is not None:
+        expected = [src.columns.get(c.name, c.name) for c in schema.columns if c.required]
+        frame, skipped = _find_header(frame, expected, src.header_row)
+        offset += skipped
     return LoadedTable(name, frame, origin, path=path, sha256=file_sha256(path), rows=len(frame),
                        row_label=row_label, row_offset=offset)
 
@@ -301,8 +369,14 @@ def coerce_table(lt: LoadedTable, schema: TableSchema, src: Source) -> tuple[pd.
         label = f"'{header}'" + (f" ({col.name})" if header != col.name else "")
         if actual is None:
             if col.required:
+                hint = ""
+                if len(raw.columns) == 1:
+                    for d, dname in ((";", "';'"), ("\t", "a tab"), ("|", "'|'"), (",", "','")):
+                        if d in str(raw.columns[0]):
+                            hint = f" (the header looks {dname}-delimited: set `delimiter` in the source)"
+                            break
                 add(f"required column {label} not found; the source has: "
-                    f"{', '.join(map(str, raw.columns[:30]))}" + (" ..." if len(raw.columns) > 30 else ""))
+                    f"{', '.join(map(str, raw.columns[:30]))}" + (" ..." if len(raw.columns) > 30 else "") + hint)
             out[col.name] = pd.Series(np.nan if col.kind in ("float", "money") else None, index=raw.index,
                                       dtype="float64" if col.kind in ("float", "money") else object)
             if col.kind == "date":
@@ -323,11 +397,19 @@ def coerce_table(lt: LoadedTable, schema: TableSchema, src: Source) -> tuple[pd.
         if col.kind in ("int", "float", "money"):
             lo = parsed < col.min if col.min is not None else pd.Series(False, index=parsed.index)
             hi = parsed > col.max if col.max is not None else pd.Series(False, index=parsed.index)
+            hi = hi | (parsed.abs() > _ABSURD)  # no real export holds a trillion of anything
             oor = (lo | hi).fillna(False).astype(bool)
             if oor.any():
                 idx = oor[oor].index
                 add(f"{len(idx)} value{'s' if len(idx) > 1 else ''} out of range; expected {_expected(col)}; "
                     + _fmt_rows(idx, _as_text(s), lt.row_label, lt.row_offset), label)
+        if col.kind == "date":
+            odd = parsed.notna() & ((parsed < _DATE_MIN) | (parsed > _DATE_MAX))
+            if odd.any():
+                idx = odd[odd].index
+                add(f"{len(idx)} implausible date{'s' if len(idx) > 1 else ''}; expected dates between "
+                    f"{_DATE_MIN.date()} and {_DATE_MAX.date()}; " + _fmt_rows(idx, _as_text(s), lt.row_label, lt.row_offset),
+                    label)
         if col.choices:
             norm = parsed.astype(object).where(parsed.notna(), None)
             norm = norm.map(lambda v: v.lower() if isinstance(v, str) else v)
@@ -470,6 +552,8 @@ def load_tables(params: Params, tables: list[str] | None = None) -> dict[str, Lo
             problems.extend(e.problems)
             continue
         frame, probs = coerce_table(lt, SCHEMAS[name], src)
+        if lt.rows == 0 and SCHEMAS[name].required and not probs:
+            probs.append(Problem(name, lt.origin, "the file has a header but no data rows: expected at least one row"))
         problems.extend(probs)
         lt.frame = frame
         loaded[name] = lt

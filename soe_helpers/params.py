@@ -80,6 +80,7 @@ class Source(_Strict):
     encoding: str | None = None
     delimiter: str | None = None
     date_format: str | None = None
+    header_row: int | None = Field(None, ge=1, description="1-based row of the header when title rows sit above it")
 
     @model_validator(mode="after")
     def _one_origin(self):
@@ -133,6 +134,64 @@ class ReconciliationParams(_Strict):
     top_n: int = Field(15, ge=1, le=500)
 
 
+class EmailParams(_Strict):
+    """The weekly email (built by every run) and its delivery with ``soe send``.
+
+    The SMTP password is never a setting: ``soe send`` reads it from the environment
+    variable ``SOE_SMTP_PASSWORD`` only (no password set = no SMTP login).
+    """
+
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_starttls: bool = True      # upgrade with STARTTLS; fails rather than sending in clear if refused
+    smtp_ssl: bool = False          # implicit TLS from the first byte (usually port 465)
+    smtp_username: str | None = None  # default: the sender's address
+    smtp_timeout_seconds: int = Field(60, ge=1, le=600)
+    sender: str = "S&OE weekly pack <soe@example.com>"
+    reply_to: str | None = None
+    leadership: list[str] = Field(default_factory=list)
+    analysts: list[str] = Field(default_factory=list)
+    copy_analysts: bool = True      # analysts in Cc of the leadership email
+    subject_prefix: str = "S&OE"
+    attach_reports: bool = True     # attach the full HTML reports
+    report_url: str | None = None   # or link them: e.g. https://reports.example.com/{week}/{run_id}/{report}.html
+    max_html_kb: int = Field(100, ge=10, le=1000)
+    max_attachments_mb: float = Field(15.0, gt=0, le=100)
+
+    @field_validator("sender", "reply_to", "leadership", "analysts")
+    @classmethod
+    def _addresses(cls, v):
+        from email.utils import parseaddr
+
+        for a in [v] if isinstance(v, str) else (v or []):
+            addr = parseaddr(a)[1]
+            if not addr or "@" not in addr or addr.startswith("@") or addr.endswith("@") or " " in addr:
+                raise ValueError(f"{a!r} is not an email address like 'Name <name@example.com>'")
+        return v
+
+    @field_validator("report_url")
+    @classmethod
+    def _url(cls, v):
+        if v and (not v.startswith(("https://", "http://")) or "{report}" not in v):
+            raise ValueError("expected an http(s) URL containing {report} (and optionally {week}, {run_id}), "
+                             "e.g. https://reports.example.com/{week}/{run_id}/{report}.html")
+        return v
+
+    @model_validator(mode="after")
+    def _one_tls_mode(self):
+        if self.smtp_ssl and self.smtp_starttls:
+            raise ValueError("smtp_ssl (implicit TLS) and smtp_starttls exclude each other: set one to false")
+        return self
+
+
+class ExecutiveSummaryParams(_Strict):
+    """Rules the executive summary uses for its traffic lights (each stated in the report)."""
+
+    top_variances: int = Field(3, ge=0, le=20)       # material variances named in the summary and email
+    cash_watch_margin: float = Field(0.25, ge=0, le=10)  # amber when the low point is within this share above min cash
+    accuracy_watch_points: float = Field(0.02, ge=0, le=1)  # amber when the score is this close below target
+
+
 class Params(_Strict):
     company: Company
     calendar: CalendarParams = Field(default_factory=CalendarParams)
@@ -141,6 +200,8 @@ class Params(_Strict):
     store: StoreParams = Field(default_factory=StoreParams)
     run: RunParams = Field(default_factory=RunParams)
     reconciliation: ReconciliationParams = Field(default_factory=ReconciliationParams)
+    email: EmailParams = Field(default_factory=EmailParams)
+    executive_summary: ExecutiveSummaryParams = Field(default_factory=ExecutiveSummaryParams)
     notebooks: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="per-notebook papermill parameters; keys are checked against each notebook's parameters cell",

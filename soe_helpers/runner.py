@@ -371,6 +371,9 @@ def run_week(
     with WeekLock(week_dir):
         run_id, run_dir = _new_run_dir(week_dir)
         store = open_store(params)
+        aborted = store.mark_aborted(week)
+        if aborted:
+            progress(f"Note: {aborted} earlier run(s) of {week} had been killed mid-way; marked aborted.")
         store.start_run(run_id, week, run_dir)
         started = _utc()
         t0 = time.perf_counter()

@@ -88,6 +88,14 @@ class Store:
             c.execute(runs.insert().values(run_id=run_id, week=week, started_at=_now(), status="running",
                                            run_dir=str(run_dir)))
 
+    def mark_aborted(self, week: str) -> int:
+        """Mark ``week``'s runs still recorded as running as aborted (call while holding the week's lock:
+        a run left "running" then belongs to a process that was killed). Returns how many."""
+        with self.engine.begin() as c:
+            res = c.execute(runs.update().where((runs.c.week == week) & (runs.c.status == "running"))
+                            .values(status="aborted", finished_at=_now()))
+            return res.rowcount or 0
+
     def finish_run(self, run_id: str, status: str, summary: dict) -> None:
         with self.engine.begin() as c:
             c.execute(runs.update().where(runs.c.run_id == run_id).values(
