@@ -34,8 +34,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run the weekly pack for one ISO week")
     p.add_argument("--week", help="ISO week like 2026-W47 (default: the latest complete week in the data)")
     p.add_argument("--only", action="append", metavar="NOTEBOOK", help="run only this notebook (repeatable)")
+    p.add_argument("--notebooks-dir", help="run the notebooks of this folder instead of notebooks/")
     _common(p)
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("bench", help="time the pack (and its floor) at a given number of order lines")
+    p.add_argument("--order-lines", type=int, action="append", default=None, metavar="N",
+                   help="order lines to generate (repeatable; default 1000000)")
+    p.add_argument("--out", default=str(paths.outputs_dir() / "bench"), help="folder for data and bench.json/.md")
+    p.add_argument("--keep", action="store_true", help="keep the runs' output folders")
+    p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("validate", help="check params and inputs only")
     _common(p)
@@ -63,7 +71,8 @@ def _cmd_run(args) -> int:
     from .runner import run_week
 
     res = run_week(week=args.week, data_dir=args.data_dir, param_files=args.params, sets=args.sets,
-                   only=args.only, argv=sys.argv[1:])
+                   only=args.only, argv=sys.argv[1:],
+                   notebooks_dir=Path(args.notebooks_dir).resolve() if args.notebooks_dir else None)
     if res.ok:
         print(f"\nWeek {res.week}: all {len(res.notebooks)} report(s) ok.")
         print(f"Reports: {res.run_dir}")
@@ -77,6 +86,17 @@ def _cmd_run(args) -> int:
             if nb.get("ipynb"):
                 print(f"    executed notebook with the error: {res.run_dir / nb['ipynb']}", file=sys.stderr)
     return 1
+
+
+def _cmd_bench(args) -> int:
+    from .bench import run_bench
+
+    for n in args.order_lines or [1_000_000]:
+        rec = run_bench(n, Path(args.out), keep_data=args.keep)
+        print(f"{rec['order_lines']:,} order lines: pack {rec['pack_seconds']}s, floor {rec['floor_seconds']}s "
+              f"({rec['pack_over_floor']}x), peak RSS {rec['peak_rss_mb']} MB")
+    print(f"Results: {Path(args.out) / 'bench.json'} and bench.md")
+    return 0
 
 
 def _cmd_validate(args) -> int:
