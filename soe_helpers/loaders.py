@@ -212,8 +212,12 @@ def read_source(name: str, src: Source, data_dir: Path) -> LoadedTable:
                 first = f.readline()
             sep = src.delimiter or _sniff_delimiter(first)
             if enc in ("utf-8", "utf-8-sig"):
-                frame = pd.read_csv(path, dtype=str, sep=sep, encoding=enc, keep_default_na=False,
-                                    na_values=[], skipinitialspace=False, engine="c", low_memory=False)
+                try:  # pyarrow's reader is multi-threaded: ~5x faster on million-line exports
+                    frame = pd.read_csv(path, dtype=str, sep=sep, encoding=enc, keep_default_na=False,
+                                        na_values=[], engine="pyarrow")
+                except Exception:  # noqa: BLE001 - the C parser gives the precise message (line numbers)
+                    frame = pd.read_csv(path, dtype=str, sep=sep, encoding=enc, keep_default_na=False,
+                                        na_values=[], skipinitialspace=False, engine="c", low_memory=False)
             else:
                 text = path.read_text(encoding=enc)
                 frame = pd.read_csv(io.StringIO(text), dtype=str, sep=sep, keep_default_na=False,
@@ -271,7 +275,41 @@ def parse_money(text: pd.Series, allow_currency: bool = True) -> tuple[pd.Series
     ``1,234.50``, ``$1,234.50``, ``USD 1,234.50``, ``(1,234.50)`` (negative) and
     ``1,234.50-`` (negative) parse; ``1.234,50`` and ``12 units`` are rejected.
     """
-    t = text.astype(object).where(text.notna(), "").astype(str).str.strip()
+    if isinstance(text.dtype, pd.StringDtype):
+        t = text.fillna("").str.strip()
+    else:
+        t = text.astype(object).where(text.notna(), "").astype(str).str.strip()
+    empty = t == ""
+    # Fast path: plain numbers (most exports) parse in Arrow's C++ kernels; only the rest goes
+    # through the rules below.
+    fast = _plain_numbers(t)
+    need = ~empty & fast.isna()
+    if not need.any():
+        return fast, pd.Series(False, index=text.index)
+    slow, bad = _parse_money_slow(t[need], allow_currency)
+    vals = fast.copy()
+    vals[need] = slow
+    out_bad = pd.Series(False, index=text.index)
+    out_bad[need] = bad
+    return vals, out_bad
+
+
+def _plain_numbers(t: pd.Series) -> pd.Series:
+    """float64 of cells that are plain numbers (``-12.5``, ``1e3``, ``1,234.50``), NaN elsewhere."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(t.to_numpy(dtype=object), type=pa.string()) if not hasattr(t.array, "_pa_array") \
+        else pc.cast(t.array._pa_array, pa.string())
+    grouped = pc.fill_null(pc.match_substring_regex(arr, _GROUPED.pattern), False)
+    arr = pc.if_else(grouped, pc.replace_substring(arr, ",", ""), arr)  # 1,234.50 -> 1234.50
+    ok = pc.fill_null(pc.match_substring_regex(arr, _NUMBER.pattern), False)
+    vals = pc.cast(pc.if_else(ok, arr, pa.scalar("0")), pa.float64())
+    vals = pc.if_else(ok, vals, pa.scalar(None, pa.float64()))
+    return pd.Series(vals.to_numpy(zero_copy_only=False), index=t.index, dtype="float64")
+
+
+def _parse_money_slow(t: pd.Series, allow_currency: bool) -> tuple[pd.Series, pd.Series]:
     empty = t == ""
     neg = t.str.startswith("(") & t.str.endswith(")")
     t = t.where(~neg, t.str.slice(1, -1))
@@ -546,6 +584,8 @@ def load_tables(params: Params, tables: list[str] | None = None) -> dict[str, Lo
     problems: list[Problem] = []
     for name in names:
         src = params.data.sources[name]
+        if not SCHEMAS[name].required and src.file and not (params.data_dir() / Path(src.file).expanduser()).exists():
+            continue  # an optional overlap export (e.g. CRM bookings) not provided: the data-accuracy report says so
         try:
             lt = read_source(name, src, params.data_dir())
         except DataError as e:
