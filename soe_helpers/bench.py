@@ -33,7 +33,7 @@ from . import paths
 __all__ = ["run_bench", "BASE_ORDER_LINES", "markdown_table"]
 
 #: Order lines the demo writes at scale 1 (measured); --order-lines N uses scale N / this.
-BASE_ORDER_LINES = 48_370
+BASE_ORDER_LINES = 49_201
 
 
 class _RssSampler(threading.Thread):
