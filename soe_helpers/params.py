@@ -15,7 +15,7 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -192,6 +192,275 @@ class ExecutiveSummaryParams(_Strict):
     accuracy_watch_points: float = Field(0.02, ge=0, le=1)  # amber when the score is this close below target
 
 
+class KpiTargets(_Strict):
+    """Targets the execution KPIs are judged against (shares as fractions, days as days)."""
+
+    otif: float = Field(0.95, ge=0, le=1)            # on time in full, share of lines (and of value)
+    on_time: float = Field(0.95, ge=0, le=1)
+    in_full: float = Field(0.97, ge=0, le=1)
+    dso: float = Field(45.0, ge=0)                    # days; lower is better
+    dio: float = Field(60.0, ge=0)                    # days; lower is better
+    dpo: float = Field(45.0, ge=0)                    # days; higher is better
+    ccc: float = Field(60.0)                          # days; lower is better (may be negative)
+    inventory_turns: float = Field(6.0, ge=0)         # times a year; higher is better
+    gross_margin_pct: float = Field(0.40, ge=-1, le=1)  # share of shipped revenue; higher is better
+
+
+class KpiParams(_Strict):
+    """How the execution KPIs are measured (every rule is stated in the report)."""
+
+    targets: KpiTargets = Field(default_factory=KpiTargets)
+    gross_margin_targets: dict[str, float] = Field(default_factory=dict)  # by product line; others: targets.gross_margin_pct
+    due_date: Literal["promised", "requested"] = "promised"   # the date a line is due for on-time
+    on_time_tolerance_days: int = Field(0, ge=0, le=60)        # days late still counted on time
+    in_full_tolerance: float = Field(0.0, ge=0, le=0.5)        # share of the line that may be short and still in full
+    balance_basis: Literal["average", "ending"] = "average"    # AR/AP/inventory balance in DSO/DPO/DIO
+    dso_revenue: Literal["invoiced", "shipped"] = "invoiced"   # revenue DSO divides by
+    trend_weeks: int = Field(13, ge=2, le=104)                 # weeks shown in the trend charts
+    top_n: int = Field(15, ge=1, le=500)                       # rows in ranked tables
+
+    @field_validator("gross_margin_targets")
+    @classmethod
+    def _gm_range(cls, v: dict[str, float]):
+        bad = [k for k, x in v.items() if not -1 <= x <= 1]
+        if bad:
+            raise ValueError(f"gross margin targets are shares between -1 and 1 (0.40 = 40%); check {', '.join(bad)}")
+        return v
+
+
+_OWNER_FIELDS = ("supplier_id", "customer_id", "type", "system", "sku", "product_line", "region")
+
+
+class EscalationRule(_Strict):
+    """Escalate to ``level`` when every condition given holds (rules are OR'ed; the highest level wins)."""
+
+    level: str
+    dollars_over: float | None = Field(None, ge=0)        # dollars at stake above this
+    weeks_overdue_over: int | None = Field(None, ge=0)    # overdue by more than this many weeks
+    weeks_resurfaced_over: int | None = Field(None, ge=0)  # the issue came back in more than this many weeks
+
+    @model_validator(mode="after")
+    def _has_condition(self):
+        if self.dollars_over is None and self.weeks_overdue_over is None and self.weeks_resurfaced_over is None:
+            raise ValueError("an escalation rule needs at least one of dollars_over, weeks_overdue_over, "
+                             "weeks_resurfaced_over")
+        return self
+
+
+class ActionsParams(_Strict):
+    """The action tracker: who owns what, what opens an action, when it escalates."""
+
+    default_owner: str = "FP&A lead"
+    owners: dict[str, dict[str, str]] = Field(default_factory=dict)  # field -> value -> owner
+    owner_order: list[str] = Field(default_factory=lambda: list(_OWNER_FIELDS))
+    min_dollars_variance: float = Field(50000.0, ge=0)   # a material variance opens an action above this
+    min_dollars_event: float = Field(10000.0, ge=0)      # a detected event (cash_events.csv) above this
+    min_dollars_kpi: float = Field(25000.0, ge=0)        # a KPI off target worth more than this
+    variance_periods: list[Literal["week", "qtd"]] = Field(default_factory=lambda: ["week", "qtd"])
+    variance_levels: list[Literal["product_line", "sku", "region", "customer"]] = Field(
+        default_factory=lambda: ["product_line", "sku", "region"])
+    due_days: int = Field(7, ge=1, le=365)               # a new action is due this many days after the week ends
+    reopen_closed: bool = False                          # reopen a done/dropped action when its issue is seen again later
+    levels: list[str] = Field(default_factory=lambda: ["Owner", "Director", "CFO"])
+    escalation: list[EscalationRule] = Field(default_factory=lambda: [
+        EscalationRule(level="Director", dollars_over=100000),
+        EscalationRule(level="Director", weeks_resurfaced_over=1),
+        EscalationRule(level="CFO", dollars_over=250000),
+        EscalationRule(level="CFO", weeks_overdue_over=2),
+    ])
+    top_n: int = Field(20, ge=1, le=500)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        problems = []
+        bad = sorted(set(self.owners) - set(_OWNER_FIELDS))
+        if bad:
+            problems.append(f"owners: unknown field(s) {', '.join(bad)}; use {', '.join(_OWNER_FIELDS)}")
+        bad = [f for f in self.owner_order if f not in _OWNER_FIELDS]
+        if bad:
+            problems.append(f"owner_order: unknown field(s) {', '.join(bad)}; use {', '.join(_OWNER_FIELDS)}")
+        if not self.levels or len(set(self.levels)) != len(self.levels):
+            problems.append("levels: give at least one level, each once, lowest first")
+        bad = [r.level for r in self.escalation if r.level not in self.levels]
+        if bad:
+            problems.append(f"escalation: level(s) {', '.join(bad)} not in levels ({', '.join(self.levels)})")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class DataAccuracyParams(_Strict):
+    """The data-accuracy control: cross-system tie-outs, freshness, completeness, duplicates, orphans."""
+
+    target_score: float = Field(0.95, ge=0, le=1)
+    tie_out_tolerance: float = Field(1.0, ge=0)        # currency: differences up to this are rounding
+    quantity_tolerance: float = Field(0.0, ge=0)       # units: MRP vs ERP on-hand differences up to this pass
+    freshness_days: dict[str, int] = Field(default_factory=dict)  # table -> days its latest record may lag the week end
+    invoice_lag_days: int = Field(3, ge=0, le=60)       # a shipment must be invoiced within this many days
+    systems: dict[str, str] = Field(default_factory=dict)  # table -> system name (ERP, CRM, MRP, GL ...)
+    gl_accounts: dict[Literal["accounts_receivable", "accounts_payable", "inventory"], list[str]] = Field(
+        default_factory=lambda: {"accounts_receivable": ["1200"], "accounts_payable": ["2100"],
+                                 "inventory": ["1400"]})   # control account -> GL account numbers summed
+    top_n: int = Field(15, ge=1, le=500)
+
+    @field_validator("freshness_days", "systems")
+    @classmethod
+    def _known_tables(cls, v: dict):
+        unknown = sorted(set(v) - set(SCHEMAS))
+        if unknown:
+            raise ValueError(f"unknown table(s) {', '.join(unknown)}; known tables: {', '.join(SCHEMAS)}")
+        return v
+
+
+class _ScenarioBase(_Strict):
+    name: str = Field(min_length=1)
+    combine: bool = True                 # include in the "all scenarios" line
+    decision: str | None = None          # scenarios sharing this label are shown side by side as options
+
+
+class SupplierDelayScenario(_ScenarioBase):
+    """Open PO lines of a supplier (or one PO) arrive ``days`` later than now expected."""
+
+    kind: Literal["supplier_delay"]
+    supplier_id: str | None = None
+    po_id: str | None = None
+    days: int = Field(ge=0, le=365)
+
+    @model_validator(mode="after")
+    def _one_target(self):
+        if bool(self.supplier_id) == bool(self.po_id):
+            raise ValueError("give exactly one of supplier_id or po_id")
+        return self
+
+
+class DemandSpikeScenario(_ScenarioBase):
+    """Forecast bookings of a SKU (or a whole product line) change by ``pct`` for ``weeks`` weeks."""
+
+    kind: Literal["demand_spike"]
+    sku: str | None = None
+    product_line: str | None = None
+    pct: float = Field(gt=-1, le=10)                # 0.10 = +10%, -0.2 = a 20% drop
+    weeks: int = Field(ge=0, le=52)
+    start_week: str | None = None                   # ISO week; default the first forecast week
+
+    @model_validator(mode="after")
+    def _one_target(self):
+        if bool(self.sku) == bool(self.product_line):
+            raise ValueError("give exactly one of sku or product_line")
+        if self.start_week is not None:
+            from .calendar import parse_week
+            parse_week(self.start_week)
+        return self
+
+
+class ProductionDelayScenario(_ScenarioBase):
+    """An open order (or one line of it) ships ``days`` later than now scheduled."""
+
+    kind: Literal["production_delay"]
+    order_id: str
+    line: int | None = Field(None, ge=0)
+    days: int = Field(ge=0, le=365)
+    expedite_cost: float | None = Field(None, ge=0)  # currency; None = the expedite rule (cash.expedite_*)
+    overtime_cost: float | None = Field(None, ge=0)  # currency; None = the overtime rule (cash.overtime_pct)
+
+
+class VendorSwitchScenario(_ScenarioBase):
+    """Move a supplier's (or one PO's) open lines to another vendor at a one-off cost: they arrive on
+    their promised date, or ``days_to_switch`` after the forecast starts if later."""
+
+    kind: Literal["vendor_switch"]
+    supplier_id: str | None = None
+    po_id: str | None = None
+    one_off_cost: float = Field(ge=0)
+    days_to_switch: int = Field(7, ge=0, le=365)
+    unit_cost_change_pct: float = Field(0.0, gt=-1, le=10)   # new vendor's price vs the PO's (purchase price variance)
+    payment_terms_days: int | None = Field(None, ge=0, le=365)  # None = the current supplier's terms
+
+    @model_validator(mode="after")
+    def _one_target(self):
+        if bool(self.supplier_id) == bool(self.po_id):
+            raise ValueError("give exactly one of supplier_id or po_id")
+        return self
+
+
+Scenario = Annotated[Union[SupplierDelayScenario, DemandSpikeScenario, ProductionDelayScenario,
+                           VendorSwitchScenario], Field(discriminator="kind")]
+
+
+class CashParams(_Strict):
+    """Cash impact report: 13-week direct cash forecast, impact rules and what-if scenarios."""
+
+    horizon_weeks: int = Field(13, ge=4, le=26)
+    min_cash: float = Field(0.0, ge=0)                  # currency: the lowest balance treasury accepts
+    carrying_cost_rate: float = Field(0.25, ge=0, le=2)  # annual share of inventory value (P&L, not cash)
+    expedite_freight_pct: float = Field(0.03, ge=0, le=1)  # share of a late line's value, paid when it ships
+    expedite_min_days_late: int = Field(7, ge=1, le=365)
+    overtime_pct: float = Field(0.0, ge=0, le=1)         # share of a production-delayed line's value; 0 = none
+    penalty_rounding: Literal["week_started", "exact"] = "week_started"
+    penalty_grace_days: int = Field(0, ge=0, le=90)
+    dtp_lookback_days: int = Field(365, ge=30, le=1500)  # paid-invoice history behind each customer's days-to-pay
+    dtp_min_invoices: int = Field(5, ge=1, le=1000)      # fewer -> the customer's nominal terms
+    ar_doubtful_after_days: int = Field(90, ge=0, le=3650)
+    target_cover_weeks: float | None = Field(None, ge=0, le=52)  # None = each SKU's current cover
+    max_cover_weeks: float = Field(12.0, ge=0, le=52)
+    order_to_ship_days: int | None = Field(None, ge=0, le=365)  # None = the lags seen in recent orders
+    price_lookback_weeks: int = Field(13, ge=1, le=104)
+    plan_inventory_weeks: float | None = Field(None, ge=0, le=104)  # None = current days of inventory
+    supplier_delay_min_days: int = Field(3, ge=1, le=365)
+    production_delay_min_days: int = Field(1, ge=1, le=365)
+    spike_lookback_weeks: int = Field(4, ge=1, le=26)
+    spike_min_weeks: int = Field(4, ge=1, le=26)
+    spike_min_pct: float = Field(0.20, ge=0, le=10)
+    spike_min_value: float | None = Field(None, ge=0)    # None = materiality.abs
+    spike_persist_weeks: int = Field(4, ge=0, le=26)
+    top_n: int = Field(15, ge=1, le=500)
+    scenarios: list[Scenario] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.spike_min_weeks > self.spike_lookback_weeks:
+            raise ValueError("spike_min_weeks cannot exceed spike_lookback_weeks")
+        names = [s.name for s in self.scenarios]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"scenario names must be unique; repeated: {', '.join(dup)}")
+        reserved = {"baseline", "all scenarios", "without detected events"} & {n.lower() for n in names}
+        if reserved:
+            raise ValueError(f"scenario name(s) {', '.join(sorted(reserved))} are reserved for the report's own lines")
+        return self
+
+
+class ForecastFeedbackParams(_Strict):
+    """Forecast-error feedback (notebooks/forecast_feedback.ipynb): accuracy by lag, value added, bias corrections."""
+
+    max_lag: int = Field(13, ge=1, le=52)                  # longest forecast lag measured, weeks
+    focus_lag: int = Field(4, ge=1, le=52)                 # the lag the headline, FVA tables and alerts speak of
+    trailing_weeks: int = Field(26, ge=4, le=260)          # target weeks in the accuracy window
+    seasonal_period: int = Field(52, ge=2, le=104)         # weeks: seasonal naive, MASE scale, Holt-Winters
+    ts_window_weeks: int = Field(13, ge=2, le=104)         # target weeks in the tracking signal
+    ts_threshold: float = Field(4.0, gt=0, le=100)         # |TS| above this = alert
+    correction_window_weeks: int = Field(26, ge=4, le=260)  # weeks of known errors a correction learns from
+    min_evidence_weeks: int = Field(8, ge=2, le=260)       # fewer weeks of evidence = no correction
+    prior_bias_sd: float = Field(0.10, gt=0, le=2)         # shrinkage: typical size of a real line bias (share)
+    prior_bias_sd_sku: float = Field(0.10, gt=0, le=2)     # ... of a SKU's bias beyond its line's
+    prior_biased_share: float = Field(0.5, gt=0, le=1)     # ... prior probability that a bias is real
+    prior_large_bias_sd: float | None = Field(0.50, gt=0, le=5)  # ... a large real bias (half of real ones); None = off
+    max_correction: float = Field(0.5, gt=0, le=0.95)      # cap on |correction| (share of the forecast)
+    outlier_z: float | None = Field(3.0, ge=1, le=20)      # one-off line weeks capped at this many robust sd; None = off
+    backtest_weeks: int = Field(26, ge=4, le=260)          # target weeks scored in the rolling-origin backtest
+    ets_min_weeks: int = Field(16, ge=4, le=520)           # shorter history -> naive fallback instead of ETS
+    ets_refit_weeks: int = Field(13, ge=1, le=104)         # ETS parameters re-estimated every this many weeks
+    top_n: int = Field(10, ge=1, le=500)                   # rows in the ranked SKU tables
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.focus_lag > self.max_lag:
+            raise ValueError(f"focus_lag ({self.focus_lag}) cannot exceed max_lag ({self.max_lag})")
+        if self.min_evidence_weeks > self.correction_window_weeks:
+            raise ValueError("min_evidence_weeks cannot exceed correction_window_weeks")
+        return self
+
+
 class Params(_Strict):
     company: Company
     calendar: CalendarParams = Field(default_factory=CalendarParams)
@@ -202,6 +471,11 @@ class Params(_Strict):
     reconciliation: ReconciliationParams = Field(default_factory=ReconciliationParams)
     email: EmailParams = Field(default_factory=EmailParams)
     executive_summary: ExecutiveSummaryParams = Field(default_factory=ExecutiveSummaryParams)
+    kpis: KpiParams = Field(default_factory=KpiParams)
+    actions: ActionsParams = Field(default_factory=ActionsParams)
+    data_accuracy: DataAccuracyParams = Field(default_factory=DataAccuracyParams)
+    cash: CashParams = Field(default_factory=CashParams)
+    forecast_feedback: ForecastFeedbackParams = Field(default_factory=ForecastFeedbackParams)
     notebooks: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="per-notebook papermill parameters; keys are checked against each notebook's parameters cell",

@@ -1,0 +1,82 @@
+"""The cash impact report in the weekly run of the demo company (scale 0.25): the planted disruptions are
+found from the data and put in dollars, the exports follow their contract and the 13-week forecast closes."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from soe_helpers.cash_events import EVENT_COLUMNS
+
+pytestmark = pytest.mark.e2e
+
+FORECAST_WEEKS = ["2026-W48", "2026-W49", "2026-W50", "2026-W51", "2026-W52", "2026-W53"] + \
+    [f"2027-W0{i}" for i in range(1, 8)]
+
+
+@pytest.fixture(scope="module")
+def run(pack_run):
+    m = pack_run["manifest"]
+    if m is None:  # no run of the week succeeded: find this report's own status in the run it made
+        runs = sorted(pack_run["week_dir"].glob("*/manifest.json"))
+        assert runs, pack_run["proc"].stdout[-3000:] + pack_run["proc"].stderr[-2000:]
+        m = json.loads(runs[-1].read_text())
+    st = {n["name"]: n for n in m["notebooks"]}
+    assert st["cash_impact"]["status"] == "ok", st["cash_impact"]
+    return pack_run["run_dir"] or (pack_run["week_dir"] / m["run_id"])
+
+
+def test_planted_disruptions_are_found_and_put_in_dollars(run):
+    ev = pd.read_csv(run / "cash_events.csv", dtype={"order_id": str, "customer_id": str, "supplier_id": str},
+                     keep_default_na=False)
+    assert set(EVENT_COLUMNS) <= set(ev.columns) and ev["event_id"].is_unique
+    assert (ev["dollars_at_stake"] >= 0).all()
+    e = ev.set_index("event_id")
+    big = e.loc["production_delay:SO-500000/1"]                  # $500K, promised 20 Nov, scheduled 4 Dec
+    assert big["order_id"] == "SO-500000" and big["customer_id"] == "C-0205" and big["type"] == "production_delay"
+    assert big["receipts_delayed"] == 500_000 and big["expedite"] == 15_000 and big["penalty"] == 15_000
+    assert big["pnl_impact_quarter"] == pytest.approx(-30_000, abs=500)  # + a little carrying cost
+    assert "14 days after its promise" in big["sentence"] and "$500K" in big["sentence"]
+    sup = e.loc["supplier_delay:S-017"]                          # 21 days late on its open POs
+    assert sup["supplier_id"] == "S-017" and "up to 21 days" in sup["sentence"]
+    assert all(s in sup["sentence"] for s in ("ENC-3003", "ENC-3008", "ENC-3014"))
+    assert sup["exposure"] > 0 and sup["material"] in (True, "True")
+    spike = e.loc["demand_spike:SEN-1007"]                       # ~25-30% over forecast in W44..W47
+    assert spike["sku"] == "SEN-1007" and spike["pnl_impact_quarter"] > 0 and "above forecast" in spike["sentence"]
+    assert ev["dollars_at_stake"].is_monotonic_decreasing and ev["event_id"].iloc[0] == "production_delay:SO-500000/1"
+
+
+def test_13_week_forecast_closes_for_every_scenario(run):
+    f = pd.read_csv(run / "cash_forecast_13w.csv")
+    assert {"scenario", "week", "opening_cash", "receipts", "payments", "closing_cash"} <= set(f.columns)
+    lines = set(f["scenario"])
+    assert {"baseline", "all scenarios", "without detected events", "Accept a 2-week S-017 slip",
+            "Switch S-017 to a backup vendor"} <= lines
+    for name, g in f.groupby("scenario"):
+        assert g["week"].tolist() == FORECAST_WEEKS, name
+        c = (g["opening_cash"] + g["receipts"] - g["payments"] - g["closing_cash"]).abs()
+        assert (c < 0.005).all(), name
+        assert np.allclose(g["opening_cash"].to_numpy()[1:], g["closing_cash"].to_numpy()[:-1], atol=0.005, rtol=0)
+    first = f.groupby("scenario")["opening_cash"].first()
+    assert first.nunique() == 1                                   # every line starts from the same bank balance
+
+
+def test_results_record_the_headlines(run):
+    r = json.loads((run / "results.json").read_text())["cash_impact"]
+    f = pd.read_csv(run / "cash_forecast_13w.csv")
+    base = f[f["scenario"] == "baseline"]
+    assert r["baseline_week13_closing"] == pytest.approx(base["closing_cash"].iloc[-1], abs=0.005)
+    low = base.loc[base["closing_cash"].idxmin()]
+    assert r["lowest_week"] == low["week"] and r["lowest_cash"] == pytest.approx(low["closing_cash"], abs=0.005)
+    assert set(r["scenario_week13_closing"]) == set(f["scenario"]) - {"baseline", "without detected events"}
+    assert r["scenario_week13_closing"]["all scenarios"] == pytest.approx(
+        f[f["scenario"] == "all scenarios"]["closing_cash"].iloc[-1], abs=0.005)
+    wo = f[f["scenario"] == "without detected events"]["closing_cash"].iloc[-1]
+    assert r["cash_impact_13w"] == pytest.approx(base["closing_cash"].iloc[-1] - wo, abs=0.01)
+    assert r["min_cash"] > 0 and (r["runway_weeks"] is None or 0 <= r["runway_weeks"] < 13)
+    assert isinstance(r["pnl_impact_quarter"], float) and r["events"] == len(pd.read_csv(run / "cash_events.csv"))
+    assert 1 <= len(r["top_events"]) <= 5 and {"event_id", "sentence", "dollars_at_stake"} <= set(r["top_events"][0])
+    assert r["bridges_close"] is True and r["forecast_closes"] is True and r["warnings"] == []
+    html = (run / "cash_impact.html").read_text(encoding="utf-8")
+    assert "SO-500000" in html and "Traceback" not in html and "S-017" in html
+    json.dumps(r)  # plain JSON
