@@ -1,10 +1,20 @@
-"""Executed notebook -> HTML report for leadership: no code, no prompts, no stray output.
+"""Executed notebook -> HTML report for leadership: one template, no code, no prompts, no stray output.
+
+Every report of the pack shares one page: a header with the company, the report's title,
+the week, the data's as-of date, when it was generated and the run id; the notebook's
+outputs (tables, charts, sentences) in a single readable column that works from a
+390 px phone to a desktop; and a footer repeating where the figures come from.
 
 papermill's report mode does not hide code in HTML, so the input is dropped here, at
-the nbconvert step (``exclude_input``), together with the parameter cells, stderr
-streams (warnings) and bare object reprs such as matplotlib's ``Text(...)`` or
-``<Figure size ...>``. A header states company, week, data as-of date, generation
-time and run id on every report.
+the nbconvert step (``exclude_input``), together with the parameter cells, cells tagged
+``remove-cell``, the outputs of cells tagged ``remove-output``, stderr streams
+(warnings) and bare object reprs: matplotlib's ``Text(...)`` / ``<Figure size ...>`` and
+any other value a cell happens to end with that has no rich (HTML or image) form.
+
+The page is built from nbconvert's light ``basic`` body (no JupyterLab theme, no
+scripts) wrapped in :data:`PAGE`; its stylesheet :data:`REPORT_CSS` gives money columns
+tabular figures, negatives in red, and wide tables their own horizontal scroll so the
+page itself never scrolls sideways on a phone.
 """
 from __future__ import annotations
 
@@ -16,59 +26,145 @@ import nbformat
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
 
-__all__ = ["notebook_to_html", "REPORT_CSS", "CleanOutputs", "STRAY_REPR"]
+__all__ = ["notebook_to_html", "render_page", "REPORT_CSS", "CleanOutputs", "STRAY_REPR", "PAGE"]
 
 STRAY_REPR = re.compile(r"^(<(Figure|Axes|matplotlib)[^>]*>|Text\(.*\)|\[<matplotlib.*\]|<AxesSubplot.*>)$", re.S)
 
 REPORT_CSS = """
-:root { --soe-ink:#1f2933; --soe-muted:#52606d; --soe-rule:#d9e2ec; --soe-accent:#1f4e79; }
+:root { --soe-ink:#1f2933; --soe-muted:#52606d; --soe-rule:#d9e2ec; --soe-accent:#1f4e79; --soe-band:#f0f4f8;
+        --soe-neg:#b42318; }
+* { box-sizing: border-box; }
+html { -webkit-text-size-adjust: 100%; text-size-adjust: 100%; }
 body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; color: var(--soe-ink);
-       max-width: 1100px; margin: 0 auto; padding: 0 12px 40px; line-height: 1.45; }
-.soe-header { border-bottom: 3px solid var(--soe-accent); padding: 14px 0 8px; margin-bottom: 8px; }
-.soe-header .soe-title { font-size: 1.5em; font-weight: 700; color: var(--soe-accent); margin: 0; }
-.soe-header .soe-meta { color: var(--soe-muted); font-size: .85em; margin-top: 4px; }
-.soe-header .soe-meta span { margin-right: 14px; white-space: nowrap; }
-.jp-Cell, .jp-OutputArea-output { overflow-x: auto; }
-table.soe-table, .jp-RenderedHTMLCommon table { border-collapse: collapse; font-size: .9em; margin: 6px 0 14px; }
-table.soe-table th, table.soe-table td, .jp-RenderedHTMLCommon th, .jp-RenderedHTMLCommon td {
-       padding: 4px 8px; border-bottom: 1px solid var(--soe-rule); }
-table.soe-table th { background: #f0f4f8; text-align: left; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-.neg { color: #b42318; }
-.soe-headline { font-size: 1.1em; font-weight: 600; padding: 8px 12px; background: #f0f4f8;
+       background: #fff; margin: 0; line-height: 1.45; font-size: 16px; }
+.soe-page { max-width: 1040px; margin: 0 auto; padding: 0 16px 32px; }
+.soe-header { border-bottom: 3px solid var(--soe-accent); padding: 14px 0 8px; margin-bottom: 10px; }
+.soe-company { font-weight: 700; color: var(--soe-muted); font-size: .9em; letter-spacing: .02em; }
+.soe-title { font-size: 1.5em; font-weight: 700; color: var(--soe-accent); margin: 2px 0 4px; line-height: 1.2; }
+.soe-meta { color: var(--soe-muted); font-size: .85em; }
+.soe-meta span { display: inline-block; margin-right: 14px; white-space: nowrap; }
+.soe-footer { border-top: 1px solid var(--soe-rule); margin-top: 28px; padding-top: 8px; color: var(--soe-muted);
+       font-size: .8em; }
+.soe-report h1 { display: none; } /* the notebook's own title: the header shows it */
+h2 { color: var(--soe-accent); font-size: 1.25em; margin: 26px 0 6px; padding-bottom: 3px;
+     border-bottom: 1px solid var(--soe-rule); }
+h3 { font-size: 1.05em; margin: 18px 0 4px; }
+p, li { max-width: 72ch; }
+a { color: var(--soe-accent); }
+a.anchor-link { display: none; }
+code { font-size: .9em; background: var(--soe-band); padding: 0 3px; border-radius: 3px; }
+.output_subarea { max-width: 100%; overflow-x: auto; -webkit-overflow-scrolling: touch; }
+.output_text pre, pre { white-space: pre-wrap; word-break: break-word; font-size: .85em; }
+table.soe-table, table.dataframe { border-collapse: collapse; font-size: .9em; margin: 6px 0 14px; }
+table.soe-table th, table.soe-table td, table.dataframe th, table.dataframe td {
+       padding: 4px 8px; border-bottom: 1px solid var(--soe-rule); vertical-align: top; }
+table.soe-table th, table.dataframe th { background: var(--soe-band); text-align: left; font-weight: 600; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.neg { color: var(--soe-neg); }
+.soe-headline { font-size: 1.1em; font-weight: 600; padding: 8px 12px; background: var(--soe-band);
        border-left: 4px solid var(--soe-accent); margin: 8px 0; }
-img { max-width: 100%; height: auto; }
-@media (max-width: 600px) { body { padding: 0 6px 24px; font-size: 15px; }
-  table.soe-table, .jp-RenderedHTMLCommon table { font-size: .8em; } }
+table.soe-summary td { padding: 6px 8px; }
+.soe-light { font-weight: 700; white-space: nowrap; }
+.soe-link { white-space: nowrap; }
+img { max-width: 100%; height: auto; display: block; }
+@media (max-width: 600px) {
+  body { font-size: 15px; }
+  .soe-page { padding: 0 10px 24px; }
+  .soe-title { font-size: 1.3em; }
+  table.soe-table, table.dataframe { font-size: .82em; }
+  table.soe-table th, table.soe-table td { padding: 3px 5px; }
+  table.soe-table.soe-summary { font-size: .95em; width: 100%; }
+  table.soe-summary thead { display: none; }
+  table.soe-summary tr { display: block; border-bottom: 1px solid var(--soe-rule); padding: 6px 0; }
+  table.soe-summary td { display: block; border: 0; padding: 1px 0; }
+}
+@media print { .soe-page { max-width: none; } a { color: inherit; text-decoration: none; } }
+"""
+
+#: The page every report shares; ``{...}`` fields are filled by :func:`render_page` (escaped there).
+PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex, nofollow">
+<meta name="color-scheme" content="light">
+<title>{title} · {week}</title>
+<style>{css}</style>
+</head>
+<body>
+<div class="soe-page">
+<header class="soe-header">
+<div class="soe-company">{company}</div>
+<h1 class="soe-title">{title}</h1>
+<div class="soe-meta">{meta}</div>
+</header>
+<main class="soe-report">
+{body}
+</main>
+<footer class="soe-footer">{footer}</footer>
+</div>
+</body>
+</html>
 """
 
 
 class CleanOutputs(Preprocessor):
-    """Drop stderr streams and bare object reprs; keep tables, charts, markdown and text the report prints."""
+    """Drop stderr streams and bare reprs; keep tables, charts, markdown and the text a cell prints.
+
+    A bare repr is an output whose only form is ``text/plain``: a cell's last value
+    (``execute_result``) such as a dict or a matplotlib ``Text(...)``, or a displayed
+    matplotlib object. Printed text (stdout) is kept.
+    """
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
             return cell, resources
         kept = []
         for out in cell.get("outputs", []):
-            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+            kind = out.get("output_type")
+            if kind == "stream" and out.get("name") == "stderr":
                 continue
-            if out.get("output_type") in ("execute_result", "display_data"):
+            if kind in ("execute_result", "display_data"):
                 data = out.get("data", {})
-                if set(data) == {"text/plain"} and STRAY_REPR.match(str(data["text/plain"]).strip()):
+                plain_only = set(data) <= {"text/plain"}
+                stray = STRAY_REPR.match(str(data.get("text/plain", "")).strip())
+                if plain_only and (kind == "execute_result" or stray):
                     continue
             kept.append(out)
         cell.outputs = kept
         return cell, resources
 
 
+def render_page(body: str, header: dict, footer: str = "") -> str:
+    """The report page around an HTML ``body`` (trusted markup); header values are escaped here.
+
+    ``header`` keys: title, company, week, as_of, generated, run_id (missing ones are left out).
+    """
+    e = lambda k: html.escape(str(header.get(k) or ""))  # noqa: E731
+    meta = "".join(
+        f"<span>{label}: <b>{e(k)}</b></span>"
+        for label, k in (("Week", "week"), ("Quarter", "quarter"), ("Data as of", "as_of"),
+                         ("Generated", "generated"), ("Run", "run_id"))
+        if header.get(k)
+    )
+    if not footer:
+        bits = [b for b in (e("company"), f"week {e('week')}" if header.get("week") else "",
+                            f"data as of {e('as_of')}" if header.get("as_of") else "",
+                            f"run {e('run_id')}" if header.get("run_id") else "") if b]
+        footer = (" · ".join(bits) + ". Amounts in the company currency; negatives in red with a minus sign. "
+                  "Generated by the S&amp;OE weekly pack; the executed notebook beside this file is the audit record.")
+    return PAGE.format(title=e("title"), week=e("week"), css=REPORT_CSS, company=e("company"), meta=meta, body=body,
+                       footer=footer)
+
+
 def notebook_to_html(ipynb: str | Path, header: dict) -> str:
-    """HTML of an executed notebook with input hidden and the report header.
+    """HTML report of an executed notebook: input hidden, the shared header, template and footer.
 
     ``header`` keys: title, company, week, as_of, generated, run_id (all escaped here).
     """
     nb = nbformat.read(str(ipynb), as_version=4)
-    exporter = HTMLExporter(template_name="lab")
+    exporter = HTMLExporter(template_name="basic")
     exporter.exclude_input = True
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
@@ -80,19 +176,9 @@ def notebook_to_html(ipynb: str | Path, header: dict) -> str:
     )
     exporter.register_preprocessor(tags, enabled=True)
     exporter.register_preprocessor(CleanOutputs(), enabled=True)
-    title = header.get("title") or Path(ipynb).stem.replace("_", " ").title()
+    title = header.get("title") or Path(ipynb).stem.replace("_", " ").capitalize()
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-    e = lambda k: html.escape(str(header.get(k, "")))  # noqa: E731
-    meta = "".join(
-        f"<span>{label}: <b>{e(k)}</b></span>"
-        for label, k in (("Week", "week"), ("Data as of", "as_of"), ("Generated", "generated"), ("Run", "run_id"))
-        if header.get(k)
-    )
-    banner = (
-        f'<header class="soe-header"><div class="soe-meta"><span><b>{e("company")}</b></span></div>'
-        f'<p class="soe-title">{html.escape(title)}</p><div class="soe-meta">{meta}</div></header>'
-    )
-    body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + banner, body, count=1)
-    body = body.replace("</head>", f"<style>{REPORT_CSS}</style>\n</head>", 1)
-    body = re.sub(r"<title>.*?</title>", f"<title>{html.escape(title)} · {e('week')}</title>", body, count=1, flags=re.S)
-    return body
+    body = body.replace('alt="No description has been provided for this image"', 'alt="Chart"')
+    # cells left with no output (imports, the record cell) are empty boxes: drop them
+    body = re.sub(r'<div class="cell border-box-sizing code_cell rendered[^"]*"[^>]*>\s*</div>\n?', "", body)
+    return render_page(body, {**header, "title": title})

@@ -368,9 +368,9 @@ def run_week(
              f"({timings['load_validate_seconds']:.1f}s); week {week} ({cal.quarter_of(week)}), data as of {as_of}")
 
     week_dir = paths.outputs_dir() / week
+    store = open_store(params)  # an unreachable store stops the run here, before any run folder exists
     with WeekLock(week_dir):
         run_id, run_dir = _new_run_dir(week_dir)
-        store = open_store(params)
         aborted = store.mark_aborted(week)
         if aborted:
             progress(f"Note: {aborted} earlier run(s) of {week} had been killed mid-way; marked aborted.")
@@ -429,6 +429,19 @@ def run_week(
             "store": store.display_url,
             "notebooks": nb_records,
         }
+        (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        try:  # email/leadership.eml for a complete good run, else email/failure_notice.eml (analysts only)
+            from .email_pack import build_run_email, redact, secret_values
+
+            manifest["email"] = build_run_email(run_dir, manifest, params,
+                                                expected=[p.stem for p in discover_notebooks(notebooks_dir)])
+        except Exception as e:  # noqa: BLE001 - an email that cannot be built fails the run, never crashes it
+            manifest["email"] = {"error": redact(f"the email could not be built: {type(e).__name__}: {e}",
+                                                 secret_values(params))}
+        if manifest["email"].get("error"):
+            failed.append({"name": "email", "status": "failed", "error": manifest["email"]["error"]})
+            status = manifest["status"] = "failed"
+            progress(f"FAILED email — {manifest['email']['error']}")
         (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
         store.finish_run(run_id, status, {"notebooks": [{k: s.get(k) for k in ("name", "status", "error", "seconds")}
                                                          for s in nb_records]})

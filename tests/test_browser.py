@@ -1,0 +1,184 @@
+"""The reports and the email rendered in a real headless browser at phone width (Chromium, DevTools protocol).
+
+Each page is loaded in a 390 x 844 mobile viewport (an iPhone 12-14) and checked the way a
+reader would notice problems: the page must not scroll sideways, text must be readable,
+charts must load and fit, no code or prompt may show, and a screenshot must not be blank.
+Skipped, with the reason, when Chromium is not installed (``.ci/run`` installs it).
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import email
+import io
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from email import policy
+from pathlib import Path
+
+import pytest
+
+from test_email_pack import PACK_NOTEBOOKS, make_run
+
+CHROMIUM = next((p for p in (os.environ.get("SOE_CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
+                             shutil.which("google-chrome"), "/usr/bin/chromium") if p and Path(p).is_file()), None)
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium); "
+                                                         ".ci/run installs it")
+PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
+CODE_MARKERS = ["from soe_helpers", "import pandas", "%matplotlib", "open_week(", "wk.record", "In [", "Out[",
+                "Traceback", "run_dir = ", "show_table("]
+
+MEASURE = """(() => {
+  const de = document.documentElement, b = document.body;
+  const imgs = [...document.images].map(i => ({src: i.getAttribute('src').slice(0, 40),
+      ok: i.complete && i.naturalWidth > 0, right: i.getBoundingClientRect().right}));
+  const wide = [...b.querySelectorAll('*')].filter(e => e.getBoundingClientRect().right > innerWidth + 1
+      && !e.closest('.output_subarea')).slice(0, 5).map(e => e.tagName + '.' + e.className);
+  const small = [...b.querySelectorAll('p, li, td')].filter(e => e.innerText.trim()
+      && parseFloat(getComputedStyle(e).fontSize) < 11).length;
+  return {scrollWidth: de.scrollWidth, innerWidth: innerWidth, text: b.innerText, imgs: imgs, wide: wide,
+          small: small, fontSize: parseFloat(getComputedStyle(b).fontSize)};
+})()"""
+
+
+class Browser:
+    """A headless Chromium driven over the DevTools protocol (websocket from tornado, a Jupyter dependency)."""
+
+    def __init__(self):
+        self.profile = tempfile.mkdtemp(prefix="soe-chromium-")
+        self.proc = subprocess.Popen(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--hide-scrollbars", f"--user-data-dir={self.profile}", "--remote-debugging-port=0", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        port_file = Path(self.profile) / "DevToolsActivePort"
+        deadline = time.time() + 30
+        while not (port_file.exists() and len(port_file.read_text().splitlines()) >= 2):
+            if time.time() > deadline or self.proc.poll() is not None:
+                self.close()
+                pytest.skip("Chromium did not start its DevTools endpoint")
+            time.sleep(0.1)
+        port, path = port_file.read_text().splitlines()[:2]
+        self.ws_url = f"ws://127.0.0.1:{port}{path}"
+        self.loop = asyncio.new_event_loop()
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        shutil.rmtree(self.profile, ignore_errors=True)
+        if hasattr(self, "loop"):
+            self.loop.close()
+
+    def render(self, path: Path, viewport: dict = PHONE) -> tuple[dict, bytes]:
+        """(measurements, PNG screenshot of the first screen) of the local file ``path``."""
+        return self.loop.run_until_complete(asyncio.wait_for(self._render(path.resolve().as_uri(), viewport), 60))
+
+    async def _render(self, url: str, viewport: dict):
+        from tornado.websocket import websocket_connect
+
+        conn = await websocket_connect(self.ws_url, max_message_size=64 * 1024 * 1024)
+        counter = iter(range(1, 10**6))
+        events: list[dict] = []
+
+        async def call(method, params=None, session=None):
+            i = next(counter)
+            msg = {"id": i, "method": method, "params": params or {}}
+            if session:
+                msg["sessionId"] = session
+            await conn.write_message(json.dumps(msg))
+            while True:
+                reply = json.loads(await conn.read_message())
+                if reply.get("id") == i:
+                    if "error" in reply:
+                        raise RuntimeError(f"{method}: {reply['error']}")
+                    return reply["result"]
+                events.append(reply)
+
+        try:
+            target = (await call("Target.createTarget", {"url": "about:blank"}))["targetId"]
+            s = (await call("Target.attachToTarget", {"targetId": target, "flatten": True}))["sessionId"]
+            await call("Emulation.setDeviceMetricsOverride", viewport, s)
+            await call("Page.enable", session=s)
+            await call("Page.navigate", {"url": url}, s)
+            while not any(e.get("method") == "Page.loadEventFired" for e in events):
+                events.append(json.loads(await conn.read_message()))
+            result = (await call("Runtime.evaluate", {"expression": MEASURE, "returnByValue": True}, s))["result"]
+            shot = await call("Page.captureScreenshot", {"format": "png"}, s)
+            await call("Target.closeTarget", {"targetId": target})
+            return result["value"], base64.b64decode(shot["data"])
+        finally:
+            conn.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    b = Browser()
+    yield b
+    b.close()
+
+
+def email_as_page(eml: Path, folder: Path) -> Path:
+    """The email's HTML part with its cid: images saved beside it, as a mail client shows it."""
+    msg = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
+    doc = msg.get_body(("html",)).get_content()
+    for part in msg.walk():
+        cid = part.get("Content-ID")
+        if cid:
+            name = part.get_filename()
+            (folder / name).write_bytes(part.get_content())
+            doc = doc.replace(f"cid:{cid.strip('<>')}", name)
+    page = folder / "email.html"
+    page.write_text(doc, encoding="utf-8")
+    return page
+
+
+def check_phone_page(m: dict, png: bytes) -> None:
+    from matplotlib import image
+
+    assert m["innerWidth"] == 390
+    assert m["scrollWidth"] <= m["innerWidth"], f"page scrolls sideways at 390 px: {m['scrollWidth']} ({m['wide']})"
+    assert not m["wide"], m["wide"]
+    assert m["fontSize"] >= 14 and m["small"] == 0
+    assert all(i["ok"] and i["right"] <= 391 for i in m["imgs"]), m["imgs"]  # charts load and fit
+    for marker in CODE_MARKERS:
+        assert marker not in m["text"], marker
+    px = image.imread(io.BytesIO(png))
+    assert px.shape[:2] == (844, 390) and px[..., :3].std() > 0.05  # a real page, not a blank screen
+
+
+def test_email_renders_on_a_phone(browser, tmp_path):
+    from soe_helpers.email_pack import build_run_email
+    from soe_helpers.params import load_params
+
+    run_dir, manifest = make_run(tmp_path / "out")
+    rec = build_run_email(run_dir, manifest, load_params(), expected=PACK_NOTEBOOKS, previous={})
+    m, png = browser.render(email_as_page(run_dir / rec["file"], tmp_path))
+    check_phone_page(m, png)
+    assert "$0.48M behind plan, cash low point $1.2M in W05." in m["text"]
+    assert "<script>alert(1)</script> is $90K" in m["text"]  # shown as text, never run
+    assert len(m["imgs"]) == 2
+    (tmp_path / "email_390.png").write_bytes(png)
+
+
+@pytest.mark.e2e
+def test_pack_reports_and_email_render_on_a_phone(browser, pack_run, tmp_path):
+    run_dir = pack_run["run_dir"]
+    pages = {p.stem: p for p in sorted(run_dir.glob("*.html"))}
+    assert {"executive_summary", "demand_reconciliation"} <= set(pages)
+    pages["email"] = email_as_page(run_dir / pack_run["manifest"]["email"]["file"], tmp_path)
+    for name, page in pages.items():
+        m, png = browser.render(page)
+        check_phone_page(m, png)
+        assert pack_run["manifest"]["week"] in m["text"], name
+        if name != "email":  # the shared report header
+            assert "Kestrel Components Inc." in m["text"] and "Run:" in m["text"] and "Data as of:" in m["text"]
+        if name in ("executive_summary", "email"):
+            assert m["imgs"] and "This week" in m["text"]

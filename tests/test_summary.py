@@ -1,0 +1,344 @@
+"""The executive summary's sentences, lights, headline and week-over-week changes, on hand-made figures."""
+import json
+import re
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from matplotlib.figure import Figure
+
+from soe_helpers import summary as sm
+from soe_helpers.params import ExecutiveSummaryParams, Materiality
+
+WEEK = "2026-W47"
+M = Materiality()  # $5K or 5%
+RULES = ExecutiveSummaryParams()  # top 3 variances, cash watch 25%, accuracy watch 2 points
+ALL_OK = {r.notebook: {"status": "ok"} for r in sm.PACK}
+
+DEMAND = {"week": WEEK, "quarter": "2026-Q4", "plan_quarter": 10_000_000.0, "actual_qtd": 5_500_000.0,
+          "landing": 9_520_000.0, "landing_gap": -480_000.0, "week_shipped_revenue": 700_000.0,
+          "week_plan_revenue": 800_000.0, "material_variances": 12,
+          "top_variances": [
+              {"period": "qtd", "level": "product_line", "key": "Controllers", "variance": -248_000.0,
+               "sentence": "Controllers is $248K (14.0%) behind plan quarter-to-date."},
+              {"period": "qtd", "level": "sku", "key": "PWR-5004", "variance": 502_000.0,
+               "sentence": "PWR-5004 is $502K ahead of the lag-1 forecast."},
+          ]}
+CASH = {"lowest_cash": 1_234_567.0, "lowest_week": "2027-W05", "min_cash": 1_000_000.0,
+        "baseline_week13_closing": 2_100_000.0,
+        "scenario_week13_closing": {"vendor switch": 2_070_000.0, "2-week slip": 1_950_000.0,
+                                    "all scenarios": 1_900_000.0},
+        "events": 3, "pnl_impact_quarter": -52_000.0, "cash_impact_13w": -510_000.0, "runway_weeks": None,
+        "top_events": [{"event_id": "supplier_delay:S-017", "sentence": "Supplier S-017 is 21 days late.",
+                        "dollars_at_stake": 100_000.0}]}
+
+
+def items_for(results, statuses=ALL_OK, **kw):
+    return sm.build_items(results, statuses, week=WEEK, materiality=M, rules=RULES, **kw)
+
+
+def row(items, topic):
+    r = items[items["topic"] == topic]
+    assert len(r) == 1, (topic, items[["topic", "sentence"]])
+    return r.iloc[0]
+
+
+# ---------------------------------------------------------------- money in headlines
+
+
+@pytest.mark.parametrize("x, want", [(475_697, "$0.48M"), (1_234_567, "$1.2M"), (48_200, "$48K"),
+                                     (-820_000, "-$0.82M"), (950, "$950"), (2.5e9, "$2.5B"), (None, "–")])
+def test_headline_money(x, want):
+    assert sm.headline_money(x) == want
+
+
+def test_headline_and_subject_use_the_gap_and_the_cash_low_point():
+    results = {"demand_reconciliation": DEMAND, "cash_impact": CASH}
+    head = sm.headline(results, ALL_OK, week=WEEK)
+    assert head == "$0.48M behind plan, cash low point $1.2M in W05"
+    assert sm.subject(WEEK, head) == "S&OE 2026-W47: $0.48M behind plan, cash low point $1.2M in W05"
+    below = {**CASH, "lowest_cash": 900_000.0}
+    assert sm.headline({"demand_reconciliation": {**DEMAND, "landing_gap": 120_000.0}, "cash_impact": below},
+                       ALL_OK, week=WEEK) == "$0.12M ahead of plan, cash low point $0.90M in W05 (below minimum)"
+
+
+def test_headline_never_shows_figures_of_a_failed_report():
+    results = {"demand_reconciliation": DEMAND, "cash_impact": CASH}
+    st_ = {**ALL_OK, "cash_impact": {"status": "failed", "error": "boom"}}
+    assert sm.headline(results, st_, week=WEEK) == "$0.48M behind plan, cash figures missing"
+    assert sm.subject(WEEK, "a\n  b\tc", prefix="S&OE") == "S&OE 2026-W47: a b c"  # one header line
+
+
+# ---------------------------------------------------------------- items and lights
+
+
+def test_demand_items_sentences_and_lights():
+    items = items_for({"demand_reconciliation": DEMAND})
+    land = row(items, "Quarter landing")
+    assert land["light"] == "red"  # $480K behind: material
+    assert land["sentence"] == ("2026-Q4 is projected to land at $9.52M, $480K (4.8%) behind the $10.00M plan.")
+    assert land["link"] == "demand_reconciliation.html"
+    wk = row(items, "This week's shipments")
+    assert wk["light"] == "red" and "Shipped $700K in 2026-W47 against $800K planned (-$100K, -12.5%)" in wk["sentence"]
+    assert row(items, "Material variances")["sentence"].startswith("12 material variances")
+    var = items[items["topic"] == "Variance"]
+    assert var["light"].tolist() == ["red", "amber"]  # behind plan = act; ahead = watch
+    # small shortfall, not material: watch, not act
+    small = {**DEMAND, "landing_gap": -1_000.0, "landing": 9_999_000.0}
+    assert row(items_for({"demand_reconciliation": small}), "Quarter landing")["light"] == "amber"
+    ahead = {**DEMAND, "landing_gap": 50_000.0, "landing": 10_050_000.0}
+    land = row(items_for({"demand_reconciliation": ahead}), "Quarter landing")
+    assert land["light"] == "green" and "ahead of the $10.00M plan" in land["sentence"]
+
+
+def test_owners_are_named_beside_variances_and_events():
+    owners = {"variance:product_line:Controllers": "Raj Patel", "event:supplier_delay:S-017": "Ops: Lee"}
+    items = items_for({"demand_reconciliation": DEMAND, "cash_impact": CASH}, owners=owners)
+    var = items[items["topic"] == "Variance"]["sentence"].tolist()
+    assert var[0].endswith("Owner: Raj Patel.") and "Owner" not in var[1]
+    assert "(owner: Ops: Lee)" in row(items, "Disruptions")["sentence"]
+
+
+def test_top_variances_follow_the_param():
+    items = sm.build_items({"demand_reconciliation": DEMAND}, ALL_OK, week=WEEK, materiality=M,
+                           rules=ExecutiveSummaryParams(top_variances=1))
+    assert (items["topic"] == "Variance").sum() == 1
+    assert row(items, "Material variances")["sentence"].endswith("the largest follows.")
+
+
+@pytest.mark.parametrize("low, light, words", [
+    (900_000.0, "red", "$100K below the $1.00M minimum"),
+    (1_200_000.0, "amber", "$200K above the $1.00M minimum"),  # within 25% of the minimum
+    (1_300_000.0, "green", "$300K above the $1.00M minimum"),
+])
+def test_cash_low_point_lights(low, light, words):
+    it = row(items_for({"cash_impact": {**CASH, "lowest_cash": low}}), "Cash low point")
+    assert it["light"] == light and words in it["sentence"] and "in 2027-W05" in it["sentence"]
+
+
+def test_cash_scenario_and_disruption_sentences():
+    items = items_for({"cash_impact": CASH})
+    sc = row(items, "Scenario risk")
+    assert sc["light"] == "amber"  # $200K below baseline, above the minimum
+    assert sc["sentence"] == ("Scenario risk: with all 2 scenarios, week-13 cash closes at $1.90M, "
+                              "$200K below the $2.10M baseline.")
+    under = {**CASH, "scenario_week13_closing": {"all scenarios": 800_000.0}}
+    assert row(items_for({"cash_impact": under}), "Scenario risk")["light"] == "red"
+    ev = row(items, "Disruptions")
+    assert ev["light"] == "red"
+    assert ev["sentence"].startswith("3 operational disruptions detected: $52K of P&L this quarter lost and "
+                                     "$510K less cash over 13 weeks. Largest: Supplier S-017 is 21 days late")
+
+
+def test_forecast_items():
+    ff = {"bias_lag1": 0.03, "bias_lag4": 0.062, "ts_alert_lines": ["Controllers"], "wape_lag1": 0.182,
+          "backtest_wape_raw": 0.241, "backtest_wape_corrected": 0.198, "fva_vs_naive": 0.032,
+          "most_biased_line": {"product_line": "Controllers", "bias_pct_lag4": 0.15, "correction": -0.13}}
+    items = items_for({"forecast_feedback": ff})
+    b = row(items, "Forecast bias")
+    assert b["light"] == "amber"
+    assert b["sentence"] == ("The S&OP forecast 4 weeks out was 6.2% over actual demand; tracking-signal bias alert "
+                             "on Controllers. Most biased line: Controllers, 15.0% over-forecast at lag 4 "
+                             "(suggested correction -13.0%).")
+    a = row(items, "Forecast accuracy")
+    assert a["light"] == "green" and "cut backtest error from 24.1% to 19.8%" in a["sentence"]
+    assert "3.2 points better than a naive forecast" in a["sentence"]
+    quiet = row(items_for({"forecast_feedback": {"bias_lag4": -0.01, "ts_alert_lines": []}}), "Forecast bias")
+    assert quiet["light"] == "green" and "1.0% under actual demand; no tracking-signal" in quiet["sentence"]
+
+
+def test_kpi_table_reads_periods_targets_and_status_words():
+    sec = {"otif": {"week": 0.8, "13w": 0.872, "quarter": 0.86}, "dso": {"13w": 41.0}, "dpo": 30.0,
+           "inventory_turns": {"13w": 5.2, "target": 6.0},
+           "targets": {"otif": 0.95, "dso": 45, "dpo": 45},
+           "status": {"dpo": {"13w": "met"}}}
+    t = sm.kpi_table(sec).set_index("kpi")
+    assert t.loc["otif", "value"] == 0.872 and t.loc["otif", "period"] == "13w"
+    assert t.loc["otif", "light"] == "red" and t.loc["otif", "text"] == "OTIF (lines) 87.2% vs 95.0% target"
+    assert t.loc["dso", "light"] == "green"  # lower is better: 41 <= 45
+    assert t.loc["dpo", "light"] == "green"  # the KPI report's own status wins over the direction rule
+    assert t.loc["inventory_turns", "light"] == "red"
+    assert t.loc["inventory_turns", "text"].startswith("Inventory turns 5.2x")
+    it = row(items_for({"execution_kpis": sec}), "KPIs vs targets")
+    assert it["light"] == "red" and it["sentence"].startswith("2 of 4 KPIs off target: OTIF (lines) 87.2%")
+    assert sm.kpi_table(None).empty and sm.kpi_display(sm.kpi_table(sec))["Status"].tolist()[0] == "Act"
+    out = sm.kpi_html(sm.kpi_table({**sec, "dso": {"13w": 41.0, "status": "<b>met</b>"}}))
+    assert "OTIF (lines)</td><td>13 weeks</td><td class=\"num\">87.2%</td>" in out and "<b>" not in out
+
+
+@pytest.mark.parametrize("overdue, escalated, light", [(0, 0, "green"), (2, 0, "amber"), (2, 1, "red")])
+def test_action_item_lights(overdue, escalated, light):
+    sec = {"open": 12, "overdue": overdue, "escalated": escalated, "new_this_week": 5, "closed_this_week": 1,
+           "dollars_at_stake_open": 812_000.0,
+           "by_owner": {"Maria": {"dollars_at_stake": 300_000.0, "open": 3}, "Raj": {"dollars_at_stake": 400_000.0,
+                                                                                    "open": 4}},
+           "escalated_to": {"CFO": escalated} if escalated else {},
+           "top_open": [{"id": "A-0007", "title": "Controllers: shipments behind plan", "owner": "Raj",
+                         "dollars_at_stake": 248_000.0, "escalation": "CFO"}]}
+    it = row(items_for({"actions": sec}, statuses={"action_tracker": {"status": "ok"}}), "Actions")
+    assert it["light"] == light
+    gap = row(items_for({"actions": {**sec, "overdue": 0, "escalated": 0, "inputs_missing": ["cash_events.csv"]}}),
+              "Actions")
+    assert gap["light"] == "amber" and "could not read cash_events.csv this week" in gap["sentence"]
+    real = {"open": 2, "overdue": 0, "escalated": 0, "by_owner": {"Lee": 5_000.0, "Raj": 9_000.0}}
+    assert "Most at stake: Raj $9.0K, Lee $5.0K." in row(items_for({"actions": real}), "Actions")["sentence"]
+    esc = " (1 to CFO)" if escalated else ""
+    assert it["sentence"] == (f"12 open actions with $812K at stake: {overdue} overdue, {escalated} escalated{esc}; "
+                              "5 opened and 1 closed this week. Most at stake: Raj $400K (4), Maria $300K (3). "
+                              "Largest open action: A-0007 Controllers: shipments behind plan (Raj, $248K).")
+    assert it["link"] == "action_tracker.html"
+
+
+@pytest.mark.parametrize("score, light", [(0.96, "green"), (0.94, "amber"), (0.90, "red")])
+def test_data_accuracy_lights(score, light):
+    sec = {"score": score, "target": 0.95, "failed_checks": [{"check_id": "x", "sentence": "CRM bookings differ."}]}
+    it = row(items_for({"data_accuracy": sec}), "Data accuracy")
+    assert it["light"] == light
+    assert it["sentence"].endswith("against a 95.0% target; 1 check failed, e.g. CRM bookings differ.")
+    real = {"score": score, "target": 0.95, "failed_checks": ["tie:crm_erp", "fresh:mrp"],
+            "material_failed_checks": ["tie:crm_erp"]}
+    assert row(items_for({"data_accuracy": real}), "Data accuracy")["sentence"].endswith(
+        "2 checks failed (1 above materiality).")
+
+
+# ---------------------------------------------------------------- never stale, never partial
+
+
+def test_failed_or_missing_reports_say_so_and_show_no_figures():
+    results = {"demand_reconciliation": DEMAND, "cash_impact": CASH, "data_accuracy": {"score": 0.5, "target": 0.95}}
+    statuses = {"demand_reconciliation": {"status": "ok"}, "cash_impact": {"status": "failed", "error": "x"},
+                "data_accuracy": {"status": "ok"}, "execution_kpis": {"status": "ok"}}
+    items = items_for(results, statuses)
+    cash = items[items["report"] == "cash_impact"]
+    assert len(cash) == 1 and cash.iloc[0]["light"] == "grey" and cash.iloc[0]["link"] == ""
+    assert cash.iloc[0]["sentence"] == "The cash impact report failed this week: its figures are not shown."
+    text = " ".join(items["sentence"])
+    assert "1.23M" not in text and "2027-W05" not in text  # the failed report's figures never show
+    assert row(items, "Forecast feedback")["sentence"].endswith("was not part of this run: its figures are not shown.")
+    assert row(items, "Execution KPIs")["sentence"] == ("The execution KPI report recorded no figures this week: "
+                                                        "nothing to show.")
+    stale = items_for({"demand_reconciliation": {**DEMAND, "week": "2026-W46"}})
+    s = stale[stale["report"] == "demand_reconciliation"]
+    assert len(s) == 1 and s.iloc[0]["light"] == "grey" and "not for 2026-W47" in s.iloc[0]["sentence"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.sampled_from([r.notebook for r in sm.PACK]), st.sampled_from(["ok", "failed"])),
+       st.floats(-1e7, 1e7, allow_nan=False), st.floats(1, 1e7))
+def test_every_report_appears_and_non_ok_ones_carry_no_numbers(states, gap, cash):
+    results = {"demand_reconciliation": {**DEMAND, "landing_gap": gap, "landing": 1e7 + gap},
+               "cash_impact": {**CASH, "lowest_cash": cash}, "actions": {"open": 3, "overdue": 1, "escalated": 0},
+               "data_accuracy": {"score": 0.97, "target": 0.95},
+               "execution_kpis": {"dso": 50.0, "targets": {"dso": 45}},
+               "forecast_feedback": {"bias_lag4": 0.1, "ts_alert_lines": []}}
+    statuses = {k: {"status": v} for k, v in states.items()}
+    items = items_for(results, statuses)
+    assert set(items["report"]) == {r.notebook for r in sm.PACK}
+    assert set(items["light"]) <= set(sm.LIGHTS)
+    for ref in sm.PACK:
+        mine = items[items["report"] == ref.notebook]
+        if states.get(ref.notebook) != "ok":
+            assert len(mine) == 1 and mine.iloc[0]["light"] == "grey"
+            assert not re.search(r"\d", mine.iloc[0]["sentence"].replace("2026-W47", ""))
+        else:
+            assert (mine["link"] == f"{ref.notebook}.html").all()
+
+
+# ---------------------------------------------------------------- what changed
+
+
+def test_changes_since_last_week():
+    now = {"demand_reconciliation": {"landing_gap": -480_000.0, "landing": 9.52e6, "material_variances": 12},
+           "actions": {"open": 12, "overdue": 2}, "data_accuracy": {"score": 0.93},
+           "execution_kpis": {"dso": {"13w": 47.0}}}
+    before = {"demand_reconciliation": {"landing_gap": -400_000.0, "landing": 9.5216e6, "material_variances": 12},
+              "actions": {"open": 10}, "data_accuracy": {"score": 0.931}, "execution_kpis": {"dso": {"13w": 44.0}},
+              "cash_impact": {"lowest_cash": 1.0}}
+    ch = sm.changes_since(now, before, previous_week="2026-W46", materiality=M).set_index("key")
+    assert ch.loc["landing_gap", "change"] == -80_000.0 and ch.loc["landing_gap", "changed"]
+    assert ch.loc["landing_gap", "sentence"] == "Landing vs plan: down from -$400K to -$480K (-$80K) since 2026-W46."
+    assert not ch.loc["landing", "changed"]  # $1.6K < $5K materiality
+    assert ch.loc["open", "sentence"] == "Open actions: up from 10 to 12 (+2) since 2026-W46."
+    assert not ch.loc["score", "changed"]  # 0.1 point
+    assert ch.loc["dso", "sentence"] == "DSO: up from 44.0 days to 47.0 days (+3.0 days) since 2026-W46."
+    assert "overdue" not in ch.index and "lowest_cash" not in ch.index  # only figures recorded both weeks
+    shown = sm.changes_since(now, before, previous_week="2026-W46", materiality=M, shown_sections=["actions"])
+    assert set(shown["section"]) == {"actions"}  # a report not ok this week is never compared
+    lines = sm.change_sentences(sm.changes_since(now, before, previous_week="2026-W46", materiality=M), "2026-W46")
+    assert len(lines) == 3 and lines[0].startswith("Landing vs plan")
+    assert sm.change_sentences(None, "2026-W46") == ["No figures were recorded for 2026-W46: nothing to compare with."]
+    disp = sm.changes_display(ch.reset_index())
+    assert disp.set_index("Metric").loc["Open actions", "Change"] == "+2"
+
+
+# ---------------------------------------------------------------- HTML, files, charts
+
+
+def test_items_html_escapes_everything_and_links_once_per_report():
+    evil = {**DEMAND, "quarter": "<script>alert(1)</script>",
+            "top_variances": [{"period": "qtd", "level": "customer", "key": "<b>x</b>", "variance": -9e4,
+                               "sentence": "<img src=x onerror=alert(1)> is $90K behind."}]}
+    items = items_for({"demand_reconciliation": evil}, {"demand_reconciliation": {"status": "ok"}})
+    out = sm.items_html(items)
+    assert "<script>" not in out and "<img" not in out
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out and "&lt;img src=x onerror=alert(1)&gt;" in out
+    assert out.count('href="demand_reconciliation.html"') == 1  # on the last item of the report
+    assert out.count("cash_impact.html") == 0  # not run: no link
+    linked = sm.items_html(items, links={"demand_reconciliation": 'https://x/?a=1&b="2"'})
+    assert linked.count("&amp;b=&quot;2&quot;") == 1
+
+
+def test_read_run_statuses_and_results(tmp_path):
+    work = tmp_path / ".work"
+    work.mkdir()
+    for n in ("demand_reconciliation", "cash_impact", "executive_summary"):
+        (work / f"{n}.spec.json").write_text("{}")
+    (work / "demand_reconciliation.status.json").write_text(json.dumps({"status": "ok", "execute_seconds": 3.5}))
+    st_ = sm.read_run_statuses(tmp_path)
+    assert st_["demand_reconciliation"]["status"] == "ok"
+    assert st_["cash_impact"]["status"] == "failed" and "did not report" in st_["cash_impact"]["error"]
+    assert "executive_summary" not in st_
+    assert sm.read_run_statuses(tmp_path / "nowhere") == {}
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "cash_impact.json").write_text('{"lowest_cash": 1}')
+    (tmp_path / "results" / "broken.json").write_text("{not json")
+    assert sm.read_run_results(tmp_path) == {"cash_impact": {"lowest_cash": 1}}
+    t = sm.status_table(st_)
+    assert t.set_index("report").loc["Cash impact", "status"] == "FAILED"
+    assert t.set_index("report").loc["Forecast feedback", "status"] == "not run"
+
+
+def test_issue_owners_from_the_tracker_export(tmp_path):
+    assert sm.issue_owners(tmp_path) == {}
+    pd.DataFrame({"issue_key": ["variance:shipments_vs_plan:product_line:Controllers", "event:supplier_delay:S-017",
+                                "data:crm_vs_erp", "variance:orders_vs_forecast:sku:PWR-5004"],
+                  "owner": ["Raj Patel", "Lee Chen", None, "Maria"],
+                  "status": ["open", "in progress", "open", "done"]}).to_csv(tmp_path / "actions_all.csv", index=False)
+    owners = sm.issue_owners(tmp_path)
+    assert owners == {"variance:shipments_vs_plan:product_line:Controllers": "Raj Patel",
+                      "variance:product_line:Controllers": "Raj Patel", "event:supplier_delay:S-017": "Lee Chen"}
+    items = items_for({"demand_reconciliation": DEMAND, "cash_impact": CASH}, owners=owners)
+    assert items[items["topic"] == "Variance"]["sentence"].iloc[0].endswith("Owner: Raj Patel.")
+    assert "(owner: Lee Chen)" in row(items, "Disruptions")["sentence"]
+
+
+def test_charts():
+    fig = sm.landing_chart(DEMAND)
+    assert isinstance(fig, Figure) and sm.figure_png(fig)[:4] == b"\x89PNG"
+    assert sm.landing_chart({"plan_quarter": 1.0}) is None
+    weeks = [f"2026-W{w}" for w in range(48, 53)]
+    df = pd.DataFrame({"scenario": ["baseline"] * 5 + ["slip"] * 5, "week": weeks * 2,
+                       "closing_cash": [5, 4, 3, 4, 5, 5, 3, 2, 3, 4]})
+    fig = sm.cash_chart(df, 2.5)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["slip", "baseline (forecast)", "minimum $2"]
+    assert sm.cash_chart(df.drop(columns=["closing_cash"])) is None and sm.cash_chart(None) is None
+
+
+def test_assumptions_state_the_rules():
+    from soe_helpers.params import load_params
+
+    text = " ".join(sm.assumptions(load_params(), {"data_accuracy": {"target": 0.95}}))
+    assert "above $5.0K or 5.0% of its reference" in text and "less than 25% above it" in text
+    assert "Target this run: 95.0%" in text and "never an earlier week's" in text
