@@ -183,8 +183,11 @@ def read_source(name: str, src: Source, data_dir: Path) -> LoadedTable:
 
         try:
             engine = sa.create_engine(url)
-            with engine.connect() as conn:
-                frame = pd.read_sql(sa.text(src.query), conn)
+            try:
+                with engine.connect() as conn:
+                    frame = pd.read_sql(sa.text(src.query), conn)
+            finally:
+                engine.dispose()  # no idle connection left open on a shared server per table read
         except Exception as e:  # noqa: BLE001 - a database error must reach the analyst as one line
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise DataError([Problem(name, origin, f"the query failed: {msg.replace(url, '<url>')}")]) from None
@@ -333,6 +336,19 @@ def parse_dates(raw: pd.Series, date_format: str | None = None) -> tuple[pd.Seri
     if pd.api.types.is_datetime64_any_dtype(raw):
         d = pd.to_datetime(raw).dt.tz_localize(None) if getattr(raw.dt, "tz", None) else pd.to_datetime(raw)
         return d.dt.normalize().astype("datetime64[ns]"), pd.Series(False, index=raw.index)
+    if raw.dtype == object and pd.api.types.infer_dtype(raw, skipna=True) in ("date", "datetime"):
+        # SQL DATE/TIMESTAMP columns arrive as datetime.date/datetime objects: convert in one pass
+        # (a per-value text round trip costs seconds per million rows). Dates pandas cannot hold
+        # (e.g. a 9999-12-31 "no date" sentinel) are reported as not understood, as from a file.
+        try:
+            d = pd.to_datetime(raw, errors="coerce")
+        except (ValueError, TypeError, OverflowError):
+            d = None
+        if d is not None:
+            d = d.dt.tz_localize(None) if getattr(d.dt, "tz", None) is not None else d
+            fits = d.notna() & (d >= pd.Timestamp.min) & (d <= pd.Timestamp.max)
+            bad = raw.notna() & ~fits
+            return d.where(fits).dt.normalize().astype("datetime64[ns]"), bad
     t = _as_text(raw)
     empty = t == ""
     out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")

@@ -241,6 +241,44 @@ SCHEMAS: dict[str, TableSchema] = {
             key=("item",),
             doc="Treasury: the opening bank balance and the other known cash flows.",
         ),
+        TableSchema(
+            "crm_bookings",
+            (
+                _c("booking_id", "str", doc="the CRM's own id for the won deal / booking"),
+                _c("booking_date", "date", doc="date the CRM records the booking (closed-won)"),
+                _c("customer_id", "str"),
+                _c("order_id", "str", False, doc="the ERP sales order the booking was entered as"),
+                _c("amount", "money", doc="booked value in the company currency"),
+                _c("sales_rep", "str", False),
+            ),
+            key=("booking_id",),
+            doc="CRM bookings (closed-won deals) beside the ERP's sales orders; optional, for the data-accuracy tie-out.",
+            required=False,
+        ),
+        TableSchema(
+            "mrp_inventory",
+            (
+                _c("week", "week"),
+                _c("sku", "str"),
+                _c("location", "str"),
+                _c("on_hand_qty", "float", min=0, doc="on-hand units as the MRP sees them at the end of the week"),
+            ),
+            key=("week", "sku", "location"),
+            doc="MRP on-hand quantities beside the ERP's inventory; optional, for the data-accuracy tie-out.",
+            required=False,
+        ),
+        TableSchema(
+            "gl_balances",
+            (
+                _c("date", "date", doc="balance date (end of day)"),
+                _c("account", "str", doc="GL account number (params data_accuracy.gl_accounts maps the control accounts)"),
+                _c("account_name", "str", False),
+                _c("balance", "money", doc="ledger balance, debit positive for assets and credit positive for payables"),
+            ),
+            key=("date", "account"),
+            doc="General-ledger control-account balances; optional, tied out to the AR, AP and inventory detail.",
+            required=False,
+        ),
     ]
 }
 
@@ -257,6 +295,8 @@ FOREIGN_KEYS: list[tuple[str, tuple[str, ...], str, tuple[str, ...]]] = [
     ("purchase_orders", ("sku",), "products", ("sku",)),
     ("bills", ("supplier_id",), "suppliers", ("supplier_id",)),
     ("inventory", ("sku",), "products", ("sku",)),
+    ("crm_bookings", ("customer_id",), "customers", ("customer_id",)),
+    ("mrp_inventory", ("sku",), "products", ("sku",)),
 ]
 
 #: Masters first, so orphan checks read naturally.

@@ -18,9 +18,10 @@ import sqlalchemy as sa
 
 from . import paths
 
-__all__ = ["Store", "metadata", "runs", "results", "store_url", "open_store"]
+__all__ = ["Store", "StoreError", "metadata", "runs", "results", "store_url", "open_store"]
 
 metadata = sa.MetaData()
+_DDL_LOCK_KEY = 0x50E_5702E  # PostgreSQL advisory lock held while creating the store's tables
 
 runs = sa.Table(
     "soe_runs",
@@ -46,6 +47,10 @@ results = sa.Table(
 )
 
 
+class StoreError(RuntimeError):
+    """The store cannot be opened (server down, wrong password, no driver): one line, password masked."""
+
+
 def store_url(params) -> str:
     """The store's SQLAlchemy URL: from the environment if set, else the embedded SQLite file."""
     url = os.environ.get(params.store.url_env or "")
@@ -61,9 +66,18 @@ class Store:
 
     def __init__(self, url: str):
         kw: dict[str, Any] = {"future": True}
+        try:
+            sa.engine.make_url(url)
+        except sa.exc.ArgumentError:
+            raise StoreError("the store URL is not a SQLAlchemy URL (dialect+driver://user:password@host/db); "
+                             "check the environment variable named by store.url_env") from None
         if url.startswith("sqlite"):
             kw["connect_args"] = {"timeout": 60}
-        self.engine = sa.create_engine(url, **kw)
+        try:
+            self.engine = sa.create_engine(url, **kw)
+        except ImportError as e:  # e.g. postgresql:// means psycopg2; postgresql+psycopg:// means psycopg 3
+            raise StoreError(f"the database driver of the store URL is not installed ({e}); install it "
+                             "(e.g. pip install 'psycopg[binary]' and a postgresql+psycopg:// URL)") from None
         if url.startswith("sqlite"):
             @sa.event.listens_for(self.engine, "connect")
             def _pragmas(dbapi_conn, _rec):  # WAL: readers never block the writer
@@ -71,7 +85,11 @@ class Store:
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
-        metadata.create_all(self.engine)
+        try:
+            self._create()
+        except sa.exc.SQLAlchemyError as e:
+            first = (str(e).splitlines() or [type(e).__name__])[0].replace(url, "<url>")
+            raise StoreError(f"the store {self.display_url} cannot be opened: {first}") from None
 
     @property
     def display_url(self) -> str:
@@ -80,7 +98,18 @@ class Store:
 
     def ensure(self, *tables: sa.Table) -> None:
         """Create tables other modules define on :data:`metadata` (idempotent)."""
-        metadata.create_all(self.engine, tables=list(tables))
+        self._create(list(tables))
+
+    def _create(self, tables: list[sa.Table] | None = None) -> None:
+        if self.engine.dialect.name != "postgresql":
+            metadata.create_all(self.engine, tables=tables)
+            return
+        # Parallel notebooks opening a fresh PostgreSQL store would CREATE the same table at once and
+        # collide in the catalog (duplicate key in pg_type); a transaction-scoped advisory lock
+        # serialises the check-then-create, and the loser then sees the winner's tables.
+        with self.engine.begin() as c:
+            c.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK_KEY})
+            metadata.create_all(c, tables=tables)
 
     # -- runs
     def start_run(self, run_id: str, week: str, run_dir: Path) -> None:

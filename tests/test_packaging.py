@@ -19,7 +19,7 @@ def _pip_deps() -> dict[str, str]:
     deps = proj["dependencies"] + proj["optional-dependencies"]["test"]
     out = {}
     for d in deps:
-        m = re.match(r"^([A-Za-z0-9_.\-]+)\s*(.*)$", d)
+        m = re.match(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?\s*(.*)$", d)  # extras: psycopg[binary] is psycopg
         out[CONDA_NAMES.get(m.group(1).lower(), m.group(1).lower())] = m.group(2).replace(" ", "")
     return out
 
