@@ -2,9 +2,13 @@
 
     soe run [--week YYYY-Www] [--data-dir DIR] [--params FILE] [--set k=v]... [--only NOTEBOOK]
     soe validate [--data-dir DIR] [--params FILE] [--set k=v]...
-    soe demo [--out DIR] [--scale X] [--if-missing]
+    soe demo [--out DIR] [--scale X] [--if-missing] [--sql-url-env VAR]
     soe kernel                      register the named Jupyter kernel in this environment
     soe runs [--week YYYY-Www]      list recorded runs
+    soe actions list [--all] [--status S] [--owner TEXT] [--format table|csv]
+    soe actions update ID [--status S] [--owner NAME] [--due YYYY-MM-DD] [--note TEXT] [--by NAME]
+    soe actions export FILE.xlsx|FILE.csv [--all]  /  soe actions import FILE [--dry-run]  /  soe actions history ID
+    soe send [--week YYYY-Www] [--run RUN_ID] [--dry-run] [--force]   deliver the week's email over SMTP
 
 Exit codes: 0 success; 1 a notebook failed; 2 invalid params, data or usage (nothing ran).
 """
@@ -54,16 +58,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, default=1.0, help="multiply order-line volume (benchmarks)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--if-missing", action="store_true", help="do nothing when the folder already has the data")
+    p.add_argument("--sql-url-env", metavar="VAR",
+                   help="also load it into the database whose SQLAlchemy URL is in environment variable VAR, "
+                        "as ERP-like tables (to try params/examples/postgres.yaml)")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("kernel", help="register the suite's Jupyter kernel in this environment")
     p.add_argument("--name", default="soe")
     p.set_defaults(func=_cmd_kernel)
 
+    p = sub.add_parser("send", help="deliver the week's email over SMTP (password from SOE_SMTP_PASSWORD)")
+    p.add_argument("--week", help="ISO week like 2026-W47 (default: the latest week with a finished run)")
+    p.add_argument("--run", dest="run_id", metavar="RUN_ID",
+                   help="send this run's email (default: the week's latest run)")
+    p.add_argument("--dry-run", action="store_true", help="show what would be sent, to whom and how; send nothing")
+    p.add_argument("--force", action="store_true", help="send again a week that was already sent")
+    _common(p)
+    p.set_defaults(func=_cmd_send)
+
     p = sub.add_parser("runs", help="list recorded runs")
     p.add_argument("--week")
     _common(p)
     p.set_defaults(func=_cmd_runs)
+    _add_actions_parser(sub)
     return ap
 
 
@@ -78,8 +95,20 @@ def _cmd_run(args) -> int:
         print(f"Reports: {res.run_dir}")
         for nb in res.notebooks:
             print(f"  {res.run_dir / nb['html']}")
+        em = res.manifest.get("email") or {}
+        if em.get("kind") == "leadership":
+            print(f"Email for leadership: {res.run_dir / em['file']}\n  send it with: soe send --week {res.week}")
+        elif em.get("file"):
+            print(f"No leadership email: this run did not include every report of the pack; the analysts' notice "
+                  f"is {res.run_dir / em['file']}")
         return 0
     print(f"\nWeek {res.week}: run FAILED; nothing was published as the week's latest.", file=sys.stderr)
+    em = res.manifest.get("email") or {}
+    if em.get("error"):
+        print(f"  email: {em['error']}", file=sys.stderr)
+    if em.get("kind") == "failure_notice":
+        print(f"  failure notice for the analysts: {res.run_dir / em['file']} (soe send --week {res.week})",
+              file=sys.stderr)
     for nb in res.notebooks:
         if nb["status"] != "ok":
             print(f"  {nb['name']}: {nb.get('error')}", file=sys.stderr)
@@ -108,6 +137,9 @@ def _cmd_validate(args) -> int:
     tables, as_of = validate_inputs(params)
     for name, lt in tables.items():
         print(f"  ok  {name:16s} {lt.rows:>10,} rows  {lt.origin}")
+    for name in params.data.sources:
+        if name not in tables:  # an optional overlap export whose file is absent: its checks will not run
+            print(f"  --  {name:16s} not provided (optional; {params.data.sources[name].file} not found)")
     print(f"Inputs valid. Data as of {as_of}; latest complete week {latest_complete_week(as_of)}.")
     return 0
 
@@ -118,14 +150,44 @@ def _cmd_demo(args) -> int:
     out = Path(args.out).resolve() if args.out else paths.default_data_dir()
     if args.if_missing and (out / "erp_sales_order_lines.csv").exists():
         print(f"Demo data already present in {out}")
-        return 0
-    kw = {"scale": args.scale}
-    if args.seed is not None:
-        kw["seed"] = args.seed
-    summary = generate(out, **kw)
-    rows = summary.get("rows", {})
-    print(f"Demo company written to {out}" + (f" ({sum(rows.values()):,} rows)" if rows else ""))
+    else:
+        kw = {"scale": args.scale}
+        if args.seed is not None:
+            kw["seed"] = args.seed
+        summary = generate(out, **kw)
+        rows = summary.get("rows", {})
+        print(f"Demo company written to {out}" + (f" ({sum(rows.values()):,} rows)" if rows else ""))
+    if args.sql_url_env:
+        _demo_into_sql(args.sql_url_env, out)
     return 0
+
+
+def _demo_into_sql(var: str, data_dir: Path) -> None:
+    """Load the demo into the database at $VAR; the URL (and its password) is never printed."""
+    import os
+
+    import sqlalchemy as sa
+
+    from .pg_demo import load_demo_into
+    from .runner import RunError
+
+    url = os.environ.get(var, "")
+    if not url:
+        raise RunError(f"--sql-url-env: environment variable {var} is not set; it must hold the SQLAlchemy URL "
+                       "of the database to load, e.g. postgresql+psycopg://user:password@host:5432/erp")
+    try:
+        shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        raise RunError(f"--sql-url-env: ${var} is not a SQLAlchemy URL (dialect+driver://user:password@host/db)") from None
+    try:
+        written = load_demo_into(url, data_dir)
+    except sa.exc.SQLAlchemyError as e:
+        first = (str(e).splitlines() or [type(e).__name__])[0].replace(url, "<url>")
+        raise RunError(f"loading the demo into {shown} failed; nothing was written: {first}") from None
+    except ImportError as e:
+        raise RunError(f"the database driver for {shown} is not installed ({e}); "
+                       "e.g. pip install 'psycopg[binary]' for PostgreSQL") from None
+    print(f"Demo loaded into {shown}: " + ", ".join(f"{t} ({n:,})" for t, n in written.items()))
 
 
 def _cmd_kernel(args) -> int:
@@ -149,15 +211,131 @@ def _cmd_runs(args) -> int:
     return 0
 
 
+def _cmd_send(args) -> int:
+    from .params import load_params
+    from .send import SendError, send_week
+
+    params = load_params([paths.params_dir() / "company.yaml", *args.params], args.sets, args.data_dir)
+    try:
+        return send_week(params, week=args.week, run_id=args.run_id, dry_run=args.dry_run, force=args.force)
+    except SendError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.code
+
+
+def _add_actions_parser(sub) -> None:
+    p = sub.add_parser("actions", help="the action tracker: list, update, export, import")
+    asub = p.add_subparsers(dest="actions_command", required=True)
+    q = asub.add_parser("list", help="list actions (open and in progress unless --all or --status)")
+    q.add_argument("--status", action="append", choices=["open", "in progress", "done", "dropped"],
+                   help="only this status (repeatable)")
+    q.add_argument("--all", action="store_true", help="every action, closed ones too")
+    q.add_argument("--owner", help="only actions whose owner contains this text")
+    q.add_argument("--format", choices=["table", "csv"], default="table")
+    _common(q)
+    q = asub.add_parser("update", help="change an action's status, owner or due date, or add a note")
+    q.add_argument("id", help="action id, e.g. A-0007")
+    q.add_argument("--status", choices=["open", "in progress", "done", "dropped"])
+    q.add_argument("--owner")
+    q.add_argument("--due", metavar="YYYY-MM-DD")
+    q.add_argument("--note")
+    q.add_argument("--by", help="who is making the change (default: $USER)")
+    _common(q)
+    q = asub.add_parser("export", help="write the tracker to a spreadsheet to edit (.xlsx or .csv)")
+    q.add_argument("file")
+    q.add_argument("--all", action="store_true", help="include done and dropped actions")
+    _common(q)
+    q = asub.add_parser("import", help="read an edited export back (validated; all or nothing)")
+    q.add_argument("file")
+    q.add_argument("--by", help="who is making the changes (default: $USER)")
+    q.add_argument("--dry-run", action="store_true", help="validate and show the changes without applying them")
+    _common(q)
+    q = asub.add_parser("history", help="every change to one action")
+    q.add_argument("id")
+    _common(q)
+    p.set_defaults(func=_cmd_actions)
+
+
+def _cmd_actions(args) -> int:
+    """``soe actions ...``: exit 0 on success, 2 with a clear message on bad input (nothing changed)."""
+    from . import actions as A
+    from .params import load_params
+    from .report import fmt_money
+    from .store import open_store
+
+    params = load_params([paths.params_dir() / "company.yaml", *args.params], args.sets, args.data_dir)
+    store = open_store(params)
+    cur = params.company.currency_symbol
+    try:
+        cmd = args.actions_command
+        if cmd == "list":
+            acts = A.load_actions(store)
+            statuses = args.status or (list(A.STATUSES) if args.all else list(A.OPEN_STATUSES))
+            acts = acts[acts["status"].isin(statuses)]
+            if args.owner:
+                acts = acts[acts["owner"].str.contains(args.owner, case=False, regex=False)]
+            t = A.list_table(acts)
+            if args.format == "csv":
+                t.to_csv(sys.stdout, index=False)
+                return 0
+            if t.empty:
+                print(f"No {' or '.join(statuses)} actions in the store ({store.display_url}).")
+                return 0
+            for r in t.itertuples(index=False):
+                late = f" OVERDUE {r.overdue_days}d" if r.overdue_days else ""
+                print(f"{r.id}  {r.status:11s} {fmt_money(r.dollars_at_stake, cur):>8s}  {r.escalation_level or '':8s} "
+                      f"due {r.due_date}{late}  seen {r.weeks_seen}w  {r.owner}\n        {r.title}")
+            print(f"{len(t)} action(s); {fmt_money(t['dollars_at_stake'].sum(), cur)} at stake.")
+            return 0
+        if cmd == "update":
+            res = A.update_action(store, args.id, status=args.status, owner=args.owner, due=args.due, note=args.note,
+                                  actor=args.by, source="cli")
+            a = res["action"]
+            if not res["changed"]:
+                print(f"{res['id']}: already so; nothing changed.")
+            else:
+                print(f"{res['id']} updated ({', '.join(res['changed'])}): {a['status']}, owner {a['owner']}, "
+                      f"due {a['due_date']}.")
+            return 0
+        if cmd == "export":
+            n = A.export_actions(store, args.file, statuses=None if args.all else list(A.OPEN_STATUSES))
+            print(f"{n} action(s) written to {args.file}. Edit owner, due_date, status or add_note, then: "
+                  f"soe actions import {args.file}")
+            return 0
+        if cmd == "import":
+            res = A.import_actions(store, args.file, actor=args.by, dry_run=args.dry_run)
+            for w in res.warnings:
+                print(f"warning: {w}", file=sys.stderr)
+            verb = "would change" if res.dry_run else "changed"
+            print(f"{args.file}: {verb} {len(res.changed)} action(s), {res.unchanged} unchanged.")
+            for aid, fields in res.changed.items():
+                print(f"  {aid}: {', '.join(fields)}")
+            return 0
+        if cmd == "history":
+            aid = A.parse_id(args.id)
+            h = A.load_history(store, aid)
+            if h.empty:
+                raise A.ActionError(f"no action {A.format_id(aid)} in the store")
+            for r in h.itertuples(index=False):
+                print(f"{r.at:%Y-%m-%d %H:%M}  {r.source:6s} {r.actor or '':24s} {r.field}: "
+                      f"{r.old_value if isinstance(r.old_value, str) else '–'} -> {r.new_value}")
+            return 0
+    except A.ActionError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     from .loaders import DataError
     from .params import ParamsError
     from .runner import RunError
+    from .store import StoreError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ParamsError, DataError, RunError) as e:
+    except (ParamsError, DataError, RunError, StoreError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1122,6 +1122,13 @@ def generate(out_dir: str | Path, scale: float = 1.0, seed: int = DEFAULT_SEED) 
                "files": list(FILES) + ["planted_events.json", "README.txt"],
                "rows": rows, "planted_events": events}
     (out / "README.txt").write_text(_readme(summary, events), encoding="utf-8")
+    # The overlaps real systems have (CRM bookings, MRP on-hand, GL balances) with planted mismatches.
+    from .demo_overlaps import add_overlaps
+
+    overlaps = add_overlaps(out, seed)
+    summary["files"] += overlaps.get("files", [])
+    summary["rows"].update(overlaps.get("rows", {}))
+    summary["planted_mismatches"] = overlaps.get("planted_mismatches", [])
     return summary
 
 

@@ -15,13 +15,30 @@ DEMO_WEEK = "2026-W47"
 SOE = [sys.executable, "-m", "soe_helpers.cli"]
 
 
+EVIL_NAME = "<script>alert(1)</script>"  # the largest customer's name in the session demo: must be escaped everywhere
+SMTP_SECRET = "smtp-Pa55-7c1e9d"
+DB_SECRET = "erp-db-Pa55-41ab"
+
+
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory) -> Path:
-    """The demo company's exports at a small scale (same shape, fewer order lines)."""
+    """The demo company's exports at a small scale (same shape, fewer order lines).
+
+    Its largest customer is renamed ``<script>alert(1)</script>`` so that every report and
+    the email are checked for escaping on the same run the other tests use.
+    """
+    import pandas as pd
+
     from soe_helpers.demo import generate
 
     out = tmp_path_factory.mktemp("demo")
     generate(out, scale=0.25)
+    crm = pd.read_csv(out / "crm_accounts.csv", dtype=str, keep_default_na=False, encoding="cp1252")
+    orders = pd.read_csv(out / "erp_sales_order_lines.csv", usecols=["Account ID", "Qty Ordered", "Unit Price"])
+    value = pd.to_numeric(orders["Qty Ordered"]) * pd.to_numeric(orders["Unit Price"])
+    top = value.groupby(orders["Account ID"]).sum().idxmax()
+    crm.loc[crm["Account ID"] == top, "Account Name"] = EVIL_NAME
+    crm.to_csv(out / "crm_accounts.csv", index=False, encoding="cp1252")
     return out
 
 
@@ -35,7 +52,9 @@ def soe(*args: str, env: dict | None = None, timeout: int = 900) -> subprocess.C
 def pack_env(tmp_path_factory, demo_dir) -> dict:
     """Environment for runs in a scratch outputs folder against the small demo."""
     out = tmp_path_factory.mktemp("outputs")
-    return {"SOE_OUTPUTS": str(out), "SOE_DATA_DIR": str(demo_dir), "SOE_STORE_URL": ""}
+    # Secrets in the environment of every pack run: tests check they reach no output.
+    return {"SOE_OUTPUTS": str(out), "SOE_DATA_DIR": str(demo_dir), "SOE_STORE_URL": "",
+            "SOE_SMTP_PASSWORD": SMTP_SECRET, "ERP_DB_URL": f"postgresql://soe:{DB_SECRET}@db.invalid/erp"}
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +64,7 @@ def pack_run(pack_env) -> dict:
     week_dir = Path(pack_env["SOE_OUTPUTS"]) / DEMO_WEEK
     latest = json.loads((week_dir / "latest.json").read_text()) if (week_dir / "latest.json").exists() else None
     run_dir = Path(latest["run_dir"]) if latest else None
-    return {"proc": res, "week_dir": week_dir, "run_dir": run_dir,
+    return {"proc": res, "week_dir": week_dir, "outputs": Path(pack_env["SOE_OUTPUTS"]), "run_dir": run_dir,
             "manifest": json.loads((run_dir / "manifest.json").read_text()) if run_dir else None,
             "results": json.loads((run_dir / "results.json").read_text()) if run_dir else None}
 

@@ -7,13 +7,12 @@ import socket
 import smtplib
 from email import policy
 
-import pandas as pd
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from conftest import DEMO_WEEK, copy_demo, soe
+from conftest import DEMO_WEEK, copy_demo, soe, SMTP_SECRET, DB_SECRET
 from soe_helpers import send as sd
 from soe_helpers.email_pack import build_run_email
 from soe_helpers.params import load_params
@@ -234,25 +233,10 @@ def test_errors_name_what_to_do(tmp_path, good_run):
 
 # ---------------------------------------------------------------- end to end: a full run with secrets, then `soe send`
 
-SMTP_SECRET = "smtp-Pa55-7c1e9d"
-DB_SECRET = "erp-db-Pa55-41ab"
-
-
 @pytest.fixture(scope="module")
-def secret_run(tmp_path_factory, demo_dir):
-    """The whole pack run with secrets in the environment and a customer named <script>alert(1)</script>."""
-    root = tmp_path_factory.mktemp("secret_run")
-    data = copy_demo(demo_dir, root / "data")
-    crm = pd.read_csv(data / "crm_accounts.csv", dtype=str, keep_default_na=False, encoding="cp1252")
-    orders = pd.read_csv(data / "erp_sales_order_lines.csv", usecols=["Account ID", "Qty Ordered", "Unit Price"])
-    value = pd.to_numeric(orders["Qty Ordered"], errors="coerce") * pd.to_numeric(orders["Unit Price"], errors="coerce")
-    top = value.groupby(orders["Account ID"]).sum().idxmax()  # the largest customer shows in the reports
-    crm.loc[crm["Account ID"] == top, "Account Name"] = EVIL
-    crm.to_csv(data / "crm_accounts.csv", index=False, encoding="cp1252")
-    env = {"SOE_OUTPUTS": str(root / "outputs"), "SOE_DATA_DIR": str(data), "SOE_STORE_URL": "",
-           "SOE_SMTP_PASSWORD": SMTP_SECRET, "ERP_DB_URL": f"postgresql://soe:{DB_SECRET}@db.invalid/erp"}
-    run = soe("run", "--week", DEMO_WEEK, env=env)
-    return {"env": env, "run": run, "outputs": root / "outputs"}
+def secret_run(pack_run, pack_env):
+    """The session's pack run: its environment holds the secrets and its demo a customer named EVIL."""
+    return {"env": pack_env, "run": pack_run["proc"], "outputs": pack_run["outputs"]}
 
 
 @pytest.mark.e2e
@@ -260,7 +244,7 @@ def test_secrets_appear_in_no_output_and_data_is_escaped_everywhere(secret_run, 
     env, run, outputs = secret_run["env"], secret_run["run"], secret_run["outputs"]
     inbox, port = smtp_server(auth=True, password=SMTP_SECRET)
     sent = soe("send", "--week", DEMO_WEEK, "--set", "email.smtp_host=localhost", "--set", f"email.smtp_port={port}",
-               "--set", "email.smtp_starttls=false", env={**env, "SOE_SMTP_PASSWORD": SMTP_SECRET})
+               "--set", "email.smtp_starttls=false", "--force", env={**env, "SOE_SMTP_PASSWORD": SMTP_SECRET})
     assert sent.returncode == 0, sent.stdout + sent.stderr
     assert len(inbox.messages) == 1 and inbox.logins == [(b"soe@kestrel.example", SMTP_SECRET.encode())]
     files = [p for p in outputs.rglob("*") if p.is_file()]
@@ -289,7 +273,8 @@ def test_soe_send_cli_delivers_the_pack_email(pack_run, pack_env, smtp_server, t
     run_id = pack_run["manifest"]["run_id"]
     args = ["send", "--week", DEMO_WEEK, "--run", run_id, "--set", "email.smtp_host=127.0.0.1", "--set",
             f"email.smtp_port={port}", "--set", "email.smtp_starttls=false"]
-    res = soe(*args, env=pack_env)
+    no_login = {**pack_env, "SOE_SMTP_PASSWORD": ""}  # this server takes no login
+    res = soe(*args, env=no_login)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "Sent the leadership email of 2026-W47" in res.stdout
     (m,) = inbox.messages
@@ -297,6 +282,6 @@ def test_soe_send_cli_delivers_the_pack_email(pack_run, pack_env, smtp_server, t
     (tmp_path / "got.eml").write_bytes(m["data"])
     msg, _ = check_leadership_eml(tmp_path / "got.eml")
     assert msg["X-SOE-Run"] == run_id
-    again = soe(*args, env=pack_env)  # the same week twice needs --force (tested with the API above)
+    again = soe(*args, env=no_login)  # the same week twice needs --force (tested with the API above)
     assert again.returncode == 2 and "already sent" in again.stderr and "--force" in again.stderr
     assert "Traceback" not in again.stderr and len(inbox.messages) == 1

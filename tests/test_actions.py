@@ -1,0 +1,463 @@
+"""The action tracker: one issue one action, persistence across weeks, escalation, analysts' edits and imports."""
+import datetime as dt
+import json
+
+import pandas as pd
+import pytest
+
+from soe_helpers import actions as A
+from soe_helpers.params import ActionsParams, EscalationRule, ParamsError, load_params
+from soe_helpers.store import Store
+
+NOW = dt.datetime(2026, 11, 25, 9, 0)
+
+
+@pytest.fixture()
+def store(tmp_path):
+    return Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+
+
+def _settings(**kw):
+    base = dict(default_owner="FP&A", owners={"product_line": {"Controllers": "Marcus"}, "region": {"EMEA": "Jonas"},
+                                              "type": {"supplier_delay": "Ken"}, "system": {"GL": "Grace"}},
+                owner_order=["supplier_id", "type", "system", "product_line", "region"])
+    return ActionsParams(**{**base, **kw})
+
+
+def _register(rows):
+    cols = ["period", "level", "key", "name", "product_line", "region", "basis", "measure", "actual", "reference",
+            "variance", "variance_pct", "sentence"]
+    return pd.DataFrame([dict(zip(cols, r)) for r in rows], columns=cols)
+
+
+def _variance(key, variance, period="qtd", level="product_line", basis="plan", line=None, region=None):
+    measure = "booked orders at plan price" if "forecast" in basis else "shipped revenue"
+    return (period, level, key, key, line or (key if level == "product_line" else None), region, basis, measure,
+            0.0, 0.0, variance, -0.1, f"{key} is ${abs(variance):,.0f} off {basis} {period}.")
+
+
+def _proposals(rows, settings=None):
+    return A.assign_owner(A.proposals_from_variances(_register(rows), min_dollars=50000), settings or _settings())
+
+
+def _acts(store):
+    return A.load_actions(store).set_index("issue_key")
+
+
+# ---------------------------------------------------------------- proposals
+
+
+def test_ids_round_trip():
+    assert A.format_id(7) == "A-0007" and A.parse_id("A-0007") == 7 and A.parse_id("a-7") == 7 and A.parse_id(" 12 ") == 12
+    for bad in ("B-1", "", "A-", "0", "x"):
+        with pytest.raises(A.ActionError, match="not an action id"):
+            A.parse_id(bad)
+
+
+def test_week_and_quarter_rows_of_one_variance_are_one_issue():
+    reg = _register([
+        _variance("Controllers", -60000, "week"), _variance("Controllers", -250000, "qtd"),
+        _variance("Controllers", -160000, "qtd", basis="the lag-1 forecast"),
+        _variance("EMEA", -90000, "qtd", level="region", region="EMEA"),
+        _variance("CTL-2001", -70000, "qtd", level="sku", line="Controllers"),
+        _variance("Sensors", 40000, "qtd"),                                # below the $50K threshold
+        _variance("C-0001", 90000, "qtd", level="customer", basis="its run-rate"),  # level not tracked
+    ])
+    p = A.proposals_from_variances(reg, min_dollars=50000).set_index("issue_key")
+    assert sorted(p.index) == ["variance:orders_vs_forecast:product_line:Controllers",
+                               "variance:shipments_vs_plan:product_line:Controllers",
+                               "variance:shipments_vs_plan:region:EMEA", "variance:shipments_vs_plan:sku:CTL-2001"]
+    ctl = p.loc["variance:shipments_vs_plan:product_line:Controllers"]
+    assert ctl["dollars_at_stake"] == 250000 and "qtd" in ctl["sentence"]
+    assert ctl["title"] == "Controllers: shipments behind plan"
+    assert p.loc["variance:shipments_vs_plan:sku:CTL-2001", "product_line"] == "Controllers"
+    only_week = A.proposals_from_variances(reg, periods=["week"], min_dollars=50000)
+    assert only_week["dollars_at_stake"].tolist() == [60000]
+
+
+def test_owner_map_precedence_and_default():
+    p = pd.DataFrame([
+        {"issue_key": "1", "type": "supplier_delay", "product_line": "Controllers", "supplier_id": "S-1"},
+        {"issue_key": "2", "type": "variance", "product_line": "Controllers", "region": "EMEA"},
+        {"issue_key": "3", "type": "variance", "region": "EMEA"},
+        {"issue_key": "4", "type": "data_accuracy", "system": "GL"},
+        {"issue_key": "5", "type": "variance", "product_line": "Unknown line"},
+    ])
+    o = A.assign_owner(p, _settings())
+    assert o["owner"].tolist() == ["Ken", "Marcus", "Jonas", "Grace", "FP&A"]
+    assert o["owner_rule"].tolist()[0] == "type supplier_delay" and o["owner_rule"].tolist()[-1] == "default owner"
+    with_supplier = _settings(owners={"supplier_id": {"S-1": "Procurement Asia"}})
+    assert A.assign_owner(p.iloc[:1], with_supplier)["owner"].tolist() == ["Procurement Asia"]
+
+
+def test_events_checks_and_kpis_become_proposals():
+    ev = pd.DataFrame({"event_id": ["supplier_delay:S-017", "demand_spike:X", "supplier_delay:S-017"],
+                       "type": ["supplier_delay", "demand_spike", "supplier_delay"], "sentence": ["late", "up", "dup"],
+                       "supplier_id": ["S-017", None, "S-017"], "sku": [None, "X", None],
+                       "dollars_at_stake": [15000.0, 900.0, 15000.0]})
+    e = A.proposals_from_events(ev, min_dollars=10000)
+    assert e["issue_key"].tolist() == ["event:supplier_delay:S-017"] and e["title"][0] == "Supplier delay: S-017"
+    checks = pd.DataFrame({"check_id": ["tie_out:gl_ar_vs_invoices", "freshness:orders", "tie_out:gl_ap_vs_bills"],
+                           "name": ["GL AR ties", "Orders fresh", "GL AP ties"], "source": ["GL vs ERP", "ERP", "GL vs ERP"],
+                           "system": ["GL", "ERP", "GL"], "status": ["fail", "fail", "fail"],
+                           "material": ["True", True, False], "dollars_at_stake": [27350.0, None, 1.5],
+                           "sentence": ["off", "stale", "rounding"]})
+    c = A.proposals_from_checks(checks)
+    assert c["issue_key"].tolist() == ["data:tie_out:gl_ar_vs_invoices", "data:freshness:orders"]
+    assert c["dollars_at_stake"].tolist() == [27350.0, 0.0] and c["system"].tolist() == ["GL", "ERP"]
+    k = pd.DataFrame({"exception_id": ["kpi:dso", "kpi:gross_margin_pct:Enclosures", "kpi:dpo"],
+                      "kpi": ["dso", "gross_margin_pct", "dpo"], "product_line": [None, "Enclosures", None],
+                      "label": ["DSO", "Gross margin %", "DPO"], "dollars_at_stake": [129000.0, 30000.0, 2000.0],
+                      "sentence": ["s1", "s2", "s3"]})
+    kp = A.proposals_from_kpis(k, min_dollars=25000)
+    assert kp["issue_key"].tolist() == ["kpi:dso", "kpi:gross_margin_pct:Enclosures"]
+    assert kp["title"].tolist() == ["DSO off target", "Gross margin % off target: Enclosures"]
+
+
+def test_missing_or_malformed_inputs_are_reported_never_read_as_no_issues(tmp_path):
+    _register([_variance("Controllers", -250000)]).to_csv(tmp_path / "variance_register.csv", index=False)
+    pd.DataFrame({"event_id": ["e1"]}).to_csv(tmp_path / "cash_events.csv", index=False)   # lacks columns
+    (tmp_path / "kpi_exceptions.csv").write_text("")                                         # unreadable
+    frames, notes = A.read_inputs(tmp_path)
+    assert frames["variance_register.csv"] is not None
+    assert frames["cash_events.csv"] is None and frames["kpi_exceptions.csv"] is None
+    assert frames["data_accuracy_checks.csv"] is None
+    text = " ".join(notes)
+    assert "cash_events.csv lacks column(s) type, sentence, dollars_at_stake" in text
+    assert "data_accuracy_checks.csv is missing: the data_accuracy report did not run" in text
+    assert "not known, not absent" in text and "kpi_exceptions.csv could not be read" in text
+    summary = A.source_summary(frames, A.propose(frames, _settings())).set_index("file")
+    assert summary.loc["cash_events.csv", "status"] == "MISSING" and summary.loc["variance_register.csv", "issues"] == 1
+    assert A.sources_read(frames) == ["variance"]
+
+
+def test_escalation_rules_pick_the_highest_matching_level():
+    rules = [EscalationRule(level="Director", dollars_over=25000), EscalationRule(level="CFO", dollars_over=50000),
+             EscalationRule(level="CFO", weeks_overdue_over=2),
+             EscalationRule(level="Director", dollars_over=10000, weeks_resurfaced_over=1)]
+    levels = ["Owner", "Director", "CFO"]
+    assert A.escalation_level(20000, 0, 0, rules, levels) == "Owner"
+    assert A.escalation_level(30000, 0, 0, rules, levels) == "Director"
+    assert A.escalation_level(50000, 0, 0, rules, levels) == "Director"     # "over" is strict
+    assert A.escalation_level(50001, 0, 0, rules, levels) == "CFO"
+    assert A.escalation_level(100, 2.0, 0, rules, levels) == "Owner"        # overdue exactly 2 weeks
+    assert A.escalation_level(100, 2.2, 0, rules, levels) == "CFO"
+    assert A.escalation_level(12000, 0, 2, rules, levels) == "Director"     # both conditions of the rule hold
+    assert A.escalation_level(9000, 0, 2, rules, levels) == "Owner"
+    with pytest.raises(ParamsError, match="not in levels"):
+        load_params(sets=["actions.escalation=[{level: VP, dollars_over: 1}]"])
+    with pytest.raises(ParamsError, match="at least one of"):
+        load_params(sets=["actions.escalation=[{level: CFO}]"])
+    with pytest.raises(ParamsError, match="owners: unknown field"):
+        load_params(sets=["actions.owners={warehouse: {DAL: x}}"])
+
+
+# ---------------------------------------------------------------- the weekly sync
+
+
+def test_first_run_opens_owned_actions_and_a_rerun_changes_nothing(store):
+    s = _settings()
+    props = _proposals([_variance("Controllers", -250000), _variance("EMEA", -60000, level="region", region="EMEA")])
+    res = A.sync_week(store, props, "2026-W47", s, run_id="r1", now=NOW)
+    assert len(res.created) == 2 and res.history_rows > 0
+    a = _acts(store)
+    ctl = a.loc["variance:shipments_vs_plan:product_line:Controllers"]
+    assert ctl["owner"] == "Marcus" and ctl["status"] == "open" and ctl["opened_week"] == "2026-W47"
+    assert ctl["due_date"] == pd.Timestamp("2026-11-29")  # 7 days after Sunday 22 Nov
+    assert ctl["escalation_level"] == "Director" and ctl["weeks_resurfaced"] == 0   # $250K > $100K
+    before, hist_before = A.load_actions(store), A.load_history(store)
+    again = A.sync_week(store, props, "2026-W47", s, run_id="r2", now=NOW + dt.timedelta(hours=1))
+    assert again.created == [] and again.updated == [] and again.history_rows == 0
+    pd.testing.assert_frame_equal(A.load_actions(store), before)
+    pd.testing.assert_frame_equal(A.load_history(store), hist_before)
+
+
+def test_the_same_issue_next_week_updates_the_action_and_counts_as_resurfaced(store):
+    s = _settings()
+    A.sync_week(store, _proposals([_variance("Controllers", -250000)]), "2026-W46", s, now=NOW)
+    res = A.sync_week(store, _proposals([_variance("Controllers", -310000)]), "2026-W47", s, now=NOW)
+    a = A.load_actions(store)
+    assert len(a) == 1 and res.created == [] and res.resurfaced == [1]
+    r = a.iloc[0]
+    assert r["weeks_resurfaced"] == 1 and r["dollars_at_stake"] == 310000 and r["last_seen_week"] == "2026-W47"
+    assert r["opened_week"] == "2026-W46" and r["first_seen_week"] == "2026-W46"
+    h = A.load_history(store, 1)
+    assert ("dollars_at_stake", "250000.0", "310000.0") in set(zip(h["field"], h["old_value"], h["new_value"]))
+    # a third week: resurfaced twice -> escalated by the "resurfaced more than 1 week" rule even at lower dollars
+    A.sync_week(store, _proposals([_variance("Controllers", -60000)]), "2026-W48", s, now=NOW)
+    r = A.load_actions(store).iloc[0]
+    assert r["weeks_resurfaced"] == 2 and r["escalation_level"] == "Director" and r["dollars_at_stake"] == 60000
+    # re-running an earlier week keeps the latest dollars and escalations
+    res = A.sync_week(store, _proposals([_variance("Controllers", -250000)]), "2026-W46", s, now=NOW)
+    r = A.load_actions(store).iloc[0]
+    assert r["dollars_at_stake"] == 60000 and r["last_seen_week"] == "2026-W48" and not res.escalations_applied
+
+
+def test_a_closed_action_stays_closed_on_reruns_and_later_weeks(store):
+    s = _settings()
+    props = _proposals([_variance("Controllers", -250000)])
+    A.sync_week(store, props, "2026-W47", s, now=NOW)
+    A.update_action(store, "A-0001", status="done", note="Forecast reset in S&OP", actor="jdoe",
+                    now=NOW + dt.timedelta(hours=1))
+    before = A.load_actions(store)
+    res = A.sync_week(store, props, "2026-W47", s, now=NOW + dt.timedelta(hours=2))   # re-run of the same week
+    assert res.closed_seen_again == [1] and res.created == []
+    pd.testing.assert_frame_equal(A.load_actions(store), before)
+    res = A.sync_week(store, _proposals([_variance("Controllers", -270000)]), "2026-W48", s, now=NOW)
+    a = A.load_actions(store)
+    assert len(a) == 1 and a.iloc[0]["status"] == "done" and res.closed_seen_again == [1]
+    # unless params say so: then a later week reopens it (not the week it was closed in)
+    s2 = _settings(reopen_closed=True)
+    res = A.sync_week(store, props, "2026-W48", s2, now=NOW)
+    assert res.reopened == [] and A.load_actions(store).iloc[0]["status"] == "done"  # closed in W48 itself
+    res = A.sync_week(store, props, "2026-W49", s2, now=NOW)
+    a = A.load_actions(store).iloc[0]
+    assert res.reopened == [1] and a["status"] == "open" and pd.isna(a["closed_at"])
+    h = A.load_history(store, 1)
+    assert h[h["field"] == "status"]["new_value"].tolist() == ["open", "done", "open"]
+
+
+def test_escalation_for_overdue_actions_is_applied_each_run(store):
+    s = _settings()
+    A.sync_week(store, _proposals([_variance("Sensors", -60000)]), "2026-W44", s, now=NOW)  # due 2026-11-08
+    assert A.load_actions(store).iloc[0]["escalation_level"] == "Owner"
+    A.sync_week(store, _proposals([]), "2026-W46", s, now=NOW)   # week end 15 Nov: 1 week overdue
+    assert A.load_actions(store).iloc[0]["escalation_level"] == "Owner"
+    res = A.sync_week(store, _proposals([]), "2026-W47", s, now=NOW)   # 22 Nov: 2 weeks overdue, not more
+    assert A.load_actions(store).iloc[0]["escalation_level"] == "Owner"
+    res = A.sync_week(store, _proposals([]), "2026-W48", s, now=NOW)   # 29 Nov: 3 weeks overdue -> CFO
+    assert res.escalated == [1] and A.load_actions(store).iloc[0]["escalation_level"] == "CFO"
+    view = A.tracker_view(A.load_actions(store), "2026-W48", s.levels)
+    assert view.iloc[0]["overdue"] and view.iloc[0]["days_overdue"] == 21 and view.iloc[0]["escalated"]
+    A.update_action(store, 1, due="2026-12-20", actor="jdoe", now=NOW)
+    A.sync_week(store, _proposals([]), "2026-W48", s, now=NOW)
+    assert A.load_actions(store).iloc[0]["escalation_level"] == "Owner"   # rules re-applied: no longer overdue
+
+
+def test_a_missing_source_keeps_its_sightings(store):
+    s = _settings()
+    var = _proposals([_variance("Controllers", -250000)])
+    ev = A.assign_owner(A.proposals_from_events(pd.DataFrame(
+        {"event_id": ["e1"], "type": ["supplier_delay"], "sentence": ["late"], "dollars_at_stake": [20000.0]})), s)
+    A.sync_week(store, pd.concat([var, ev], ignore_index=True), "2026-W46", s, now=NOW)
+    A.sync_week(store, pd.concat([var, ev], ignore_index=True), "2026-W47", s, now=NOW)
+    # W47 re-run without the events file: its sightings stay, the event's count is not reset
+    A.sync_week(store, var, "2026-W47", s, sources=["variance", "data_accuracy", "kpi"], now=NOW)
+    assert _acts(store).loc["event:e1", "weeks_resurfaced"] == 1
+    A.sync_week(store, var, "2026-W48", s, now=NOW)
+    a = _acts(store)
+    assert a.loc["event:e1", "last_seen_week"] == "2026-W47" and a.loc["event:e1", "weeks_resurfaced"] == 1
+    assert a.loc["variance:shipments_vs_plan:product_line:Controllers", "weeks_resurfaced"] == 2
+
+
+def test_summary_and_owner_totals_tie_out(store):
+    s = _settings()
+    props = _proposals([_variance("Controllers", -250000), _variance("EMEA", -60000, level="region", region="EMEA"),
+                        _variance("CTL-2001", -70000, level="sku", line="Controllers")])
+    A.sync_week(store, props, "2026-W47", s, now=NOW)
+    A.update_action(store, "A-0003", status="dropped", actor="x", now=dt.datetime(2026, 11, 23, 8))
+    view = A.tracker_view(A.load_actions(store), "2026-W47", s.levels)
+    sm = A.summary(view)
+    assert sm["open"] == 2 and sm["new_this_week"] == 3 and sm["closed_this_week"] == 1
+    assert sm["dollars_at_stake_open"] == 320000 == sum(sm["by_owner"].values())
+    owners = A.by_owner(view)
+    assert owners["dollars_at_stake"].sum() == sm["dollars_at_stake_open"] and owners["open"].sum() == sm["open"]
+    assert "2 open actions, $320K at stake" in A.headline(sm)  # EMEA ($60K) was dropped
+
+
+# ---------------------------------------------------------------- analysts' edits
+
+
+def test_update_validates_and_keeps_history(store):
+    A.sync_week(store, _proposals([_variance("Controllers", -250000)]), "2026-W47", _settings(), now=NOW)
+    r = A.update_action(store, "A-0001", status="in progress", owner="Dana", due="2026-12-04", note="on it",
+                        actor="jdoe", now=NOW)
+    assert sorted(r["changed"]) == ["due_date", "note", "owner", "status"] and r["action"]["version"] == 2
+    A.update_action(store, 1, note="second", actor="kim", now=NOW)
+    a = A.load_actions(store).iloc[0]
+    assert a["notes"] == "2026-11-25 jdoe: on it\n2026-11-25 kim: second"
+    h = A.load_history(store, 1)
+    cli = h[h["source"] == "cli"]
+    assert set(cli["field"]) == {"status", "owner", "due_date", "note"} and set(cli["actor"]) == {"jdoe", "kim"}
+    assert cli[cli["field"] == "owner"][["old_value", "new_value"]].values.tolist() == [["Marcus", "Dana"]]
+    for kw, msg in ((dict(status="finished"), "not one of"), (dict(due="04/12/2026"), "expected YYYY-MM-DD"),
+                    (dict(owner="  "), "owner cannot be blank"), ({}, "nothing to update")):
+        with pytest.raises(A.ActionError, match=msg):
+            A.update_action(store, 1, **kw)
+    with pytest.raises(A.ActionError, match="no action A-0042"):
+        A.update_action(store, "A-0042", status="done")
+
+
+@pytest.mark.parametrize("ext", ["xlsx", "csv"])
+def test_export_edit_import_round_trip(store, tmp_path, ext):
+    s = _settings()
+    A.sync_week(store, _proposals([_variance("Controllers", -250000), _variance("Sensors", -90000)]), "2026-W47", s,
+                now=NOW)
+    f = tmp_path / f"actions.{ext}"
+    assert A.export_actions(store, f) == 2
+    df = pd.read_excel(f, sheet_name="Actions", dtype=object, engine="openpyxl") if ext == "xlsx" else pd.read_csv(f, dtype=str,
+                                                                                              keep_default_na=False)
+    assert list(df.columns) == A.EXPORT_COLUMNS
+    res = A.import_actions(store, f, actor="jdoe", now=NOW)   # untouched file: nothing changes
+    assert res.changed == {} and res.unchanged == 2
+    df.loc[0, ["status", "owner", "due_date", "add_note"]] = ["in progress", "Dana", "2026-12-11", "call supplier"]
+    df.loc[1, "status"] = "Done"
+    df.loc[1, "title"] = "edited title"
+    df.to_excel(f, sheet_name="Actions", index=False) if ext == "xlsx" else df.to_csv(f, index=False)
+    dry = A.import_actions(store, f, actor="jdoe", dry_run=True, now=NOW)
+    assert dry.changed == {"A-0001": ["due_date", "notes", "owner", "status"], "A-0002": ["status"]}
+    assert A.load_actions(store)["status"].tolist() == ["open", "open"]   # a dry run changes nothing
+    res = A.import_actions(store, f, actor="jdoe", now=NOW)
+    assert any("title is set by the run" in w for w in res.warnings)
+    a = A.load_actions(store).set_index("id")
+    assert a.loc["A-0001", "owner"] == "Dana" and a.loc["A-0001", "status"] == "in progress"
+    assert a.loc["A-0001", "due_date"] == pd.Timestamp("2026-12-11") and "call supplier" in a.loc["A-0001", "notes"]
+    assert a.loc["A-0002", "status"] == "done" and a.loc["A-0002", "title"] != "edited title"
+    h = A.load_history(store)
+    assert set(h[h["source"] == "import"]["actor"]) == {"jdoe"}
+    # the run does not undo analysts' edits
+    A.sync_week(store, _proposals([_variance("Controllers", -250000), _variance("Sensors", -90000)]), "2026-W47", s,
+                now=NOW)
+    a = A.load_actions(store).set_index("id")
+    assert a.loc["A-0001", "owner"] == "Dana" and a.loc["A-0002", "status"] == "done"
+
+
+def test_import_rejects_every_bad_row_and_changes_nothing(store, tmp_path):
+    A.sync_week(store, _proposals([_variance("Controllers", -250000), _variance("Sensors", -90000)]), "2026-W47",
+                _settings(), now=NOW)
+    f = tmp_path / "a.csv"
+    A.export_actions(store, f)
+    df = pd.read_csv(f, dtype=str, keep_default_na=False)
+    df.loc[0, "status"] = "finished"
+    df.loc[1, "owner"] = ""
+    bad = pd.concat([df, df.iloc[[0]].assign(status="open"),
+                     df.iloc[[0]].assign(id="A-0099"), df.iloc[[1]].assign(id="A-0002x")], ignore_index=True)
+    bad.loc[1, "due_date"] = "next friday"
+    bad.to_csv(f, index=False)
+    before = A.load_actions(store)
+    with pytest.raises(A.ActionError) as e:
+        A.import_actions(store, f, now=NOW)
+    msg = str(e.value)
+    assert "nothing was changed" in msg
+    assert "row 2 (A-0001): status 'finished' is not one of" in msg
+    assert "row 3 (A-0002): owner is blank" in msg
+    assert "row 4: A-0001 appears again (first on row 2)" in msg
+    assert "row 5: no action A-0099 in the store" in msg and "row 6: 'A-0002x' is not an action id" in msg
+    pd.testing.assert_frame_equal(A.load_actions(store), before)
+    f2 = tmp_path / "nover.csv"
+    df.drop(columns=["version"]).to_csv(f2, index=False)
+    with pytest.raises(A.ActionError, match="required column 'version' is missing"):
+        A.import_actions(store, f2)
+    with pytest.raises(A.ActionError, match="file not found"):
+        A.import_actions(store, tmp_path / "nope.xlsx")
+
+
+def test_import_refuses_to_overwrite_a_change_made_after_the_export(store, tmp_path):
+    A.sync_week(store, _proposals([_variance("Controllers", -250000)]), "2026-W47", _settings(), now=NOW)
+    f = tmp_path / "a.csv"
+    A.export_actions(store, f)
+    A.update_action(store, "A-0001", status="done", actor="kim", now=NOW)      # someone closes it meanwhile
+    df = pd.read_csv(f, dtype=str, keep_default_na=False)
+    df.loc[0, "owner"] = "Dana"                                                # analyst only changes the owner
+    df.to_csv(f, index=False)
+    res = A.import_actions(store, f, actor="jdoe", now=NOW)                    # stale "open" status is not a change
+    assert res.changed == {"A-0001": ["owner"]}
+    a = A.load_actions(store).iloc[0]
+    assert a["status"] == "done" and a["owner"] == "Dana"
+    df.loc[0, "status"] = "in progress"                                        # now edits the status from a stale file
+    df.to_csv(f, index=False)
+    with pytest.raises(A.ActionError, match="status was changed by kim .* after this file was exported"):
+        A.import_actions(store, f, actor="jdoe", now=NOW)
+
+
+def test_cli_update_and_list_with_exit_codes(store, tmp_path, monkeypatch, capsys):
+    from soe_helpers.cli import main
+
+    A.sync_week(store, _proposals([_variance("Controllers", -250000)]), "2026-W47", _settings(), now=NOW)
+    monkeypatch.setenv("SOE_STORE_URL", str(store.engine.url))
+    assert main(["actions", "update", "A-0001", "--status", "done", "--note", "agreed", "--by", "jdoe"]) == 0
+    assert "A-0001 updated (status, note)" in capsys.readouterr().out
+    assert main(["actions", "update", "A-0009", "--status", "done"]) == 2
+    assert "no action A-0009" in capsys.readouterr().err
+    assert main(["actions", "update", "A-0001", "--due", "31/12/2026"]) == 2
+    assert "expected YYYY-MM-DD" in capsys.readouterr().err
+    assert main(["actions", "list"]) == 0 and "No open or in progress actions" in capsys.readouterr().out
+    assert main(["actions", "list", "--all", "--format", "csv"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("id,status,owner") and "A-0001,done,Marcus" in out
+    assert main(["actions", "export", str(tmp_path / "x.xlsx")]) == 0
+    assert main(["actions", "import", str(tmp_path / "missing.xlsx")]) == 2
+    assert main(["actions", "history", "A-0001"]) == 0 and "cli    jdoe" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        main(["actions", "update", "A-0001", "--status", "finished"])
+    assert e.value.code == 2
+
+
+# ---------------------------------------------------------------- end to end (reuses the session's weekly run)
+
+
+def _fixture_run(pack_run, notebook: str):
+    """The session run's folder and results even when an unrelated notebook failed it; ``notebook`` must be ok."""
+    run_dir = pack_run["run_dir"]
+    if run_dir is None:  # the run failed elsewhere: its folder is the first one of the week
+        runs = sorted(p for p in pack_run["week_dir"].iterdir() if (p / "manifest.json").exists())
+        assert runs, pack_run["proc"].stdout + pack_run["proc"].stderr
+        run_dir = runs[0]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    status = {n["name"]: n for n in manifest["notebooks"]}
+    assert status[notebook]["status"] == "ok", status[notebook]
+    return run_dir, json.loads((run_dir / "results.json").read_text())
+
+
+@pytest.mark.e2e
+def test_weekly_run_lists_owned_actions_and_a_done_action_survives_a_rerun(pack_run, pack_env, tmp_path):
+    import io
+    import re
+
+    from conftest import DEMO_WEEK, soe
+
+    run_dir, results = _fixture_run(pack_run, "action_tracker")
+    rec = results["actions"]
+    assert rec["open"] > 0 and rec["dollars_at_stake_open"] > 0 and rec["new_this_week"] >= rec["open"]
+    assert sum(rec["by_owner"].values()) == pytest.approx(rec["dollars_at_stake_open"])
+    assert (run_dir / "actions.xlsx").exists() and (run_dir / "actions.csv").exists()
+    html = (run_dir / "action_tracker.html").read_text()
+    visible = re.sub(r"<(style|script).*?</\1>", "", html, flags=re.S)
+    for marker in ("Traceback", "from soe_helpers", "open_week(", "wk.record", "In&nbsp;[", "&lt;Figure"):
+        assert marker not in visible, marker
+    assert "open action" in visible and "Dollars at stake by owner" in visible and "<img" in visible
+    # the tracker reads what stage 1 exported: every input present in a full run
+    assert not rec["inputs_missing"], rec["inputs_missing"]
+
+    store_url = f"sqlite:///{pack_env['SOE_OUTPUTS']}/soe_store.sqlite"
+    env = {**pack_env, "SOE_STORE_URL": store_url}
+    listed = soe("actions", "list", "--format", "csv", env=env)
+    assert listed.returncode == 0, listed.stderr
+    acts = pd.read_csv(io.StringIO(listed.stdout))
+    assert len(acts) == rec["open"] and acts["owner"].str.len().min() > 0
+    # close the largest action raised by the report the re-run below repeats (a KPI off target)
+    mine = acts[acts["issue_key"].str.startswith("kpi:")]
+    assert len(mine), acts["issue_key"].tolist()
+    target = mine.sort_values("dollars_at_stake", ascending=False)["id"].iloc[0]
+    upd = soe("actions", "update", target, "--status", "done", "--note", "agreed in the S&OE meeting", "--by",
+              "e2e", env=env)
+    assert upd.returncode == 0 and f"{target} updated" in upd.stdout, upd.stderr
+    bad = soe("actions", "update", "A-9999", "--status", "done", env=env)
+    assert bad.returncode == 2 and "no action A-9999" in bad.stderr
+
+    store = Store(store_url)
+    before = A.load_actions(store)
+    # re-run the week's reports the tracker reads, into other outputs, against the same store
+    rerun = soe("run", "--week", DEMO_WEEK, "--only", "execution_kpis", "--only", "action_tracker",
+                env={**env, "SOE_OUTPUTS": str(tmp_path / "rerun")})
+    assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-2000:]
+    after = A.load_actions(store)
+    pd.testing.assert_frame_equal(after, before)   # idempotent: no duplicate, nothing reopened or re-dated
+    assert after.set_index("id").loc[target, "status"] == "done"
+    rerun_dir = next((tmp_path / "rerun" / DEMO_WEEK).glob("2*"))
+    again = json.loads((rerun_dir / "results" / "actions.json").read_text())
+    assert again["inputs_missing"] == ["variance_register.csv", "cash_events.csv",
+                                       "data_accuracy_checks.csv"]   # said plainly, not read as "no issues"
+    assert again["run_changes"]["opened"] == 0 and again["closed_this_week"] >= 1
+    hist = A.load_history(store, A.parse_id(target))
+    assert hist[hist["field"] == "status"]["new_value"].tolist() == ["open", "done"]
