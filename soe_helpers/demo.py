@@ -1126,7 +1126,8 @@ def generate(out_dir: str | Path, scale: float = 1.0, seed: int = DEFAULT_SEED) 
     from .demo_overlaps import add_overlaps
 
     overlaps = add_overlaps(out, seed)
-    summary["files"] += overlaps.get("files", [])
+    summary["files"] += [f for f in [*overlaps.get("files", []), "planted_mismatches.json"]
+                         if f not in summary["files"]]
     summary["rows"].update(overlaps.get("rows", {}))
     summary["planted_mismatches"] = overlaps.get("planted_mismatches", [])
     return summary

@@ -67,7 +67,7 @@ def _read(out: Path, name: str, **kw) -> pd.DataFrame:
     path = out / name
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run soe_helpers.demo.generate({str(out)!r}) first")
-    return pd.read_csv(path, **kw)
+    return pd.read_csv(path, low_memory=False, **kw)
 
 
 def _money(x) -> pd.Series:

@@ -169,8 +169,11 @@ def shipped_lines(tables):
 # --------------------------------------------------------------------------- files
 def test_files_and_headers(demo):
     path, summary = demo
+    from soe_helpers.demo_overlaps import OVERLAP_FILES
+
     names = sorted(p.name for p in path.iterdir())
-    assert names == sorted(list(HEADERS) + ["planted_events.json", "README.txt"])
+    assert names == sorted(list(HEADERS) + list(OVERLAP_FILES) + ["planted_events.json", "README.txt",
+                                                                   "planted_mismatches.json"])
     for name, header in HEADERS.items():
         assert list(_read_raw(path, name, nrows=5).columns) == header, name
     assert set(summary["files"]) == set(names)
