@@ -72,3 +72,16 @@ def pack_run(pack_env) -> dict:
 def copy_demo(demo_dir: Path, dest: Path) -> Path:
     shutil.copytree(demo_dir, dest)
     return dest
+
+
+def notebook_run(pack_run, notebook: str):
+    """The session run's folder and results even when an unrelated notebook failed it; ``notebook`` must be ok."""
+    run_dir = pack_run["run_dir"]
+    if run_dir is None:  # the run failed elsewhere: its folder is the first one of the week
+        runs = sorted(p for p in pack_run["week_dir"].iterdir() if (p / "manifest.json").exists())
+        assert runs, pack_run["proc"].stdout + pack_run["proc"].stderr
+        run_dir = runs[0]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    status = {n["name"]: n for n in manifest["notebooks"]}
+    assert status[notebook]["status"] == "ok", status[notebook]
+    return run_dir, json.loads((run_dir / "results.json").read_text())

@@ -396,17 +396,6 @@ def test_cli_update_and_list_with_exit_codes(store, tmp_path, monkeypatch, capsy
 # ---------------------------------------------------------------- end to end (reuses the session's weekly run)
 
 
-def _fixture_run(pack_run, notebook: str):
-    """The session run's folder and results even when an unrelated notebook failed it; ``notebook`` must be ok."""
-    run_dir = pack_run["run_dir"]
-    if run_dir is None:  # the run failed elsewhere: its folder is the first one of the week
-        runs = sorted(p for p in pack_run["week_dir"].iterdir() if (p / "manifest.json").exists())
-        assert runs, pack_run["proc"].stdout + pack_run["proc"].stderr
-        run_dir = runs[0]
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    status = {n["name"]: n for n in manifest["notebooks"]}
-    assert status[notebook]["status"] == "ok", status[notebook]
-    return run_dir, json.loads((run_dir / "results.json").read_text())
 
 
 @pytest.mark.e2e
@@ -414,9 +403,9 @@ def test_weekly_run_lists_owned_actions_and_a_done_action_survives_a_rerun(pack_
     import io
     import re
 
-    from conftest import DEMO_WEEK, soe
+    from conftest import DEMO_WEEK, soe, notebook_run
 
-    run_dir, results = _fixture_run(pack_run, "action_tracker")
+    run_dir, results = notebook_run(pack_run, "action_tracker")
     rec = results["actions"]
     assert rec["open"] > 0 and rec["dollars_at_stake_open"] > 0 and rec["new_this_week"] >= rec["open"]
     assert sum(rec["by_owner"].values()) == pytest.approx(rec["dollars_at_stake_open"])

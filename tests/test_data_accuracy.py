@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import notebook_run
+
 from soe_helpers import data_accuracy as da
 from soe_helpers.calendar import FiscalCalendar
 from soe_helpers.demo_overlaps import AMOUNT_MISMATCH, AR_DIFFERENCE, add_overlaps
@@ -275,24 +277,13 @@ def test_every_planted_mismatch_is_found_and_nothing_else(demo_overlapped):
     assert res.score < res.target and res.status == "below"
 
 
-def _fixture_run(pack_run, notebook: str):
-    """The session run's folder and results even when an unrelated notebook failed it; ``notebook`` must be ok."""
-    run_dir = pack_run["run_dir"]
-    if run_dir is None:  # the run failed elsewhere: its folder is the first one of the week
-        runs = sorted(p for p in pack_run["week_dir"].iterdir() if (p / "manifest.json").exists())
-        assert runs, pack_run["proc"].stdout + pack_run["proc"].stderr
-        run_dir = runs[0]
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    status = {n["name"]: n for n in manifest["notebooks"]}
-    assert status[notebook]["status"] == "ok", status[notebook]
-    return run_dir, json.loads((run_dir / "results.json").read_text())
 
 
 @pytest.mark.e2e
 def test_weekly_run_records_the_score_and_reports_what_it_could_not_check(pack_run, demo_dir):
     import re
 
-    run_dir, results = _fixture_run(pack_run, "data_accuracy")
+    run_dir, results = notebook_run(pack_run, "data_accuracy")
     rec = results["data_accuracy"]
     assert {"score", "by_source", "failed_checks", "target"} <= set(rec) and rec["target"] == 0.95
     checks = pd.read_csv(run_dir / "data_accuracy_checks.csv")

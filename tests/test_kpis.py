@@ -6,6 +6,8 @@ import types
 import numpy as np
 import pandas as pd
 import pytest
+
+from conftest import notebook_run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -284,24 +286,13 @@ def test_kpi_periods_use_the_fiscal_calendar():
     assert kpi_periods("2026-W02", FiscalCalendar("iso"))["13w"][0] == "2025-W42"
 
 
-def _fixture_run(pack_run, notebook: str):
-    """The session run's folder and results even when an unrelated notebook failed it; ``notebook`` must be ok."""
-    run_dir = pack_run["run_dir"]
-    if run_dir is None:  # the run failed elsewhere: its folder is the first one of the week
-        runs = sorted(p for p in pack_run["week_dir"].iterdir() if (p / "manifest.json").exists())
-        assert runs, pack_run["proc"].stdout + pack_run["proc"].stderr
-        run_dir = runs[0]
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    status = {n["name"]: n for n in manifest["notebooks"]}
-    assert status[notebook]["status"] == "ok", status[notebook]
-    return run_dir, json.loads((run_dir / "results.json").read_text())
 
 
 @pytest.mark.e2e
 def test_weekly_run_records_kpis_and_their_history(pack_run, pack_env):
     import re
 
-    run_dir, results = _fixture_run(pack_run, "execution_kpis")
+    run_dir, results = notebook_run(pack_run, "execution_kpis")
     rec = results["execution_kpis"]
     for kpi in ("otif", "otif_value", "on_time", "in_full", "in_full_value", "dso", "dio", "dpo", "ccc",
                 "inventory_turns", "gross_margin_pct"):
