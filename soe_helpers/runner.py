@@ -381,6 +381,10 @@ def run_week(
         data_out.mkdir()
         for name, lt in tables.items():
             lt.frame.to_parquet(data_out / f"{name}.parquet", index=False)
+            lt.frame = None  # notebooks read the Parquet; the runner need not hold millions of rows meanwhile
+        import gc
+
+        gc.collect()
         (data_out / "_meta.json").write_text(json.dumps({"as_of": str(as_of), "week": week}))
         (run_dir / "params.json").write_text(params.to_json())
         (run_dir / RESULTS_DIRNAME).mkdir()
