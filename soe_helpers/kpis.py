@@ -376,14 +376,14 @@ def scorecard(values: dict[str, dict[str, float]], targets) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def fmt_kpi(value: float, unit: str) -> str:
-    """A KPI value for display: shares as %, days with one decimal, turns as 6.2x."""
+def fmt_kpi(value: float, unit: str, day_digits: int = 1) -> str:
+    """A KPI value for display: shares as %, days with ``day_digits`` decimals, turns as 6.2x."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     if unit == "pct":
         return fmt_pct(value)
     if unit == "days":
-        return f"{value:.1f} days"
+        return f"{value:.{day_digits}f} days"
     return f"{value:.1f}x"
 
 

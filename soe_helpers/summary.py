@@ -30,6 +30,7 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 from matplotlib.figure import Figure
 
+from .kpis import fmt_kpi
 from .plots import COLORS, money_axis
 from .report import fmt_money, fmt_pct
 
@@ -485,15 +486,6 @@ _STATUS_WORDS = {
 }
 
 
-def _fmt_kpi(v: float | None, unit: str) -> str:
-    if v is None:
-        return "–"
-    if unit == "pct":
-        return fmt_pct(v)
-    if unit == "turns":
-        return f"{v:.1f}x"
-    return f"{v:.0f} days"
-
 
 def _kpi_value(raw) -> tuple[float | None, str]:
     """(value, period) from a KPI record: a number, or a dict keyed by period (13w preferred) or 'value'."""
@@ -544,9 +536,9 @@ def kpi_table(section: Mapping[str, Any] | None) -> pd.DataFrame:
                 light = "grey"
             else:
                 light = "green" if (value >= target if up else value <= target) else "red"
-        text = f"{label} {_fmt_kpi(value, unit)}"
+        text = f"{label} {fmt_kpi(value, unit, day_digits=0)}"
         if target is not None:
-            text += f" vs {_fmt_kpi(target, unit)} target"
+            text += f" vs {fmt_kpi(target, unit, day_digits=0)} target"
         rows.append({"kpi": kpi, "label": label, "unit": unit, "period": period, "value": value, "target": target,
                      "light": light, "text": text})
     return pd.DataFrame(rows, columns=cols)
@@ -855,8 +847,8 @@ def kpi_display(kpis: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "KPI": kpis["label"],
         "Period": [per.get(p, p) for p in kpis["period"]],
-        "Actual": [_fmt_kpi(v, u) for v, u in zip(kpis["value"], kpis["unit"])],
-        "Target": [_fmt_kpi(_num(v), u) for v, u in zip(kpis["target"], kpis["unit"])],
+        "Actual": [fmt_kpi(v, u, day_digits=0) for v, u in zip(kpis["value"], kpis["unit"])],
+        "Target": [fmt_kpi(_num(v), u, day_digits=0) for v, u in zip(kpis["target"], kpis["unit"])],
         "Status": [LIGHTS.get(x, LIGHTS["grey"])[0] for x in kpis["light"]],
     }, columns=["KPI", "Period", "Actual", "Target", "Status"])
 
