@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from . import store as _store
 from .calendar import FiscalCalendar
 from .cash_events import (EVENT_COLUMNS, Event, Impact, apply_scenario, apply_spikes,
-                          detect_demand_spikes, detect_orders_at_risk, detect_production_delays,
+                          detect_demand_spikes, detect_orders_at_risk, detect_production_delays, group_small_lines,
                           detect_supplier_delays, event_sentence, measure_events, measure_many, pnl_window,
                           scenario_sentence, slice_projection, without_events)
 from .cash_forecast import (Assumptions, CashInputs, Projection, build_inputs, cash_summary, project, weekly_cash,
@@ -38,6 +38,7 @@ from .report import fmt_money, fmt_pct
 __all__ = [
     "CashImpact",
     "cash_week",
+    "line_event_min_value",
     "assumption_lines",
     "events_table",
     "forecast_export",
@@ -123,6 +124,13 @@ def _slice_with_costs(full: Projection, inp: CashInputs, skus) -> Projection:
     return part
 
 
+def line_event_min_value(params) -> float:
+    """Order lines worth less than this (currency) are measured together per SKU and type
+    (``params.cash.line_event_min_value``; default half of ``materiality.abs``)."""
+    v = params.cash.line_event_min_value
+    return float(v) if v is not None else float(params.materiality.abs) / 2.0
+
+
 def cash_week(tables: dict[str, pd.DataFrame], week: str, params, cal: FiscalCalendar, as_of=None,
               suppliers: pd.DataFrame | None = None) -> CashImpact:
     """Run the whole cash impact analysis for ``week``.
@@ -163,7 +171,7 @@ def cash_week(tables: dict[str, pd.DataFrame], week: str, params, cal: FiscalCal
                             ignore_index=True)
     risks = detect_orders_at_risk(base, Projection(full.flows.iloc[:0], full.pnl.iloc[:0], ship_no_sup,
                                                    full.inventory.iloc[:0], full.receipts_in.iloc[:0]))
-    events = sups + prods + risks + spikes
+    events = sups + group_small_lines(prods + risks, line_event_min_value(params)) + spikes
 
     # -- each detected event alone
     impacts = measure_events(base, full, events, q_weeks)
@@ -421,6 +429,8 @@ def assumption_lines(params, ci: CashImpact | None = None) -> list[str]:
              f"continues {cp.spike_persist_weeks} more weeks at the same ratio.")
     a.append(f"Supplier delays count from {cp.supplier_delay_min_days} days past the promised date; an event is listed "
              f"when its dollars at stake pass {fmt_money(params.materiality.abs, sym)}.")
+    a.append(f"Late order lines (rescheduled by the ERP, or short of stock) worth {fmt_money(line_event_min_value(params), sym)} "
+             "or more are events of their own; two or more smaller ones of the same SKU are one event, measured together.")
     return a
 
 

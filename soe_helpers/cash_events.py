@@ -16,6 +16,10 @@ Detected every week from the data (they are already in the baseline forecast):
   those receipts did not come at all (the orders the late goods are meant for).
 - ``production_delay:<order>/<line>``: open order lines the ERP has rescheduled after
   their promised date. Without it: they ship as promised.
+- ``<type>:sku=<sku>``: two or more production delays (or orders at risk) of one SKU, each
+  worth less than ``line_event_min_value`` (default half the materiality threshold), measured
+  together as one event (see :func:`group_small_lines`): at volume there are thousands of small
+  rescheduled lines, and a SKU's are one conversation with operations.
 - ``order_at_risk:<order>/<line>``: open order lines that miss their promised date
   because stock on hand plus incoming supply does not cover them (or that are overdue
   and unscheduled), other than through a detected supplier delay. Without it: they ship as
@@ -58,6 +62,7 @@ __all__ = [
     "detect_supplier_delays",
     "detect_production_delays",
     "detect_orders_at_risk",
+    "group_small_lines",
     "detect_demand_spikes",
     "apply_spikes",
     "without_event",
@@ -200,6 +205,44 @@ def _order_event(kind: str, r, ref: str | None = None, days: int | None = None) 
                "days": int(days if days is not None else get("days")),
                "penalty_pct": float(get("penalty_pct")), "penalty_cap": float(get("penalty_cap"))},
     )
+
+
+def group_small_lines(events: list[Event], min_value: float) -> list[Event]:
+    """Merge the small order-line events of each type and SKU into one event, measured together.
+
+    A production delay or order at risk concerns one order line; at volume there are thousands
+    of them, mostly small. Lines worth ``min_value`` or more stay events of their own (their
+    dollars at stake are about their value: a line under half the materiality threshold cannot be
+    material alone unless its costs exceed its value). Two or more smaller lines of the same type
+    and SKU become one event ``<type>:sku=<sku>`` (e.g. ``production_delay:sku=PWR-5020``), stable
+    from week to week, whose impact is all of them together; a SKU with a single small line keeps
+    that line's own event. Other events pass through unchanged. Order: the big lines and other
+    events as given, then the groups by type and SKU.
+    """
+    kinds = ("production_delay", "order_at_risk")
+    small: dict[tuple[str, str], list[Event]] = {}
+    keep = []
+    for ev in events:
+        if ev.type in kinds and len(ev.refs) == 1 and ev.facts.get("value", 0.0) < min_value:
+            small.setdefault((ev.type, ev.sku), []).append(ev)
+        else:
+            keep.append(ev)
+    groups = []
+    for (kind, sku), evs in sorted(small.items()):
+        if len(evs) == 1:
+            keep.append(evs[0])
+            continue
+        f = [e.facts for e in evs]
+        regions = {e.region for e in evs}
+        days = [x["days"] for x in f]
+        facts = {"grouped": True, "lines": len(evs), "value": float(sum(x["value"] for x in f)),
+                 "qty": float(sum(x["qty"] for x in f)), "min_days": int(min(days)), "max_days": int(max(days)),
+                 "customers": len({e.customer_id for e in evs}), "below": float(min_value),
+                 "promised_first": min(x["promised"] for x in f), "promised_last": max(x["promised"] for x in f)}
+        groups.append(Event(event_id=f"{kind}:sku={sku}", type=kind, skus=(sku,), refs=tuple(r for e in evs for r in e.refs),
+                            product_line=evs[0].product_line, region=regions.pop() if len(regions) == 1 else "",
+                            sku=sku, facts=facts))
+    return keep + groups
 
 
 def detect_demand_spikes(orders: pd.DataFrame, forecasts: pd.DataFrame, products: pd.DataFrame, week: str,
@@ -622,6 +665,12 @@ def event_sentence(ev: Event, imp: Impact, sym: str = "$") -> str:
         return (f"Supplier {ev.supplier_id} ({f['name']}) is late on {f['lines']} open PO line(s) worth "
                 f"{fmt_money(f['po_value'], sym)} (up to {f['max_days']} days, SKUs {skus}){expo}{starved}"
                 f"{later}{cost_txt}: {_pnl_cash(imp, sym)}.")
+    if ev.type in ("production_delay", "order_at_risk") and f.get("grouped"):
+        why = ("are scheduled to ship" if ev.type == "production_delay" else "cannot ship (stock short)")
+        span = f"{f['min_days']}" if f["min_days"] == f["max_days"] else f"{f['min_days']} to {f['max_days']}"
+        return (f"{f['lines']} smaller order lines of {ev.sku} ({ev.product_line}; each under "
+                f"{fmt_money(f['below'], sym)}, {fmt_money(f['value'], sym)} in all, {f['customers']} customer(s)) "
+                f"{why} {span} days after their promise{cost_txt}{shift_txt}: {_pnl_cash(imp, sym)}.")
     if ev.type in ("production_delay", "order_at_risk"):
         why = ("is scheduled to ship" if ev.type == "production_delay" else "cannot ship (stock short) before")
         when = _d(f["scheduled"] if ev.type == "production_delay" else f.get("projected_ship"))

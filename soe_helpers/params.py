@@ -408,6 +408,8 @@ class CashParams(_Strict):
     plan_inventory_weeks: float | None = Field(None, ge=0, le=104)  # None = current days of inventory
     supplier_delay_min_days: int = Field(3, ge=1, le=365)
     production_delay_min_days: int = Field(1, ge=1, le=365)
+    # order lines (production delays, orders at risk) worth less than this are measured together per SKU
+    line_event_min_value: float | None = Field(None, ge=0)  # None = half of materiality.abs
     spike_lookback_weeks: int = Field(4, ge=1, le=26)
     spike_min_weeks: int = Field(4, ge=1, le=26)
     spike_min_pct: float = Field(0.20, ge=0, le=10)

@@ -10,6 +10,7 @@ from soe_helpers import cash
 from soe_helpers.calendar import FiscalCalendar
 from soe_helpers.cash_events import (ScenarioError, apply_scenario, apply_spikes, detect_demand_spikes,
                                      detect_orders_at_risk, detect_production_delays, detect_supplier_delays,
+                                     event_sentence, group_small_lines,
                                      measure, measure_events, pnl_window, without_events)
 from soe_helpers.cash_forecast import Assumptions, build_inputs, project
 from soe_helpers.params import (CashParams, DemandSpikeScenario, ProductionDelayScenario, SupplierDelayScenario,
@@ -354,3 +355,44 @@ def test_store_keeps_events_and_forecasts_week_over_week(tmp_path):
     assert set(moved["then_run_week"]) == {"2026-W46"}
     assert moved["forecast_week"].tolist() == WEEKS[:12]             # the weeks both forecasts cover
     assert np.allclose(moved["change"], moved["now"] - moved["then"])
+
+
+def test_small_late_lines_of_one_sku_are_one_event_measured_together():
+    # A: $500 + $1,000 rescheduled (small: under $2,500), $6,000 rescheduled (its own event); P: one small line
+    # (stays its own event); stock covers everything, so no line's date moves another's
+    w = world(orders=[order("S1", "A", 2, 250, "2026-11-25", scheduled="2026-12-02"),
+                      order("S2", "A", 4, 250, "2026-11-25", scheduled="2026-12-09", customer="C2"),
+                      order("S3", "A", 24, 250, "2026-11-25", scheduled="2026-12-02"),
+                      order("S4", "P", 10, 100, "2026-11-25", scheduled="2026-12-02")],
+              stock={"A": 1000.0, "B": 0.0, "P": 1000.0})
+    inp = build_inputs(w, WEEK, NO_CARRY)
+    lines = detect_production_delays(inp)
+    events = group_small_lines(lines, 2500.0)
+    ids = [e.event_id for e in events]
+    assert ids == ["production_delay:S3/1", "production_delay:S4/1", "production_delay:sku=A"]
+    g = events[-1]
+    assert g.refs == ("S1/1", "S2/1") and g.sku == "A" and g.product_line == "L1" and g.region == ""   # C1 in R1, C2 in R2
+    assert g.facts["lines"] == 2 and g.facts["value"] == 1500.0 and g.facts["customers"] == 2
+    assert (g.facts["min_days"], g.facts["max_days"]) == (7, 14)
+    full = project(inp)
+    together = measure_events(inp, full, events, Q_WEEKS)["production_delay:sku=A"]
+    alone = measure_events(inp, full, lines, Q_WEEKS)
+    # independent lines: the group's impact is the sum of its lines' impacts
+    for field in ("pnl_impact_quarter", "cash_impact_13w", "receipts_delayed"):
+        parts = getattr(alone["production_delay:S1/1"], field) + getattr(alone["production_delay:S2/1"], field)
+        assert getattr(together, field) == pytest.approx(parts)
+    assert together.receipts_delayed == 1500.0
+    # 7 and 14 days late: expedite 3% on both (from 7 days); C2's penalty 1.5%/week begun x 2 weeks on $1,000
+    assert together.pnl["expedite"] == pytest.approx(-0.03 * 1500) and together.pnl["penalty"] == pytest.approx(-30.0)
+    sentence = event_sentence(g, together)
+    assert sentence.startswith("2 smaller order lines of A (L1; each under $2.5K, $1.5K in all, 2 customer(s)) "
+                               "are scheduled to ship 7 to 14 days after their promise")
+
+
+def test_cash_week_groups_small_lines_from_the_params_threshold():
+    w = world(orders=[order("S1", "A", 2, 250, "2026-11-25", scheduled="2026-12-02"),
+                      order("S2", "A", 4, 250, "2026-11-25", scheduled="2026-12-09")],
+              stock={"A": 1000.0, "B": 0.0, "P": 0.0})
+    assert set(cash.cash_week(w, WEEK, _params(), CAL).events["event_id"]) == {"production_delay:sku=A"}  # under $2.5K
+    ids = set(cash.cash_week(w, WEEK, _params(line_event_min_value=600.0), CAL).events["event_id"])
+    assert ids == {"production_delay:S2/1", "production_delay:S1/1"}      # $500 alone in its SKU stays a line event
