@@ -168,9 +168,66 @@ def _sniff_delimiter(first_line: str) -> str:
     return best if counts[best] > 0 else ","
 
 
-def read_source(name: str, src: Source, data_dir: Path) -> LoadedTable:
+def _engine_with_timeout(sa, url: str, timeout_seconds: float | None):
+    """An engine whose statements the server stops after ``timeout_seconds`` where the dialect has a
+    per-session limit (PostgreSQL ``statement_timeout``, MySQL ``max_execution_time``); other dialects
+    rely on :func:`_watchdog`."""
+    name = sa.engine.make_url(url).get_backend_name()
+    if timeout_seconds and name == "postgresql":
+        return sa.create_engine(url, connect_args={"options": f"-c statement_timeout={int(timeout_seconds * 1000)}"})
+    engine = sa.create_engine(url)
+    if timeout_seconds and name in ("mysql", "mariadb"):
+        @sa.event.listens_for(engine, "connect")
+        def _limit(dbapi_conn, _rec):
+            cur = dbapi_conn.cursor()
+            cur.execute(f"SET SESSION max_execution_time={int(timeout_seconds * 1000)}")
+            cur.close()
+    return engine
+
+
+class _Watchdog:
+    """Cancels the running statement of a DBAPI connection after a delay (SQLite, DuckDB and any
+    driver whose connection has ``cancel()`` or ``interrupt()``); ``fired`` says whether it did."""
+
+    def __init__(self, dbapi_conn, seconds: float):
+        import threading
+
+        self.fired = False
+        self._conn = dbapi_conn
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self):
+        for meth in ("interrupt", "cancel"):
+            f = getattr(self._conn, meth, None)
+            if callable(f):
+                try:
+                    f()
+                    self.fired = True
+                except Exception:  # noqa: BLE001 - best effort: the server-side limit is the main guard
+                    pass
+                return
+
+    def cancel(self):
+        self._timer.cancel()
+
+
+def _watchdog(conn, timeout_seconds: float | None) -> "_Watchdog | None":
+    if not timeout_seconds or conn.dialect.name in ("postgresql", "mysql", "mariadb"):
+        return None  # the server enforces the limit itself
+    return _Watchdog(conn.connection.dbapi_connection, timeout_seconds)
+
+
+def _timed_out(e: Exception) -> bool:
+    text = str(e).lower()
+    return "statement timeout" in text or "max_execution_time" in text or "interrupted" in text
+
+
+def read_source(name: str, src: Source, data_dir: Path, timeout_seconds: float | None = None) -> LoadedTable:
     """Read one source as it is (strings for text files), without renaming or parsing.
 
+    ``timeout_seconds`` limits a SQL query's run time (``data.query_timeout_seconds``).
     Raises DataError (one problem) when the source cannot be read at all.
     """
     if src.query:
@@ -181,15 +238,23 @@ def read_source(name: str, src: Source, data_dir: Path) -> LoadedTable:
                                      "it must hold the SQLAlchemy URL of the database")])
         import sqlalchemy as sa
 
+        timer = None
         try:
-            engine = sa.create_engine(url)
+            engine = _engine_with_timeout(sa, url, timeout_seconds)
             try:
                 with engine.connect() as conn:
+                    timer = _watchdog(conn, timeout_seconds)
                     frame = pd.read_sql(sa.text(src.query), conn)
             finally:
+                if timer is not None:
+                    timer.cancel()
                 engine.dispose()  # no idle connection left open on a shared server per table read
         except Exception as e:  # noqa: BLE001 - a database error must reach the analyst as one line
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            if timeout_seconds and (_timed_out(e) or (timer is not None and timer.fired)):
+                msg = (f"the query ran longer than data.query_timeout_seconds ({timeout_seconds:g} s) and was "
+                       f"cancelled; make it cheaper (filter, index) or raise the limit ({msg})")
+                raise DataError([Problem(name, origin, msg.replace(url, "<url>"))]) from None
             raise DataError([Problem(name, origin, f"the query failed: {msg.replace(url, '<url>')}")]) from None
         return LoadedTable(name, frame, origin, rows=len(frame), row_label="result row", row_offset=1)
 
@@ -553,7 +618,7 @@ def _parse_column(s: pd.Series, col: Column, src: Source) -> tuple[pd.Series, pd
 def load_table(name: str, params: Params) -> LoadedTable:
     """Read, parse and check one table on its own (foreign keys not checked)."""
     src = params.data.sources[name]
-    lt = read_source(name, src, params.data_dir())
+    lt = read_source(name, src, params.data_dir(), params.data.query_timeout_seconds)
     frame, problems = coerce_table(lt, SCHEMAS[name], src)
     if problems:
         raise DataError(problems)
@@ -603,7 +668,7 @@ def load_tables(params: Params, tables: list[str] | None = None) -> dict[str, Lo
         if not SCHEMAS[name].required and src.file and not (params.data_dir() / Path(src.file).expanduser()).exists():
             continue  # an optional overlap export (e.g. CRM bookings) not provided: the data-accuracy report says so
         try:
-            lt = read_source(name, src, params.data_dir())
+            lt = read_source(name, src, params.data_dir(), params.data.query_timeout_seconds)
         except DataError as e:
             problems.extend(e.problems)
             continue

@@ -94,6 +94,7 @@ class Source(_Strict):
 class DataParams(_Strict):
     dir: str = "data/demo"
     as_of: dt.date | None = None
+    query_timeout_seconds: float = Field(900.0, gt=0, le=86400)  # a SQL source query running longer is cancelled
     sources: dict[str, Source]
 
     @field_validator("sources")

@@ -369,7 +369,7 @@ def run_week(
 
     week_dir = paths.outputs_dir() / week
     store = open_store(params)  # an unreachable store stops the run here, before any run folder exists
-    with WeekLock(week_dir):
+    with WeekLock(week_dir), store.week_lock(week):
         run_id, run_dir = _new_run_dir(week_dir)
         aborted = store.mark_aborted(week)
         if aborted:

@@ -8,9 +8,11 @@ rows replaces that week's rows only, never another week's.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
+import zlib
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -112,6 +114,34 @@ class Store:
             metadata.create_all(c, tables=tables)
 
     # -- runs
+    @contextlib.contextmanager
+    def week_lock(self, week: str):
+        """Hold ``week``'s lock on the store's server for the duration of a run (PostgreSQL: a
+        session-level advisory lock on a dedicated autocommit connection, released by the server
+        if the process dies). Machines sharing one store cannot run the same week at once; the
+        runner's lock file covers runs on one machine (and the SQLite store, which is local).
+
+        Raises:
+            StoreError: another session holds the week.
+        """
+        if self.engine.dialect.name != "postgresql":
+            yield
+            return
+        key = zlib.crc32(f"soe-week:{week}".encode())
+        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+            if not got:
+                raise StoreError(f"another run of {week} is in progress on a machine sharing the store "
+                                 f"{self.display_url}; wait for it to finish")
+            try:
+                yield
+            finally:
+                with contextlib.suppress(sa.exc.SQLAlchemyError):
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        finally:
+            conn.close()
+
     def start_run(self, run_id: str, week: str, run_dir: Path) -> None:
         with self.engine.begin() as c:
             c.execute(runs.insert().values(run_id=run_id, week=week, started_at=_now(), status="running",

@@ -105,3 +105,19 @@ def test_a_killed_run_leaves_earlier_runs_intact_and_the_next_run_succeeds(pack_
     runs = {r["run_id"]: r["status"] for r in Store(f"sqlite:///{store_file}").list_runs(DEMO_WEEK)}
     assert "aborted" in runs.values()  # the killed run is marked, not left "running"
     assert before <= {p.name for p in pack_run["week_dir"].iterdir()} | {".lock"}
+
+
+def test_a_sql_source_query_past_the_time_limit_is_cancelled(monkeypatch):
+    # SQLite has no server-side limit: the watchdog interrupts the statement (PostgreSQL: tests/test_postgres.py)
+    from soe_helpers.loaders import read_source
+    from soe_helpers.params import Source
+
+    monkeypatch.setenv("SLOW_DB_URL", "sqlite://")
+    q = "with recursive c(x) as (select 1 union all select x + 1 from c where x < 1000000000) select count(*) from c"
+    with pytest.raises(DataError) as e:
+        read_source("orders", Source(query=q, url_env="SLOW_DB_URL"), Path("."), 0.5)
+    msg = str(e.value)
+    assert "query for orders (database URL from $SLOW_DB_URL) [orders]: the query ran longer than " \
+           "data.query_timeout_seconds (0.5 s) and was cancelled" in msg
+    fast = read_source("orders", Source(query="select 1 as x", url_env="SLOW_DB_URL"), Path("."), 0.5)
+    assert fast.frame["x"].tolist() == [1]

@@ -506,3 +506,40 @@ def test_load_demo_into_sqlite_round_trips(tmp_path, demo_dir):
     assert np.isclose(cash["amount"].astype(float).sum(), files["amount"].sum(), atol=0.005)
     again = load_demo_into(url, demo_dir, params=params, tables=["cash"])  # re-load replaces, never doubles
     assert again == {"treasury_cash_flows": 12}
+
+
+@pytest.mark.e2e
+def test_a_week_running_on_another_machine_sharing_the_store_is_refused(pg, erp, pg_run, pg_env, tmp_path):
+    # Another machine (its own outputs folder, so no lock file in common) holds 2026-W47 on the shared store.
+    import zlib
+
+    eng = sa.create_engine(erp["store_url"])
+    other = {**pg_env, "SOE_OUTPUTS": str(tmp_path / "other_machine")}
+    try:
+        with eng.connect() as holder:
+            holder.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": zlib.crc32(f"soe-week:{DEMO_WEEK}".encode())})
+            runs_before = pg.admin("select count(*) from soe_runs", database="soe_store")[0][0]
+            res = soe("run", "--week", DEMO_WEEK, "--params", PG_PARAMS, env=other)
+            assert res.returncode == 2, res.stderr[-2000:]
+            assert (f"another run of {DEMO_WEEK} is in progress on a machine sharing the store "
+                    "postgresql+psycopg://soe_app:***@127.0.0.1:") in res.stderr
+            assert "Traceback" not in res.stderr and not any(p in res.stderr + res.stdout for p in erp["passwords"])
+            assert pg.admin("select count(*) from soe_runs", database="soe_store")[0][0] == runs_before
+            assert not list((tmp_path / "other_machine" / DEMO_WEEK).glob("2*"))        # no run folder
+    finally:
+        eng.dispose()
+
+
+@pytest.mark.e2e
+def test_a_source_query_past_the_time_limit_is_cancelled_on_the_server(pg, erp, pg_env, tmp_path):
+    slow = tmp_path / "slow.yaml"
+    slow.write_text("data:\n  sources:\n    products:\n      query: select im.*, pg_sleep(30) from item_master im\n")
+    started = dt.datetime.now()
+    res = soe("validate", "--params", PG_PARAMS, "--params", str(slow), "--set", "data.query_timeout_seconds=1",
+              env=pg_env)
+    took = (dt.datetime.now() - started).total_seconds()
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert ("query for products (database URL from $SOE_ERP_URL) [products]: the query ran longer than "
+            "data.query_timeout_seconds (1 s) and was cancelled") in res.stderr
+    assert "statement timeout" in res.stderr and took < 25          # stopped by the server, not after 30 s x rows
+    assert not any(p in res.stderr + res.stdout for p in erp["passwords"])
