@@ -116,9 +116,10 @@ def week_range(first: str, last: str) -> list[str]:
 def to_week(dates: pd.Series) -> pd.Series:
     """Vectorised ISO week labels of a datetime Series (missing stays missing)."""
     d = pd.to_datetime(dates)
-    iso = d.dt.isocalendar()
-    out = iso["year"].astype("string") + "-W" + iso["week"].astype("string").str.zfill(2)
-    return out.astype(object).where(d.notna(), None)
+    codes, uniq = pd.factorize(d)  # a million lines hold a few hundred distinct dates: label those once
+    iso = pd.DatetimeIndex(uniq).isocalendar()
+    labels = np.array([f"{y:04d}-W{w:02d}" for y, w in zip(iso["year"], iso["week"])] + [None], dtype=object)
+    return pd.Series(labels[codes], index=d.index, name=getattr(dates, "name", None), dtype=object)
 
 
 def _ordinals(labels: pd.Series) -> np.ndarray:

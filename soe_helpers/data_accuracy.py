@@ -41,6 +41,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from .calendar import FiscalCalendar, to_week, week_add, week_end, week_ordinal, week_start
+from .frames import isin
 from .kpis import ap_balance, ar_balance, inventory_value
 from .reconcile import is_material
 from .report import fmt_money, fmt_pct
@@ -485,7 +486,7 @@ def orphan_checks(tables: dict[str, pd.DataFrame | None], week: str, *, systems:
                                  f"no {missing} export was provided")[0])
             continue
         d = df[(df[dcol] >= lo) & (df[dcol] <= hi) & df[ref_col].notna()]
-        orph = d[~d[ref_col].isin(set(par[pcol]))]
+        orph = d[~isin(d[ref_col], par[pcol])]
         dollars = float(orph["amount"].abs().sum())
         rows.append(_check(cid, "orphans", name, [sy[t], sy[parent]], sy[t], "fail" if len(orph) else "pass",
                            len(d), len(orph), dollars, dollars, float(d["amount"].abs().sum()), dollars,
