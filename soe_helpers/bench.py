@@ -4,7 +4,7 @@ Generates the demo company at the requested number of order lines, runs the full
 as ``soe run`` does (a separate process), and records:
 
 - ``order_lines`` and the rows of every input;
-- time per stage: load and validate, each notebook (execute and HTML), email;
+- time per stage: load and validate, aggregate (``aggregate_seconds``), each notebook (execute and HTML), email;
 - ``pack_seconds``: the whole ``soe run`` wall time;
 - ``floor_seconds``: the same runner, on the same data, executing the same number of
   trivial notebooks in the same stages — kernel starts, papermill, nbconvert and the
@@ -153,6 +153,8 @@ def run_bench(order_lines: int, out: Path, keep_data: bool = False, progress=pri
         "generate_seconds": round(gen_seconds, 2),
         "load_validate_seconds": man.get("timings", {}).get("load_validate_seconds"),
         "snapshot_seconds": man.get("timings", {}).get("snapshot_seconds"),
+        "aggregate_seconds": man.get("timings", {}).get("aggregate_seconds"),
+        "aggregate_engines": {n: a.get("engine") for n, a in man.get("aggregates", {}).items()},
         "notebooks": {nb["name"]: {"seconds": nb.get("seconds"), "execute_seconds": nb.get("execute_seconds"),
                                    "html_seconds": nb.get("html_seconds"), "status": nb.get("status")}
                       for nb in man.get("notebooks", [])},
@@ -184,11 +186,11 @@ def run_bench(order_lines: int, out: Path, keep_data: bool = False, progress=pri
 def markdown_table(records: list[dict]) -> str:
     """The benchmark records as a Markdown table (one row per volume)."""
     nb_names = sorted({n for r in records for n in r.get("notebooks", {})})
-    head = ["order lines", "load+validate s"] + [f"{n} s" for n in nb_names] + [
+    head = ["order lines", "load+validate s", "aggregate s"] + [f"{n} s" for n in nb_names] + [
         "pack s", "floor s", "pack/floor", "peak RSS MB (largest process)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in records:
-        cells = [f"{r['order_lines']:,}", f"{r['load_validate_seconds']}"]
+        cells = [f"{r['order_lines']:,}", f"{r['load_validate_seconds']}", f"{r.get('aggregate_seconds') or '–'}"]
         cells += [f"{r['notebooks'].get(n, {}).get('seconds', '–')}" for n in nb_names]
         cells += [f"{r['pack_seconds']}", f"{r['floor_seconds']}", f"{r['pack_over_floor']}", f"{r['peak_rss_mb']}"]
         lines.append("| " + " | ".join(cells) + " |")

@@ -72,11 +72,23 @@ class Week:
         return self.params.company.name
 
     def table(self, name: str) -> pd.DataFrame:
-        """The validated canonical table ``name`` (a copy is not made: do not mutate it)."""
+        """The validated canonical table ``name`` (a copy is not made: do not mutate it).
+
+        Also the aggregates of :mod:`soe_helpers.aggregates` (``booked_weekly``, ``shipped_weekly``,
+        ``ar_ageing`` as of the week's end, ``order_history``): read from the run folder, or computed
+        by DuckDB from the tables when there is none (interactive use).
+        """
+        from . import aggregates
+
         if name not in self._tables:
             pq = self.run_dir / DATA_DIRNAME / f"{name}.parquet"
             if pq.exists():
                 self._tables[name] = pd.read_parquet(pq)
+            elif name in aggregates.AGGREGATES:
+                agg = aggregates.AGGREGATES[name]
+                as_of = week_end(self.week) if self.week else None
+                self._tables[name] = aggregates.compute({t: self.table(t) for t in agg.sources}, as_of,
+                                                        [name])[name]
             elif not self.interactive:
                 raise FileNotFoundError(f"{pq} is missing: the runner did not load table {name!r}")
             else:

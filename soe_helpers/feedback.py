@@ -485,13 +485,14 @@ def _baseline_compare(err_rows: pd.DataFrame, panel: pd.DataFrame, id_col: str, 
     return out
 
 
-def forecast_feedback(forecasts: pd.DataFrame, orders: pd.DataFrame, products: pd.DataFrame,
-                      customers: pd.DataFrame, plan: pd.DataFrame, week: str, p, materiality=None,
+def forecast_feedback(forecasts: pd.DataFrame, booked_weekly: pd.DataFrame, order_history: pd.DataFrame,
+                      products: pd.DataFrame, plan: pd.DataFrame, week: str, p, materiality=None,
                       as_of=None) -> ForecastFeedback:
     """The forecast feedback analysis of one week: accuracy, value added, corrections and backtest.
 
     Args:
-        forecasts, orders, products, customers, plan: the validated canonical tables.
+        forecasts, products, plan: the validated canonical tables.
+        booked_weekly, order_history: the aggregates of :mod:`soe_helpers.aggregates` (actual demand).
         week: the run week; only demand and snapshots up to its end are used.
         p: ``params.forecast_feedback`` (:class:`soe_helpers.params.ForecastFeedbackParams`).
         materiality: ``params.materiality``; a line's bias is material above its ``pct``.
@@ -506,7 +507,7 @@ def forecast_feedback(forecasts: pd.DataFrame, orders: pd.DataFrame, products: p
                          "its demand is not all known yet")
     notes: list[str] = []
     last = week_ordinal(week)
-    actuals = fe.actual_demand(orders, products, customers, week)
+    actuals = fe.actual_demand(booked_weekly, order_history, products, week)
     first = actuals["week"].iloc[0]
     errors = fe.forecast_errors(forecasts, actuals, week, p.max_lag)
     if errors.empty:

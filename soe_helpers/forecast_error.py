@@ -5,7 +5,7 @@ so each forecast can be scored against actual demand at its *lag* (target week m
 snapshot week: a lag-4 forecast was made four weeks before the week it forecast).
 
 Definitions. ``A`` = actual demand of the target week: units ordered in that ISO week,
-cancelled lines excluded (:func:`soe_helpers.reconcile.booked_lines`); ``F`` = forecast
+cancelled lines excluded (the ``booked_weekly`` aggregate, :mod:`soe_helpers.aggregates`); ``F`` = forecast
 units for that week in the snapshot made ``lag`` weeks earlier. Sums run over the rows
 of a group (SKU x target week at the SKU grain; product line x target week once
 :func:`aggregate_errors` has summed SKUs to their line).
@@ -40,7 +40,6 @@ from matplotlib.ticker import PercentFormatter
 
 from .calendar import from_ordinal, week_ordinal
 from .plots import COLORS
-from .reconcile import booked_lines
 
 __all__ = [
     "ERROR_COLUMNS",
@@ -95,29 +94,31 @@ def history_start(order_dates: pd.Series) -> str:
 # ---------------------------------------------------------------- facts
 
 
-def actual_demand(orders: pd.DataFrame, products: pd.DataFrame, customers: pd.DataFrame,
+def actual_demand(booked_weekly: pd.DataFrame, order_history: pd.DataFrame, products: pd.DataFrame,
                   through_week: str) -> pd.DataFrame:
     """Weekly ordered units per SKU: every SKU of ``products`` x every week of the order history.
 
     Actual demand is booked order units by order week, cancelled lines excluded (the same
     definition the demand reconciliation uses). Weeks run from the first complete week of
-    the order history (:func:`history_start`) to ``through_week``; a SKU without orders in a
-    week has demand 0 there.
+    the order history (:func:`history_start` of ``order_history.first_order_date``, the first
+    order line of any status) to ``through_week``; a SKU without orders in a week has demand 0 there.
 
     Args:
-        orders, products, customers: the validated canonical tables.
+        booked_weekly: the ``booked_weekly`` aggregate (week, sku, units; :mod:`soe_helpers.aggregates`).
+        order_history: the ``order_history`` aggregate (first_order_date).
+        products: the validated ``products`` table.
         through_week: the last week with known demand (the run week); later orders are ignored.
     Returns:
         A new frame with columns week, sku, product_line, actual (units, >= 0), sorted by week and SKU.
     Raises:
         ValueError: when no complete week of orders falls on or before ``through_week``.
     """
-    book = booked_lines(orders, products, customers)
+    book = booked_weekly
     last = week_ordinal(through_week)
     if book.empty:
         raise ValueError("orders: no booked (non-cancelled) order lines; cannot measure forecast error")
     book = book[week_ordinals(book["week"]) <= last]
-    first = week_ordinal(history_start(orders["order_date"]))
+    first = week_ordinal(history_start(order_history["first_order_date"]))
     if book.empty or first > last:
         raise ValueError(f"orders: no complete week of orders on or before {through_week}; "
                          "cannot measure forecast error")

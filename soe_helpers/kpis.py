@@ -85,6 +85,8 @@ __all__ = [
     "margin_chart",
     "ExecutionKPIs",
     "execution_kpis",
+    "ar_ageing_summary",
+    "ar_ageing_headline",
 ]
 
 PERIODS = ("week", "13w", "quarter")
@@ -752,6 +754,63 @@ def missed_lines(lines: pd.DataFrame, products: pd.DataFrame, customers: pd.Data
                          "due": d["due_date"].dt.strftime("%Y-%m-%d"), "quantity": d["quantity"],
                          "shipped_by_week_end": d["shipped_qty"], "shipped_on_time": d["on_time_qty"],
                          "value": d["value"], "outcome": d["outcome"]}).reset_index(drop=True)
+
+
+def ar_ageing_summary(ageing: pd.DataFrame, customers: pd.DataFrame, top_n: int = 10
+                      ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Open AR by ageing bucket and the customers with the most overdue, from the ``ar_ageing`` aggregate.
+
+    Args:
+        ageing: :mod:`soe_helpers.aggregates` ``ar_ageing`` (customer_id, bucket, amount, invoices).
+        customers: the canonical customers (customer_id, name, region).
+        top_n: how many overdue customers to list.
+    Returns:
+        (buckets, overdue, figures). ``buckets``: every bucket in order (current, 1-30, 31-60, 61-90,
+        over 90) then Total: amount (currency, positive = owed to us), share (of open AR), invoices,
+        customers. ``overdue``: the ``top_n`` customers by amount past due (every bucket but
+        current): customer_id, customer, region, overdue, over_90, open (all buckets), share (of all
+        overdue AR), oldest (their oldest bucket with money). ``figures``: as_of (the ageing date),
+        open, overdue, over_90, overdue_share. The buckets' total equals :func:`ar_balance` at the ageing date.
+    """
+    from .aggregates import BUCKETS
+
+    g = ageing.groupby("bucket").agg(amount=("amount", "sum"), invoices=("invoices", "sum"),
+                                     customers=("customer_id", "nunique"))
+    g = g.reindex(list(BUCKETS)).fillna(0.0)
+    total = float(g["amount"].sum())
+    buckets = g.reset_index()
+    buckets.loc[len(buckets)] = {"bucket": "Total", "amount": total, "invoices": g["invoices"].sum(),
+                                 "customers": ageing["customer_id"].nunique()}
+    buckets["share"] = buckets["amount"] / total if total else np.nan
+    buckets[["invoices", "customers"]] = buckets[["invoices", "customers"]].astype("int64")
+    buckets = buckets[["bucket", "amount", "share", "invoices", "customers"]]
+
+    past = ageing[ageing["bucket"] != "current"]
+    wide = ageing.pivot_table(index="customer_id", columns="bucket", values="amount", aggfunc="sum", fill_value=0.0)
+    wide = wide.reindex(columns=list(BUCKETS), fill_value=0.0)
+    overdue_total = float(past["amount"].sum())
+    cust = pd.DataFrame({"overdue": wide[list(BUCKETS[1:])].sum(axis=1), "over_90": wide["over 90"],
+                         "open": wide.sum(axis=1)})
+    cust["oldest"] = [next((b for b in reversed(BUCKETS) if row[b] > 0), "current")
+                      for _, row in wide.iterrows()] if len(wide) else []
+    cust = cust[cust["overdue"] > 0].sort_values("overdue", ascending=False, kind="stable").head(top_n)
+    cust["share"] = cust["overdue"] / overdue_total if overdue_total else np.nan
+    names = customers.set_index("customer_id")
+    cust = cust.reset_index()
+    cust.insert(1, "customer", cust["customer_id"].map(names["name"]))
+    cust.insert(2, "region", cust["customer_id"].map(names["region"]))
+    figures = {"as_of": str(pd.Timestamp(ageing["as_of"].iloc[0]).date()) if len(ageing) else None,
+               "open": total, "overdue": overdue_total, "over_90": float(g.loc["over 90", "amount"]),
+               "overdue_share": overdue_total / total if total else float("nan")}
+    return buckets, cust[["customer_id", "customer", "region", "overdue", "over_90", "open", "share", "oldest"]], \
+        figures
+
+
+def ar_ageing_headline(figures: dict, symbol: str = "$") -> str:
+    """'Open AR at 2026-11-22 is $5.07M: $984K (19.4%) past due, $0 more than 90 days.'"""
+    return (f"Open AR at {figures['as_of']} is {fmt_money(figures['open'], symbol)}: "
+            f"{fmt_money(figures['overdue'], symbol)} ({fmt_pct(figures['overdue_share'])}) past due, "
+            f"{fmt_money(figures['over_90'], symbol)} more than 90 days.")
 
 
 def working_display(working: pd.DataFrame) -> pd.DataFrame:

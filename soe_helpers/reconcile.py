@@ -34,6 +34,8 @@ from .report import fmt_money, fmt_pct, fmt_units
 __all__ = [
     "shipped_lines",
     "booked_lines",
+    "shipped_facts",
+    "booked_facts",
     "plan_prices",
     "forecast_for_weeks",
     "latest_forecast",
@@ -83,6 +85,24 @@ def booked_lines(orders: pd.DataFrame, products: pd.DataFrame, customers: pd.Dat
     o["value"] = o["units"] * o["unit_price"]
     return o[["week", "order_date", "order_id", "line", "sku", "product_line", "customer_id", "customer", "region",
               "units", "value"]]
+
+
+def shipped_facts(shipped_weekly: pd.DataFrame, products: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+    """Shipped revenue by week, SKU and customer from the ``shipped_weekly`` aggregate
+    (:mod:`soe_helpers.aggregates`), labelled: week, sku, product_line, customer_id, customer, region,
+    units, revenue, cogs (= units x standard unit cost). The same figures as :func:`shipped_lines` summed."""
+    s = _enrich(shipped_weekly[["week", "sku", "customer_id", "units", "revenue"]], products, customers)
+    s["units"] = s["units"].astype(float)
+    s["cogs"] = s["units"] * s["unit_cost"]
+    return s[["week", "sku", "product_line", "customer_id", "customer", "region", "units", "revenue", "cogs"]]
+
+
+def booked_facts(booked_weekly: pd.DataFrame, products: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+    """Booked orders by week, SKU and customer from the ``booked_weekly`` aggregate (cancelled lines already
+    excluded), labelled: week, sku, product_line, customer_id, customer, region, units, value."""
+    o = _enrich(booked_weekly[["week", "sku", "customer_id", "units", "value"]], products, customers)
+    o["units"] = o["units"].astype(float)
+    return o[["week", "sku", "product_line", "customer_id", "customer", "region", "units", "value"]]
 
 
 def _enrich(df: pd.DataFrame, products: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
@@ -322,15 +342,19 @@ def _label_sku(df: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
     return df.merge(products[["sku", "product_line"]], on="sku", how="left")
 
 
-def reconcile_week(orders, shipments, products, customers, plan, forecasts, week: str, cal: FiscalCalendar,
-                   materiality, symbol: str = "$") -> Reconciliation:
-    """Everything the demand reconciliation report shows for ``week`` (see the module docstring)."""
+def reconcile_week(booked_weekly, shipped_weekly, products, customers, plan, forecasts, week: str,
+                   cal: FiscalCalendar, materiality, symbol: str = "$") -> Reconciliation:
+    """Everything the demand reconciliation report shows for ``week`` (see the module docstring).
+
+    ``booked_weekly`` and ``shipped_weekly`` are the aggregates of :mod:`soe_helpers.aggregates`
+    (``wk.table("booked_weekly")``), not order lines: the heavy grouping ran in DuckDB or the source database.
+    """
     quarter = cal.quarter_of(week)
     q_weeks = cal.quarter_weeks(quarter)
     qtd = cal.quarter_to_date(week)
     rest = cal.quarter_remaining(week)
-    ship = shipped_lines(orders, shipments, products, customers)
-    book = booked_lines(orders, products, customers)
+    ship = shipped_facts(shipped_weekly, products, customers)
+    book = booked_facts(booked_weekly, products, customers)
     plan_q = plan[plan["week"].isin(q_weeks)].merge(products[["sku", "product_line"]], on="sku", how="left")
     if "region" not in plan_q or plan_q["region"].isna().all():
         plan_q = plan_q.assign(region="(all)")

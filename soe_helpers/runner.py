@@ -8,6 +8,8 @@
 3. load and validate every input table once (all problems reported together);
 4. create a new run folder ``outputs/<week>/<run_id>/`` (earlier runs are never
    touched), lock the week, save the validated tables as Parquet and the params;
+   build the aggregated layer (:mod:`soe_helpers.aggregates`: DuckDB over the Parquet, or
+   pushed down to the source database and tied out) — a mismatch stops the run here;
 5. execute the notebooks with papermill, independent ones in parallel (stage 1), then
    the ones that read the others' figures (stage 2, e.g. the executive summary);
 6. write each notebook's HTML (input hidden), ``results.json`` and ``manifest.json``,
@@ -35,7 +37,7 @@ from typing import Callable
 
 import nbformat
 
-from . import paths
+from . import aggregates, paths
 from .calendar import FiscalCalendar, latest_complete_week, parse_week, week_end
 from .context import DATA_DIRNAME, RESULTS_DIRNAME
 from .loaders import DataError, LoadedTable, data_as_of, load_tables
@@ -390,6 +392,22 @@ def run_week(
         (run_dir / RESULTS_DIRNAME).mkdir()
         timings["snapshot_seconds"] = round(time.perf_counter() - t0, 3)
 
+        # The aggregated layer (booked_weekly, shipped_weekly, ar_ageing ...): DuckDB over the snapshot,
+        # or pushed down to the source database and tied out against DuckDB's; a mismatch stops the run here.
+        t0 = time.perf_counter()
+        try:
+            agg_info = aggregates.build(data_out, params, {n: lt.headers for n, lt in tables.items()},
+                                        week_end(week), progress)
+        except Exception as e:  # noqa: BLE001 - no report may run on aggregates that do not tie out
+            msg = str(e) if isinstance(e, aggregates.TieOutError) else \
+                f"the aggregates could not be built: {type(e).__name__}: {e}"
+            (run_dir / "FAILED").write_text(f"This run stopped before any report ran:\n{msg}\n")
+            store.finish_run(run_id, "failed", {"error": msg.splitlines()[0], "notebooks": []})
+            raise RunError(msg) from None
+        timings["aggregate_seconds"] = round(time.perf_counter() - t0, 3)
+        progress("Aggregates: " + ", ".join(f"{n} {i['rows']:,} rows on {i['engine']}" for n, i in agg_info.items())
+                 + f" ({timings['aggregate_seconds']:.1f}s)")
+
         progress(f"Running {len(specs)} notebook(s) into {run_dir}")
         statuses: list[dict] = []
         done = [0]
@@ -426,6 +444,7 @@ def run_week(
                     "rows": lt.rows, "bytes": lt.path.stat().st_size if lt.path else None}
                 for n, lt in tables.items()
             },
+            "aggregates": agg_info,
             "code": _code_version(),
             "python": platform.python_version(),
             "packages": {p: _pkg_version(p) for p in PACKAGES},

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from soe_helpers import aggregates as agg
 from soe_helpers import feedback as fb
 from soe_helpers import forecast_error as fe
 from soe_helpers.calendar import from_ordinal, week_ordinal
@@ -279,6 +280,12 @@ def _company(n_weeks: int = 40, seed: int = 0):
     return orders, products, customers, pd.DataFrame(f), plan, weeks
 
 
+def _demand(orders):
+    """The aggregates forecast_feedback reads instead of order lines: (booked_weekly, order_history)."""
+    a = agg.from_frames(orders=orders)
+    return a["booked_weekly"], a["order_history"]
+
+
 def _params(**kw):
     base = dict(max_lag=4, focus_lag=4, trailing_weeks=12, ts_window_weeks=8, correction_window_weeks=12,
                 min_evidence_weeks=6, backtest_weeks=12, ets_min_weeks=10, ets_refit_weeks=6, top_n=3)
@@ -288,7 +295,7 @@ def _params(**kw):
 def test_forecast_feedback_finds_corrects_and_proves_the_biased_line():
     orders, products, customers, forecasts, plan, weeks = _company()
     week = weeks[-1]
-    r = fb.forecast_feedback(forecasts, orders, products, customers, plan, week, _params(), Materiality(),
+    r = fb.forecast_feedback(forecasts, *_demand(orders), products, plan, week, _params(), Materiality(),
                              as_of=pd.Timestamp.fromisocalendar(int(week[:4]), int(week[-2:]), 7))
     f = r.figures
     need = {"backtest_wape_raw", "backtest_wape_corrected", "backtest_improvement_pct", "wape_lag1", "wape_lag4",
@@ -323,14 +330,14 @@ def test_forecast_feedback_finds_corrects_and_proves_the_biased_line():
 def test_forecast_feedback_refuses_what_it_cannot_measure():
     orders, products, customers, forecasts, plan, weeks = _company(n_weeks=20)
     with pytest.raises(ValueError, match="not complete in the data"):
-        fb.forecast_feedback(forecasts, orders, products, customers, plan, weeks[-1], _params(), as_of="2025-09-25")
+        fb.forecast_feedback(forecasts, *_demand(orders), products, plan, weeks[-1], _params(), as_of="2025-09-25")
     with pytest.raises(ValueError, match="forecasts: no snapshot forecasts a week"):
-        fb.forecast_feedback(forecasts.iloc[:0], orders, products, customers, plan, weeks[-1], _params())
-    r = fb.forecast_feedback(forecasts, orders, products, customers, plan, weeks[-1], _params(trailing_weeks=30))
+        fb.forecast_feedback(forecasts.iloc[:0], *_demand(orders), products, plan, weeks[-1], _params())
+    r = fb.forecast_feedback(forecasts, *_demand(orders), products, plan, weeks[-1], _params(trailing_weeks=30))
     # orders fall on Tuesdays: the first week may be partial, so history starts a week later (19 weeks)
     assert any("accuracy window has 19 weeks" in n for n in r.notes)
     stale = forecasts[fe.week_ordinals(forecasts["snapshot_week"]) <= week_ordinal(weeks[-3])]
-    r2 = fb.forecast_feedback(stale, orders, products, customers, plan, weeks[-1], _params())
+    r2 = fb.forecast_feedback(stale, *_demand(orders), products, plan, weeks[-1], _params())
     assert r2.latest_snapshot == weeks[-3] and any("latest forecast snapshot" in n for n in r2.notes)
     assert set(r2.feedback["lag"]) == {3, 4}             # only its weeks still ahead are corrected
 

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from soe_helpers import aggregates as agg
 from soe_helpers import forecast_error as fe
 
 
@@ -88,6 +89,12 @@ def _orders():
     })
 
 
+def _demand(orders):
+    """The aggregates actual_demand reads instead of order lines: (booked_weekly, order_history)."""
+    a = agg.from_frames(orders=orders)
+    return a["booked_weekly"], a["order_history"]
+
+
 def _masters():
     products = pd.DataFrame({"sku": ["A", "B", "C"], "product_line": ["L1", "L1", "L2"], "unit_cost": [1.0] * 3,
                              "list_price": [2.0] * 3})
@@ -97,7 +104,7 @@ def _masters():
 
 def test_actual_demand_grid_cancellations_and_cutoff():
     products, customers = _masters()
-    act = fe.actual_demand(_orders(), products, customers, "2026-W04")
+    act = fe.actual_demand(*_demand(_orders()), products, "2026-W04")
     assert act["week"].unique().tolist() == ["2026-W02", "2026-W03", "2026-W04"]  # partial W01 dropped, W05 after
     assert len(act) == 3 * 3                                                   # every SKU every week
     a = act.set_index(["week", "sku"])["actual"]
@@ -110,15 +117,15 @@ def test_actual_demand_grid_cancellations_and_cutoff():
 def test_actual_demand_errors_name_the_problem():
     products, customers = _masters()
     with pytest.raises(ValueError, match="no complete week of orders on or before 2026-W01"):
-        fe.actual_demand(_orders(), products, customers, "2026-W01")
+        fe.actual_demand(*_demand(_orders()), products, "2026-W01")
     cancelled = _orders().assign(status="cancelled")
     with pytest.raises(ValueError, match="no booked"):
-        fe.actual_demand(cancelled, products, customers, "2026-W04")
+        fe.actual_demand(*_demand(cancelled), products, "2026-W04")
 
 
 def test_forecast_errors_lags_window_and_sign():
     products, customers = _masters()
-    act = fe.actual_demand(_orders(), products, customers, "2026-W04")
+    act = fe.actual_demand(*_demand(_orders()), products, "2026-W04")
     f = pd.DataFrame({
         "snapshot_week": ["2026-W01", "2026-W02", "2026-W03", "2026-W03", "2026-W01", "2026-W03"],
         "target_week": ["2026-W02", "2026-W04", "2026-W04", "2026-W05", "2026-W04", "2026-W04"],

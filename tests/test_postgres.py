@@ -295,6 +295,29 @@ def test_pack_on_postgres_gives_the_figures_of_the_file_run(pg_run, pack_run):
 
 
 @pytest.mark.e2e
+def test_aggregates_run_on_postgresql_and_equal_the_file_runs(pg_run, pack_run):
+    """booked_weekly, shipped_weekly, ar_ageing and order_history grouped on the server (the configured
+    queries as subqueries, date_trunc weeks), tied out against DuckDB, identical to the file run's."""
+    from conftest import notebook_run
+    from soe_helpers.aggregates import AGGREGATES
+
+    _ok(pg_run)
+    aggs = pg_run["manifest"]["aggregates"]
+    assert {n: a["engine"] for n, a in aggs.items()} == {n: "postgresql" for n in AGGREGATES}
+    for name, a in aggs.items():
+        assert a["url_env"] == "SOE_ERP_URL" and a["tie_out"].startswith("ties out with DuckDB"), (name, a)
+        assert "pushdown_error" not in a
+    assert pg_run["manifest"]["timings"]["aggregate_seconds"] > 0
+    file_dir, _ = notebook_run(pack_run, "demand_reconciliation")
+    file_aggs = json.loads((file_dir / "manifest.json").read_text())["aggregates"]
+    assert {n: a["engine"] for n, a in file_aggs.items()} == {n: "duckdb" for n in AGGREGATES}
+    for name in AGGREGATES:
+        a = pd.read_parquet(pg_run["run_dir"] / "data" / f"{name}.parquet")
+        b = pd.read_parquet(file_dir / "data" / f"{name}.parquet")
+        pd.testing.assert_frame_equal(a, b, check_dtype=False, check_exact=False, atol=1e-6, obj=name)
+
+
+@pytest.mark.e2e
 def test_run_and_results_are_recorded_in_postgres(pg, pg_run, pg_env):
     _ok(pg_run)
     run_id = pg_run["manifest"]["run_id"]

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from soe_helpers.aggregates import from_frames
 from soe_helpers.calendar import FiscalCalendar
 from soe_helpers.params import Materiality
 from soe_helpers.reconcile import (bridge_steps, compare, forecast_for_weeks, is_material, latest_forecast,
@@ -123,8 +124,9 @@ def _tiny_company():
 
 def test_reconcile_week_ties_out():
     orders, shipments, products, customers, plan, forecasts = _tiny_company()
-    rec = reconcile_week(orders, shipments, products, customers, plan, forecasts, "2026-W47",
-                         FiscalCalendar("iso"), Materiality())
+    weekly = from_frames(orders=orders, shipments=shipments)
+    rec = reconcile_week(weekly["booked_weekly"], weekly["shipped_weekly"], products, customers, plan, forecasts,
+                         "2026-W47", FiscalCalendar("iso"), Materiality())
     # week: shipped A 100 x 11 = 1100, B 40 x 20 = 800 -> 1900 vs plan 2000
     assert rec.totals["week_shipped_revenue"] == 1900.0 and rec.totals["week_plan_revenue"] == 2000.0
     for per in (rec.week_vs_plan, rec.qtd_vs_plan):
