@@ -181,3 +181,13 @@ def test_sql_source_reads_url_from_environment(tmp_path, monkeypatch):
     frame, problems = coerce_table(lt, SCHEMAS["products"], src)
     assert problems == [] and frame["unit_cost"].tolist() == [10.0]
     assert "sqlite" not in lt.origin  # the URL is never shown
+
+
+def test_text_columns_are_arrow_backed_with_missing_as_missing(tmp_path):
+    # Python string objects would take ~3x the memory at millions of rows; pandas' "str" is Arrow-backed
+    text = "invoice_id,customer_id,order_id,invoice_date,due_date,amount\nI1,C1,,2026-11-01,2026-12-01,10\nI2, C2 ,SO-9,2026-11-02,2026-12-02,20\n"
+    df, problems = _load(tmp_path, "invoices", text)
+    assert problems == []
+    assert all(isinstance(df[c].dtype, pd.StringDtype) for c in ("invoice_id", "customer_id", "order_id"))
+    assert df["customer_id"].tolist() == ["C1", "C2"]                      # stripped
+    assert df["order_id"].isna().tolist() == [True, False] and df["order_id"].iloc[1] == "SO-9"
