@@ -245,10 +245,7 @@ def _params(agg: Aggregate, as_of, fl: _Flavor) -> dict:
 
 
 def _iso_weeks(period: pd.Series) -> pd.Series:
-    d = pd.to_datetime(period).dt.normalize()
-    uniq = pd.Series(pd.unique(d))
-    labels = dict(zip(uniq, to_week(uniq)))
-    return d.map(labels).astype(object)
+    return to_week(pd.to_datetime(period).dt.normalize())  # labels each distinct date once
 
 
 def _finish(agg: Aggregate, raw: pd.DataFrame, as_of=None) -> pd.DataFrame:
