@@ -22,14 +22,13 @@ The aggregates (grain; units; sign)
     One row per ISO week of ``order_date`` x ``sku`` x ``customer_id``: ``units`` (ordered units),
     ``value`` (sum of quantity x the line's net ``unit_price``, company currency) and ``lines``
     (order lines). Cancelled lines (status ``cancelled``, any case) are excluded; a missing status
-    is open — exactly :func:`soe_helpers.reconcile.booked_lines`. All measures >= 0.
+    is open. All measures >= 0.
 ``shipped_weekly``
     One row per ISO week of ``ship_date`` x ``sku`` x ``customer_id`` (the order line's):
     ``units`` (shipped units), ``revenue`` (shipped units x the order line's ``unit_price``,
     company currency, recognised at shipment) and ``lines`` (shipment lines; a line shipped in two
-    parts counts twice). Shipments are inner-joined to orders on ``order_id`` + ``line`` exactly as
-    :func:`soe_helpers.reconcile.shipped_lines`; cancelled order lines are not excluded (what
-    shipped, shipped). All measures >= 0.
+    parts counts twice). Shipments are inner-joined to orders on ``order_id`` + ``line``; cancelled
+    order lines are not excluded (what shipped, shipped). All measures >= 0.
 ``ar_ageing``
     Open receivables as of ``as_of`` (the run week's Sunday) per ``customer_id`` x ``bucket`` of
     days past due (``as_of - due_date``): ``current`` (not yet due, <= 0 days), ``1-30``, ``31-60``,

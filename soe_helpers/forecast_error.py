@@ -113,8 +113,7 @@ def actual_demand(booked_weekly: pd.DataFrame, order_history: pd.DataFrame, prod
     Raises:
         ValueError: when no complete week of orders falls on or before ``through_week``.
     """
-    book = booked_weekly
-    last = week_ordinal(through_week)
+    book, last = booked_weekly, week_ordinal(through_week)
     if book.empty:
         raise ValueError("orders: no booked (non-cancelled) order lines; cannot measure forecast error")
     book = book[week_ordinals(book["week"]) <= last]

@@ -11,11 +11,9 @@ import pyarrow.compute as pc
 __all__ = ["isin"]
 
 
-def _text(x) -> pa.ChunkedArray | pa.Array:
-    s = x if isinstance(x, pd.Series) else pd.Series(x, dtype="str")
-    if not isinstance(s.dtype, pd.StringDtype) or s.dtype.storage != "pyarrow":
-        s = s.astype(pd.StringDtype("pyarrow", na_value=np.nan))
-    return pa.chunked_array([pa.array(s.array)]) if not hasattr(s.array, "_pa_array") else s.array._pa_array
+def _text(x) -> pa.Array | pa.ChunkedArray:
+    s = x if isinstance(x, pd.Series) else pd.Series(x)
+    return pa.array(s.astype("str").array)  # Arrow-backed already (loaded tables): no copy of the strings
 
 
 def isin(values: pd.Series, members: Iterable) -> np.ndarray:
@@ -25,9 +23,9 @@ def isin(values: pd.Series, members: Iterable) -> np.ndarray:
     (seconds for a million members); this hands both sides to Arrow's hash-based ``is_in``.
     Missing values are never members.
     """
-    mem = members if isinstance(members, (pd.Series, pd.Index, np.ndarray)) else list(members)
     v = _text(values)
-    m = pc.unique(pc.drop_null(_text(pd.Series(mem).astype("str") if not isinstance(mem, pd.Series) else mem)))
+    m = pc.unique(pc.drop_null(_text(members if isinstance(members, (pd.Series, pd.Index, np.ndarray))
+                                     else list(members))))
     m = m.cast(v.type) if m.type != v.type else m
     out = pc.is_in(v, value_set=m, skip_nulls=True)
     return pc.fill_null(out, False).to_numpy(zero_copy_only=False).astype(bool)

@@ -55,7 +55,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from .calendar import FiscalCalendar, to_week, week_add, week_end, week_range, week_start
-from .reconcile import shipped_lines
+from .reconcile import shipped_facts
 from .report import fmt_money, fmt_pct
 from .store import metadata
 
@@ -320,7 +320,7 @@ def gross_margin_by_line(shipped: pd.DataFrame, periods: dict[str, list[str]]) -
     """Shipped revenue, COGS, gross margin and margin % by product line for each period, plus a Total row.
 
     Args:
-        shipped: shipped lines (week, product_line, revenue, cogs) as from :func:`reconcile.shipped_lines`.
+        shipped: shipped revenue and cost by week (week, product_line, revenue, cogs) as from :func:`reconcile.shipped_facts`.
         periods: period name -> its weeks.
     Returns:
         period, product_line, revenue, cogs, gross_margin (= revenue - cogs, currency), gross_margin_pct
@@ -513,10 +513,14 @@ def weekly_trend(lines: pd.DataFrame, shipped: pd.DataFrame, invoices: pd.DataFr
 
 
 def execution_kpis(orders, shipments, products, customers, invoices, bills, inventory, week: str,
-                   cal: FiscalCalendar, settings, symbol: str = "$") -> ExecutionKPIs:
+                   cal: FiscalCalendar, settings, symbol: str = "$",
+                   shipped_weekly: pd.DataFrame | None = None) -> ExecutionKPIs:
     """Everything the execution-KPI report shows for ``week`` (see the module docstring for every formula).
 
     ``settings`` is ``params.kpis`` (targets, due-date basis, tolerances, balance basis, DSO revenue basis).
+    ``shipped_weekly`` is the run's aggregate (``wk.table("shipped_weekly")``, revenue and margin); when
+    not given it is computed from ``orders`` and ``shipments`` with the same definition. Fulfilment
+    needs the order and shipment lines themselves.
     """
     periods = kpi_periods(week, cal)
     trend_weeks = week_range(week_add(week, -(settings.trend_weeks - 1)), week)
@@ -524,7 +528,11 @@ def execution_kpis(orders, shipments, products, customers, invoices, bills, inve
     lines = line_fulfilment(orders, shipments, week_start(first), week_end(week), due=settings.due_date,
                             on_time_tolerance_days=settings.on_time_tolerance_days,
                             in_full_tolerance=settings.in_full_tolerance)
-    shipped = shipped_lines(orders, shipments, products, customers)
+    if shipped_weekly is None:
+        from .aggregates import compute
+
+        shipped_weekly = compute({"orders": orders, "shipments": shipments}, names=["shipped_weekly"])["shipped_weekly"]
+    shipped = shipped_facts(shipped_weekly, products, customers)
     # balances at every week end from 13 weeks before the earliest trend window to the run week
     all_weeks = week_range(week_add(first, -TRAILING_WEEKS), week)
     dates = [week_end(w) for w in all_weeks]

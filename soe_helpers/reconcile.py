@@ -28,12 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .calendar import FiscalCalendar, to_week, week_add, week_ordinal
+from .calendar import FiscalCalendar, week_add, week_ordinal
 from .report import fmt_money, fmt_pct, fmt_units
 
 __all__ = [
-    "shipped_lines",
-    "booked_lines",
     "shipped_facts",
     "booked_facts",
     "plan_prices",
@@ -59,38 +57,10 @@ DIMENSIONS = ("product_line", "sku", "region", "customer")
 # ---------------------------------------------------------------- facts
 
 
-def shipped_lines(orders: pd.DataFrame, shipments: pd.DataFrame, products: pd.DataFrame,
-                  customers: pd.DataFrame) -> pd.DataFrame:
-    """One row per shipment line with week, sku, product_line, customer, region, units, revenue, cogs."""
-    o = orders[["order_id", "line", "customer_id", "sku", "unit_price"]]
-    s = shipments[["order_id", "line", "ship_date", "quantity"]].merge(o, on=["order_id", "line"], how="inner")
-    s = _enrich(s, products, customers)
-    s["week"] = to_week(s["ship_date"])
-    s["units"] = s["quantity"].astype(float)
-    s["revenue"] = s["units"] * s["unit_price"]
-    s["cogs"] = s["units"] * s["unit_cost"]
-    return s[["week", "ship_date", "order_id", "line", "sku", "product_line", "customer_id", "customer",
-              "region", "units", "revenue", "cogs"]]
-
-
-def booked_lines(orders: pd.DataFrame, products: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
-    """Order lines booked, by order week (cancelled lines excluded): units and value at the line's price."""
-    o = orders
-    if "status" in o:
-        o = o[o["status"].fillna("open") != "cancelled"]
-    o = _enrich(o[["order_id", "line", "order_date", "customer_id", "sku", "quantity", "unit_price"]], products,
-                customers)
-    o["week"] = to_week(o["order_date"])
-    o["units"] = o["quantity"].astype(float)
-    o["value"] = o["units"] * o["unit_price"]
-    return o[["week", "order_date", "order_id", "line", "sku", "product_line", "customer_id", "customer", "region",
-              "units", "value"]]
-
-
 def shipped_facts(shipped_weekly: pd.DataFrame, products: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
     """Shipped revenue by week, SKU and customer from the ``shipped_weekly`` aggregate
     (:mod:`soe_helpers.aggregates`), labelled: week, sku, product_line, customer_id, customer, region,
-    units, revenue, cogs (= units x standard unit cost). The same figures as :func:`shipped_lines` summed."""
+    units, revenue, cogs (= units x standard unit cost)."""
     s = _enrich(shipped_weekly[["week", "sku", "customer_id", "units", "revenue"]], products, customers)
     s["units"] = s["units"].astype(float)
     s["cogs"] = s["units"] * s["unit_cost"]
