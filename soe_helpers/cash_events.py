@@ -168,8 +168,10 @@ def detect_supplier_delays(inp: CashInputs, min_days: int = 3, suppliers: pd.Dat
 def detect_production_delays(inp: CashInputs, min_days: int = 1) -> list[Event]:
     """One event per open order line the ERP has scheduled ``min_days`` or more after its promise."""
     o = inp.orders
-    days = (o["date"] - o["promised_date"]).dt.days
-    late = o[o["erp_late"] & (days >= max(min_days, 1))].assign(days=days)
+    # The days are assigned before filtering: ``.assign`` of a Series on an empty frame would
+    # take the Series' index and invent rows of NaN (phantom ``production_delay:nan`` events).
+    late = o.assign(days=(o["date"] - o["promised_date"]).dt.days)
+    late = late[late["erp_late"].astype(bool) & (late["days"] >= max(min_days, 1))]
     return [_order_event("production_delay", r) for r in late.itertuples(index=False)]
 
 

@@ -103,11 +103,17 @@ def forecast_for_weeks(forecasts: pd.DataFrame, weeks: list[str], lag: int = 1) 
             .reset_index(drop=True))
 
 
+def at_plan_price(df: pd.DataFrame, price: pd.Series) -> pd.Series:
+    """``units`` x the SKU's plan price (a float Series, also on an empty frame; unpriced SKU -> NaN)."""
+    return df["units"].astype(float) * df["sku"].map(price).astype(float)
+
+
 def latest_forecast(forecasts: pd.DataFrame, as_of_week: str, weeks: list[str]) -> pd.DataFrame:
     """Forecast units for ``weeks`` from the latest snapshot made on or before ``as_of_week``."""
     snaps = forecasts.loc[forecasts["snapshot_week"].map(week_ordinal) <= week_ordinal(as_of_week), "snapshot_week"]
-    if snaps.empty:
-        return pd.DataFrame(columns=["week", "sku", "snapshot_week", "units"])
+    if snaps.empty or not weeks:  # typed, so that ``units * price`` stays numeric (none left at quarter end)
+        return pd.DataFrame({"week": pd.Series(dtype=str), "sku": pd.Series(dtype=str),
+                             "snapshot_week": pd.Series(dtype=str), "units": pd.Series(dtype=float)})
     latest = max(pd.unique(snaps), key=week_ordinal)
     f = forecasts[(forecasts["snapshot_week"] == latest) & forecasts["target_week"].isin(weeks)]
     return (f.rename(columns={"target_week": "week", "quantity": "units"})[["week", "sku", "snapshot_week", "units"]]
@@ -332,9 +338,9 @@ def reconcile_week(booked_weekly, shipped_weekly, products, customers, plan, for
 
     fc = forecast_for_weeks(forecasts, qtd, lag=1)
     fc = _label_sku(fc, products)
-    fc["revenue"] = fc["units"] * fc["sku"].map(price)
+    fc["revenue"] = at_plan_price(fc, price)
     book_q = book[book["week"].isin(qtd)].copy()
-    book_q["revenue"] = book_q["units"] * book_q["sku"].map(price)  # valued at plan price vs forecast
+    book_q["revenue"] = at_plan_price(book_q, price)  # valued at plan price vs forecast
 
     def periods(df, weeks_now):
         return {"week": df[df["week"] == week], "qtd": df[df["week"].isin(weeks_now)]}
@@ -371,7 +377,7 @@ def reconcile_week(booked_weekly, shipped_weekly, products, customers, plan, for
     bridge = pvm_bridge(ship_p["qtd"], plan_p["qtd"], key="sku", group="product_line")
     lf = latest_forecast(forecasts, week, rest)
     lf = _label_sku(lf, products)
-    lf["revenue"] = lf["units"] * lf["sku"].map(price)
+    lf["revenue"] = at_plan_price(lf, price)
     landing, weekly = quarter_landing(ship, plan_q, lf, q_weeks, week)
     by_line = []
     for line, g in plan_q.groupby("product_line"):

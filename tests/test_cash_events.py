@@ -396,3 +396,12 @@ def test_cash_week_groups_small_lines_from_the_params_threshold():
     assert set(cash.cash_week(w, WEEK, _params(), CAL).events["event_id"]) == {"production_delay:sku=A"}  # under $2.5K
     ids = set(cash.cash_week(w, WEEK, _params(line_event_min_value=600.0), CAL).events["event_id"])
     assert ids == {"production_delay:S2/1", "production_delay:S1/1"}      # $500 alone in its SKU stays a line event
+
+
+def test_no_rescheduled_line_gives_no_production_delay_event():
+    # every open line on time: no event, and no phantom "production_delay:nan" rows from an empty frame
+    w = world(orders=[order("SO-1", "A", 20, 250, "2026-12-20")])
+    inp = build_inputs(w, WEEK, NO_CARRY)
+    assert detect_production_delays(inp) == []
+    import dataclasses
+    assert detect_production_delays(dataclasses.replace(inp, orders=inp.orders.iloc[:0])) == []

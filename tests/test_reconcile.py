@@ -147,3 +147,18 @@ def test_reconcile_week_ties_out():
     # the register holds only material rows and the sentence names the customer as given
     assert (rec.register["variance"].abs() > 0).all()
     assert rec.register["sentence"].str.contains("behind|ahead").all()
+
+
+def test_last_week_of_a_quarter_has_no_remaining_forecast_and_stays_numeric():
+    # the run week is the quarter's last: no week is left to forecast (was: "Can only string multiply")
+    f = pd.DataFrame({"snapshot_week": pd.Series(["2026-W38"], dtype="str"), "target_week": ["2026-W40"],
+                      "sku": pd.Series(["A"], dtype="str"), "quantity": [10.0]})
+    lf = latest_forecast(f, "2026-W39", [])
+    assert lf.empty and lf["units"].dtype == float
+    from soe_helpers.reconcile import at_plan_price
+    assert at_plan_price(lf, pd.Series({"A": 5.0})).dtype == float
+    weeks = ["2026-W38", "2026-W39"]
+    fig, _ = quarter_landing(pd.DataFrame({"week": weeks, "revenue": [10.0, 20.0]}),
+                             pd.DataFrame({"week": weeks, "revenue": [15.0, 15.0]}),
+                             lf.assign(revenue=at_plan_price(lf, pd.Series({"A": 5.0}))), weeks, "2026-W39")
+    assert fig["landing"] == 30.0 and fig["gap"] == 0.0 and fig["forecast_remaining"] == 0.0

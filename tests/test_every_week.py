@@ -1,0 +1,78 @@
+"""Every week of the demo's history runs: each analysis of the pack, called as its notebook calls it.
+
+The pack is tested end to end on the demo's latest week elsewhere; this module runs the analyses
+(the helpers, not the notebooks) for every week from the first with 13 weeks of history to the last,
+so that quarter ends, quarter starts, the year end, weeks without a rescheduled order line, without
+an open purchase order or without a shipment are all exercised. Each week also checks what must hold
+in any week: the landing is a number, the bridges close, cash event ids are unique and name real lines.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from soe_helpers import aggregates, cash, data_accuracy as da, feedback, kpis, reconcile
+from soe_helpers.calendar import FiscalCalendar, latest_complete_week, week_add, week_end, week_range
+from soe_helpers.loaders import data_as_of, load_tables
+from soe_helpers.params import load_params
+
+FIRST_WEEK = "2025-W02"   # the demo's history starts 2024-W40: 13 weeks of it before this one
+LAST_WEEK = "2026-W47"    # the demo's latest complete week
+WEEKS = week_range(FIRST_WEEK, LAST_WEEK)
+
+
+@pytest.fixture(scope="module")
+def demo(demo_dir):
+    params = load_params(data_dir=demo_dir)
+    tables = {n: lt.frame for n, lt in load_tables(params).items()}
+    as_of = pd.Timestamp(data_as_of(tables))
+    assert latest_complete_week(as_of) == LAST_WEEK
+    return params, tables, as_of, FiscalCalendar(params.calendar.type)
+
+
+def test_the_weeks_cover_every_edge():
+    cal = FiscalCalendar("iso")
+    quarter_ends = [w for w in WEEKS if cal.quarter_weeks(cal.quarter_of(w))[-1] == w]
+    quarter_starts = [w for w in WEEKS if cal.quarter_weeks(cal.quarter_of(w))[0] == w]
+    assert {"2025-W13", "2025-W26", "2025-W39", "2025-W52", "2026-W13", "2026-W26", "2026-W39"} <= set(quarter_ends)
+    assert {"2025-W14", "2026-W01", "2026-W40"} <= set(quarter_starts)
+    assert "2025-W52" in WEEKS and "2026-W01" in WEEKS  # a year end (2026 has a week 53, after the data)
+
+
+@pytest.mark.parametrize("week", WEEKS)
+def test_every_analysis_runs(demo, week):
+    params, tables, as_of, cal = demo
+    agg = aggregates.compute(tables, week_end(week), None)
+    t = {**tables, **agg}
+
+    rec = reconcile.reconcile_week(t["booked_weekly"], t["shipped_weekly"], t["products"], t["customers"], t["plan"],
+                                   t["forecasts"], week, cal, params.materiality, params.company.currency_symbol)
+    land = rec.landing
+    assert math.isfinite(land["landing"]) and math.isfinite(land["gap"])
+    assert land["weeks_elapsed"] <= land["quarter_weeks"]
+    steps = reconcile.bridge_steps(rec.bridge)
+    assert steps.attrs["closes"]
+
+    ci = cash.cash_week({n: t[n] for n in cash.TABLES}, week, params, cal, as_of=as_of)
+    ids = ci.events["event_id"]
+    assert ids.is_unique, ids[ids.duplicated()].tolist()
+    assert not ids.str.contains("nan").any(), ids[ids.str.contains("nan")].tolist()
+    assert cash.forecast_closes(ci.weekly)
+    assert cash.close_check(ci.detected_bridge)
+    assert np.isfinite(ci.events["dollars_at_stake"].astype(float)).all()
+
+    k = kpis.execution_kpis(t["orders"], t["shipments"], t["products"], t["customers"], t["invoices"], t["bills"],
+                            t["inventory"], week, cal, params.kpis, params.company.currency_symbol,
+                            shipped_weekly=t["shipped_weekly"])
+    assert set(k.card["kpi"]) >= {"otif", "dso"}
+
+    res = da.run_checks({n: t.get(n) for n in (*da.OPTIONAL_TABLES, *tables)}, week, cal, params.data_accuracy,
+                        params.materiality, params.company.currency_symbol)
+    assert 0.0 <= res.score <= 1.0
+
+    fb = feedback.forecast_feedback(t["forecasts"], t["booked_weekly"], t["order_history"], t["products"], t["plan"],
+                                    week, params.forecast_feedback, params.materiality, week_end(week))
+    assert fb.window[0] <= fb.window[1] <= week  # the accuracy window never reaches past the run week
