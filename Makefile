@@ -13,7 +13,7 @@ report: setup demo
 	$(BIN)/soe run $(ARGS)
 
 test: setup
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest -n auto $(ARGS)
 
 setup: $(STAMP)
 
