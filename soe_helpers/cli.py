@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import paths
+from soe_helpers.core import paths
 
 __all__ = ["main", "build_parser"]
 
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args) -> int:
-    from .runner import run_week
+    from soe_helpers.run.runner import run_week
 
     res = run_week(week=args.week, data_dir=args.data_dir, param_files=args.params, sets=args.sets,
                    only=args.only, argv=sys.argv[1:],
@@ -118,7 +118,7 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from .bench import run_bench
+    from soe_helpers.demo.bench import run_bench
 
     for n in args.order_lines or [1_000_000]:
         rec = run_bench(n, Path(args.out), keep_data=args.keep)
@@ -129,9 +129,9 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_validate(args) -> int:
-    from .calendar import latest_complete_week
-    from .params import load_params
-    from .runner import validate_inputs
+    from soe_helpers.core.calendar import latest_complete_week
+    from soe_helpers.core.params import load_params
+    from soe_helpers.run.runner import validate_inputs
 
     params = load_params([paths.params_dir() / "company.yaml", *args.params], args.sets, args.data_dir)
     tables, as_of = validate_inputs(params)
@@ -145,7 +145,7 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from .demo import generate
+    from soe_helpers.demo.company import generate
 
     out = Path(args.out).resolve() if args.out else paths.default_data_dir()
     if args.if_missing and (out / "erp_sales_order_lines.csv").exists():
@@ -168,8 +168,8 @@ def _demo_into_sql(var: str, data_dir: Path) -> None:
 
     import sqlalchemy as sa
 
-    from .pg_demo import load_demo_into
-    from .runner import RunError
+    from soe_helpers.demo.postgres import load_demo_into
+    from soe_helpers.run.runner import RunError
 
     url = os.environ.get(var, "")
     if not url:
@@ -193,7 +193,7 @@ def _demo_into_sql(var: str, data_dir: Path) -> None:
 def _cmd_kernel(args) -> int:
     from ipykernel.kernelspec import install
 
-    from .execute import INLINE_BACKEND
+    from soe_helpers.run.execute import INLINE_BACKEND
 
     path = install(kernel_name=args.name, display_name="Python 3 (S&OE suite)", prefix=sys.prefix,
                    env={"MPLBACKEND": INLINE_BACKEND})
@@ -202,8 +202,8 @@ def _cmd_kernel(args) -> int:
 
 
 def _cmd_runs(args) -> int:
-    from .params import load_params
-    from .store import open_store
+    from soe_helpers.core.params import load_params
+    from soe_helpers.store.engine import open_store
 
     params = load_params([paths.params_dir() / "company.yaml", *args.params], args.sets, args.data_dir)
     for r in open_store(params).list_runs(args.week):
@@ -212,8 +212,8 @@ def _cmd_runs(args) -> int:
 
 
 def _cmd_send(args) -> int:
-    from .params import load_params
-    from .send import SendError, send_week
+    from soe_helpers.core.params import load_params
+    from soe_helpers.deliver.send import SendError, send_week
 
     params = load_params([paths.params_dir() / "company.yaml", *args.params], args.sets, args.data_dir)
     try:
@@ -258,10 +258,10 @@ def _add_actions_parser(sub) -> None:
 
 def _cmd_actions(args) -> int:
     """``soe actions ...``: exit 0 on success, 2 with a clear message on bad input (nothing changed)."""
-    from . import actions as A
-    from .params import load_params
-    from .report import fmt_money
-    from .store import open_store
+    from soe_helpers.analysis import actions as A
+    from soe_helpers.core.params import load_params
+    from soe_helpers.core.formats import fmt_money
+    from soe_helpers.store.engine import open_store
 
     params = load_params([paths.params_dir() / "company.yaml", *args.params], args.sets, args.data_dir)
     store = open_store(params)
@@ -327,10 +327,10 @@ def _cmd_actions(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .loaders import DataError
-    from .params import ParamsError
-    from .runner import RunError
-    from .store import StoreError
+    from soe_helpers.data.loaders import DataError
+    from soe_helpers.core.params import ParamsError
+    from soe_helpers.run.runner import RunError
+    from soe_helpers.store.engine import StoreError
 
     args = build_parser().parse_args(argv)
     try:

@@ -29,7 +29,7 @@ def demo_dir(tmp_path_factory) -> Path:
     """
     import pandas as pd
 
-    from soe_helpers.demo import generate
+    from soe_helpers.demo.company import generate
 
     out = tmp_path_factory.mktemp("demo")
     generate(out, scale=0.25)

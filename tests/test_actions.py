@@ -5,9 +5,9 @@ import json
 import pandas as pd
 import pytest
 
-from soe_helpers import actions as A
-from soe_helpers.params import ActionsParams, EscalationRule, ParamsError, load_params
-from soe_helpers.store import Store
+from soe_helpers.analysis import actions as A
+from soe_helpers.core.params import ActionsParams, EscalationRule, ParamsError, load_params
+from soe_helpers.store.engine import Store
 
 NOW = dt.datetime(2026, 11, 25, 9, 0)
 

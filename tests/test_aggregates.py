@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from soe_helpers import aggregates as agg
-from soe_helpers import kpis
-from soe_helpers.calendar import week_end
-from soe_helpers.calendar import to_week
+from soe_helpers.data import aggregates as agg
+from soe_helpers.analysis import kpis
+from soe_helpers.core.calendar import week_end
+from soe_helpers.core.calendar import to_week
 
 from conftest import DEMO_WEEK, ROOT
 
@@ -158,8 +158,8 @@ def test_strip_order_by():
 
 @pytest.fixture(scope="module")
 def demo_tables(demo_dir):
-    from soe_helpers.loaders import load_tables
-    from soe_helpers.params import load_params
+    from soe_helpers.data.loaders import load_tables
+    from soe_helpers.core.params import load_params
 
     return {n: lt.frame for n, lt in load_tables(load_params(data_dir=demo_dir),
                                                  ["products", "customers", "orders", "shipments", "invoices"]).items()}
@@ -215,7 +215,7 @@ def test_duckdb_equals_the_pandas_definitions_on_the_demo(demo_tables, tmp_path)
 
 def _sql_params(tmp: Path, demo_dir: Path, env: str):
     """Params reading orders, shipments and invoices by SQL (the postgres example's queries) on ``$env``."""
-    from soe_helpers.params import load_params
+    from soe_helpers.core.params import load_params
 
     pg = yaml.safe_load((ROOT / "params" / "examples" / "postgres.yaml").read_text())
     sub = {"data": {"sources": {t: {**pg["data"]["sources"][t], "url_env": env}
@@ -227,7 +227,7 @@ def _sql_params(tmp: Path, demo_dir: Path, env: str):
 
 @pytest.fixture(scope="module")
 def sqlite_erp(demo_dir, tmp_path_factory):
-    from soe_helpers.pg_demo import load_demo_into
+    from soe_helpers.demo.postgres import load_demo_into
 
     tmp = tmp_path_factory.mktemp("sqlite_erp")
     url = f"sqlite:///{tmp / 'erp.sqlite'}"
@@ -237,7 +237,7 @@ def sqlite_erp(demo_dir, tmp_path_factory):
 
 def test_pushdown_to_sqlite_groups_by_day_buckets_in_pandas_and_ties_out(sqlite_erp, demo_dir, tmp_path,
                                                                          monkeypatch):
-    from soe_helpers.loaders import load_tables
+    from soe_helpers.data.loaders import load_tables
 
     _, url = sqlite_erp
     monkeypatch.setenv("SOE_TEST_ERP_URL", url)
@@ -290,7 +290,7 @@ def _good_notebook_dir(tmp: Path) -> Path:
 
 @pytest.mark.e2e
 def test_runner_pushes_down_ties_out_and_records_the_engine(sqlite_erp, demo_dir, tmp_path, monkeypatch):
-    from soe_helpers.runner import run_week
+    from soe_helpers.run.runner import run_week
 
     _, url = sqlite_erp
     monkeypatch.setenv("SOE_TEST_ERP_URL", url)
@@ -311,7 +311,7 @@ def test_runner_pushes_down_ties_out_and_records_the_engine(sqlite_erp, demo_dir
 @pytest.mark.e2e
 def test_a_pushdown_that_does_not_tie_out_stops_the_run_before_any_notebook(sqlite_erp, demo_dir, tmp_path,
                                                                            monkeypatch):
-    from soe_helpers.runner import RunError, run_week
+    from soe_helpers.run.runner import RunError, run_week
 
     _, url = sqlite_erp
     monkeypatch.setenv("SOE_TEST_ERP_URL", url)

@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
-from soe_helpers import baselines as bl
-from soe_helpers.calendar import from_ordinal, week_ordinal
+from soe_helpers.analysis import baselines as bl
+from soe_helpers.core.calendar import from_ordinal, week_ordinal
 
 W0 = week_ordinal("2026-W01")
 

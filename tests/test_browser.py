@@ -155,8 +155,8 @@ def check_phone_page(m: dict, png: bytes) -> None:
 
 
 def test_email_renders_on_a_phone(browser, tmp_path):
-    from soe_helpers.email_pack import build_run_email
-    from soe_helpers.params import load_params
+    from soe_helpers.deliver.mail import build_run_email
+    from soe_helpers.core.params import load_params
 
     run_dir, manifest = make_run(tmp_path / "out")
     rec = build_run_email(run_dir, manifest, load_params(), expected=PACK_NOTEBOOKS, previous={})

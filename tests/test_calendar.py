@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from soe_helpers.calendar import (FiscalCalendar, is_week, latest_complete_week, parse_week, to_week, week_add,
+from soe_helpers.core.calendar import (FiscalCalendar, is_week, latest_complete_week, parse_week, to_week, week_add,
                                   week_diff, week_end, week_label, week_range, week_start, weeks_in_year)
 
 

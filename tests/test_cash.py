@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from soe_helpers.cash_events import EVENT_COLUMNS
+from soe_helpers.analysis.cash_events import EVENT_COLUMNS
 
 pytestmark = pytest.mark.e2e
 

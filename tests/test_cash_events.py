@@ -6,14 +6,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from soe_helpers import cash
-from soe_helpers.calendar import FiscalCalendar
-from soe_helpers.cash_events import (ScenarioError, apply_scenario, apply_spikes, detect_demand_spikes,
+from soe_helpers.analysis import cash
+from soe_helpers.core.calendar import FiscalCalendar
+from soe_helpers.analysis.cash_events import (ScenarioError, apply_scenario, apply_spikes, detect_demand_spikes,
                                      detect_orders_at_risk, detect_production_delays, detect_supplier_delays,
                                      event_sentence, group_small_lines,
                                      measure, measure_events, pnl_window, without_events)
-from soe_helpers.cash_forecast import Assumptions, build_inputs, project
-from soe_helpers.params import (CashParams, DemandSpikeScenario, ProductionDelayScenario, SupplierDelayScenario,
+from soe_helpers.analysis.cash_forecast import Assumptions, build_inputs, project
+from soe_helpers.core.params import (CashParams, DemandSpikeScenario, ProductionDelayScenario, SupplierDelayScenario,
                                 VendorSwitchScenario, load_params)
 from test_cash_forecast import NO_CARRY, WEEK, WEEKS, T, order, world
 
@@ -341,7 +341,7 @@ def test_a_quiet_week_without_events_or_scenarios():
 
 
 def test_store_keeps_events_and_forecasts_week_over_week(tmp_path):
-    from soe_helpers.store import Store
+    from soe_helpers.store.engine import Store
 
     st = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
     w = world(orders=[order("SO-1", "A", 2000, 250, "2026-11-20", scheduled="2026-12-04")])

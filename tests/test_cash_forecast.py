@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from soe_helpers.calendar import FiscalCalendar, week_add
-from soe_helpers.cash_forecast import (Assumptions, build_inputs, cash_summary, customer_days_to_pay,
+from soe_helpers.core.calendar import FiscalCalendar, week_add
+from soe_helpers.analysis.cash_forecast import (Assumptions, build_inputs, cash_summary, customer_days_to_pay,
                                        expand_cash_items, opening_balance, project, recent_prices, ship_lags,
                                        weekly_cash, working_capital)
 

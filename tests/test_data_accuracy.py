@@ -9,11 +9,11 @@ import pytest
 
 from conftest import notebook_run
 
-from soe_helpers import data_accuracy as da
-from soe_helpers.calendar import FiscalCalendar
-from soe_helpers.demo_overlaps import AMOUNT_MISMATCH, AR_DIFFERENCE, add_overlaps
-from soe_helpers.params import DataAccuracyParams, Materiality, load_params
-from soe_helpers.store import Store
+from soe_helpers.analysis import data_accuracy as da
+from soe_helpers.core.calendar import FiscalCalendar
+from soe_helpers.demo.overlaps import AMOUNT_MISMATCH, AR_DIFFERENCE, add_overlaps
+from soe_helpers.core.params import DataAccuracyParams, Materiality, load_params
+from soe_helpers.store.engine import Store
 
 D = pd.Timestamp
 WEEK = "2026-W47"  # Mon 2026-11-16 .. Sun 2026-11-22
@@ -250,7 +250,7 @@ def test_overlaps_are_deterministic(demo_overlapped, tmp_path):
 
 
 def test_every_planted_mismatch_is_found_and_nothing_else(demo_overlapped):
-    from soe_helpers.loaders import load_tables
+    from soe_helpers.data.loaders import load_tables
 
     params = load_params(data_dir=demo_overlapped)
     tables = {n: lt.frame for n, lt in load_tables(params).items()}

@@ -1,4 +1,4 @@
-"""Tests of the demo data generator (soe_helpers.demo): files, encodings, keys, row rules,
+"""Tests of the demo data generator (soe_helpers.demo.company): files, encodings, keys, row rules,
 determinism, volume, and the planted events the weekly reports must find.
 
 The files are read here with pandas directly (headers mapped by hand), not through the
@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from soe_helpers.calendar import FiscalCalendar, week_ordinal
-from soe_helpers.demo import generate
-from soe_helpers.schemas import SCHEMAS
+from soe_helpers.core.calendar import FiscalCalendar, week_ordinal
+from soe_helpers.demo.company import generate
+from soe_helpers.data.schemas import SCHEMAS
 
 AS_OF = pd.Timestamp("2026-11-22")
 QTD_WEEKS = [f"2026-W{w}" for w in range(40, 48)]
@@ -169,7 +169,7 @@ def shipped_lines(tables):
 # --------------------------------------------------------------------------- files
 def test_files_and_headers(demo):
     path, summary = demo
-    from soe_helpers.demo_overlaps import OVERLAP_FILES
+    from soe_helpers.demo.overlaps import OVERLAP_FILES
 
     names = sorted(p.name for p in path.iterdir())
     assert names == sorted(list(HEADERS) + list(OVERLAP_FILES) + ["planted_events.json", "README.txt",
@@ -313,7 +313,7 @@ def test_keys_are_unique(tables):
 
 
 def test_foreign_keys_resolve(tables):
-    from soe_helpers.schemas import FOREIGN_KEYS
+    from soe_helpers.data.schemas import FOREIGN_KEYS
 
     for child, ccols, parent, pcols in FOREIGN_KEYS:
         if child not in tables:                 # optional tables the demo doesn't export

@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from soe_helpers import email_pack as ep
-from soe_helpers import summary as sm
-from soe_helpers.params import load_params
+from soe_helpers.deliver import mail as ep
+from soe_helpers.report import summary as sm
+from soe_helpers.core.params import load_params
 
 WEEK = "2026-W47"
 RUN_ID = "20261125T120000Z"

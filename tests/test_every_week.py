@@ -14,10 +14,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from soe_helpers import aggregates, cash, data_accuracy as da, feedback, kpis, reconcile
-from soe_helpers.calendar import FiscalCalendar, latest_complete_week, week_add, week_end, week_range
-from soe_helpers.loaders import data_as_of, load_tables
-from soe_helpers.params import load_params
+from soe_helpers.data import aggregates
+from soe_helpers.analysis import cash
+from soe_helpers.analysis import data_accuracy as da
+from soe_helpers.analysis import feedback
+from soe_helpers.analysis import kpis
+from soe_helpers.analysis import reconcile
+from soe_helpers.core.calendar import FiscalCalendar, latest_complete_week, week_add, week_end, week_range
+from soe_helpers.data.loaders import data_as_of, load_tables
+from soe_helpers.core.params import load_params
 
 FIRST_WEEK = "2025-W02"   # the demo's history starts 2024-W40: 13 weeks of it before this one
 LAST_WEEK = "2026-W47"    # the demo's latest complete week

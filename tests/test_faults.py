@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import DEMO_WEEK, ROOT, copy_demo, soe
-from soe_helpers.loaders import DataError, load_tables
-from soe_helpers.params import load_params
+from soe_helpers.data.loaders import DataError, load_tables
+from soe_helpers.core.params import load_params
 
 CORPUS = Path(__file__).parent / "data" / "bad_exports"
 EXPECTED = yaml.safe_load((CORPUS / "expected.yaml").read_text())
@@ -100,7 +100,7 @@ def test_a_killed_run_leaves_earlier_runs_intact_and_the_next_run_succeeds(pack_
     assert res.returncode == 0, res.stderr
     latest = json.loads((pack_run["week_dir"] / "latest.json").read_text())
     assert latest["run_id"] != latest_before["run_id"]
-    from soe_helpers.store import Store
+    from soe_helpers.store.engine import Store
 
     runs = {r["run_id"]: r["status"] for r in Store(f"sqlite:///{store_file}").list_runs(DEMO_WEEK)}
     assert "aborted" in runs.values()  # the killed run is marked, not left "running"
@@ -109,8 +109,8 @@ def test_a_killed_run_leaves_earlier_runs_intact_and_the_next_run_succeeds(pack_
 
 def test_a_sql_source_query_past_the_time_limit_is_cancelled(monkeypatch):
     # SQLite has no server-side limit: the watchdog interrupts the statement (PostgreSQL: tests/test_postgres.py)
-    from soe_helpers.loaders import read_source
-    from soe_helpers.params import Source
+    from soe_helpers.data.loaders import read_source
+    from soe_helpers.core.params import Source
 
     monkeypatch.setenv("SLOW_DB_URL", "sqlite://")
     q = "with recursive c(x) as (select 1 union all select x + 1 from c where x < 1000000000) select count(*) from c"

@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from soe_helpers import aggregates as agg
-from soe_helpers import feedback as fb
-from soe_helpers import forecast_error as fe
-from soe_helpers.calendar import from_ordinal, week_ordinal
-from soe_helpers.params import ForecastFeedbackParams, Materiality
+from soe_helpers.data import aggregates as agg
+from soe_helpers.analysis import feedback as fb
+from soe_helpers.analysis import forecast_error as fe
+from soe_helpers.core.calendar import from_ordinal, week_ordinal
+from soe_helpers.core.params import ForecastFeedbackParams, Materiality
 
 W0 = week_ordinal("2025-W01")
 

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from soe_helpers import aggregates as agg
-from soe_helpers import forecast_error as fe
+from soe_helpers.data import aggregates as agg
+from soe_helpers.analysis import forecast_error as fe
 
 
 # ---------------------------------------------------------------- metrics on arrays

@@ -1,9 +1,9 @@
-"""soe_helpers.frames and the vectorised calendar labels, against pandas' own answers."""
+"""soe_helpers.core.frames and the vectorised calendar labels, against pandas' own answers."""
 import numpy as np
 import pandas as pd
 
-from soe_helpers.calendar import to_week
-from soe_helpers.frames import isin
+from soe_helpers.core.calendar import to_week
+from soe_helpers.core.frames import isin
 
 
 def test_isin_matches_pandas_and_never_counts_missing_values():

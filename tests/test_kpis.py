@@ -11,12 +11,12 @@ from conftest import notebook_run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from soe_helpers.calendar import FiscalCalendar
-from soe_helpers.kpis import (ap_balance, ar_balance, execution_kpis, fulfilment_summary, gross_margin_by_line,
+from soe_helpers.core.calendar import FiscalCalendar
+from soe_helpers.analysis.kpis import (ap_balance, ar_balance, execution_kpis, fulfilment_summary, gross_margin_by_line,
                               history_rows, inventory_value, kpi_exceptions, kpi_periods, kpi_status, line_fulfilment,
                               period_balance, read_history, scorecard, working_capital, write_history)
-from soe_helpers.params import KpiParams
-from soe_helpers.store import Store
+from soe_helpers.core.params import KpiParams
+from soe_helpers.store.engine import Store
 
 D = pd.Timestamp
 W47_MON, W47_SUN = D("2026-11-16"), D("2026-11-22")

@@ -2,9 +2,9 @@
 import pandas as pd
 import pytest
 
-from soe_helpers.loaders import DataError, coerce_table, load_tables, parse_dates, parse_money, read_source
-from soe_helpers.params import Source, load_params
-from soe_helpers.schemas import SCHEMAS
+from soe_helpers.data.loaders import DataError, coerce_table, load_tables, parse_dates, parse_money, read_source
+from soe_helpers.core.params import Source, load_params
+from soe_helpers.data.schemas import SCHEMAS
 
 PRODUCTS = "sku,product_line,unit_cost,list_price\nA-1,Sensors,10,20\nB-2,Controllers,30,50\n"
 CUSTOMERS = "customer_id,name,region,payment_terms_days\nC1,Acme,EMEA,30\nC2,Bolt,APAC,45\n"

@@ -1,6 +1,6 @@
 import pytest
 
-from soe_helpers.params import ParamsError, apply_sets, deep_merge, load_params
+from soe_helpers.core.params import ParamsError, apply_sets, deep_merge, load_params
 
 
 def test_company_file_is_valid_and_defaults_apply():
@@ -34,7 +34,7 @@ def test_unknown_key_wrong_type_and_missing_value_are_all_named(tmp_path):
 def test_params_file_merges_on_top(tmp_path):
     f = tmp_path / "run.yaml"
     f.write_text("materiality:\n  pct: 0.10\ncompany:\n  name: Other Co\n")
-    from soe_helpers import paths
+    from soe_helpers.core import paths
 
     p = load_params([paths.params_dir() / "company.yaml", f])
     assert p.materiality.pct == 0.10 and p.materiality.abs == 5000 and p.company.name == "Other Co"

@@ -3,7 +3,7 @@
 A module-scoped fixture starts a throwaway PostgreSQL server (``initdb`` into a
 temporary folder, ``pg_ctl start`` on a free localhost port, password logins only)
 and stops and removes it at teardown. The demo company is loaded into an ``erp``
-database with :mod:`soe_helpers.pg_demo`; the pack then runs with
+database with :mod:`soe_helpers.demo.postgres`; the pack then runs with
 ``params/examples/postgres.yaml`` (every table a query, as a read-only role) and its
 store in a ``soe_store`` database (its own role). The figures must equal those of the
 same week run from the files (the session's ``pack_run``), the run must be recorded
@@ -37,10 +37,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import DEMO_WEEK, ROOT, soe
-from soe_helpers.loaders import load_tables, parse_dates
-from soe_helpers.params import load_params
-from soe_helpers.pg_demo import ERP_TABLES, erp_frame, erp_table_for, load_demo_into, sql_table
-from soe_helpers.schemas import SCHEMAS
+from soe_helpers.data.loaders import load_tables, parse_dates
+from soe_helpers.core.params import load_params
+from soe_helpers.demo.postgres import ERP_TABLES, erp_frame, erp_table_for, load_demo_into, sql_table
+from soe_helpers.data.schemas import SCHEMAS
 
 PG_PARAMS = "params/examples/postgres.yaml"
 RUN_USER = "postgres"  # initdb refuses to run as root: as root, the server runs as this OS user
@@ -299,7 +299,7 @@ def test_aggregates_run_on_postgresql_and_equal_the_file_runs(pg_run, pack_run):
     """booked_weekly, shipped_weekly, ar_ageing and order_history grouped on the server (the configured
     queries as subqueries, date_trunc weeks), tied out against DuckDB, identical to the file run's."""
     from conftest import notebook_run
-    from soe_helpers.aggregates import AGGREGATES
+    from soe_helpers.data.aggregates import AGGREGATES
 
     _ok(pg_run)
     aggs = pg_run["manifest"]["aggregates"]
@@ -396,7 +396,7 @@ def test_wrong_password_or_unreachable_store_is_one_clear_line(erp, pg_env, pg_r
 
 @pytest.mark.e2e
 def test_a_failed_demo_load_leaves_the_database_as_it_was(pg, demo_dir, monkeypatch):
-    import soe_helpers.pg_demo as pg_demo
+    import soe_helpers.demo.postgres as pg_demo
 
     pg.admin("CREATE DATABASE erp_atomic")
     url = pg.url("erp_atomic")
@@ -423,7 +423,7 @@ def test_a_failed_demo_load_leaves_the_database_as_it_was(pg, demo_dir, monkeypa
 
 @pytest.mark.e2e
 def test_store_on_postgres_replaces_one_week_atomically(pg):
-    from soe_helpers.store import Store, metadata
+    from soe_helpers.store.engine import Store, metadata
 
     pg.admin("CREATE DATABASE store_unit")
     table = sa.Table("test_pg_week_rows", metadata, sa.Column("week", sa.String(8), nullable=False),

@@ -5,10 +5,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from soe_helpers.aggregates import from_frames
-from soe_helpers.calendar import FiscalCalendar
-from soe_helpers.params import Materiality
-from soe_helpers.reconcile import (bridge_steps, compare, forecast_for_weeks, is_material, latest_forecast,
+from soe_helpers.data.aggregates import from_frames
+from soe_helpers.core.calendar import FiscalCalendar
+from soe_helpers.core.params import Materiality
+from soe_helpers.analysis.reconcile import (bridge_steps, compare, forecast_for_weeks, is_material, latest_forecast,
                                    pvm_bridge, quarter_landing, reconcile_week, variance_sentence)
 
 
@@ -155,7 +155,7 @@ def test_last_week_of_a_quarter_has_no_remaining_forecast_and_stays_numeric():
                       "sku": pd.Series(["A"], dtype="str"), "quantity": [10.0]})
     lf = latest_forecast(f, "2026-W39", [])
     assert lf.empty and lf["units"].dtype == float
-    from soe_helpers.reconcile import at_plan_price
+    from soe_helpers.analysis.reconcile import at_plan_price
     assert at_plan_price(lf, pd.Series({"A": 5.0})).dtype == float
     weeks = ["2026-W38", "2026-W39"]
     fig, _ = quarter_landing(pd.DataFrame({"week": weeks, "revenue": [10.0, 20.0]}),

@@ -66,7 +66,7 @@ def test_results_record_the_headlines(pack_run):
 
 
 def test_validated_tables_and_store_record(pack_run, pack_env):
-    from soe_helpers.store import Store
+    from soe_helpers.store.engine import Store
 
     assert (pack_run["run_dir"] / "data" / "orders.parquet").exists()
     store = Store(f"sqlite:///{Path(pack_env['SOE_OUTPUTS']) / 'soe_store.sqlite'}")
@@ -127,7 +127,7 @@ def test_validate_names_file_and_column_of_text_in_quantity(demo_dir, tmp_path):
 
 
 def _run_fixture(monkeypatch, tmp_path, demo_dir, folder, sets=()):
-    from soe_helpers.runner import run_week
+    from soe_helpers.run.runner import run_week
 
     monkeypatch.setenv("SOE_OUTPUTS", str(tmp_path / "out"))
     monkeypatch.setenv("SOE_DATA_DIR", str(demo_dir))
@@ -157,7 +157,7 @@ def test_hanging_notebook_is_stopped_at_its_time_limit(monkeypatch, tmp_path, de
 
 
 def test_notebook_without_standard_parameters_is_refused(monkeypatch, tmp_path, demo_dir):
-    from soe_helpers.runner import RunError
+    from soe_helpers.run.runner import RunError
 
     with pytest.raises(RunError, match="must declare week, run_dir"):
         _run_fixture(monkeypatch, tmp_path, demo_dir, "notebooks_noparams")
@@ -166,7 +166,7 @@ def test_notebook_without_standard_parameters_is_refused(monkeypatch, tmp_path, 
 def test_second_run_of_the_same_week_is_refused_while_locked(tmp_path):
     import os
 
-    from soe_helpers.runner import RunError, WeekLock
+    from soe_helpers.run.runner import RunError, WeekLock
 
     with WeekLock(tmp_path):
         with pytest.raises(RunError, match="another run of this week is in progress"):

@@ -13,10 +13,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from conftest import DEMO_WEEK, copy_demo, soe, SMTP_SECRET, DB_SECRET
-from soe_helpers import send as sd
-from soe_helpers.email_pack import build_run_email
-from soe_helpers.params import load_params
-from soe_helpers.store import Store
+from soe_helpers.deliver import send as sd
+from soe_helpers.deliver.mail import build_run_email
+from soe_helpers.core.params import load_params
+from soe_helpers.store.engine import Store
 from test_email_pack import EVIL, PACK_NOTEBOOKS, WEEK, check_leadership_eml, make_run
 
 LEADERS = ["cfo@kestrel.example", "coo@kestrel.example", "vp.sales@kestrel.example"]

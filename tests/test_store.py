@@ -1,7 +1,7 @@
 import pytest
 import sqlalchemy as sa
 
-from soe_helpers.store import Store, metadata
+from soe_helpers.store.engine import Store, metadata
 
 kpi = sa.Table("test_kpi_history", metadata, sa.Column("week", sa.String(8)), sa.Column("kpi", sa.String(32)),
                sa.Column("value", sa.Float), sa.UniqueConstraint("week", "kpi"))

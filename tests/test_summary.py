@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from matplotlib.figure import Figure
 
-from soe_helpers import summary as sm
-from soe_helpers.params import ExecutiveSummaryParams, Materiality
+from soe_helpers.report import summary as sm
+from soe_helpers.core.params import ExecutiveSummaryParams, Materiality
 
 WEEK = "2026-W47"
 M = Materiality()  # $5K or 5%
@@ -337,7 +337,7 @@ def test_charts():
 
 
 def test_assumptions_state_the_rules():
-    from soe_helpers.params import load_params
+    from soe_helpers.core.params import load_params
 
     text = " ".join(sm.assumptions(load_params(), {"data_accuracy": {"target": 0.95}}))
     assert "above $5.0K or 5.0% of its reference" in text and "less than 25% above it" in text

@@ -1,0 +1,1 @@
+"""Analysis: the business rules of every report, pure functions on DataFrames."""

@@ -1,0 +1,735 @@
+"""Cash impact: the week's operational events in dollars of P&L and cash, the 13-week cash forecast,
+what-if scenarios, decisions and the bridges between them.
+
+:func:`cash_week` does everything the ``cash_impact`` notebook shows:
+
+1. builds the direct-method forecast inputs as of the end of the run week
+   (:func:`soe_helpers.analysis.cash_forecast.build_inputs`) and the *baseline* = the data as it is
+   plus detected demand spikes continuing (:func:`soe_helpers.analysis.cash_events.apply_spikes`);
+2. detects the events and measures each one against the baseline without it; the
+   *undisrupted* line removes them all, and the bridge from undisrupted to baseline week-13
+   closing cash is each event alone plus their overlap (so it closes to the cent);
+3. applies each analyst scenario on top of the baseline, and all scenarios marked
+   ``combine`` one after the other ("all scenarios"), with a bridge by scenario (each step
+   measured after the ones before it, so it closes to the cent);
+4. lays scenarios sharing a ``decision`` label side by side.
+
+Sign conventions: cash flows + in / - out; impacts = with - without the event
+(negative = less profit or cash); closing = opening + receipts - payments.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from soe_helpers.store import engine as _store
+from soe_helpers.core.calendar import FiscalCalendar
+from soe_helpers.analysis.cash_events import (EVENT_COLUMNS, Event, Impact, apply_scenario, apply_spikes,
+                          detect_demand_spikes, detect_orders_at_risk, detect_production_delays, group_small_lines,
+                          detect_supplier_delays, event_sentence, measure_events, measure_many, pnl_window,
+                          scenario_sentence, slice_projection, without_events)
+from soe_helpers.analysis.cash_forecast import (Assumptions, CashInputs, Projection, build_inputs, cash_summary, project, weekly_cash,
+                            working_capital)
+from soe_helpers.core.formats import fmt_money, fmt_pct
+
+__all__ = [
+    "CashImpact",
+    "cash_week",
+    "line_event_min_value",
+    "assumption_lines",
+    "events_table",
+    "forecast_export",
+    "decision_table",
+    "bridge_steps",
+    "close_check",
+    "cash_chart",
+    "bridge_chart",
+    "event_weeks_chart",
+    "cash_events_table",
+    "cash_forecast_table",
+    "save_week",
+    "history",
+    "UNDISRUPTED",
+    "BASELINE",
+    "ALL_SCENARIOS",
+]
+
+BASELINE = "baseline"
+UNDISRUPTED = "without detected events"
+ALL_SCENARIOS = "all scenarios"
+
+
+@dataclass
+class CashImpact:
+    """Everything the cash impact report shows for one week (see :func:`cash_week`).
+
+    Attributes:
+        week, quarter: run week and the P&L quarter (quarter of the first forecast week).
+        inputs: baseline :class:`CashInputs`; baseline: its full :class:`Projection`.
+        weekly: the weekly cash table of every line (scenario column: baseline, each
+            scenario, all scenarios, without detected events), see :func:`weekly_cash`.
+        events: one row per detected event (EVENT_COLUMNS + details), ranked by
+            dollars_at_stake; ``impacts`` maps event_id -> :class:`Impact`.
+        scenarios: one row per scenario (name, kind, combine, decision, sentence, pnl_impact_quarter,
+            cash_impact_13w, week13_closing, lowest_week, lowest_cash, ...).
+        detected_bridge / scenario_bridge: steps (step, amount, kind total/delta) of week-13
+            closing cash: without detected events -> baseline, and baseline -> all scenarios.
+        summary: headline figures per line (see :func:`cash_summary`), keyed by line name.
+        working_capital: AR / inventory / AP now, at plan, projected.
+        notes: data notes (stated in the report); warnings: scenario problems (shown loudly).
+    """
+
+    week: str
+    quarter: str
+    quarter_weeks: list[str]
+    inputs: CashInputs
+    baseline: Projection
+    weekly: pd.DataFrame
+    events: pd.DataFrame
+    impacts: dict[str, Impact]
+    scenarios: pd.DataFrame
+    scenario_impacts: dict[str, Impact]
+    detected_bridge: pd.DataFrame
+    scenario_bridge: pd.DataFrame
+    detected_total: Impact
+    summary: dict[str, dict]
+    working_capital: pd.DataFrame
+    min_cash: float
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    material_abs: float = 5000.0
+
+    def line(self, name: str) -> pd.DataFrame:
+        """The weekly table of one line (baseline, a scenario name, ...)."""
+        return self.weekly[self.weekly["scenario"] == name].reset_index(drop=True)
+
+
+def _replace_skus(base_flows: pd.DataFrame, old: Projection, new: Projection) -> pd.DataFrame:
+    """Full flows of a variant: the baseline's, minus the SKUs' old part, plus their new part."""
+    return pd.concat([base_flows, old.flows.assign(amount=-old.flows["amount"]), new.flows], ignore_index=True)
+
+
+def _slice_with_costs(full: Projection, inp: CashInputs, skus) -> Projection:
+    """What ``project(inp, skus, static=False)`` gives, cut from the full projection ``full`` of ``inp``
+    (SKUs are projected independently; event costs are added back)."""
+    part = slice_projection(full, skus)
+    if len(inp.costs):
+        c = full.flows[full.flows["flow"] == "One-off costs"]
+        k = full.pnl[full.pnl["kind"] == "one_off"]
+        part = Projection(pd.concat([part.flows, c], ignore_index=True), pd.concat([part.pnl, k], ignore_index=True),
+                          part.shipments, part.inventory, part.receipts_in)
+    return part
+
+
+def line_event_min_value(params) -> float:
+    """Order lines worth less than this (currency) are measured together per SKU and type
+    (``params.cash.line_event_min_value``; default half of ``materiality.abs``)."""
+    v = params.cash.line_event_min_value
+    return float(v) if v is not None else float(params.materiality.abs) / 2.0
+
+
+def cash_week(tables: dict[str, pd.DataFrame], week: str, params, cal: FiscalCalendar, as_of=None,
+              suppliers: pd.DataFrame | None = None) -> CashImpact:
+    """Run the whole cash impact analysis for ``week``.
+
+    Args:
+        tables: the canonical tables (see :func:`soe_helpers.analysis.cash_forecast.build_inputs`).
+        week: the run week; the forecast covers the ``params.cash.horizon_weeks`` weeks after it.
+        params: the validated :class:`soe_helpers.core.params.Params` (uses ``cash`` and ``materiality``).
+        cal: the fiscal calendar.
+        as_of: the data's as-of date (for a note when it ends before the week).
+        suppliers: supplier master for names (default ``tables["suppliers"]``).
+    Returns:
+        :class:`CashImpact`.
+    Raises:
+        ScenarioError: a scenario names an id that is not in the data.
+    """
+    cp = params.cash
+    a = Assumptions.from_params(cp)
+    sym = params.company.currency_symbol
+    raw = build_inputs(tables, week, a, as_of=as_of)
+    quarter, _q0, _q1, q_weeks = pnl_window(cal, raw.weeks[0])
+    known = {"supplier_id": set(tables["suppliers"]["supplier_id"]), "po_id": set(tables["purchase_orders"]["po_id"]),
+             "sku": set(tables["products"]["sku"]), "product_line": set(tables["products"]["product_line"]),
+             "order_id": set(tables["orders"]["order_id"])}
+    min_value = cp.spike_min_value if cp.spike_min_value is not None else params.materiality.abs
+    spikes = detect_demand_spikes(tables["orders"], tables["forecasts"], tables["products"], week, raw.weeks,
+                                  cp.spike_lookback_weeks, cp.spike_min_weeks, cp.spike_min_pct, min_value,
+                                  cp.spike_persist_weeks)
+    base = apply_spikes(raw, spikes)
+    full = project(base)
+    sups = detect_supplier_delays(base, cp.supplier_delay_min_days, suppliers if suppliers is not None
+                                  else tables["suppliers"])
+    prods = detect_production_delays(base, cp.production_delay_min_days)
+    # orders at risk other than through a supplier: look at a projection without the supplier delays
+    sup_skus = sorted({x for ev in sups for x in ev.skus})
+    p_no_sup = project(without_events(base, sups), skus=sup_skus, static=False)
+    ship_no_sup = pd.concat([full.shipments[~full.shipments["sku"].isin(sup_skus)], p_no_sup.shipments],
+                            ignore_index=True)
+    risks = detect_orders_at_risk(base, Projection(full.flows.iloc[:0], full.pnl.iloc[:0], ship_no_sup,
+                                                   full.inventory.iloc[:0], full.receipts_in.iloc[:0]))
+    events = sups + group_small_lines(prods + risks, line_event_min_value(params)) + spikes
+
+    # -- each detected event alone
+    impacts = measure_events(base, full, events, q_weeks)
+    rows = [_event_row(ev, impacts[ev.event_id], sym, params.materiality.abs) for ev in events]
+    ev_df = pd.DataFrame(rows, columns=EVENT_COLUMNS + _EVENT_EXTRA)
+    ev_df = ev_df.sort_values(["dollars_at_stake", "event_id"], ascending=[False, True], kind="stable")
+    ev_df = ev_df.reset_index(drop=True)
+
+    # -- lines: baseline, without detected events
+    lines = {BASELINE: weekly_cash(full.flows, base.weeks, base.opening_cash, BASELINE)}
+    all_skus = sorted({s for ev in events for s in ev.skus})
+    undisrupted = without_events(base, events)
+    old = _slice_with_costs(full, base, all_skus)
+    new = project(undisrupted, skus=all_skus, static=False)
+    lines[UNDISRUPTED] = weekly_cash(_replace_skus(full.flows, old, new), base.weeks, base.opening_cash, UNDISRUPTED)
+    total = measure_many(old, new, None, base.weeks, q_weeks, a.carrying_cost_rate)["all"]
+    detected_bridge = _detected_bridge(lines, ev_df, impacts, full, base, events, sym)
+
+    # -- scenarios, alone and combined
+    sc_rows, sc_imps, warns = [], {}, []
+    combined, combined_flows, steps = base, full.flows, []
+    prev_close = float(lines[BASELINE]["closing_cash"].iloc[-1])
+    touched: set = set()          # SKUs changed by the combined scenarios so far
+    for sc in cp.scenarios:
+        inp_s, sev, w = apply_scenario(base, sc, known)
+        warns += w
+        p0 = _slice_with_costs(full, base, sev.skus)
+        p1 = project(inp_s, skus=sev.skus, static=False)
+        imp = measure_many(p1, p0, None, base.weeks, q_weeks, a.carrying_cost_rate)["all"]
+        sc_imps[sc.name] = imp
+        wk = weekly_cash(_replace_skus(full.flows, p0, p1), base.weeks, base.opening_cash, sc.name)
+        lines[sc.name] = wk
+        s = cash_summary(wk, cp.min_cash)
+        sc_rows.append({"name": sc.name, "kind": sc.kind, "decision": sc.decision or "", "combine": sc.combine,
+                        "sentence": scenario_sentence(sc.name, sev, imp, sym),
+                        "pnl_impact_quarter": imp.pnl_impact_quarter, "cash_impact_13w": imp.cash_impact_13w,
+                        "revenue_in_quarter": imp.revenue_in_quarter, "receipts_delayed": imp.receipts_delayed,
+                        "cash_low_point": imp.cash_low_point, "one_off_costs": -imp.pnl.get("one_off", 0.0),
+                        **s})
+        if sc.combine:
+            c_inp, cev, _ = apply_scenario(combined, sc, known)
+            if touched.isdisjoint(cev.skus) and not len(combined.costs):
+                q0, q1 = p0, p1         # its SKUs are still as in the baseline: same projections as alone
+            else:
+                q0 = project(combined, skus=cev.skus, static=False)
+                q1 = project(c_inp, skus=cev.skus, static=False)
+            touched.update(cev.skus)
+            combined_flows = _replace_skus(combined_flows, q0, q1)
+            combined = c_inp
+            close = float(weekly_cash(combined_flows, base.weeks, base.opening_cash)["closing_cash"].iloc[-1])
+            steps.append((sc.name, close - prev_close))
+            prev_close = close
+    sc_df = pd.DataFrame(sc_rows)
+    if steps:
+        lines[ALL_SCENARIOS] = weekly_cash(combined_flows, base.weeks, base.opening_cash, ALL_SCENARIOS)
+    scenario_bridge = bridge_steps(float(lines[BASELINE]["closing_cash"].iloc[-1]), steps,
+                                   float(lines[ALL_SCENARIOS]["closing_cash"].iloc[-1]) if steps else None,
+                                   "Baseline", "All scenarios")
+
+    weekly = pd.concat(list(lines.values()), ignore_index=True)
+    summary = {k: cash_summary(v, cp.min_cash) for k, v in lines.items()}
+    wc = working_capital(base, full, tables, cal, cp.plan_inventory_weeks)
+    notes = list(base.notes)
+    n_terms = int((base.dtp["basis"] == "terms").sum())
+    if n_terms:
+        notes.append(f"{n_terms} customer(s) with fewer than {a.dtp_min_invoices} paid invoices in the last "
+                     f"{a.dtp_lookback_days} days are expected to pay on their nominal terms")
+    if base.doubtful_ar is not None and len(base.doubtful_ar):
+        notes.append(f"{len(base.doubtful_ar)} invoice(s) more than {a.ar_doubtful_after_days} days past due "
+                     f"({fmt_money(base.doubtful_ar['amount'].sum(), sym)}) are left out of receipts as doubtful")
+    return CashImpact(week=week, quarter=quarter, quarter_weeks=q_weeks, inputs=base, baseline=full, weekly=weekly,
+                      events=ev_df, impacts=impacts, scenarios=sc_df, scenario_impacts=sc_imps,
+                      detected_bridge=detected_bridge, scenario_bridge=scenario_bridge, detected_total=total,
+                      summary=summary, working_capital=wc, min_cash=float(cp.min_cash), notes=notes, warnings=warns,
+                      material_abs=float(params.materiality.abs))
+
+
+_EVENT_EXTRA = ["material", "cash_low_point", "receipts_delayed", "exposure", "revenue_in_quarter", "penalty",
+                "expedite", "overtime", "carrying_cost", "worst_week"]
+
+
+def _event_row(ev: Event, imp: Impact, sym: str, material_abs: float) -> dict:
+    worst = imp.weekly.loc[imp.weekly["net"].idxmin(), "week"] if len(imp.weekly) and imp.weekly["net"].min() < 0 else ""
+    return {
+        "event_id": ev.event_id, "type": ev.type, "sentence": event_sentence(ev, imp, sym),
+        "product_line": ev.product_line, "region": ev.region, "supplier_id": ev.supplier_id,
+        "customer_id": ev.customer_id, "sku": ev.sku, "order_id": ev.order_id,
+        "pnl_impact_quarter": imp.pnl_impact_quarter, "cash_impact_13w": imp.cash_impact_13w,
+        "dollars_at_stake": imp.dollars_at_stake, "material": bool(imp.dollars_at_stake > material_abs),
+        "cash_low_point": imp.cash_low_point, "receipts_delayed": imp.receipts_delayed, "exposure": imp.exposure,
+        "revenue_in_quarter": imp.revenue_in_quarter, "penalty": -imp.pnl.get("penalty", 0.0),
+        "expedite": -imp.pnl.get("expedite", 0.0), "overtime": -imp.pnl.get("overtime", 0.0),
+        "carrying_cost": -imp.pnl.get("carrying", 0.0), "worst_week": worst,
+    }
+
+
+def _detected_bridge(lines, ev_df, impacts, full, base, events, sym) -> pd.DataFrame:
+    """Without detected events -> baseline week-13 closing: the material events one by one (each alone),
+    the other events together, and their overlap, so that it closes to the cent."""
+    start = float(lines[UNDISRUPTED]["closing_cash"].iloc[-1])
+    end = float(lines[BASELINE]["closing_cash"].iloc[-1])
+    steps = []
+    mat = ev_df[ev_df["material"]]
+    for r in mat.itertuples(index=False):
+        c = impacts[r.event_id].cash_impact_13w
+        if abs(c) >= 0.005:
+            steps.append((_short(r.event_id), c))
+    rest = ev_df.loc[~ev_df["material"], "cash_impact_13w"].sum()
+    if abs(rest) >= 0.005:
+        steps.append((f"{int((~ev_df['material']).sum())} smaller events", float(rest)))
+    return bridge_steps(start, steps, end, "Without detected events", "Baseline", residual_label="Overlap between events")
+
+
+def _short(event_id: str) -> str:
+    kind, _, key = event_id.partition(":")
+    return {"supplier_delay": "Supplier", "production_delay": "Late order", "order_at_risk": "At risk",
+            "demand_spike": "Spike"}.get(kind, kind) + " " + key
+
+
+def bridge_steps(start: float, steps: list[tuple[str, float]], end: float | None, start_label: str, end_label: str,
+                 residual_label: str = "Other") -> pd.DataFrame:
+    """A bridge from ``start`` to ``end``: step, amount, kind ('total' or 'delta').
+
+    Amounts are rounded to the cent; a residual step (``residual_label``) is added when the steps
+    do not reach ``end`` exactly, so ``start + sum(deltas) == end`` to the cent. ``end`` None =
+    start + the steps.
+    """
+    out = [(start_label, round(float(start), 2), "total")]
+    acc = round(float(start), 2)
+    for label, amt in steps:
+        a = round(float(amt), 2)
+        out.append((label, a, "delta"))
+        acc = round(acc + a, 2)
+    if end is None:
+        end = acc
+    resid = round(round(float(end), 2) - acc, 2)
+    if abs(resid) >= 0.005:
+        out.append((residual_label, resid, "delta"))
+    out.append((end_label, round(float(end), 2), "total"))
+    return pd.DataFrame(out, columns=["step", "amount", "kind"])
+
+
+def close_check(steps: pd.DataFrame) -> bool:
+    """True when first total + deltas = last total, to the cent."""
+    tot = steps[steps["kind"] == "total"]["amount"]
+    return bool(abs(round(tot.iloc[0] + steps.loc[steps["kind"] == "delta", "amount"].sum() - tot.iloc[-1], 2)) < 0.005)
+
+
+# ---------------------------------------------------------------- tables for the report and exports
+
+
+def events_table(ci: CashImpact, material_only: bool = True, top: int | None = None) -> pd.DataFrame:
+    """Events ranked by dollars at stake, for display."""
+    e = ci.events[ci.events["material"]] if material_only else ci.events
+    e = e[["event_id", "type", "sentence", "dollars_at_stake", "pnl_impact_quarter", "cash_impact_13w",
+           "cash_low_point"]]
+    return e.head(top) if top else e
+
+
+def cash_events_table(ci: CashImpact) -> pd.DataFrame:
+    """The ``cash_events.csv`` export: one row per detected event (EVENT_COLUMNS first, then details),
+    money rounded to the cent, empty strings where a column does not apply."""
+    e = ci.events.copy()
+    for c in ("pnl_impact_quarter", "cash_impact_13w", "dollars_at_stake", "cash_low_point", "receipts_delayed",
+              "exposure", "revenue_in_quarter", "penalty", "expedite", "overtime", "carrying_cost"):
+        e[c] = e[c].astype(float).round(2)
+    e.insert(0, "week", ci.week)
+    return e
+
+
+def forecast_export(ci: CashImpact) -> pd.DataFrame:
+    """The ``cash_forecast_13w.csv`` export: one row per line (scenario) and week with opening_cash,
+    receipts, payments, closing_cash and the flow categories; cents exact."""
+    w = ci.weekly.copy()
+    w.insert(1, "run_week", ci.week)
+    w["min_cash"] = ci.min_cash
+    return w
+
+
+def decision_table(ci: CashImpact) -> dict[str, pd.DataFrame]:
+    """Scenarios sharing a ``decision`` label, side by side with the baseline: decision -> table.
+
+    Columns: option, pnl_impact_quarter, cash_impact_13w, one_off_costs, revenue_in_quarter (change),
+    receipts_delayed, week13_closing, lowest_week, lowest_cash, runway_weeks. Impacts vs baseline.
+    """
+    out = {}
+    if ci.scenarios.empty:
+        return out
+    base = ci.summary[BASELINE]
+    for label, g in ci.scenarios[ci.scenarios["decision"] != ""].groupby("decision", sort=False):
+        rows = [{"option": "Baseline (no action)", "pnl_impact_quarter": 0.0, "cash_impact_13w": 0.0,
+                 "one_off_costs": 0.0, "revenue_in_quarter": 0.0, "receipts_delayed": 0.0,
+                 "week13_closing": base["week13_closing"], "lowest_week": base["lowest_week"],
+                 "lowest_cash": base["lowest_cash"], "runway_weeks": base["runway_weeks"]}]
+        for r in g.itertuples(index=False):
+            rows.append({"option": r.name, "pnl_impact_quarter": r.pnl_impact_quarter,
+                         "cash_impact_13w": r.cash_impact_13w, "one_off_costs": r.one_off_costs,
+                         "revenue_in_quarter": r.revenue_in_quarter, "receipts_delayed": r.receipts_delayed,
+                         "week13_closing": r.week13_closing, "lowest_week": r.lowest_week,
+                         "lowest_cash": r.lowest_cash, "runway_weeks": r.runway_weeks})
+        t = pd.DataFrame(rows)
+        t["runway_weeks"] = pd.array([None if pd.isna(v) else int(v) for v in t["runway_weeks"]], dtype="Int64")
+        out[label] = t
+    return out
+
+
+def decision_sentence(label: str, table: pd.DataFrame, sym: str = "$") -> str:
+    """Which option is best on P&L this quarter and which on cash, and by how much."""
+    opts = table.iloc[1:]
+    if opts.empty:
+        return f"{label}: no options."
+    best_p = opts.loc[opts["pnl_impact_quarter"].idxmax()]
+    best_c = opts.loc[opts["cash_impact_13w"].idxmax()]
+    other_p = opts[opts["option"] != best_p["option"]]
+    gap = best_p["pnl_impact_quarter"] - other_p["pnl_impact_quarter"].max() if len(other_p) else 0.0
+    txt = (f"{label}: '{best_p['option']}' is best for this quarter's P&L"
+           + (f" by {fmt_money(gap, sym)}" if len(other_p) else ""))
+    if best_c["option"] == best_p["option"]:
+        return txt + f" and for cash over the forecast ({fmt_money(best_c['cash_impact_13w'], sym)} vs baseline)."
+    return txt + f"; '{best_c['option']}' leaves more cash at week 13 ({fmt_money(best_c['cash_impact_13w'], sym)} vs baseline)."
+
+
+__all__ += ["decision_sentence"]
+
+
+def assumption_lines(params, ci: CashImpact | None = None) -> list[str]:
+    """Every assumption the report uses, as plain sentences (from ``params.cash``)."""
+    cp = params.cash
+    sym = params.company.currency_symbol
+    a = []
+    a.append(f"Forecast horizon: {cp.horizon_weeks} weeks after the run week; minimum cash {fmt_money(cp.min_cash, sym)}.")
+    a.append(f"Customers pay after their observed average days-to-pay on invoices of the last {cp.dtp_lookback_days} "
+             f"days (nominal terms when fewer than {cp.dtp_min_invoices} paid invoices); open invoices more than "
+             f"{cp.ar_doubtful_after_days} days past due are treated as doubtful and left out.")
+    if ci is not None:
+        a.append(f"Forecast bookings are valued at each SKU's net price of the last {cp.price_lookback_weeks} weeks and "
+                 f"collected after {ci.inputs.forecast_dtp:.0f} days (the revenue-weighted average).")
+    a.append("Suppliers are paid on their terms after receipt (open bills on their due date); goods arrive on the PO's "
+             "latest expected date; planned purchases arrive no earlier than the supplier's lead time.")
+    cover = ("its current weeks of cover" if cp.target_cover_weeks is None else f"{cp.target_cover_weeks:g} weeks of cover")
+    a.append(f"Each SKU is replenished to {cover} (at most {cp.max_cover_weeks:g} weeks); stock is allocated to "
+             "orders first come, first served; lines the ERP has rescheduled ship on that date.")
+    a.append(f"A customer order line shipping {cp.expedite_min_days_late} or more days late incurs expedited freight of "
+             f"{fmt_pct(cp.expedite_freight_pct)} of its value, paid when it ships"
+             + (f"; production-delayed lines add overtime of {fmt_pct(cp.overtime_pct)} of their value." if cp.overtime_pct
+                else "; no overtime is assumed."))
+    a.append("Late-delivery penalties follow each customer's contract (% of the line's value per week late, "
+             + ("each week started counts" if cp.penalty_rounding == "week_started" else "pro rata")
+             + (f", after {cp.penalty_grace_days} days' grace" if cp.penalty_grace_days else "")
+             + ", up to its cap), deducted from the customer's payment.")
+    a.append(f"Inventory carrying cost: {fmt_pct(cp.carrying_cost_rate)} a year of the extra (or saved) stock value; "
+             "an economic P&L cost, not a cash flow.")
+    a.append(f"Demand spikes: orders at least {fmt_pct(cp.spike_min_pct)} above the lag-1 forecast in "
+             f"{cp.spike_min_weeks} of the last {cp.spike_lookback_weeks} weeks; the baseline assumes the spike "
+             f"continues {cp.spike_persist_weeks} more weeks at the same ratio.")
+    a.append(f"Supplier delays count from {cp.supplier_delay_min_days} days past the promised date; an event is listed "
+             f"when its dollars at stake pass {fmt_money(params.materiality.abs, sym)}.")
+    a.append(f"Late order lines (rescheduled by the ERP, or short of stock) worth {fmt_money(line_event_min_value(params), sym)} "
+             "or more are events of their own; two or more smaller ones of the same SKU are one event, measured together.")
+    return a
+
+
+# ---------------------------------------------------------------- charts
+
+
+def cash_chart(ci: CashImpact, symbol: str = "$", title: str | None = None):
+    """Weekly closing cash: baseline, each scenario, all scenarios and without detected events, with the
+    minimum-cash line. Returns a matplotlib Figure."""
+    import matplotlib.pyplot as plt
+
+    from soe_helpers.report.charts import COLORS, money_axis
+
+    fig, ax = plt.subplots(figsize=(8.5, 4.0))
+    weeks = ci.inputs.weeks
+    x = np.arange(len(weeks))
+    names = [n for n in pd.unique(ci.weekly["scenario"]) if n not in (BASELINE, UNDISRUPTED, ALL_SCENARIOS)]
+    und = ci.line(UNDISRUPTED)
+    ax.plot(x, und["closing_cash"], color=COLORS["plan"], lw=1.5, ls="--", label="Without detected events")
+    for i, n in enumerate(names):
+        ax.plot(x, ci.line(n)["closing_cash"], color=COLORS["scenario"][i % len(COLORS["scenario"])], lw=1.4,
+                label=n)
+    if ALL_SCENARIOS in set(ci.weekly["scenario"]):
+        ax.plot(x, ci.line(ALL_SCENARIOS)["closing_cash"], color=COLORS["bad"], lw=1.8, ls=":", label="All scenarios")
+    ax.plot(x, ci.line(BASELINE)["closing_cash"], color=COLORS["forecast"], lw=2.6, marker="o", ms=3,
+            label="Baseline forecast")
+    ax.axhline(ci.min_cash, color=COLORS["bad"], lw=1.0, ls="-.", label="Minimum cash")
+    ax.set_xticks(x)
+    ax.set_xticklabels([w[-3:] if w[-3:] != "W01" else w[:4] + "-W01" for w in weeks], fontsize=7)
+    money_axis(ax, symbol)
+    ax.set_title(title or f"Closing cash by week, {weeks[0]} to {weeks[-1]}")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, fontsize=7)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def bridge_chart(steps: pd.DataFrame, title: str, symbol: str = "$"):
+    """Horizontal waterfall of a bridge (steps from :func:`bridge_steps`). The axis is zoomed on the
+    range the bridge moves through (it does not start at zero, as the title says). Returns a Figure."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    from soe_helpers.report.charts import COLORS, money_axis
+
+    n = len(steps)
+    fig, ax = plt.subplots(figsize=(8.5, 0.42 * n + 1.3))
+    ys = np.arange(n)[::-1]
+    running, spans = 0.0, []
+    for r in steps.itertuples(index=False):
+        if r.kind == "total":
+            running = r.amount
+            spans.append((None, r.amount))
+        else:
+            spans.append((running, running + r.amount))
+            running += r.amount
+    ends = [v for a, b in spans for v in (a, b) if v is not None]
+    lo, hi = min(ends), max(ends)
+    pad = max(0.25 * (hi - lo), 0.002 * max(abs(hi), 1.0), 1.0)
+    left_edge = lo - pad
+    for y, r, (a, b) in zip(ys, steps.itertuples(index=False), spans):
+        if a is None:
+            ax.barh(y, b - left_edge, left=left_edge, color=COLORS["actual"])
+            x_lab = b
+        else:
+            ax.barh(y, b - a, left=a, color=COLORS["good"] if r.amount >= 0 else COLORS["bad"])
+            x_lab = max(a, b)
+        total_txt = ("-" if r.amount < 0 else "") + f"{symbol}{abs(r.amount):,.0f}"
+        ax.annotate(total_txt if r.kind == "total" else ("+" if r.amount >= 0 else "-") + fmt_money(abs(r.amount), symbol),
+                    (x_lab, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
+    ax.set_xlim(left_edge, hi + 1.6 * pad)
+    ax.set_yticks(ys)
+    ax.set_yticklabels([str(s) for s in steps["step"]], fontsize=7)
+    if (hi + 1.6 * pad - left_edge) < 0.2 * max(abs(hi), abs(lo), 1.0):
+        # a narrow window on a large balance: thousands with separators tell the ticks apart
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: ("-" if v < 0 else "") + f"{symbol}{abs(v) / 1e3:,.0f}K"))
+    else:
+        money_axis(ax, symbol, axis="x")
+    ax.set_title(title + " (axis zoomed)")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def event_weeks_chart(ci: CashImpact, event_ids: list[str], symbol: str = "$"):
+    """Change in weekly net cash flow caused by each of ``event_ids`` (grouped bars). Returns a Figure."""
+    import matplotlib.pyplot as plt
+
+    from soe_helpers.report.charts import COLORS, money_axis
+
+    weeks = ci.inputs.weeks
+    x = np.arange(len(weeks))
+    k = max(len(event_ids), 1)
+    fig, ax = plt.subplots(figsize=(8.5, 3.4))
+    for i, eid in enumerate(event_ids):
+        w = ci.impacts[eid].weekly
+        ax.bar(x + (i - (k - 1) / 2) * 0.8 / k, w["net"], width=0.8 / k,
+               color=COLORS["scenario"][i % len(COLORS["scenario"])], label=_short(eid))
+    ax.axhline(0, color="#333", lw=0.8)
+    ax.set_xticks(x)
+    ax.set_xticklabels([w[-3:] for w in weeks], fontsize=7)
+    money_axis(ax, symbol)
+    ax.set_title("Change in weekly net cash flow, top events")
+    if event_ids:
+        ax.legend(fontsize=7, loc="lower left")
+    else:
+        ax.text(0.5, 0.5, "No material events this week", transform=ax.transAxes, ha="center", color="#52606d")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+# ---------------------------------------------------------------- store: week-over-week history
+
+cash_events_t = sa.Table(
+    "soe_cash_events", _store.metadata,
+    sa.Column("week", sa.String(8), nullable=False, index=True),
+    sa.Column("event_id", sa.String(128), nullable=False),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("dollars_at_stake", sa.Float),
+    sa.Column("pnl_impact_quarter", sa.Float),
+    sa.Column("cash_impact_13w", sa.Float),
+    sa.Column("material", sa.Boolean),
+    sa.Column("sentence", sa.Text),
+    sa.PrimaryKeyConstraint("week", "event_id"),
+)
+
+cash_forecast_t = sa.Table(
+    "soe_cash_forecast", _store.metadata,
+    sa.Column("week", sa.String(8), nullable=False, index=True),
+    sa.Column("scenario", sa.String(128), nullable=False),
+    sa.Column("forecast_week", sa.String(8), nullable=False),
+    sa.Column("opening_cash", sa.Float),
+    sa.Column("receipts", sa.Float),
+    sa.Column("payments", sa.Float),
+    sa.Column("closing_cash", sa.Float),
+    sa.PrimaryKeyConstraint("week", "scenario", "forecast_week"),
+)
+
+__all__ += ["cash_events_t", "cash_forecast_t"]
+
+
+def save_week(st, ci: CashImpact) -> tuple[int, int]:
+    """Write this week's events and forecast lines to the store (replacing this week's rows only).
+    Returns (event rows, forecast rows)."""
+    ev = [{"week": ci.week, "event_id": r.event_id, "type": r.type, "dollars_at_stake": float(r.dollars_at_stake),
+           "pnl_impact_quarter": float(r.pnl_impact_quarter), "cash_impact_13w": float(r.cash_impact_13w),
+           "material": bool(r.material), "sentence": r.sentence} for r in ci.events.itertuples(index=False)]
+    fc = [{"week": ci.week, "scenario": r.scenario, "forecast_week": r.week, "opening_cash": float(r.opening_cash),
+           "receipts": float(r.receipts), "payments": float(r.payments), "closing_cash": float(r.closing_cash)}
+          for r in ci.weekly.itertuples(index=False)]
+    return st.replace_week_rows(cash_events_t, ci.week, ev), st.replace_week_rows(cash_forecast_t, ci.week, fc)
+
+
+def history(st, ci: CashImpact) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What earlier weeks recorded: (events, forecast).
+
+    events: this week's material events with ``first_week`` (earliest week the event_id was
+    recorded, this week if new) and ``weeks_seen``; forecast: last recorded run week before this
+    one, its baseline closing cash by forecast week next to this week's (``change`` = now - then).
+    """
+    from soe_helpers.core.calendar import week_ordinal
+
+    st.ensure(cash_events_t, cash_forecast_t)
+    with st.engine.connect() as c:
+        past = pd.DataFrame(c.execute(sa.select(cash_events_t.c.week, cash_events_t.c.event_id)).fetchall(),
+                            columns=["week", "event_id"])
+        fc = pd.DataFrame(c.execute(sa.select(cash_forecast_t).where(cash_forecast_t.c.scenario == BASELINE))
+                          .fetchall(), columns=[col.name for col in cash_forecast_t.columns])
+    me = week_ordinal(ci.week)
+    past = past[past["week"].map(week_ordinal) <= me] if len(past) else past
+    ev = ci.events.loc[ci.events["material"], ["event_id", "sentence", "dollars_at_stake"]].copy()
+    if len(past):
+        g = past.groupby("event_id")["week"].agg(first_week=lambda s: min(s, key=week_ordinal), weeks_seen="nunique")
+        ev = ev.join(g, on="event_id")
+    ev["first_week"] = ev.get("first_week", pd.Series(index=ev.index, dtype=object)).fillna(ci.week)
+    ev["weeks_seen"] = ev.get("weeks_seen", pd.Series(index=ev.index, dtype=float)).fillna(1).astype(int)
+    prev = fc[fc["week"].map(week_ordinal) < me] if len(fc) else fc
+    if prev.empty:
+        return ev, pd.DataFrame(columns=["forecast_week", "then", "now", "change", "then_run_week"])
+    last = max(pd.unique(prev["week"]), key=week_ordinal)
+    then = prev[prev["week"] == last].set_index("forecast_week")["closing_cash"]
+    now = ci.line(BASELINE).set_index("week")["closing_cash"]
+    both = pd.DataFrame({"then": then, "now": now}).dropna()
+    both = both.assign(change=both["now"] - both["then"], then_run_week=last)
+    return ev, both.rename_axis("forecast_week").reset_index()
+
+
+def cash_forecast_table(ci: CashImpact, line: str = BASELINE) -> pd.DataFrame:
+    """One line's weekly table for display: week, opening, receipts by source, payments by kind, closing."""
+    w = ci.line(line)
+    cols = ["week", "opening_cash", "AR collections", "Open orders", "Forecast sales", "Other receipts", "receipts",
+            "AP bills", "Open POs", "Planned POs", "Other payments", "Expedite freight", "Overtime", "One-off costs",
+            "payments", "closing_cash"]
+    out = w[cols].copy()
+    for c in ("AP bills", "Open POs", "Planned POs", "Other payments", "Expedite freight", "Overtime", "One-off costs"):
+        out[c] = -out[c]
+    return out
+
+
+# ---------------------------------------------------------------- report helpers
+
+#: canonical tables the analysis reads
+TABLES = ("products", "customers", "suppliers", "forecasts", "plan", "orders", "shipments", "invoices",
+          "purchase_orders", "bills", "inventory", "cash")
+
+
+def headline(ci: CashImpact, symbol: str = "$") -> list[str]:
+    """The report's opening sentences: where baseline cash bottoms out vs the minimum, week-13 cash, and
+    what the detected disruptions cost this quarter and over 13 weeks."""
+    b = ci.summary[BASELINE]
+    gap = b["margin_over_min"]
+    pos = "above" if gap >= 0 else "below"
+    first = (f"Baseline cash bottoms out at {fmt_money(b['lowest_cash'], symbol)} in {b['lowest_week']}, "
+             f"{fmt_money(abs(gap), symbol)} {pos} the {fmt_money(ci.min_cash, symbol)} minimum; "
+             f"{fmt_money(b['week13_closing'], symbol)} at the end of {ci.inputs.weeks[-1]}.")
+    if b["first_breach_week"]:
+        first += f" Cash first falls below the minimum in {b['first_breach_week']} ({b['runway_weeks']} weeks of runway)."
+    d = detected_figures(ci)
+    n = int(ci.events["material"].sum())
+    second = (f"{len(ci.events)} disruptions detected ({n} material) change this quarter's profit by "
+              f"{_signed(d['pnl_impact_quarter'], symbol)} and week-{len(ci.inputs.weeks)} cash by "
+              f"{_signed(d['cash_impact_13w'], symbol)}.")
+    out = [first, second]
+    if len(ci.events):
+        top = ci.events.iloc[0]
+        out.append(f"Largest: {top['sentence']}")
+    return out
+
+
+def _signed(x: float, symbol: str) -> str:
+    return ("+" if x >= 0 else "-") + fmt_money(abs(x), symbol)
+
+
+def detected_figures(ci: CashImpact) -> dict:
+    """Totals of the detected events: pnl_impact_quarter (baseline vs without them, P&L quarter) and
+    cash_impact_13w (baseline - without, week-13 closing cash, to the cent)."""
+    return {"pnl_impact_quarter": float(ci.detected_total.pnl_impact_quarter),
+            "cash_impact_13w": round(ci.summary[BASELINE]["week13_closing"] - ci.summary[UNDISRUPTED]["week13_closing"], 2)}
+
+
+def lines_table(ci: CashImpact) -> pd.DataFrame:
+    """One row per forecast line: line, week13_closing, vs_baseline, lowest_week, lowest_cash,
+    margin_over_min, first_breach_week, runway_weeks."""
+    base = ci.summary[BASELINE]["week13_closing"]
+    rows = [{"line": k, **v, "vs_baseline": v["week13_closing"] - base} for k, v in ci.summary.items()]
+    cols = ["line", "week13_closing", "vs_baseline", "lowest_week", "lowest_cash", "margin_over_min",
+            "first_breach_week", "runway_weeks"]
+    out = pd.DataFrame(rows)[cols]
+    out["runway_weeks"] = out["runway_weeks"].astype("Int64")
+    return out
+
+
+def customer_dtp_table(ci: CashImpact, customers: pd.DataFrame, top: int = 10) -> pd.DataFrame:
+    """The customers with the most open AR: open AR, nominal terms, observed days-to-pay, paid invoices
+    behind it and the basis the forecast uses ('observed' or 'terms')."""
+    ar = ci.inputs.ar.groupby("customer_id")["amount"].sum().rename("open_ar")
+    d = ci.inputs.dtp.set_index("customer_id")
+    out = d.join(ar, how="inner").join(customers.set_index("customer_id")["name"])
+    out = out.sort_values("open_ar", ascending=False).head(top).reset_index()
+    return out[["customer_id", "name", "open_ar", "terms_days", "observed_days", "n_paid", "basis"]]
+
+
+def record_figures(ci: CashImpact) -> dict:
+    """The figures recorded in results.json, section ``cash_impact``."""
+    b = ci.summary[BASELINE]
+    d = detected_figures(ci)
+    top = ci.events[ci.events["material"]].head(5)
+    return {
+        "week": ci.week, "quarter": ci.quarter, "forecast_weeks": [ci.inputs.weeks[0], ci.inputs.weeks[-1]],
+        "opening_cash": float(ci.inputs.opening_cash),
+        "pnl_impact_quarter": d["pnl_impact_quarter"], "cash_impact_13w": d["cash_impact_13w"],
+        "baseline_week13_closing": b["week13_closing"],
+        "without_events_week13_closing": ci.summary[UNDISRUPTED]["week13_closing"],
+        "scenario_week13_closing": {k: v["week13_closing"] for k, v in ci.summary.items()
+                                    if k not in (BASELINE, UNDISRUPTED)},
+        "lowest_week": b["lowest_week"], "lowest_cash": b["lowest_cash"], "min_cash": ci.min_cash,
+        "margin_over_min": b["margin_over_min"], "runway_weeks": b["runway_weeks"],
+        "first_breach_week": b["first_breach_week"],
+        "events": int(len(ci.events)), "material_events": int(ci.events["material"].sum()),
+        "events_by_type": {k: int(v) for k, v in ci.events["type"].value_counts().items()},
+        "top_events": [{"event_id": r.event_id, "sentence": r.sentence, "dollars_at_stake": float(r.dollars_at_stake)}
+                       for r in top.itertuples(index=False)],
+        "bridges_close": bool(close_check(ci.detected_bridge) and close_check(ci.scenario_bridge)),
+        "forecast_closes": bool(forecast_closes(ci.weekly)),
+        "warnings": list(ci.warnings),
+    }
+
+
+def forecast_closes(weekly: pd.DataFrame) -> bool:
+    """True when every line's weeks close to the cent: closing = opening + receipts - payments and the
+    next week's opening = this week's closing."""
+    for _, g in weekly.groupby("scenario", sort=False):
+        c = (g["opening_cash"] + g["receipts"] - g["payments"] - g["closing_cash"]).abs()
+        chain = (g["opening_cash"].to_numpy()[1:] - g["closing_cash"].to_numpy()[:-1])
+        if (c > 0.005).any() or (np.abs(chain) > 0.005).any():
+            return False
+    return True
+
+
+__all__ += ["TABLES", "headline", "detected_figures", "lines_table", "customer_dtp_table", "record_figures",
+            "forecast_closes"]

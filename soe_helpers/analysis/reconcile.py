@@ -1,0 +1,463 @@
+"""Demand reconciliation: orders and shipments vs the S&OP plan and the latest forecast.
+
+Sign convention everywhere in this module: **variance = actual - reference**, in the
+company currency (or units); positive = actual above plan/forecast (favourable for
+revenue), negative = behind. Percentages are shares of the reference
+(``variance / reference``; infinite when the reference is zero and actual is not).
+
+Definitions:
+
+- *Shipped revenue* of a week: shipped units x the order line's net unit price, by ship
+  date (revenue recognised at shipment). *COGS*: shipped units x standard unit cost.
+- *Booked orders* of a week: ordered units (cancelled lines excluded) by order date.
+- *Plan*: the approved S&OP plan (units, revenue, COGS by week, SKU and region).
+- *Plan price* of a SKU: plan revenue / plan units over the plan rows given (list price
+  when the SKU has no planned units). Forecast units are valued at plan price, and so
+  are booked units when compared with the forecast (a pure demand-volume variance).
+- *Forecast for a week* (``forecast_for_weeks``): the demand forecast made ``lag`` weeks
+  before it (default lag 1: the latest view before the week happened); when that
+  snapshot is missing, the latest earlier one.
+- *Quarter landing*: shipped revenue quarter-to-date + the latest snapshot's forecast
+  for the quarter's remaining weeks at plan price (plan revenue for weeks the snapshot
+  does not cover).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from soe_helpers.core.calendar import FiscalCalendar, week_add, week_ordinal
+from soe_helpers.core.formats import fmt_money, fmt_pct, fmt_units
+
+__all__ = [
+    "shipped_facts",
+    "booked_facts",
+    "plan_prices",
+    "forecast_for_weeks",
+    "latest_forecast",
+    "compare",
+    "is_material",
+    "flag_material",
+    "pvm_bridge",
+    "bridge_steps",
+    "quarter_landing",
+    "customer_run_rate",
+    "variance_sentence",
+    "variance_register",
+    "Reconciliation",
+    "reconcile_week",
+    "DIMENSIONS",
+]
+
+DIMENSIONS = ("product_line", "sku", "region", "customer")
+
+
+# ---------------------------------------------------------------- facts
+
+
+def shipped_facts(shipped_weekly: pd.DataFrame, products: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+    """Shipped revenue by week, SKU and customer from the ``shipped_weekly`` aggregate
+    (:mod:`soe_helpers.data.aggregates`), labelled: week, sku, product_line, customer_id, customer, region,
+    units, revenue, cogs (= units x standard unit cost)."""
+    s = _enrich(shipped_weekly[["week", "sku", "customer_id", "units", "revenue"]], products, customers)
+    s["units"] = s["units"].astype(float)
+    s["cogs"] = s["units"] * s["unit_cost"]
+    return s[["week", "sku", "product_line", "customer_id", "customer", "region", "units", "revenue", "cogs"]]
+
+
+def booked_facts(booked_weekly: pd.DataFrame, products: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+    """Booked orders by week, SKU and customer from the ``booked_weekly`` aggregate (cancelled lines already
+    excluded), labelled: week, sku, product_line, customer_id, customer, region, units, value."""
+    o = _enrich(booked_weekly[["week", "sku", "customer_id", "units", "value"]], products, customers)
+    o["units"] = o["units"].astype(float)
+    return o[["week", "sku", "product_line", "customer_id", "customer", "region", "units", "value"]]
+
+
+def _enrich(df: pd.DataFrame, products: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+    p = products[["sku", "product_line", "unit_cost"]]
+    c = customers[["customer_id", "name", "region"]].rename(columns={"name": "customer"})
+    return df.merge(p, on="sku", how="left").merge(c, on="customer_id", how="left")
+
+
+def plan_prices(plan: pd.DataFrame, products: pd.DataFrame) -> pd.Series:
+    """Plan price per SKU (plan revenue / plan units); list price where the SKU has no planned units."""
+    g = plan.groupby("sku")[["units", "revenue"]].sum()
+    price = (g["revenue"] / g["units"].where(g["units"] > 0)).dropna()
+    lp = products.set_index("sku")["list_price"].astype(float)
+    return price.reindex(lp.index).fillna(lp).combine_first(price).rename("plan_price")
+
+
+def forecast_for_weeks(forecasts: pd.DataFrame, weeks: list[str], lag: int = 1) -> pd.DataFrame:
+    """Forecast units per (target week, sku) from the snapshot made ``lag`` weeks before the target
+    (or the latest earlier snapshot when that one is missing). Columns: week, sku, snapshot_week, units."""
+    f = forecasts[forecasts["target_week"].isin(weeks)]
+    if f.empty:
+        return pd.DataFrame(columns=["week", "sku", "snapshot_week", "units"])
+    ordmap = {w: week_ordinal(w) for w in pd.unique(pd.concat([f["target_week"], f["snapshot_week"]]))}
+    lagv = f["target_week"].map(ordmap) - f["snapshot_week"].map(ordmap)
+    f = f.assign(_lag=lagv.to_numpy())[lagv.to_numpy() >= lag]
+    f = f.sort_values("_lag", kind="stable").drop_duplicates(["target_week", "sku"], keep="first")
+    return (f.rename(columns={"target_week": "week", "quantity": "units"})[["week", "sku", "snapshot_week", "units"]]
+            .reset_index(drop=True))
+
+
+def at_plan_price(df: pd.DataFrame, price: pd.Series) -> pd.Series:
+    """``units`` x the SKU's plan price (a float Series, also on an empty frame; unpriced SKU -> NaN)."""
+    return df["units"].astype(float) * df["sku"].map(price).astype(float)
+
+
+def latest_forecast(forecasts: pd.DataFrame, as_of_week: str, weeks: list[str]) -> pd.DataFrame:
+    """Forecast units for ``weeks`` from the latest snapshot made on or before ``as_of_week``."""
+    snaps = forecasts.loc[forecasts["snapshot_week"].map(week_ordinal) <= week_ordinal(as_of_week), "snapshot_week"]
+    if snaps.empty or not weeks:  # typed, so that ``units * price`` stays numeric (none left at quarter end)
+        return pd.DataFrame({"week": pd.Series(dtype=str), "sku": pd.Series(dtype=str),
+                             "snapshot_week": pd.Series(dtype=str), "units": pd.Series(dtype=float)})
+    latest = max(pd.unique(snaps), key=week_ordinal)
+    f = forecasts[(forecasts["snapshot_week"] == latest) & forecasts["target_week"].isin(weeks)]
+    return (f.rename(columns={"target_week": "week", "quantity": "units"})[["week", "sku", "snapshot_week", "units"]]
+            .reset_index(drop=True))
+
+
+# ---------------------------------------------------------------- comparison
+
+
+def compare(actual: pd.DataFrame, reference: pd.DataFrame, by: list[str], value: str = "revenue",
+            units: str = "units", actual_prefix: str = "actual", ref_prefix: str = "plan") -> pd.DataFrame:
+    """Actual vs reference aggregated ``by`` keys, outer-joined (missing -> 0).
+
+    Returns columns: by..., ``{actual}_units``, ``{actual}_{value}``, ``{ref}_units``, ``{ref}_{value}``,
+    ``variance`` (= actual - reference, currency), ``variance_pct`` (= variance / reference),
+    ``variance_units``. Rows sorted by |variance| descending.
+    """
+    a = actual.groupby(by, dropna=False)[[units, value]].sum()
+    r = reference.groupby(by, dropna=False)[[units, value]].sum()
+    a.columns = [f"{actual_prefix}_units", f"{actual_prefix}_{value}"]
+    r.columns = [f"{ref_prefix}_units", f"{ref_prefix}_{value}"]
+    out = a.join(r, how="outer").fillna(0.0).reset_index()
+    out["variance"] = out[f"{actual_prefix}_{value}"] - out[f"{ref_prefix}_{value}"]
+    out["variance_units"] = out[f"{actual_prefix}_units"] - out[f"{ref_prefix}_units"]
+    ref = out[f"{ref_prefix}_{value}"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct = np.where(ref != 0, out["variance"] / ref.where(ref != 0, np.nan),
+                       np.where(out["variance"] != 0, np.sign(out["variance"]) * np.inf, 0.0))
+    out["variance_pct"] = pct
+    return out.sort_values("variance", key=np.abs, ascending=False, kind="stable").reset_index(drop=True)
+
+
+def is_material(variance, reference, abs_threshold: float = 5000.0, pct_threshold: float = 0.05,
+                rule: str = "either"):
+    """True where |variance| > abs_threshold and/or |variance| / |reference| > pct_threshold.
+
+    ``rule`` "either" (default) flags a variance passing either threshold, "both" only those
+    passing both. A non-zero variance on a zero reference passes the relative test.
+    Works on scalars and arrays.
+    """
+    v = np.abs(np.asarray(variance, dtype=float))
+    r = np.abs(np.asarray(reference, dtype=float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(r > 0, v / np.where(r > 0, r, 1.0), np.where(v > 0, np.inf, 0.0))
+    a_ok, p_ok = v > abs_threshold, rel > pct_threshold
+    if rule == "either":
+        res = a_ok | p_ok
+    elif rule == "both":
+        res = a_ok & p_ok
+    else:
+        raise ValueError(f"materiality rule {rule!r} is not 'either' or 'both'")
+    return bool(res) if np.ndim(res) == 0 else res
+
+
+def flag_material(df: pd.DataFrame, materiality, reference_col: str, variance_col: str = "variance") -> pd.DataFrame:
+    """A copy of ``df`` with a boolean ``material`` column (see :func:`is_material`)."""
+    return df.assign(material=is_material(df[variance_col], df[reference_col], materiality.abs,
+                                          materiality.pct, materiality.rule))
+
+
+# ---------------------------------------------------------------- price / volume / mix
+
+
+def pvm_bridge(actual: pd.DataFrame, plan: pd.DataFrame, key: str = "sku", group: str | None = None) -> pd.DataFrame:
+    """Per-item price / volume / mix effects from plan revenue to actual revenue; closes exactly.
+
+    With AQ, AP actual units and price, PQ, PP plan units and price, over planned items
+    (PQ > 0) and totals AQt = sum AQ, PQt = sum PQ:
+
+    - volume_i = (AQt * PQ_i / PQt - PQ_i) * PP_i   (total volume change at plan mix and price)
+    - mix_i    = (AQ_i - AQt * PQ_i / PQt) * PP_i   (shift between items at plan price)
+    - price_i  = AQ_i * (AP_i - PP_i)
+    - unplanned_i = actual revenue - plan revenue of items with no planned units
+
+    so that for every item ``plan_revenue + volume + mix + price + unplanned = actual_revenue``.
+
+    Args:
+        actual, plan: frames with ``key``, ``units``, ``revenue`` (and ``group`` if given).
+    Returns:
+        one row per item: key, [group], plan_units, plan_revenue, actual_units, actual_revenue,
+        volume, mix, price, unplanned (currency; positive = raises revenue vs plan).
+    """
+    cols = [key] + ([group] if group else [])
+    a = actual.groupby(cols, dropna=False)[["units", "revenue"]].sum().add_prefix("actual_")
+    p = plan.groupby(cols, dropna=False)[["units", "revenue"]].sum().add_prefix("plan_")
+    df = p.join(a, how="outer").fillna(0.0).reset_index()
+    planned = df["plan_units"] > 0
+    pq_t = df.loc[planned, "plan_units"].sum()
+    aq_t = df.loc[planned, "actual_units"].sum()
+    pp = np.where(planned, df["plan_revenue"] / df["plan_units"].where(planned, 1.0), 0.0)
+    share = np.where(planned, df["plan_units"] / pq_t if pq_t else 0.0, 0.0)
+    expected_units = aq_t * share
+    df["volume"] = np.where(planned, (expected_units - df["plan_units"]) * pp, 0.0)
+    df["mix"] = np.where(planned, (df["actual_units"] - expected_units) * pp, 0.0)
+    df["price"] = np.where(planned, df["actual_revenue"] - df["actual_units"] * pp, 0.0)
+    df["unplanned"] = np.where(planned, 0.0, df["actual_revenue"] - df["plan_revenue"])
+    return df
+
+
+def bridge_steps(bridge: pd.DataFrame) -> pd.DataFrame:
+    """The bridge as steps for a waterfall: Plan, Volume, Mix, Price, Unplanned items, Actual."""
+    plan_total = bridge["plan_revenue"].sum()
+    steps = [("Plan revenue", plan_total, "total")]
+    for col, label in (("volume", "Volume"), ("mix", "Mix"), ("price", "Price"), ("unplanned", "Unplanned items")):
+        steps.append((label, bridge[col].sum(), "delta"))
+    steps.append(("Actual revenue", bridge["actual_revenue"].sum(), "total"))
+    out = pd.DataFrame(steps, columns=["step", "amount", "kind"])
+    out.attrs["closes"] = bool(np.isclose(plan_total + out.loc[out.kind == "delta", "amount"].sum(),
+                                          out["amount"].iloc[-1], atol=0.005))
+    return out
+
+
+# ---------------------------------------------------------------- landing
+
+
+def quarter_landing(shipped: pd.DataFrame, plan: pd.DataFrame, latest_fc_revenue: pd.DataFrame,
+                    quarter_weeks: list[str], week: str) -> tuple[dict, pd.DataFrame]:
+    """Projected quarter landing vs plan.
+
+    Args:
+        shipped: shipped lines (week, revenue).
+        plan: plan rows (week, revenue).
+        latest_fc_revenue: latest-snapshot forecast (week, revenue at plan price).
+        quarter_weeks: the quarter's weeks; ``week`` the run week (last actual week).
+    Returns:
+        (figures, weekly) — figures: plan_quarter, plan_qtd, actual_qtd, forecast_remaining,
+        plan_fill_remaining (plan used where no forecast), landing, gap (= landing - plan,
+        negative = behind), gap_pct; weekly: week, plan, actual, forecast, cum_plan, cum_outlook.
+    """
+    i = quarter_weeks.index(week)
+    qtd, rest = quarter_weeks[: i + 1], quarter_weeks[i + 1:]
+    pw = plan[plan["week"].isin(quarter_weeks)].groupby("week")["revenue"].sum().reindex(quarter_weeks, fill_value=0.0)
+    aw = shipped[shipped["week"].isin(qtd)].groupby("week")["revenue"].sum().reindex(qtd, fill_value=0.0)
+    fw = latest_fc_revenue[latest_fc_revenue["week"].isin(rest)].groupby("week")["revenue"].sum()
+    covered = [w for w in rest if w in fw.index]
+    uncovered = [w for w in rest if w not in fw.index]
+    fill = pw.reindex(uncovered).fillna(0.0)
+    fcast = pd.concat([fw.reindex(covered), fill]).reindex(rest).fillna(0.0)
+    weekly = pd.DataFrame({"week": quarter_weeks, "plan": pw.to_numpy()})
+    weekly["actual"] = weekly["week"].map(aw)
+    weekly["forecast"] = weekly["week"].map(fcast)
+    weekly["cum_plan"] = weekly["plan"].cumsum()
+    weekly["cum_outlook"] = weekly["actual"].fillna(0).add(weekly["forecast"].fillna(0)).cumsum()
+    landing = aw.sum() + fcast.sum()
+    plan_q = pw.sum()
+    gap = landing - plan_q
+    figures = {
+        "quarter_weeks": len(quarter_weeks),
+        "weeks_elapsed": len(qtd),
+        "plan_quarter": float(plan_q),
+        "plan_qtd": float(pw.reindex(qtd).sum()),
+        "actual_qtd": float(aw.sum()),
+        "forecast_remaining": float(fw.reindex(covered).sum()),
+        "plan_fill_remaining": float(fill.sum()),
+        "weeks_without_forecast": uncovered,
+        "landing": float(landing),
+        "gap": float(gap),
+        "gap_pct": float(gap / plan_q) if plan_q else float("nan"),
+    }
+    return figures, weekly
+
+
+def customer_run_rate(shipped: pd.DataFrame, before_week: str, n_weeks: int = 13) -> pd.Series:
+    """Average weekly shipped revenue per customer over the ``n_weeks`` before ``before_week``."""
+    window = {week_add(before_week, -k) for k in range(1, n_weeks + 1)}
+    s = shipped[shipped["week"].isin(window)]
+    return (s.groupby(["customer_id", "customer", "region"], dropna=False)["revenue"].sum() / n_weeks).rename("run_rate")
+
+
+# ---------------------------------------------------------------- words
+
+
+def variance_sentence(name: str, variance: float, pct: float, actual: float, reference: float, basis: str,
+                      period: str, what: str = "shipped", symbol: str = "$") -> str:
+    """Plain-language line: 'Controllers is $412K (14.2%) behind plan quarter-to-date: shipped $2.49M vs $2.90M.'"""
+    direction = "ahead of" if variance >= 0 else "behind"
+    pct_txt = "" if not np.isfinite(pct) else f" ({fmt_pct(abs(pct))})"
+    return (f"{name} is {fmt_money(abs(variance), symbol)}{pct_txt} {direction} {basis} {period}: "
+            f"{what} {fmt_money(actual, symbol)} vs {fmt_money(reference, symbol)}.")
+
+
+# ---------------------------------------------------------------- the week's reconciliation
+
+
+@dataclass
+class Reconciliation:
+    week: str
+    quarter: str
+    week_vs_plan: dict[str, pd.DataFrame]
+    qtd_vs_plan: dict[str, pd.DataFrame]
+    week_vs_forecast: dict[str, pd.DataFrame]
+    qtd_vs_forecast: dict[str, pd.DataFrame]
+    bridge: pd.DataFrame
+    landing: dict
+    landing_weekly: pd.DataFrame
+    landing_by_line: pd.DataFrame
+    register: pd.DataFrame
+    totals: dict
+
+
+def _label_sku(df: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
+    return df.merge(products[["sku", "product_line"]], on="sku", how="left")
+
+
+def reconcile_week(booked_weekly, shipped_weekly, products, customers, plan, forecasts, week: str,
+                   cal: FiscalCalendar, materiality, symbol: str = "$") -> Reconciliation:
+    """Everything the demand reconciliation report shows for ``week`` (see the module docstring).
+
+    ``booked_weekly`` and ``shipped_weekly`` are the aggregates of :mod:`soe_helpers.data.aggregates`
+    (``wk.table("booked_weekly")``), not order lines: the heavy grouping ran in DuckDB or the source database.
+    """
+    quarter = cal.quarter_of(week)
+    q_weeks = cal.quarter_weeks(quarter)
+    qtd = cal.quarter_to_date(week)
+    rest = cal.quarter_remaining(week)
+    ship = shipped_facts(shipped_weekly, products, customers)
+    book = booked_facts(booked_weekly, products, customers)
+    plan_q = plan[plan["week"].isin(q_weeks)].merge(products[["sku", "product_line"]], on="sku", how="left")
+    if "region" not in plan_q or plan_q["region"].isna().all():
+        plan_q = plan_q.assign(region="(all)")
+    price = plan_prices(plan_q, products)
+
+    fc = forecast_for_weeks(forecasts, qtd, lag=1)
+    fc = _label_sku(fc, products)
+    fc["revenue"] = at_plan_price(fc, price)
+    book_q = book[book["week"].isin(qtd)].copy()
+    book_q["revenue"] = at_plan_price(book_q, price)  # valued at plan price vs forecast
+
+    def periods(df, weeks_now):
+        return {"week": df[df["week"] == week], "qtd": df[df["week"].isin(weeks_now)]}
+
+    ship_p = periods(ship, qtd)
+    plan_p = periods(plan_q, qtd)
+    book_p = periods(book_q, qtd)
+    fc_p = periods(fc, qtd)
+
+    vs_plan = {}
+    for per in ("week", "qtd"):
+        vs_plan[per] = {
+            dim: compare(ship_p[per], plan_p[per], [c for c in _dim_cols(dim)], actual_prefix="actual",
+                         ref_prefix="plan")
+            for dim in ("product_line", "sku", "region")
+        }
+        vs_plan[per]["sku"] = _fill_line(vs_plan[per]["sku"], products)
+    # customers: no plan at customer level; the reference is the customer's run-rate before the quarter
+    rr = customer_run_rate(ship, q_weeks[0]).reset_index()
+    for per, n in (("week", 1), ("qtd", len(qtd))):
+        ref = rr.assign(units=0.0, revenue=rr["run_rate"] * n)
+        vs_plan[per]["customer"] = compare(ship_p[per], ref, ["customer_id", "customer", "region"],
+                                           actual_prefix="actual", ref_prefix="run_rate")
+
+    vs_fc = {}
+    for per in ("week", "qtd"):
+        vs_fc[per] = {
+            dim: compare(book_p[per], fc_p[per], _dim_cols(dim), actual_prefix="orders", ref_prefix="forecast")
+            for dim in ("product_line", "sku")
+        }
+        vs_fc[per]["sku"] = _fill_line(vs_fc[per]["sku"], products)
+
+    # bridge and landing
+    bridge = pvm_bridge(ship_p["qtd"], plan_p["qtd"], key="sku", group="product_line")
+    lf = latest_forecast(forecasts, week, rest)
+    lf = _label_sku(lf, products)
+    lf["revenue"] = at_plan_price(lf, price)
+    landing, weekly = quarter_landing(ship, plan_q, lf, q_weeks, week)
+    by_line = []
+    for line, g in plan_q.groupby("product_line"):
+        f, _ = quarter_landing(ship[ship["product_line"] == line], g, lf[lf["product_line"] == line], q_weeks, week)
+        by_line.append({"product_line": line, **{k: f[k] for k in ("plan_quarter", "actual_qtd", "landing", "gap",
+                                                                   "gap_pct")}})
+    landing_by_line = pd.DataFrame(by_line).sort_values("gap", key=np.abs, ascending=False).reset_index(drop=True)
+
+    register = variance_register(vs_plan, vs_fc, materiality, week, symbol)
+    totals = {
+        "week_shipped_revenue": float(ship_p["week"]["revenue"].sum()),
+        "week_plan_revenue": float(plan_p["week"]["revenue"].sum()),
+        "qtd_shipped_revenue": float(ship_p["qtd"]["revenue"].sum()),
+        "qtd_plan_revenue": float(plan_p["qtd"]["revenue"].sum()),
+        "qtd_shipped_cogs": float(ship_p["qtd"]["cogs"].sum()),
+        "qtd_plan_cogs": float(plan_p["qtd"]["cogs"].sum()),
+        "week_booked_units": float(book_p["week"]["units"].sum()),
+        "week_forecast_units": float(fc_p["week"]["units"].sum()),
+        "qtd_booked_at_plan_price": float(book_p["qtd"]["revenue"].sum()),
+        "qtd_forecast_at_plan_price": float(fc_p["qtd"]["revenue"].sum()),
+    }
+    return Reconciliation(week, quarter, vs_plan["week"], vs_plan["qtd"], vs_fc["week"], vs_fc["qtd"], bridge,
+                          landing, weekly, landing_by_line, register, totals)
+
+
+def _dim_cols(dim: str) -> list[str]:
+    return {"product_line": ["product_line"], "sku": ["sku"], "region": ["region"],
+            "customer": ["customer_id", "customer", "region"]}[dim]
+
+
+def _fill_line(df: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
+    out = df.merge(products[["sku", "product_line"]], on="sku", how="left")
+    return out[["sku", "product_line"] + [c for c in out.columns if c not in ("sku", "product_line")]]
+
+
+_BASIS = {"plan": "plan", "run_rate": "its run-rate", "forecast": "the lag-1 forecast"}
+
+
+def variance_register(vs_plan: dict, vs_fc: dict, materiality, week: str, symbol: str = "$") -> pd.DataFrame:
+    """Material variances only, every period, level and basis, ranked by |variance| ($).
+
+    Columns: period, level, key, name, product_line, region, basis, measure, actual, reference,
+    variance, variance_pct, sentence. Variance = actual - reference (currency; + = above).
+    """
+    rows = []
+    period_txt = {"week": f"in {week}", "qtd": "quarter-to-date"}
+    for source, table in (("plan", vs_plan), ("forecast", vs_fc)):
+        for per, dims in table.items():
+            for dim, df in dims.items():
+                if source == "plan":
+                    ref_prefix = "run_rate" if dim == "customer" else "plan"
+                    a_col, r_col, measure, what = "actual_revenue", f"{ref_prefix}_revenue", "shipped revenue", "shipped"
+                else:
+                    ref_prefix = "forecast"
+                    a_col, r_col, measure, what = ("orders_revenue", "forecast_revenue",
+                                                   "booked orders at plan price", "booked")
+                flagged = flag_material(df, materiality, r_col)
+                flagged = flagged[flagged["material"]]
+                for r in flagged.itertuples(index=False):
+                    rd = r._asdict()
+                    if dim == "customer":
+                        key, name = rd["customer_id"], f"{rd['customer']} ({rd['region']})"
+                    elif dim == "sku":
+                        key, name = rd["sku"], f"{rd['sku']} ({rd.get('product_line')})"
+                    else:
+                        key = name = rd[dim]
+                    basis = _BASIS[ref_prefix]
+                    rows.append({
+                        "period": per, "level": dim, "key": key, "name": name,
+                        "product_line": rd.get("product_line"), "region": rd.get("region"),
+                        "basis": basis, "measure": measure,
+                        "actual": rd[a_col], "reference": rd[r_col], "variance": rd["variance"],
+                        "variance_pct": rd["variance_pct"],
+                        "sentence": variance_sentence(name, rd["variance"], rd["variance_pct"], rd[a_col], rd[r_col],
+                                                      basis, period_txt[per], what, symbol),
+                    })
+    cols = ["period", "level", "key", "name", "product_line", "region", "basis", "measure", "actual", "reference",
+            "variance", "variance_pct", "sentence"]
+    reg = pd.DataFrame(rows, columns=cols)
+    return reg.sort_values("variance", key=np.abs, ascending=False, kind="stable").reset_index(drop=True)
+
+
+__all__ += ["fmt_units"]

@@ -1,0 +1,64 @@
+"""Formats for finance: money as ``$1.2M`` / ``$212K``, shares as percentages, units with separators.
+
+The currency symbol is never assumed: every money format takes the company's symbol, which travels
+from params in one object, :class:`Presentation` (``Presentation.from_params(params)``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+__all__ = ["Presentation", "fmt_money", "fmt_pct", "fmt_units", "is_blank"]
+
+
+def is_blank(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NA
+
+
+def fmt_money(x, symbol: str = "$", exact: bool = False) -> str:
+    """``1234567 -> '$1.23M'``, ``-212400 -> '-$212K'``, ``950.4 -> '$950'``; exact=True -> ``$1,234,567.00``."""
+    if is_blank(x):
+        return "–"
+    x = float(x)
+    sign = "-" if x < 0 else ""
+    a = abs(x)
+    if exact:
+        return f"{sign}{symbol}{a:,.2f}"
+    if a >= 1e9:
+        return f"{sign}{symbol}{a / 1e9:.2f}B"
+    if a >= 1e6:
+        return f"{sign}{symbol}{a / 1e6:.2f}M"
+    if a >= 1e4:
+        return f"{sign}{symbol}{a / 1e3:.0f}K"
+    if a >= 1e3:
+        return f"{sign}{symbol}{a / 1e3:.1f}K"
+    return f"{sign}{symbol}{a:.0f}"
+
+
+def fmt_pct(x, signed: bool = False, digits: int = 1) -> str:
+    """A share as a percentage: ``0.0412 -> '4.1%'`` (``'+4.1%'`` when signed)."""
+    if is_blank(x) or (isinstance(x, float) and math.isinf(x)):
+        return "–"
+    return f"{x * 100:+.{digits}f}%" if signed else f"{x * 100:.{digits}f}%"
+
+
+def fmt_units(x) -> str:
+    return "–" if is_blank(x) else f"{float(x):,.0f}"
+
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """How figures are shown for one company: the currency symbol (from ``company.currency_symbol``)."""
+
+    symbol: str
+
+    @classmethod
+    def from_params(cls, params) -> "Presentation":
+        return cls(symbol=params.company.currency_symbol)
+
+    def money(self, x, exact: bool = False) -> str:
+        """``fmt_money`` in this company's currency."""
+        return fmt_money(x, self.symbol, exact)

@@ -1,0 +1,601 @@
+"""Company settings and run overrides: load, merge, validate once, with errors that name the key.
+
+A run's params are ``params/company.yaml``, then any ``--params FILE`` deep-merged on
+top, then ``--set dotted.key=value`` overrides (values parsed as YAML scalars, so
+``--set materiality.abs=10000`` is a number and ``--set email.smtp_starttls=false`` a
+boolean). The result is validated against the models below: an unknown key, a wrong
+type or a missing value raises :class:`ParamsError` listing every problem with its
+dotted key. Secrets never live here: database URLs and passwords are read from the
+environment variables that params *name* (``url_env``).
+"""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from soe_helpers.core import paths
+from soe_helpers.data.schemas import SCHEMAS
+
+__all__ = [
+    "ParamsError",
+    "Params",
+    "Source",
+    "load_params",
+    "apply_sets",
+    "deep_merge",
+    "params_from_json",
+]
+
+
+class ParamsError(ValueError):
+    """Params are invalid; ``problems`` lists one line per problem, each naming its key."""
+
+    def __init__(self, problems: list[str], origin: str = "params"):
+        self.problems = problems
+        self.origin = origin
+        super().__init__(f"{origin} are invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class Company(_Strict):
+    name: str
+    currency: str = "USD"
+    currency_symbol: str = "$"
+
+
+class CalendarParams(_Strict):
+    type: Literal["iso", "4-4-5", "4-5-4", "5-4-4"] = "iso"
+
+
+class Materiality(_Strict):
+    """A variance is material when |variance| > abs (currency) and/or |variance| / |base| > pct."""
+
+    abs: float = Field(5000.0, ge=0)
+    pct: float = Field(0.05, ge=0, le=10)
+    rule: Literal["either", "both"] = "either"
+
+
+class Source(_Strict):
+    """Where one canonical table comes from: a file or a SQL query, plus a column mapping.
+
+    ``columns`` maps canonical column -> the source's own header. ``url_env`` names the
+    environment variable holding the database URL (the URL itself never goes in params).
+    """
+
+    file: str | None = None
+    query: str | None = None
+    url_env: str | None = None
+    sheet: str | int | None = None
+    columns: dict[str, str] = Field(default_factory=dict)
+    encoding: str | None = None
+    delimiter: str | None = None
+    date_format: str | None = None
+    header_row: int | None = Field(None, ge=1, description="1-based row of the header when title rows sit above it")
+
+    @model_validator(mode="after")
+    def _one_origin(self):
+        if bool(self.file) == bool(self.query):
+            raise ValueError("give exactly one of 'file' or 'query'")
+        if self.query and not self.url_env:
+            raise ValueError("a 'query' source needs 'url_env', the environment variable holding the database URL")
+        return self
+
+
+class DataParams(_Strict):
+    dir: str = "data/demo"
+    as_of: dt.date | None = None
+    query_timeout_seconds: float = Field(900.0, gt=0, le=86400)  # a SQL source query running longer is cancelled
+    sources: dict[str, Source]
+
+    @field_validator("sources")
+    @classmethod
+    def _known_tables(cls, v: dict[str, Source]):
+        unknown = sorted(set(v) - set(SCHEMAS))
+        if unknown:
+            raise ValueError(f"unknown table(s) {', '.join(unknown)}; known tables: {', '.join(SCHEMAS)}")
+        for name, src in v.items():
+            bad = sorted(set(src.columns) - set(SCHEMAS[name].column_names))
+            if bad:
+                raise ValueError(
+                    f"{name}.columns maps unknown canonical column(s) {', '.join(bad)}; "
+                    f"{name} has: {', '.join(SCHEMAS[name].column_names)}"
+                )
+        missing = sorted(n for n, s in SCHEMAS.items() if s.required and n not in v)
+        if missing:
+            raise ValueError(f"missing source(s) for required table(s): {', '.join(missing)}")
+        return v
+
+
+class StoreParams(_Strict):
+    """The week-over-week store. ``url_env`` names an environment variable with a SQLAlchemy URL
+    (e.g. a shared PostgreSQL); when it is unset, an embedded SQLite file at ``path`` is used."""
+
+    url_env: str = "SOE_STORE_URL"
+    path: str = "soe_store.sqlite"  # relative to the outputs folder
+
+
+class RunParams(_Strict):
+    kernel: str = "soe"
+    timeout_seconds: int = Field(1200, ge=10, description="per-notebook time limit")
+    max_parallel: int = Field(0, ge=0, description="0 = one per CPU core")
+    log_output: bool = False
+
+
+class ReconciliationParams(_Strict):
+    top_n: int = Field(15, ge=1, le=500)
+
+
+class EmailParams(_Strict):
+    """The weekly email (built by every run) and its delivery with ``soe send``.
+
+    The SMTP password is never a setting: ``soe send`` reads it from the environment
+    variable ``SOE_SMTP_PASSWORD`` only (no password set = no SMTP login).
+    """
+
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_starttls: bool = True      # upgrade with STARTTLS; fails rather than sending in clear if refused
+    smtp_ssl: bool = False          # implicit TLS from the first byte (usually port 465)
+    smtp_username: str | None = None  # default: the sender's address
+    smtp_timeout_seconds: int = Field(60, ge=1, le=600)
+    sender: str = "S&OE weekly pack <soe@example.com>"
+    reply_to: str | None = None
+    leadership: list[str] = Field(default_factory=list)
+    analysts: list[str] = Field(default_factory=list)
+    copy_analysts: bool = True      # analysts in Cc of the leadership email
+    subject_prefix: str = "S&OE"
+    attach_reports: bool = True     # attach the full HTML reports
+    report_url: str | None = None   # or link them: e.g. https://reports.example.com/{week}/{run_id}/{report}.html
+    max_html_kb: int = Field(100, ge=10, le=1000)
+    max_attachments_mb: float = Field(15.0, gt=0, le=100)
+
+    @field_validator("sender", "reply_to", "leadership", "analysts")
+    @classmethod
+    def _addresses(cls, v):
+        from email.utils import parseaddr
+
+        for a in [v] if isinstance(v, str) else (v or []):
+            addr = parseaddr(a)[1]
+            if not addr or "@" not in addr or addr.startswith("@") or addr.endswith("@") or " " in addr:
+                raise ValueError(f"{a!r} is not an email address like 'Name <name@example.com>'")
+        return v
+
+    @field_validator("report_url")
+    @classmethod
+    def _url(cls, v):
+        if v and (not v.startswith(("https://", "http://")) or "{report}" not in v):
+            raise ValueError("expected an http(s) URL containing {report} (and optionally {week}, {run_id}), "
+                             "e.g. https://reports.example.com/{week}/{run_id}/{report}.html")
+        return v
+
+    @model_validator(mode="after")
+    def _one_tls_mode(self):
+        if self.smtp_ssl and self.smtp_starttls:
+            raise ValueError("smtp_ssl (implicit TLS) and smtp_starttls exclude each other: set one to false")
+        return self
+
+
+class ExecutiveSummaryParams(_Strict):
+    """Rules the executive summary uses for its traffic lights (each stated in the report)."""
+
+    top_variances: int = Field(3, ge=0, le=20)       # material variances named in the summary and email
+    cash_watch_margin: float = Field(0.25, ge=0, le=10)  # amber when the low point is within this share above min cash
+    accuracy_watch_points: float = Field(0.02, ge=0, le=1)  # amber when the score is this close below target
+
+
+class KpiTargets(_Strict):
+    """Targets the execution KPIs are judged against (shares as fractions, days as days)."""
+
+    otif: float = Field(0.95, ge=0, le=1)            # on time in full, share of lines (and of value)
+    on_time: float = Field(0.95, ge=0, le=1)
+    in_full: float = Field(0.97, ge=0, le=1)
+    dso: float = Field(45.0, ge=0)                    # days; lower is better
+    dio: float = Field(60.0, ge=0)                    # days; lower is better
+    dpo: float = Field(45.0, ge=0)                    # days; higher is better
+    ccc: float = Field(60.0)                          # days; lower is better (may be negative)
+    inventory_turns: float = Field(6.0, ge=0)         # times a year; higher is better
+    gross_margin_pct: float = Field(0.40, ge=-1, le=1)  # share of shipped revenue; higher is better
+
+
+class KpiParams(_Strict):
+    """How the execution KPIs are measured (every rule is stated in the report)."""
+
+    targets: KpiTargets = Field(default_factory=KpiTargets)
+    gross_margin_targets: dict[str, float] = Field(default_factory=dict)  # by product line; others: targets.gross_margin_pct
+    due_date: Literal["promised", "requested"] = "promised"   # the date a line is due for on-time
+    on_time_tolerance_days: int = Field(0, ge=0, le=60)        # days late still counted on time
+    in_full_tolerance: float = Field(0.0, ge=0, le=0.5)        # share of the line that may be short and still in full
+    balance_basis: Literal["average", "ending"] = "average"    # AR/AP/inventory balance in DSO/DPO/DIO
+    dso_revenue: Literal["invoiced", "shipped"] = "invoiced"   # revenue DSO divides by
+    trend_weeks: int = Field(13, ge=2, le=104)                 # weeks shown in the trend charts
+    top_n: int = Field(15, ge=1, le=500)                       # rows in ranked tables
+
+    @field_validator("gross_margin_targets")
+    @classmethod
+    def _gm_range(cls, v: dict[str, float]):
+        bad = [k for k, x in v.items() if not -1 <= x <= 1]
+        if bad:
+            raise ValueError(f"gross margin targets are shares between -1 and 1 (0.40 = 40%); check {', '.join(bad)}")
+        return v
+
+
+_OWNER_FIELDS = ("supplier_id", "customer_id", "type", "system", "sku", "product_line", "region")
+
+
+class EscalationRule(_Strict):
+    """Escalate to ``level`` when every condition given holds (rules are OR'ed; the highest level wins)."""
+
+    level: str
+    dollars_over: float | None = Field(None, ge=0)        # dollars at stake above this
+    weeks_overdue_over: int | None = Field(None, ge=0)    # overdue by more than this many weeks
+    weeks_resurfaced_over: int | None = Field(None, ge=0)  # the issue came back in more than this many weeks
+
+    @model_validator(mode="after")
+    def _has_condition(self):
+        if self.dollars_over is None and self.weeks_overdue_over is None and self.weeks_resurfaced_over is None:
+            raise ValueError("an escalation rule needs at least one of dollars_over, weeks_overdue_over, "
+                             "weeks_resurfaced_over")
+        return self
+
+
+class ActionsParams(_Strict):
+    """The action tracker: who owns what, what opens an action, when it escalates."""
+
+    default_owner: str = "FP&A lead"
+    owners: dict[str, dict[str, str]] = Field(default_factory=dict)  # field -> value -> owner
+    owner_order: list[str] = Field(default_factory=lambda: list(_OWNER_FIELDS))
+    min_dollars_variance: float = Field(50000.0, ge=0)   # a material variance opens an action above this
+    min_dollars_event: float = Field(10000.0, ge=0)      # a detected event (cash_events.csv) above this
+    min_dollars_kpi: float = Field(25000.0, ge=0)        # a KPI off target worth more than this
+    variance_periods: list[Literal["week", "qtd"]] = Field(default_factory=lambda: ["week", "qtd"])
+    variance_levels: list[Literal["product_line", "sku", "region", "customer"]] = Field(
+        default_factory=lambda: ["product_line", "sku", "region"])
+    due_days: int = Field(7, ge=1, le=365)               # a new action is due this many days after the week ends
+    reopen_closed: bool = False                          # reopen a done/dropped action when its issue is seen again later
+    levels: list[str] = Field(default_factory=lambda: ["Owner", "Director", "CFO"])
+    escalation: list[EscalationRule] = Field(default_factory=lambda: [
+        EscalationRule(level="Director", dollars_over=100000),
+        EscalationRule(level="Director", weeks_resurfaced_over=1),
+        EscalationRule(level="CFO", dollars_over=250000),
+        EscalationRule(level="CFO", weeks_overdue_over=2),
+    ])
+    top_n: int = Field(20, ge=1, le=500)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        problems = []
+        bad = sorted(set(self.owners) - set(_OWNER_FIELDS))
+        if bad:
+            problems.append(f"owners: unknown field(s) {', '.join(bad)}; use {', '.join(_OWNER_FIELDS)}")
+        bad = [f for f in self.owner_order if f not in _OWNER_FIELDS]
+        if bad:
+            problems.append(f"owner_order: unknown field(s) {', '.join(bad)}; use {', '.join(_OWNER_FIELDS)}")
+        if not self.levels or len(set(self.levels)) != len(self.levels):
+            problems.append("levels: give at least one level, each once, lowest first")
+        bad = [r.level for r in self.escalation if r.level not in self.levels]
+        if bad:
+            problems.append(f"escalation: level(s) {', '.join(bad)} not in levels ({', '.join(self.levels)})")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class DataAccuracyParams(_Strict):
+    """The data-accuracy control: cross-system tie-outs, freshness, completeness, duplicates, orphans."""
+
+    target_score: float = Field(0.95, ge=0, le=1)
+    tie_out_tolerance: float = Field(1.0, ge=0)        # currency: differences up to this are rounding
+    quantity_tolerance: float = Field(0.0, ge=0)       # units: MRP vs ERP on-hand differences up to this pass
+    freshness_days: dict[str, int] = Field(default_factory=dict)  # table -> days its latest record may lag the week end
+    invoice_lag_days: int = Field(3, ge=0, le=60)       # a shipment must be invoiced within this many days
+    systems: dict[str, str] = Field(default_factory=dict)  # table -> system name (ERP, CRM, MRP, GL ...)
+    gl_accounts: dict[Literal["accounts_receivable", "accounts_payable", "inventory"], list[str]] = Field(
+        default_factory=lambda: {"accounts_receivable": ["1200"], "accounts_payable": ["2100"],
+                                 "inventory": ["1400"]})   # control account -> GL account numbers summed
+    top_n: int = Field(15, ge=1, le=500)
+
+    @field_validator("freshness_days", "systems")
+    @classmethod
+    def _known_tables(cls, v: dict):
+        unknown = sorted(set(v) - set(SCHEMAS))
+        if unknown:
+            raise ValueError(f"unknown table(s) {', '.join(unknown)}; known tables: {', '.join(SCHEMAS)}")
+        return v
+
+
+class _ScenarioBase(_Strict):
+    name: str = Field(min_length=1)
+    combine: bool = True                 # include in the "all scenarios" line
+    decision: str | None = None          # scenarios sharing this label are shown side by side as options
+
+
+class SupplierDelayScenario(_ScenarioBase):
+    """Open PO lines of a supplier (or one PO) arrive ``days`` later than now expected."""
+
+    kind: Literal["supplier_delay"]
+    supplier_id: str | None = None
+    po_id: str | None = None
+    days: int = Field(ge=0, le=365)
+
+    @model_validator(mode="after")
+    def _one_target(self):
+        if bool(self.supplier_id) == bool(self.po_id):
+            raise ValueError("give exactly one of supplier_id or po_id")
+        return self
+
+
+class DemandSpikeScenario(_ScenarioBase):
+    """Forecast bookings of a SKU (or a whole product line) change by ``pct`` for ``weeks`` weeks."""
+
+    kind: Literal["demand_spike"]
+    sku: str | None = None
+    product_line: str | None = None
+    pct: float = Field(gt=-1, le=10)                # 0.10 = +10%, -0.2 = a 20% drop
+    weeks: int = Field(ge=0, le=52)
+    start_week: str | None = None                   # ISO week; default the first forecast week
+
+    @model_validator(mode="after")
+    def _one_target(self):
+        if bool(self.sku) == bool(self.product_line):
+            raise ValueError("give exactly one of sku or product_line")
+        if self.start_week is not None:
+            from soe_helpers.core.calendar import parse_week
+            parse_week(self.start_week)
+        return self
+
+
+class ProductionDelayScenario(_ScenarioBase):
+    """An open order (or one line of it) ships ``days`` later than now scheduled."""
+
+    kind: Literal["production_delay"]
+    order_id: str
+    line: int | None = Field(None, ge=0)
+    days: int = Field(ge=0, le=365)
+    expedite_cost: float | None = Field(None, ge=0)  # currency; None = the expedite rule (cash.expedite_*)
+    overtime_cost: float | None = Field(None, ge=0)  # currency; None = the overtime rule (cash.overtime_pct)
+
+
+class VendorSwitchScenario(_ScenarioBase):
+    """Move a supplier's (or one PO's) open lines to another vendor at a one-off cost: they arrive on
+    their promised date, or ``days_to_switch`` after the forecast starts if later."""
+
+    kind: Literal["vendor_switch"]
+    supplier_id: str | None = None
+    po_id: str | None = None
+    one_off_cost: float = Field(ge=0)
+    days_to_switch: int = Field(7, ge=0, le=365)
+    unit_cost_change_pct: float = Field(0.0, gt=-1, le=10)   # new vendor's price vs the PO's (purchase price variance)
+    payment_terms_days: int | None = Field(None, ge=0, le=365)  # None = the current supplier's terms
+
+    @model_validator(mode="after")
+    def _one_target(self):
+        if bool(self.supplier_id) == bool(self.po_id):
+            raise ValueError("give exactly one of supplier_id or po_id")
+        return self
+
+
+Scenario = Annotated[Union[SupplierDelayScenario, DemandSpikeScenario, ProductionDelayScenario,
+                           VendorSwitchScenario], Field(discriminator="kind")]
+
+
+class CashParams(_Strict):
+    """Cash impact report: 13-week direct cash forecast, impact rules and what-if scenarios."""
+
+    horizon_weeks: int = Field(13, ge=4, le=26)
+    min_cash: float = Field(0.0, ge=0)                  # currency: the lowest balance treasury accepts
+    carrying_cost_rate: float = Field(0.25, ge=0, le=2)  # annual share of inventory value (P&L, not cash)
+    expedite_freight_pct: float = Field(0.03, ge=0, le=1)  # share of a late line's value, paid when it ships
+    expedite_min_days_late: int = Field(7, ge=1, le=365)
+    overtime_pct: float = Field(0.0, ge=0, le=1)         # share of a production-delayed line's value; 0 = none
+    penalty_rounding: Literal["week_started", "exact"] = "week_started"
+    penalty_grace_days: int = Field(0, ge=0, le=90)
+    dtp_lookback_days: int = Field(365, ge=30, le=1500)  # paid-invoice history behind each customer's days-to-pay
+    dtp_min_invoices: int = Field(5, ge=1, le=1000)      # fewer -> the customer's nominal terms
+    ar_doubtful_after_days: int = Field(90, ge=0, le=3650)
+    target_cover_weeks: float | None = Field(None, ge=0, le=52)  # None = each SKU's current cover
+    max_cover_weeks: float = Field(12.0, ge=0, le=52)
+    order_to_ship_days: int | None = Field(None, ge=0, le=365)  # None = the lags seen in recent orders
+    price_lookback_weeks: int = Field(13, ge=1, le=104)
+    plan_inventory_weeks: float | None = Field(None, ge=0, le=104)  # None = current days of inventory
+    supplier_delay_min_days: int = Field(3, ge=1, le=365)
+    production_delay_min_days: int = Field(1, ge=1, le=365)
+    # order lines (production delays, orders at risk) worth less than this are measured together per SKU
+    line_event_min_value: float | None = Field(None, ge=0)  # None = half of materiality.abs
+    spike_lookback_weeks: int = Field(4, ge=1, le=26)
+    spike_min_weeks: int = Field(4, ge=1, le=26)
+    spike_min_pct: float = Field(0.20, ge=0, le=10)
+    spike_min_value: float | None = Field(None, ge=0)    # None = materiality.abs
+    spike_persist_weeks: int = Field(4, ge=0, le=26)
+    top_n: int = Field(15, ge=1, le=500)
+    scenarios: list[Scenario] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.spike_min_weeks > self.spike_lookback_weeks:
+            raise ValueError("spike_min_weeks cannot exceed spike_lookback_weeks")
+        names = [s.name for s in self.scenarios]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"scenario names must be unique; repeated: {', '.join(dup)}")
+        reserved = {"baseline", "all scenarios", "without detected events"} & {n.lower() for n in names}
+        if reserved:
+            raise ValueError(f"scenario name(s) {', '.join(sorted(reserved))} are reserved for the report's own lines")
+        return self
+
+
+class ForecastFeedbackParams(_Strict):
+    """Forecast-error feedback (notebooks/forecast_feedback.ipynb): accuracy by lag, value added, bias corrections."""
+
+    max_lag: int = Field(13, ge=1, le=52)                  # longest forecast lag measured, weeks
+    focus_lag: int = Field(4, ge=1, le=52)                 # the lag the headline, FVA tables and alerts speak of
+    trailing_weeks: int = Field(26, ge=4, le=260)          # target weeks in the accuracy window
+    seasonal_period: int = Field(52, ge=2, le=104)         # weeks: seasonal naive, MASE scale, Holt-Winters
+    ts_window_weeks: int = Field(13, ge=2, le=104)         # target weeks in the tracking signal
+    ts_threshold: float = Field(4.0, gt=0, le=100)         # |TS| above this = alert
+    correction_window_weeks: int = Field(26, ge=4, le=260)  # weeks of known errors a correction learns from
+    min_evidence_weeks: int = Field(8, ge=2, le=260)       # fewer weeks of evidence = no correction
+    prior_bias_sd: float = Field(0.10, gt=0, le=2)         # shrinkage: typical size of a real line bias (share)
+    prior_bias_sd_sku: float = Field(0.10, gt=0, le=2)     # ... of a SKU's bias beyond its line's
+    prior_biased_share: float = Field(0.5, gt=0, le=1)     # ... prior probability that a bias is real
+    prior_large_bias_sd: float | None = Field(0.50, gt=0, le=5)  # ... a large real bias (half of real ones); None = off
+    max_correction: float = Field(0.5, gt=0, le=0.95)      # cap on |correction| (share of the forecast)
+    outlier_z: float | None = Field(3.0, ge=1, le=20)      # one-off line weeks capped at this many robust sd; None = off
+    backtest_weeks: int = Field(26, ge=4, le=260)          # target weeks scored in the rolling-origin backtest
+    ets_min_weeks: int = Field(16, ge=4, le=520)           # shorter history -> naive fallback instead of ETS
+    ets_refit_weeks: int = Field(13, ge=1, le=104)         # ETS parameters re-estimated every this many weeks
+    top_n: int = Field(10, ge=1, le=500)                   # rows in the ranked SKU tables
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.focus_lag > self.max_lag:
+            raise ValueError(f"focus_lag ({self.focus_lag}) cannot exceed max_lag ({self.max_lag})")
+        if self.min_evidence_weeks > self.correction_window_weeks:
+            raise ValueError("min_evidence_weeks cannot exceed correction_window_weeks")
+        return self
+
+
+class Params(_Strict):
+    company: Company
+    calendar: CalendarParams = Field(default_factory=CalendarParams)
+    materiality: Materiality = Field(default_factory=Materiality)
+    data: DataParams
+    store: StoreParams = Field(default_factory=StoreParams)
+    run: RunParams = Field(default_factory=RunParams)
+    reconciliation: ReconciliationParams = Field(default_factory=ReconciliationParams)
+    email: EmailParams = Field(default_factory=EmailParams)
+    executive_summary: ExecutiveSummaryParams = Field(default_factory=ExecutiveSummaryParams)
+    kpis: KpiParams = Field(default_factory=KpiParams)
+    actions: ActionsParams = Field(default_factory=ActionsParams)
+    data_accuracy: DataAccuracyParams = Field(default_factory=DataAccuracyParams)
+    cash: CashParams = Field(default_factory=CashParams)
+    forecast_feedback: ForecastFeedbackParams = Field(default_factory=ForecastFeedbackParams)
+    notebooks: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="per-notebook papermill parameters; keys are checked against each notebook's parameters cell",
+    )
+
+    def data_dir(self) -> Path:
+        return paths.resolve(self.data.dir)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """A new dict: ``override`` merged into ``base`` recursively (override wins on leaves)."""
+    out = copy.deepcopy(base)
+    for k, v in (override or {}).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def apply_sets(raw: dict, sets: list[str]) -> dict:
+    """Apply ``dotted.key=value`` overrides; the value is parsed as a YAML scalar."""
+    out = copy.deepcopy(raw)
+    problems = []
+    for s in sets or []:
+        if "=" not in s:
+            problems.append(f"--set {s!r}: expected key=value, e.g. materiality.abs=10000")
+            continue
+        key, _, value = s.partition("=")
+        key = key.strip()
+        if not key or any(not part for part in key.split(".")):
+            problems.append(f"--set {s!r}: the key is empty or has an empty part")
+            continue
+        try:
+            parsed = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            parsed = value
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[parts[-1]] = parsed
+    if problems:
+        raise ParamsError(problems, "overrides")
+    return out
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ParamsError([f"file not found: {path}"], "params") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise ParamsError([f"{path}: not valid YAML: {e}"], "params") from None
+    if not isinstance(data, dict):
+        raise ParamsError([f"{path}: expected a mapping of settings at the top level"], "params")
+    return data
+
+
+def _format_errors(err: ValidationError) -> list[str]:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"])
+        if e["type"] == "extra_forbidden":
+            lines.append(f"unknown key '{key}': not a setting (check the spelling; see params/company.yaml)")
+        elif e["type"] == "missing":
+            lines.append(f"missing value for '{key}'")
+        else:
+            got = e.get("input")
+            shown = "" if isinstance(got, (dict, list)) else f" (got {got!r})"
+            lines.append(f"'{key}': {e['msg']}{shown}" if key else f"{e['msg']}")
+    return lines
+
+
+def load_params(
+    files: list[str | Path] | None = None,
+    sets: list[str] | None = None,
+    data_dir: str | Path | None = None,
+) -> Params:
+    """Resolve and validate a run's params.
+
+    Args:
+        files: YAML files merged in order; default ``params/company.yaml``. Pass the
+            company file first and a run's ``--params FILE`` after it.
+        sets: ``dotted.key=value`` overrides applied last.
+        data_dir: ``--data-dir``: read every file source from this folder (default: the
+            ``SOE_DATA_DIR`` environment variable, then ``data.dir``).
+    Returns:
+        The validated :class:`Params`.
+    Raises:
+        ParamsError: listing every unknown key, wrong type or missing value.
+    """
+    files = list(files) if files else [paths.params_dir() / "company.yaml"]
+    raw: dict = {}
+    for f in files:
+        raw = deep_merge(raw, _read_yaml(paths.resolve(f)))
+    raw = apply_sets(raw, sets or [])
+    if data_dir is None and os.environ.get("SOE_DATA_DIR"):
+        data_dir = os.environ["SOE_DATA_DIR"]  # lets an interactive kernel or a test point at other exports
+    if data_dir is not None:
+        raw.setdefault("data", {})["dir"] = str(Path(data_dir).expanduser().resolve())
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as e:
+        raise ParamsError(_format_errors(e)) from None
+
+
+def params_from_json(path: str | Path) -> Params:
+    """Reload params a run resolved and saved (``params.json`` in the run folder)."""
+    return Params.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))

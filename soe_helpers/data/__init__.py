@@ -1,0 +1,1 @@
+"""Data: the data contract (schemas), loading and validating sources, and the aggregated layer."""

@@ -1,0 +1,1 @@
+"""Deliver: the leadership email and sending it."""

@@ -1,0 +1,1 @@
+"""Report: formats and display for notebooks, charts, report records, the executive summary, open_week."""

@@ -1,0 +1,111 @@
+"""Display helpers for notebooks: money and percentages formatted for finance, tables escaped.
+
+Every data value that reaches HTML goes through :func:`html.escape` here (a customer
+named ``<script>`` shows as text). Money is shown as ``$1.2M`` / ``$212K`` / ``$950``
+with negatives as ``-$212K`` and marked red in tables; percentages with one decimal.
+"""
+from __future__ import annotations
+
+import html
+import math
+from typing import Iterable
+
+import pandas as pd
+
+from soe_helpers.core.formats import fmt_money, fmt_pct, fmt_units, is_blank
+
+__all__ = ["fmt_money", "fmt_pct", "fmt_units", "html_table", "show_table", "headline", "show_headline",
+           "LABELS"]
+
+
+#: Readable headers for the column names the helpers return (a table's ``rename`` wins).
+LABELS = {
+    "product_line": "Product line", "sku": "SKU", "region": "Region", "customer": "Customer",
+    "customer_id": "Customer ID", "week": "Week",
+    "actual_units": "Units shipped", "actual_revenue": "Shipped revenue",
+    "plan_units": "Plan units", "plan_revenue": "Plan revenue",
+    "run_rate_revenue": "Run-rate revenue", "run_rate_units": "Run-rate units",
+    "orders_units": "Units ordered", "orders_revenue": "Orders at plan price",
+    "forecast_units": "Forecast units", "forecast_revenue": "Forecast at plan price",
+    "variance": "Variance", "variance_units": "Variance (units)", "variance_pct": "Variance %",
+}
+
+
+def html_table(
+    df: pd.DataFrame,
+    money: Iterable[str] = (),
+    pct: Iterable[str] = (),
+    units: Iterable[str] = (),
+    signed_pct: Iterable[str] = (),
+    symbol: str = "$",
+    exact_money: bool = False,
+    rename: dict[str, str] | None = None,
+    max_rows: int | None = None,
+) -> str:
+    """An escaped HTML table with finance formatting; negatives get class ``neg``."""
+    money, pct, units, signed_pct = set(money), set(pct), set(units), set(signed_pct)
+    rename = {**LABELS, **(rename or {})}
+    if max_rows is not None:
+        df = df.head(max_rows)
+    numeric = money | pct | units | signed_pct
+    head = "".join(
+        f'<th class="{"num" if c in numeric else ""}">{html.escape(str(rename.get(c, c)))}</th>' for c in df.columns
+    )
+    rows = []
+    for rec in df.itertuples(index=False, name=None):
+        cells = []
+        for c, v in zip(df.columns, rec):
+            if c in money:
+                txt, num = fmt_money(v, symbol, exact_money), True
+            elif c in pct or c in signed_pct:
+                txt, num = fmt_pct(v, signed=c in signed_pct), True
+            elif c in units:
+                txt, num = fmt_units(v), True
+            else:
+                txt, num = ("" if is_blank(v) else str(v)), False
+            neg = num and not is_blank(v) and isinstance(v, (int, float)) and v < 0
+            cls = " ".join(x for x in ("num" if num else "", "neg" if neg else "") if x)
+            cells.append(f'<td class="{cls}">{html.escape(txt)}</td>' if cls else f"<td>{html.escape(txt)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f'<table class="soe-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def show_table(df: pd.DataFrame, **kw):
+    """Display :func:`html_table` in a notebook."""
+    from IPython.display import HTML, display
+
+    display(HTML(html_table(df, **kw)))
+
+
+def headline(text: str) -> str:
+    return f'<div class="soe-headline">{html.escape(text)}</div>'
+
+
+def show_headline(text: str):
+    from IPython.display import HTML, display
+
+    display(HTML(headline(text)))
+
+
+def show_heading(text: str, level: int = 2):
+    """A data-driven heading (escaped) — markdown cells cannot hold this week's numbers."""
+    from IPython.display import HTML, display
+
+    display(HTML(f"<h{level}>{html.escape(text)}</h{level}>"))
+
+
+def show_text(text: str):
+    """A plain paragraph (escaped)."""
+    from IPython.display import HTML, display
+
+    display(HTML(f"<p>{html.escape(text)}</p>"))
+
+
+def show_list(items):
+    """A bulleted list of plain sentences (escaped)."""
+    from IPython.display import HTML, display
+
+    display(HTML("<ul>" + "".join(f"<li>{html.escape(str(i))}</li>" for i in items) + "</ul>"))
+
+
+__all__ += ["show_heading", "show_text", "show_list"]

@@ -1,0 +1,1016 @@
+"""The executive summary: a run's recorded figures turned into plain sentences with numbers and traffic lights.
+
+Inputs are what the other reports of the same run recorded (``results/<section>.json``,
+see :meth:`soe_helpers.report.context.Week.record`) and the status of each of their notebooks
+(``.work/<name>.status.json``, written by the runner's worker). The rule that keeps the
+summary honest: **a section is shown only when its notebook ran in this run and
+succeeded**. A failed notebook, one that was not part of the run, or one that recorded
+nothing yields one plain sentence saying so ("The cash impact report failed this week:
+its figures are not shown"), never last week's or a partial run's numbers.
+
+Traffic lights (``light``): ``red`` = act (a material shortfall, a breach of a target or
+of minimum cash, escalated actions), ``amber`` = watch (behind but not material, close to
+a limit, bias alerts, overdue actions), ``green`` = on track, ``grey`` = no figures.
+The rules are stated by :func:`assumptions` so the report can print them.
+
+Money is in the company currency; sign conventions are those of the recording reports
+(variance = actual - reference, positive = ahead of plan; cash impacts negative = less
+cash; forecast bias positive = over-forecast).
+"""
+from __future__ import annotations
+
+import html
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from soe_helpers.analysis.kpis import fmt_kpi
+from soe_helpers.report.charts import COLORS, money_axis
+from soe_helpers.core.formats import fmt_money, fmt_pct
+
+__all__ = [
+    "PACK",
+    "ReportRef",
+    "LIGHTS",
+    "ITEM_COLUMNS",
+    "read_run_statuses",
+    "read_run_results",
+    "read_artifact",
+    "RunInputs",
+    "run_inputs",
+    "ok_sections",
+    "section_if_ok",
+    "change_sentences",
+    "changes_display",
+    "kpi_display",
+    "kpi_html",
+    "issue_owners",
+    "report_state",
+    "build_items",
+    "headline",
+    "subject",
+    "changes_since",
+    "kpi_table",
+    "status_table",
+    "assumptions",
+    "items_html",
+    "lights_count",
+    "last_of_report",
+    "landing_chart",
+    "cash_chart",
+    "figure_png",
+    "headline_money",
+]
+
+
+@dataclass(frozen=True)
+class ReportRef:
+    """One report of the pack: the results section it records, its notebook, and how to name it."""
+
+    section: str
+    notebook: str
+    title: str
+    noun: str  # as in "the <noun> report failed this week"
+
+
+#: The reports the summary reads, in the order it presents them.
+PACK: tuple[ReportRef, ...] = (
+    ReportRef("demand_reconciliation", "demand_reconciliation", "Demand reconciliation", "demand reconciliation"),
+    ReportRef("cash_impact", "cash_impact", "Cash impact", "cash impact"),
+    ReportRef("forecast_feedback", "forecast_feedback", "Forecast feedback", "forecast feedback"),
+    ReportRef("execution_kpis", "execution_kpis", "Execution KPIs", "execution KPI"),
+    ReportRef("actions", "action_tracker", "Action tracker", "action tracker"),
+    ReportRef("data_accuracy", "data_accuracy", "Data accuracy", "data accuracy"),
+)
+
+#: light -> (word shown beside the colour, colour). Words make the lights readable without colour.
+LIGHTS = {
+    "red": ("Act", COLORS["bad"]),
+    "amber": ("Watch", "#b26a00"),
+    "green": ("On track", COLORS["good"]),
+    "grey": ("Missing", "#8a99a8"),
+}
+_LIGHT_ORDER = {"red": 0, "amber": 1, "green": 2, "grey": 3}
+
+#: Columns of the items frame :func:`build_items` returns.
+ITEM_COLUMNS = ["section", "report", "topic", "light", "sentence", "link"]
+
+
+# ---------------------------------------------------------------- reading a run (the only I/O here)
+
+
+def read_run_statuses(run_dir: str | Path, exclude: Iterable[str] = ("executive_summary",)) -> dict[str, dict]:
+    """Status of every notebook the runner started in ``run_dir`` (from ``.work/``).
+
+    Returns ``{notebook: {"status": "ok" | "failed", "error": str | None, ...}}``. A notebook
+    the runner started whose worker never reported (timed out, killed) is ``failed``; a
+    notebook absent from the dict was not part of the run.
+    """
+    work = Path(run_dir) / ".work"
+    out: dict[str, dict] = {}
+    if not work.is_dir():
+        return out
+    skip = set(exclude)
+    for spec in sorted(work.glob("*.spec.json")):
+        name = spec.name[: -len(".spec.json")]
+        if name in skip:
+            continue
+        st = work / f"{name}.status.json"
+        try:
+            out[name] = json.loads(st.read_text()) if st.exists() else {
+                "name": name, "status": "failed", "error": "did not report (timed out or stopped)"}
+        except (OSError, ValueError):
+            out[name] = {"name": name, "status": "failed", "error": "its status file is unreadable"}
+    return out
+
+
+def read_run_results(run_dir: str | Path) -> dict[str, dict]:
+    """Figures recorded in ``run_dir/results/<section>.json`` ({section: {key: value}})."""
+    d = Path(run_dir) / "results"
+    out = {}
+    for p in sorted(d.glob("*.json")) if d.is_dir() else []:
+        try:
+            out[p.stem] = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue  # an unreadable section is treated as not recorded
+    return out
+
+
+def read_artifact(run_dir: str | Path, name: str) -> pd.DataFrame | None:
+    """A CSV another report of the same run exported beside its report, or None when absent/unreadable."""
+    p = Path(run_dir) / name
+    if not p.is_file():
+        return None
+    try:
+        return pd.read_csv(p)
+    except (OSError, ValueError, pd.errors.ParserError):
+        return None
+
+
+#: Files the action tracker may export beside its report, and the columns naming an issue.
+_ACTION_FILES = ("actions_all.csv", "actions.csv")
+_ISSUE_KEY_COLS = ("issue_key", "dedupe_key", "source_key", "source_id", "event_id", "key")
+
+
+def issue_owners(run_dir: str | Path) -> dict[str, str]:
+    """Issue key -> owner of the open actions in the action tracker's export of this run ({} when none).
+
+    Reads ``actions_all.csv`` (columns issue_key, owner, status). Variance keys
+    ``variance:<kind>:<level>:<key>`` are also indexed as ``variance:<level>:<key>``, the
+    form a recorded top variance can be matched on. Only this run's export is read, so an
+    owner is never carried over from another week.
+    """
+    for name in _ACTION_FILES:
+        df = read_artifact(run_dir, name)
+        if df is None or "owner" not in df.columns:
+            continue
+        key = next((c for c in _ISSUE_KEY_COLS if c in df.columns), None)
+        if key is None:
+            continue
+        if "status" in df.columns:  # closed actions no longer have an owner to name
+            df = df[~df["status"].astype(str).isin(["done", "dropped"])]
+        d = df[[key, "owner"]].dropna()
+        out: dict[str, str] = {}
+        for k, o in zip(d[key].astype(str), d["owner"].astype(str)):
+            if not o.strip():
+                continue
+            out.setdefault(k, o)
+            parts = k.split(":", 3)  # variance:<kind>:<level>:<key> is also found as variance:<level>:<key>
+            if parts[0] == "variance" and len(parts) == 4:
+                out.setdefault(f"variance:{parts[2]}:{parts[3]}", o)
+        return out
+    return {}
+
+
+@dataclass
+class RunInputs:
+    """What the summary reads: the run's figures, its notebooks' statuses, and where they came from."""
+
+    results: dict
+    statuses: dict
+    run_dir: Path | None
+    run_id: str
+    note: str
+
+
+def run_inputs(wk) -> RunInputs:
+    """The figures and statuses the summary of ``wk`` (a :class:`soe_helpers.report.context.Week`) reads.
+
+    In a weekly run: this run's ``results/`` and ``.work/`` statuses. Opened interactively:
+    the latest complete run of the week (``outputs/<week>/latest.json``), so an analyst sees
+    exactly what leadership saw; with no such run, nothing (every report is "not run").
+    """
+    if not wk.interactive:
+        return RunInputs(read_run_results(wk.run_dir), read_run_statuses(wk.run_dir), Path(wk.run_dir),
+                         Path(wk.run_dir).name, f"Figures recorded by the reports of run {Path(wk.run_dir).name}.")
+    from soe_helpers.run.runner import latest_run_dir
+
+    latest = latest_run_dir(wk.week)
+    if latest is None or not latest.is_dir():
+        return RunInputs({}, {}, None, "", f"No complete run of {wk.week} yet: run `soe run --week {wk.week}` "
+                                            "and open this notebook again.")
+    manifest = latest / "manifest.json"
+    try:
+        nbs = json.loads(manifest.read_text()).get("notebooks", [])
+    except (OSError, ValueError):
+        nbs = []
+    statuses = {n["name"]: n for n in nbs if n.get("name") != "executive_summary"}
+    return RunInputs(read_run_results(latest), statuses, latest, latest.name,
+                     f"Interactive view of the latest complete run of {wk.week} (run {latest.name}).")
+
+
+def ok_sections(results: Mapping[str, dict], statuses: Mapping[str, dict], week: str) -> list[str]:
+    """Sections the summary may show (their report ran this run, succeeded and recorded this week)."""
+    return [r.section for r in PACK if report_state(r, statuses, results, week) == "ok"]
+
+
+def section_if_ok(results: Mapping[str, dict], statuses: Mapping[str, dict], section: str, week: str) -> dict | None:
+    """``results[section]`` when it may be shown (see :func:`ok_sections`), else None."""
+    return results.get(section) if section in ok_sections(results, statuses, week) else None
+
+
+# ---------------------------------------------------------------- states and formatting
+
+
+def report_state(ref: ReportRef, statuses: Mapping[str, dict], results: Mapping[str, dict], week: str) -> str:
+    """What the summary may show for ``ref``: ``ok``, ``failed``, ``not_run``, ``no_figures`` or ``stale``.
+
+    ``stale`` = the section records a ``week`` other than ``week`` (never shown).
+    """
+    st = statuses.get(ref.notebook)
+    if st is None:
+        return "not_run"
+    if st.get("status") != "ok":
+        return "failed"
+    sec = results.get(ref.section)
+    if not sec:
+        return "no_figures"
+    if sec.get("week") not in (None, week):
+        return "stale"
+    return "ok"
+
+
+_STATE_SENTENCE = {
+    "failed": "The {title} report failed this week: its figures are not shown.",
+    "not_run": "The {title} report was not part of this run: its figures are not shown.",
+    "no_figures": "The {title} report recorded no figures this week: nothing to show.",
+    "stale": "The {title} report's figures are not for {week}: they are not shown.",
+}
+
+
+def _num(x) -> float | None:
+    """A finite float or None (recorded figures are JSON: numbers, null, sometimes strings)."""
+    if isinstance(x, bool) or x is None:
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def headline_money(x, symbol: str = "$") -> str:
+    """Money for a subject line: ``475697 -> '$0.48M'``, ``1234567 -> '$1.2M'``, ``48200 -> '$48K'``.
+
+    Unsigned magnitudes read best in a headline ("$0.48M behind plan"); the sign goes in words.
+    """
+    v = _num(x)
+    if v is None:
+        return "–"
+    a = abs(v)
+    sign = "-" if v < 0 else ""
+    if a >= 1e9:
+        return f"{sign}{symbol}{a / 1e9:.1f}B"
+    if a >= 1e6:
+        return f"{sign}{symbol}{a / 1e6:.1f}M"
+    if a >= 1e5:
+        return f"{sign}{symbol}{a / 1e6:.2f}M"
+    return fmt_money(v, symbol)
+
+
+def _short_week(w: str | None) -> str:
+    return str(w)[-3:] if w and len(str(w)) == 8 and str(w)[4:6] == "-W" else str(w or "–")
+
+
+def _is_material(amount: float, base: float | None, materiality) -> bool:
+    """Same rule as :func:`soe_helpers.analysis.reconcile.is_material` on plain floats."""
+    over_abs = abs(amount) > materiality.abs
+    over_pct = bool(base) and abs(amount) / abs(base) > materiality.pct
+    return (over_abs or over_pct) if materiality.rule == "either" else (over_abs and over_pct)
+
+
+def _owner_of(owners: Mapping[str, str] | None, v: Mapping[str, Any]) -> str | None:
+    """The owner of a variance or event: by its issue key (``variance:<level>:<key>``, ``event:<event_id>``)."""
+    if not owners:
+        return None
+    keys = [f"variance:{v.get('level')}:{v.get('key')}", f"event:{v.get('event_id')}", str(v.get("event_id")),
+            str(v.get("key"))]
+    return next((owners[k] for k in keys if k in owners), None)
+
+
+def _item(ref: ReportRef, topic: str, light: str, sentence: str, link: str) -> dict:
+    return {"section": ref.section, "report": ref.notebook, "topic": topic, "light": light, "sentence": sentence,
+            "link": link}
+
+
+# ---------------------------------------------------------------- the items, report by report
+
+
+def _demand_items(ref, sec, *, week, materiality, rules, symbol, owners, link):
+    items = []
+    gap, plan_q, landing = _num(sec.get("landing_gap")), _num(sec.get("plan_quarter")), _num(sec.get("landing"))
+    quarter = sec.get("quarter") or "The quarter"
+    if gap is not None and landing is not None:
+        word = "behind" if gap < 0 else "ahead of"
+        pct = f" ({fmt_pct(abs(gap) / abs(plan_q))})" if plan_q else ""
+        light = "green" if gap >= 0 else ("red" if _is_material(gap, plan_q, materiality) else "amber")
+        items.append(_item(ref, "Quarter landing", light,
+                           f"{quarter} is projected to land at {fmt_money(landing, symbol)}, "
+                           f"{fmt_money(abs(gap), symbol)}{pct} {word} the {fmt_money(plan_q, symbol)} plan.", link))
+    shipped, planned = _num(sec.get("week_shipped_revenue")), _num(sec.get("week_plan_revenue"))
+    if shipped is not None and planned is not None:
+        var = shipped - planned
+        light = "green" if var >= 0 else ("red" if _is_material(var, planned, materiality) else "amber")
+        pct = f", {fmt_pct(var / planned, signed=True)}" if planned else ""
+        items.append(_item(ref, "This week's shipments", light,
+                           f"Shipped {fmt_money(shipped, symbol)} in {week} against {fmt_money(planned, symbol)} "
+                           f"planned ({fmt_money(var, symbol)}{pct}).", link))
+    n = _num(sec.get("material_variances"))
+    top = [v for v in (sec.get("top_variances") or []) if isinstance(v, dict) and v.get("sentence")]
+    if n is not None:
+        shown = min(len(top), rules.top_variances)
+        s = f"{int(n):,} material variance{'s' if n != 1 else ''} this week and quarter-to-date"
+        s += f"; the {shown} largest follow." if shown > 1 else ("; the largest follows." if shown else ".")
+        items.append(_item(ref, "Material variances", "amber" if n else "green", s, link))
+    for v in top[: rules.top_variances]:
+        var = _num(v.get("variance"))
+        owner = _owner_of(owners, v)
+        s = str(v["sentence"]).rstrip(".") + (f". Owner: {owner}." if owner else ".")
+        items.append(_item(ref, "Variance", "red" if var is not None and var < 0 else "amber", s, link))
+    return items
+
+
+def _cash_items(ref, sec, *, week, materiality, rules, symbol, owners, link):
+    items = []
+    low, low_week, min_cash = _num(sec.get("lowest_cash")), sec.get("lowest_week"), _num(sec.get("min_cash"))
+    if low is not None:
+        s = f"Cash low point over the next 13 weeks: {fmt_money(low, symbol)} in {low_week or 'an unnamed week'}"
+        if min_cash is not None:
+            margin = low - min_cash
+            if margin < 0:
+                light = "red"
+                s += f", {fmt_money(-margin, symbol)} below the {fmt_money(min_cash, symbol)} minimum"
+            else:
+                light = "amber" if margin < rules.cash_watch_margin * abs(min_cash) else "green"
+                s += f", {fmt_money(margin, symbol)} above the {fmt_money(min_cash, symbol)} minimum"
+        else:
+            light = "grey"
+            s += " (no minimum cash set)"
+        runway = _num(sec.get("runway_weeks"))
+        if runway is not None and (min_cash is None or low < min_cash):
+            s += f"; cash falls below the minimum in {int(runway)} weeks"
+        items.append(_item(ref, "Cash low point", light, s + ".", link))
+    base13 = _num(sec.get("baseline_week13_closing"))
+    scen = {str(k): _num(v) for k, v in (sec.get("scenario_week13_closing") or {}).items() if _num(v) is not None}
+    if base13 is not None and scen:
+        combined_key = next((k for k in scen if k.strip().lower() == "all scenarios"), None)
+        singles = {k: v for k, v in scen.items() if k != combined_key}
+        key = combined_key or min(scen, key=scen.get)
+        val = scen[key]
+        diff = val - base13
+        what = (f"with all {len(singles)} scenarios" if combined_key and singles else f"in the scenario '{key}'")
+        s = (f"Scenario risk: {what}, week-13 cash closes at {fmt_money(val, symbol)}, "
+             f"{fmt_money(abs(diff), symbol)} {'below' if diff < 0 else 'above'} the "
+             f"{fmt_money(base13, symbol)} baseline")
+        if min_cash is not None and val < min_cash:
+            light, s = "red", s + f" and under the {fmt_money(min_cash, symbol)} minimum"
+        else:
+            light = "amber" if diff < 0 and _is_material(diff, base13, materiality) else "green"
+        items.append(_item(ref, "Scenario risk", light, s + ".", link))
+    elif base13 is not None:
+        items.append(_item(ref, "Week-13 cash", "green",
+                           f"Baseline cash closes week 13 at {fmt_money(base13, symbol)}.", link))
+    n_events, pnl, cash13 = sec.get("events"), _num(sec.get("pnl_impact_quarter")), _num(sec.get("cash_impact_13w"))
+    if n_events is not None or pnl is not None:
+        n = int(_num(n_events) or 0)
+        s = f"{n} operational disruption{'s' if n != 1 else ''} detected"
+        n_mat = _num(sec.get("material_events"))
+        if n_mat is not None and n:
+            s += f" ({int(n_mat)} material)"
+        bits = []
+        if pnl is not None:
+            bits.append(f"{fmt_money(abs(pnl), symbol)} of P&L this quarter {'lost' if pnl < 0 else 'gained'}")
+        if cash13 is not None:
+            bits.append(f"{fmt_money(abs(cash13), symbol)} {'less' if cash13 < 0 else 'more'} cash over 13 weeks")
+        if bits:
+            s += ": " + " and ".join(bits)
+        top = [e for e in (sec.get("top_events") or []) if isinstance(e, dict) and e.get("sentence")]
+        if top:
+            owner = _owner_of(owners, top[0])
+            s += f". Largest: {str(top[0]['sentence']).rstrip('.')}" + (f" (owner: {owner})" if owner else "")
+        worst = min(x for x in (pnl, cash13, 0.0) if x is not None)
+        light = "green" if n == 0 or worst >= 0 else ("red" if _is_material(worst, None, materiality) else "amber")
+        items.append(_item(ref, "Disruptions", light, s + ".", link))
+    return items
+
+
+def _forecast_items(ref, sec, *, week, materiality, rules, symbol, owners, link):
+    items = []
+    alerts = [str(x) for x in (sec.get("ts_alert_lines") or [])]
+    b1, b4 = _num(sec.get("bias_lag1")), _num(sec.get("bias_lag4"))
+    bias = b4 if b4 is not None else b1
+    if bias is not None or alerts:
+        s = ""
+        if bias is not None:
+            lag = 4 if b4 is not None else 1
+            s = (f"The S&OP forecast {lag} week{'s' if lag > 1 else ''} out was "
+                 f"{fmt_pct(abs(bias))} {'over' if bias > 0 else 'under'} actual demand")
+        if alerts:
+            s += ("; " if s else "") + (f"tracking-signal bias alert{'s' if len(alerts) > 1 else ''} on "
+                                        f"{', '.join(alerts)}")
+        else:
+            s += ("; " if s else "") + "no tracking-signal bias alerts"
+        mb = sec.get("most_biased_line")
+        if isinstance(mb, dict) and mb.get("product_line") and _num(mb.get("bias_pct_lag4")) is not None:
+            bl = _num(mb.get("bias_pct_lag4"))
+            s += (f". Most biased line: {mb['product_line']}, {fmt_pct(abs(bl))} "
+                  f"{'over' if bl > 0 else 'under'}-forecast at lag 4")
+            corr = _num(mb.get("correction"))
+            if corr is not None:
+                s += f" (suggested correction {fmt_pct(corr, signed=True)})"
+        light = "amber" if alerts else "green"
+        items.append(_item(ref, "Forecast bias", light, s + ".", link))
+    raw, cor = _num(sec.get("backtest_wape_raw")), _num(sec.get("backtest_wape_corrected"))
+    w1 = _num(sec.get("wape_lag1"))
+    fva = _num(sec.get("fva_vs_naive"))
+    if raw is not None or w1 is not None or fva is not None:
+        bits = []
+        if w1 is not None:
+            bits.append(f"forecast error (WAPE) one week out: {fmt_pct(w1)}")
+        if raw is not None and cor is not None:
+            bits.append(f"the proposed bias corrections would have {'cut' if cor <= raw else 'raised'} backtest "
+                        f"error from {fmt_pct(raw)} to {fmt_pct(cor)}")
+        if fva is not None:
+            bits.append(f"the S&OP forecast is {abs(fva) * 100:.1f} points "
+                        f"{'better' if fva >= 0 else 'worse'} than a naive forecast")
+        s = "; ".join(bits)
+        light = "amber" if (fva is not None and fva < 0) else "green"
+        items.append(_item(ref, "Forecast accuracy", light, s[:1].upper() + s[1:] + ".", link))
+    return items
+
+
+# KPI name -> (label, unit, higher_is_better), in the order the summary lists them
+_KPIS = {
+    "otif_value": ("OTIF (value)", "pct", True),
+    "otif": ("OTIF (lines)", "pct", True),
+    "dso": ("DSO", "days", False),
+    "dio": ("DIO", "days", False),
+    "dpo": ("DPO", "days", True),
+    "ccc": ("Cash conversion cycle", "days", False),
+    "inventory_turns": ("Inventory turns", "turns", True),
+    "gross_margin_pct": ("Gross margin", "pct", True),
+    "gross_margin": ("Gross margin", "pct", True),
+}
+_PERIOD_KEYS = ("13w", "trailing_13w", "t13w", "quarter", "qtd", "week", "value")
+_STATUS_WORDS = {
+    "green": "green", "ok": "green", "on_target": "green", "on target": "green", "met": "green", "good": "green",
+    "amber": "amber", "watch": "amber", "warning": "amber", "near": "amber", "yellow": "amber",
+    "red": "red", "breach": "red", "off_target": "red", "off target": "red", "missed": "red", "bad": "red",
+    "grey": "grey", "gray": "grey", "n/a": "grey", "none": "grey", "no_data": "grey",
+}
+
+
+
+def _kpi_value(raw) -> tuple[float | None, str]:
+    """(value, period) from a KPI record: a number, or a dict keyed by period (13w preferred) or 'value'."""
+    if isinstance(raw, dict):
+        for k in _PERIOD_KEYS:
+            if _num(raw.get(k)) is not None:
+                return _num(raw[k]), k
+        return None, ""
+    return _num(raw), ""
+
+
+def kpi_table(section: Mapping[str, Any] | None) -> pd.DataFrame:
+    """KPI traffic lights from the ``execution_kpis`` section.
+
+    Accepts each KPI as a number or a dict of periods (``week``/``13w``/``quarter``, the
+    trailing 13 weeks shown by preference), targets from ``targets[kpi]`` or the KPI's own
+    ``target``, and a status from ``status[kpi]`` or the KPI's ``status`` (words like
+    ok/watch/breach map to green/amber/red). Without a status, the light is green when the
+    KPI meets its target in its good direction (OTIF up, DSO down...), red otherwise, grey
+    without a target.
+
+    Returns:
+        DataFrame kpi, label, unit, period, value, target, light, text (e.g. ``"OTIF 87.2% vs 95.0% target"``).
+    """
+    cols = ["kpi", "label", "unit", "period", "value", "target", "light", "text"]
+    if not section:
+        return pd.DataFrame(columns=cols)
+    targets = section.get("targets") if isinstance(section.get("targets"), dict) else {}
+    status = section.get("status") if isinstance(section.get("status"), dict) else {}
+    rows = []
+    for kpi, (label, unit, up) in _KPIS.items():
+        if kpi not in section:
+            continue
+        raw = section[kpi]
+        value, period = _kpi_value(raw)
+        if value is None:
+            continue
+        target = _num(raw.get("target")) if isinstance(raw, dict) else None
+        if target is None:
+            t = targets.get(kpi)
+            target = _kpi_value(t)[0] if t is not None else None
+        st = status.get(kpi, raw.get("status") if isinstance(raw, dict) else None)
+        if isinstance(st, dict):
+            st = st.get(period) or st.get("13w") or st.get("status") or next(iter(st.values()), None)
+        light = _STATUS_WORDS.get(str(st).strip().lower()) if st is not None else None
+        if light is None:
+            if target is None:
+                light = "grey"
+            else:
+                light = "green" if (value >= target if up else value <= target) else "red"
+        text = f"{label} {fmt_kpi(value, unit, day_digits=0)}"
+        if target is not None:
+            text += f" vs {fmt_kpi(target, unit, day_digits=0)} target"
+        rows.append({"kpi": kpi, "label": label, "unit": unit, "period": period, "value": value, "target": target,
+                     "light": light, "text": text})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _kpi_items(ref, sec, *, week, materiality, rules, symbol, owners, link):
+    t = kpi_table(sec)
+    if t.empty:
+        return []
+    off = t[t["light"].isin(["red", "amber"])]
+    judged = t[t["light"] != "grey"]
+    if off.empty:
+        s = f"All {len(judged)} KPIs with a target are on target" if len(judged) else "No KPI has a target set"
+        s += ": " + ", ".join(t["text"].head(4)) + "."
+        light = "green" if len(judged) else "grey"
+    else:
+        s = (f"{len(off)} of {len(judged)} KPIs off target: " + ", ".join(off["text"]) + ".")
+        light = "red" if (off["light"] == "red").any() else "amber"
+    return [_item(ref, "KPIs vs targets", light, s, link)]
+
+
+def _dollars(v: Mapping[str, Any]) -> float | None:
+    return _num(v.get("dollars_at_stake", v.get("dollars_at_stake_open", v.get("dollars"))))
+
+
+def _owner_rows(by_owner) -> list[tuple[str, float | None, int | None]]:
+    """(owner, dollars at stake, open actions) from a dict or a list of records, largest dollars first."""
+    rows = []
+    if isinstance(by_owner, dict):
+        for owner, v in by_owner.items():
+            if isinstance(v, dict):
+                rows.append((str(owner), _dollars(v), _num(v.get("open", v.get("count", v.get("actions"))))))
+            else:
+                rows.append((str(owner), _num(v), None))
+    elif isinstance(by_owner, list):
+        for v in by_owner:
+            if isinstance(v, dict) and v.get("owner"):
+                rows.append((str(v["owner"]), _dollars(v), _num(v.get("open", v.get("count", v.get("actions"))))))
+    rows.sort(key=lambda r: -(r[1] or 0))  # largest dollars at stake first
+    return [(o, d, int(n) if n is not None else None) for o, d, n in rows]
+
+
+def _action_items(ref, sec, *, week, materiality, rules, symbol, owners, link):
+    n_open = _num(sec.get("open"))
+    if n_open is None:
+        return []
+    overdue, escalated = int(_num(sec.get("overdue")) or 0), int(_num(sec.get("escalated")) or 0)
+    new, closed = _num(sec.get("new_this_week")), _num(sec.get("closed_this_week"))
+    stake = _num(sec.get("dollars_at_stake_open"))
+    s = f"{int(n_open)} open action{'s' if n_open != 1 else ''}"
+    if stake is not None:
+        s += f" with {fmt_money(stake, symbol)} at stake"
+    s += f": {overdue} overdue, {escalated} escalated"
+    to = sec.get("escalated_to")
+    if escalated and isinstance(to, dict) and to:
+        s += " (" + ", ".join(f"{n} to {lvl}" for lvl, n in to.items()) + ")"
+    if new is not None or closed is not None:
+        s += f"; {int(new or 0)} opened and {int(closed or 0)} closed this week"
+    top = _owner_rows(sec.get("by_owner"))[:3]
+    if top:
+        s += ". Most at stake: " + ", ".join(
+            o + (f" {fmt_money(d, symbol)}" if d is not None else "") + (f" ({n})" if n is not None else "")
+            for o, d, n in top)
+    big = next((a for a in (sec.get("top_open") or []) if isinstance(a, dict) and a.get("title")), None)
+    if big:
+        bits = [str(b) for b in (big.get("owner"), fmt_money(big["dollars_at_stake"], symbol)
+                                 if _num(big.get("dollars_at_stake")) is not None else None) if b]
+        s += f". Largest open action: {big.get('id', '')} {big['title']}".replace("  ", " ")
+        s += f" ({', '.join(bits)})" if bits else ""
+    missing = [str(x) for x in (sec.get("inputs_missing") or [])]
+    if missing:
+        s += f". The tracker could not read {', '.join(missing)} this week"
+    light = "red" if escalated else ("amber" if overdue or missing else "green")
+    return [_item(ref, "Actions", light, s + ".", link)]
+
+
+def _accuracy_items(ref, sec, *, week, materiality, rules, symbol, owners, link):
+    score = _num(sec.get("score"))
+    if score is None:
+        return []
+    target = _num(sec.get("target"))
+    failed = sec.get("failed_checks")
+    n_failed = len(failed) if isinstance(failed, list) else (int(_num(failed)) if _num(failed) is not None else None)
+    s = f"Data accuracy score {fmt_pct(score)}"
+    if target is not None:
+        s += f" against a {fmt_pct(target)} target"
+        light = "green" if score >= target else ("amber" if target - score <= rules.accuracy_watch_points else "red")
+    else:
+        light = "grey"
+    if n_failed is not None:
+        s += f"; {n_failed} check{'s' if n_failed != 1 else ''} failed"
+        mat = sec.get("material_failed_checks")
+        if isinstance(mat, list) and n_failed:
+            s += f" ({len(mat)} above materiality)"
+        first = next((f for f in failed if isinstance(f, dict) and f.get("sentence")), None) \
+            if isinstance(failed, list) else None
+        if first:
+            s += f", e.g. {str(first['sentence']).rstrip('.')}"
+    return [_item(ref, "Data accuracy", light, s + ".", link)]
+
+
+_BUILDERS = {
+    "demand_reconciliation": _demand_items,
+    "cash_impact": _cash_items,
+    "forecast_feedback": _forecast_items,
+    "execution_kpis": _kpi_items,
+    "actions": _action_items,
+    "data_accuracy": _accuracy_items,
+}
+
+
+def build_items(
+    results: Mapping[str, dict],
+    statuses: Mapping[str, dict],
+    *,
+    week: str,
+    materiality,
+    rules,
+    symbol: str = "$",
+    owners: Mapping[str, str] | None = None,
+    pack: Iterable[ReportRef] = PACK,
+) -> pd.DataFrame:
+    """One row per summary item: a plain sentence with its number, a traffic light and its report.
+
+    Args:
+        results: the run's recorded figures ``{section: {key: value}}``.
+        statuses: ``{notebook: {"status": ...}}`` of the run (:func:`read_run_statuses`).
+        week: the run's week; a section recording another ``week`` is not shown.
+        materiality: ``params.materiality`` (abs, pct, rule) deciding red vs amber for shortfalls.
+        rules: ``params.executive_summary`` (top_variances, cash_watch_margin, accuracy_watch_points).
+        symbol: currency symbol.
+        owners: optional ``{issue key or event_id: owner}`` to name the owner beside a variance/event.
+        pack: the reports to summarise (default :data:`PACK`).
+    Returns:
+        DataFrame with :data:`ITEM_COLUMNS`; ``link`` is the report's HTML file name when it was
+        published (status ok), else empty. Reports that failed, did not run, recorded nothing or
+        recorded another week give one grey row saying so, and none of their figures.
+    """
+    rows: list[dict] = []
+    for ref in pack:
+        state = report_state(ref, statuses, results, week)
+        link = f"{ref.notebook}.html" if statuses.get(ref.notebook, {}).get("status") == "ok" else ""
+        if state != "ok":
+            rows.append(_item(ref, ref.title, "grey", _STATE_SENTENCE[state].format(title=ref.noun, week=week), link))
+            continue
+        built = _BUILDERS.get(ref.section, lambda *a, **k: [])(
+            ref, results[ref.section], week=week, materiality=materiality, rules=rules, symbol=symbol,
+            owners=owners or {}, link=link)
+        rows += built or [_item(ref, ref.title, "grey",
+                                f"The {ref.noun} report recorded none of the figures the summary uses.", link)]
+    return pd.DataFrame(rows, columns=ITEM_COLUMNS)
+
+
+def lights_count(items: pd.DataFrame) -> dict[str, int]:
+    """``{"red": n, "amber": n, "green": n, "grey": n}`` over the items."""
+    c = items["light"].value_counts() if len(items) else pd.Series(dtype=int)
+    return {k: int(c.get(k, 0)) for k in LIGHTS}
+
+
+# ---------------------------------------------------------------- headline and subject
+
+
+def headline(results: Mapping[str, dict], statuses: Mapping[str, dict], *, week: str, symbol: str = "$") -> str:
+    """The week in one line, e.g. ``"$0.48M behind plan, cash low point $1.2M in W05"``.
+
+    Built from demand_reconciliation.landing_gap and cash_impact.lowest_cash / lowest_week;
+    a report that is not ``ok`` (see :func:`report_state`) says so instead of a number.
+    """
+    parts = []
+    refs = {r.section: r for r in PACK}
+    if report_state(refs["demand_reconciliation"], statuses, results, week) == "ok":
+        gap = _num(results["demand_reconciliation"].get("landing_gap"))
+        if gap is not None:
+            parts.append(f"{headline_money(abs(gap), symbol)} {'behind' if gap < 0 else 'ahead of'} plan")
+    else:
+        parts.append("demand figures missing")
+    if report_state(refs["cash_impact"], statuses, results, week) == "ok":
+        c = results["cash_impact"]
+        low = _num(c.get("lowest_cash"))
+        if low is not None:
+            s = f"cash low point {headline_money(low, symbol)} in {_short_week(c.get('lowest_week'))}"
+            mc = _num(c.get("min_cash"))
+            parts.append(s + (" (below minimum)" if mc is not None and low < mc else ""))
+    else:
+        parts.append("cash figures missing")
+    return ", ".join(parts) if parts else "weekly pack"
+
+
+def subject(week: str, headline_text: str, prefix: str = "S&OE") -> str:
+    """``"S&OE 2026-W47: $0.48M behind plan, cash low point $1.2M in W05"`` (one line, no control chars)."""
+    s = f"{prefix} {week}: {headline_text}".strip()
+    return " ".join(s.split())
+
+
+# ---------------------------------------------------------------- what changed since last week
+
+# (section, key, label, unit); unit: money | pct | count | days
+_TRACKED = (
+    ("demand_reconciliation", "landing", "Projected quarter landing", "money"),
+    ("demand_reconciliation", "landing_gap", "Landing vs plan", "money"),
+    ("demand_reconciliation", "material_variances", "Material variances", "count"),
+    ("cash_impact", "lowest_cash", "13-week cash low point", "money"),
+    ("cash_impact", "baseline_week13_closing", "Week-13 closing cash (baseline)", "money"),
+    ("cash_impact", "cash_impact_13w", "Cash impact of disruptions, 13 weeks", "money"),
+    ("forecast_feedback", "wape_lag1", "Forecast error (WAPE), lag 1", "pct"),
+    ("forecast_feedback", "bias_lag4", "Forecast bias, lag 4", "pct"),
+    ("execution_kpis", "otif", "OTIF", "pct"),
+    ("execution_kpis", "dso", "DSO", "days"),
+    ("execution_kpis", "ccc", "Cash conversion cycle", "days"),
+    ("actions", "open", "Open actions", "count"),
+    ("actions", "overdue", "Overdue actions", "count"),
+    ("actions", "escalated", "Escalated actions", "count"),
+    ("actions", "dollars_at_stake_open", "Dollars at stake in open actions", "money"),
+    ("data_accuracy", "score", "Data accuracy score", "pct"),
+)
+
+
+def _fmt_unit(v: float | None, unit: str, symbol: str, signed: bool = False) -> str:
+    if v is None:
+        return "–"
+    if unit == "money":
+        s = fmt_money(v, symbol)
+        return ("+" + s) if signed and v > 0 else s
+    if unit == "pct":
+        return f"{v * 100:+.1f} pts" if signed else fmt_pct(v)
+    if unit == "days":
+        return f"{v:+.1f} days" if signed else f"{v:.1f} days"
+    return f"{v:+,.0f}" if signed else f"{v:,.0f}"
+
+
+def changes_since(
+    current: Mapping[str, dict],
+    previous: Mapping[str, dict],
+    *,
+    previous_week: str,
+    materiality,
+    symbol: str = "$",
+    shown_sections: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """This week's tracked figures against the previous week's, with a sentence for each change that matters.
+
+    Args:
+        current: this run's figures ``{section: {key: value}}`` (only ``shown_sections`` are used).
+        previous: the previous week's figures from the store (``Store.results_for``); empty = none.
+        previous_week: its label, for the sentences.
+        materiality: a money change matters above ``materiality.abs``; a percentage above half a
+            point; a count or day figure when it moves at all (days: by a full day).
+        shown_sections: sections whose report is ok this run; others are left out (never compared).
+    Returns:
+        DataFrame section, key, metric, unit, this_week, last_week, change (this - last, in the
+        metric's unit; money in currency, pct as a share), changed (bool), sentence. Rows only
+        for figures recorded in both weeks.
+    """
+    cols = ["section", "key", "metric", "unit", "this_week", "last_week", "change", "changed", "sentence"]
+    ok = set(shown_sections) if shown_sections is not None else set(current)
+    rows = []
+    for section, key, label, unit in _TRACKED:
+        if section not in ok:
+            continue
+        now = (current.get(section) or {}).get(key)
+        before = (previous.get(section) or {}).get(key)
+        if section == "execution_kpis":
+            now, before = _kpi_value(now)[0], _kpi_value(before)[0]
+        now, before = _num(now), _num(before)
+        if now is None or before is None:
+            continue
+        d = now - before
+        thresholds = {"money": materiality.abs, "pct": 0.005, "days": 0.999, "count": 0.5}
+        changed = abs(d) > thresholds[unit]
+        if changed:
+            sentence = (f"{label}: {'up' if d > 0 else 'down'} from {_fmt_unit(before, unit, symbol)} to "
+                        f"{_fmt_unit(now, unit, symbol)} ({_fmt_unit(d, unit, symbol, signed=True)}) "
+                        f"since {previous_week}.")
+        else:
+            sentence = f"{label}: unchanged at {_fmt_unit(now, unit, symbol)} since {previous_week}."
+        rows.append({"section": section, "key": key, "metric": label, "unit": unit, "this_week": now,
+                     "last_week": before, "change": d, "changed": changed, "sentence": sentence})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def change_sentences(changes: pd.DataFrame | None, previous_week: str) -> list[str]:
+    """The sentences worth reading from :func:`changes_since` (only figures that moved), or why there are none."""
+    if changes is None or changes.empty:
+        return [f"No figures were recorded for {previous_week}: nothing to compare with."]
+    moved = changes[changes["changed"]]
+    return list(moved["sentence"]) or [f"No tracked figure moved materially since {previous_week}."]
+
+
+def changes_display(changes: pd.DataFrame | None, symbol: str = "$") -> pd.DataFrame:
+    """:func:`changes_since` formatted for a table: metric, last week, this week, change (strings)."""
+    cols = ["Metric", "Last week", "This week", "Change"]
+    if changes is None or changes.empty:
+        return pd.DataFrame(columns=cols)
+    return pd.DataFrame({
+        "Metric": changes["metric"],
+        "Last week": [_fmt_unit(v, u, symbol) for v, u in zip(changes["last_week"], changes["unit"])],
+        "This week": [_fmt_unit(v, u, symbol) for v, u in zip(changes["this_week"], changes["unit"])],
+        "Change": [_fmt_unit(v, u, symbol, signed=True) for v, u in zip(changes["change"], changes["unit"])],
+    }, columns=cols)
+
+
+def kpi_display(kpis: pd.DataFrame) -> pd.DataFrame:
+    """:func:`kpi_table` formatted for a table: KPI, period, actual, target, status word."""
+    per = {"13w": "13 weeks", "trailing_13w": "13 weeks", "t13w": "13 weeks", "quarter": "Quarter to date",
+           "qtd": "Quarter to date", "week": "Week", "value": "", "": ""}
+    return pd.DataFrame({
+        "KPI": kpis["label"],
+        "Period": [per.get(p, p) for p in kpis["period"]],
+        "Actual": [fmt_kpi(v, u, day_digits=0) for v, u in zip(kpis["value"], kpis["unit"])],
+        "Target": [fmt_kpi(_num(v), u, day_digits=0) for v, u in zip(kpis["target"], kpis["unit"])],
+        "Status": [LIGHTS.get(x, LIGHTS["grey"])[0] for x in kpis["light"]],
+    }, columns=["KPI", "Period", "Actual", "Target", "Status"])
+
+
+# ---------------------------------------------------------------- tables for the report
+
+
+def status_table(statuses: Mapping[str, dict], pack: Iterable[ReportRef] = PACK) -> pd.DataFrame:
+    """One row per report of the pack: report title, state in words, seconds it took, HTML file (if published)."""
+    words = {"ok": "ok", "failed": "FAILED"}
+    rows = []
+    for ref in pack:
+        st = statuses.get(ref.notebook)
+        state = "not run" if st is None else words.get(st.get("status"), str(st.get("status")))
+        secs = _num(st.get("execute_seconds")) if st else None
+        rows.append({"report": ref.title, "status": state, "seconds": secs,
+                     "file": f"{ref.notebook}.html" if st and st.get("status") == "ok" else ""})
+    return pd.DataFrame(rows, columns=["report", "status", "seconds", "file"])
+
+
+def assumptions(params, results: Mapping[str, dict] | None = None) -> list[str]:
+    """The rules behind the summary's traffic lights, as sentences (the report prints them)."""
+    m, r, sym = params.materiality, params.executive_summary, params.company.currency_symbol
+    rule = "or" if m.rule == "either" else "and"
+    out = [
+        f"Material: a variance above {fmt_money(m.abs, sym)} {rule} {fmt_pct(m.pct)} of its reference. "
+        "Behind plan by a material amount = Act (red); behind but not material = Watch (amber).",
+        f"Cash: Act when the 13-week low point is below the minimum cash, Watch when it is less than "
+        f"{fmt_pct(r.cash_watch_margin, digits=0)} above it; scenarios are Watch when they cut week-13 cash "
+        "by a material amount.",
+        "Forecast: Watch when a product line has a tracking-signal bias alert or the S&OP forecast is worse "
+        "than a naive one.",
+        "KPIs: the light recorded by the KPI report against its targets; without one, on target in the "
+        "KPI's good direction (OTIF up, DSO down) = On track, otherwise Act.",
+        "Actions: Act when any action is escalated, Watch when any is overdue.",
+        f"Data accuracy: Act below target by more than {r.accuracy_watch_points * 100:.0f} points, Watch "
+        "within them.",
+        "A report that failed or did not run this week is marked Missing (grey) and shows no figures, "
+        "never an earlier week's.",
+    ]
+    if results and (results.get("data_accuracy") or {}).get("target") is not None:
+        out[5] += f" Target this run: {fmt_pct(_num(results['data_accuracy']['target']))}."
+    return out
+
+
+# ---------------------------------------------------------------- HTML
+
+
+def _chip(light: str) -> str:
+    word, color = LIGHTS.get(light, LIGHTS["grey"])
+    return (f'<span class="soe-light soe-light-{html.escape(light)}" style="color:{color}">'
+            f'&#9679;&nbsp;{html.escape(word)}</span>')
+
+
+def last_of_report(items: pd.DataFrame) -> list[bool]:
+    """True for the last item of each run of consecutive items from the same report (where its link goes)."""
+    reps = list(items["report"])
+    return [i == len(reps) - 1 or reps[i + 1] != reps[i] for i in range(len(reps))]
+
+
+def items_html(items: pd.DataFrame, links: Mapping[str, str] | None = None, link_text: str = "Full report") -> str:
+    """The summary items as an escaped HTML table: light (colour and word), sentence, link to the report.
+
+    Args:
+        items: :func:`build_items` output.
+        links: report -> href; default the item's own ``link`` (the sibling HTML file). A report
+            missing from ``links`` (or with an empty link) gets no link.
+        link_text: the link's text.
+    """
+    rows = []
+    last = last_of_report(items)
+    for i, r in enumerate(items.itertuples(index=False)):
+        href = ((links.get(r.report, "") if links is not None else r.link) or "") if last[i] else ""
+        a = f'<a href="{html.escape(href, quote=True)}">{html.escape(link_text)}</a>' if href else ""
+        rows.append(f'<tr><td class="soe-light-cell">{_chip(r.light)}</td><td><b>{html.escape(r.topic)}</b>: '
+                    f'{html.escape(r.sentence)}</td><td class="soe-link">{a}</td></tr>')
+    return ('<table class="soe-table soe-summary"><thead><tr><th>Status</th><th>This week</th><th>Report</th></tr>'
+            f'</thead><tbody>{"".join(rows)}</tbody></table>')
+
+
+def kpi_html(kpis: pd.DataFrame) -> str:
+    """:func:`kpi_table` as an escaped HTML table with the traffic light in colour and words."""
+    d = kpi_display(kpis)
+    rows = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{html.escape(per)}</td><td class=\"num\">{html.escape(a)}</td>"
+        f"<td class=\"num\">{html.escape(t)}</td><td>{_chip(light)}</td></tr>"
+        for k, per, a, t, light in zip(d["KPI"], d["Period"], d["Actual"], d["Target"], kpis["light"]))
+    return ('<table class="soe-table"><thead><tr><th>KPI</th><th>Period</th><th class="num">Actual</th>'
+            f'<th class="num">Target</th><th>Status</th></tr></thead><tbody>{rows}</tbody></table>')
+
+
+# ---------------------------------------------------------------- charts
+
+
+def landing_chart(section: Mapping[str, Any] | None, symbol: str = "$") -> Figure | None:
+    """Quarter plan vs projected landing (shipped to date + latest forecast), one bar each; None without figures."""
+    sec = section or {}
+    plan_q, actual, landing = (_num(sec.get(k)) for k in ("plan_quarter", "actual_qtd", "landing"))
+    if plan_q is None or actual is None or landing is None:
+        return None
+    fig = Figure(figsize=(6.4, 2.2), dpi=110)
+    ax = fig.subplots()
+    ax.barh([1], [plan_q], color=COLORS["plan"], height=0.55, label="Quarter plan")
+    ax.barh([0], [actual], color=COLORS["actual"], height=0.55, label="Shipped to date")
+    ax.barh([0], [landing - actual], left=[actual], color=COLORS["forecast"], height=0.55, label="Latest forecast")
+    ax.set_yticks([0, 1], ["Projected", "Plan"])
+    for y, v in ((1, plan_q), (0, landing)):
+        ax.annotate(fmt_money(v, symbol), (v, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+    ax.set_xlim(0, max(plan_q, landing) * 1.18)
+    money_axis(ax, symbol, axis="x")
+    ax.grid(axis="y", visible=False)
+    ax.set_title(f"{sec.get('quarter') or 'Quarter'} revenue: projected landing vs plan", pad=16)
+    ax.legend(loc="lower left", fontsize=7, ncol=3, bbox_to_anchor=(0, 1.0), borderaxespad=0.1, handlelength=1.2)
+    fig.tight_layout()
+    return fig
+
+
+def cash_chart(forecast: pd.DataFrame | None, min_cash: float | None = None, symbol: str = "$",
+               scenario_col: str = "scenario", week_col: str = "week",
+               value_col: str = "closing_cash") -> Figure | None:
+    """13-week closing cash: the baseline (forecast colour), each scenario, the minimum-cash line and the low point.
+
+    ``forecast`` is the cash report's ``cash_forecast_13w.csv`` (one row per scenario and week);
+    the baseline is the scenario named ``baseline`` (else the first one). None without usable rows.
+    """
+    need = {scenario_col, week_col, value_col}
+    if forecast is None or forecast.empty or not need <= set(forecast.columns):
+        return None
+    df = forecast.assign(_v=pd.to_numeric(forecast[value_col], errors="coerce")).dropna(subset=["_v"])
+    if df.empty:
+        return None
+    names = list(dict.fromkeys(df[scenario_col].astype(str)))
+    base = next((n for n in names if n.strip().lower() in ("baseline", "base")), names[0])
+    weeks = list(dict.fromkeys(df[week_col].astype(str)))
+    pos = {w: i for i, w in enumerate(weeks)}
+    fig = Figure(figsize=(6.4, 2.7), dpi=110)
+    ax = fig.subplots()
+    others = [n for n in names if n != base]
+    pal = COLORS["scenario"]
+    for i, n in enumerate(others[: 2 * len(pal)]):  # past the palette, the colours repeat dashed
+        d = df[df[scenario_col].astype(str) == n]
+        ax.plot([pos[w] for w in d[week_col].astype(str)], d["_v"], lw=1.4, color=pal[i % len(pal)],
+                ls="-" if i < len(pal) else "--", label=n)
+    d = df[df[scenario_col].astype(str) == base]
+    xs, ys = [pos[w] for w in d[week_col].astype(str)], d["_v"].to_numpy()
+    ax.plot(xs, ys, lw=2.6, color=COLORS["forecast"], marker="o", ms=3, label=f"{base} (forecast)")
+    if len(ys):
+        i = int(ys.argmin())
+        ax.annotate(f"low {fmt_money(ys[i], symbol)}", (xs[i], ys[i]), xytext=(0, 7), textcoords="offset points",
+                    ha="center", fontsize=8, color=COLORS["forecast"], fontweight="bold")
+    if min_cash is not None:
+        ax.axhline(min_cash, color=COLORS["bad"], lw=1, ls="--", label=f"minimum {fmt_money(min_cash, symbol)}")
+    ax.set_xticks(range(len(weeks)), [_short_week(w) for w in weeks], fontsize=7)
+    money_axis(ax, symbol)
+    ax.set_title("Closing cash, next 13 weeks")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, handlelength=1.5)
+    fig.tight_layout()
+    return fig
+
+
+def figure_png(fig: Figure, dpi: int = 144) -> bytes:
+    """PNG bytes of a chart (for the email's inline images)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    return buf.getvalue()

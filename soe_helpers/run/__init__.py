@@ -1,0 +1,1 @@
+"""Run: the weekly run: the runner, notebook execution and HTML conversion."""

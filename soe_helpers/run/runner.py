@@ -1,0 +1,505 @@
+"""The weekly run: params and inputs validated once, every notebook executed, reports and records written.
+
+``run_week`` is what ``soe run`` calls. In order:
+
+1. resolve params (company file + ``--params`` + ``--set``) and validate them;
+2. check every per-notebook parameter against the notebook's own ``parameters`` cell
+   (papermill only warns about unknown ones: here it is an error);
+3. load and validate every input table once (all problems reported together);
+4. create a new run folder ``outputs/<week>/<run_id>/`` (earlier runs are never
+   touched), lock the week, save the validated tables as Parquet and the params;
+   build the aggregated layer (:mod:`soe_helpers.data.aggregates`: DuckDB over the Parquet, or
+   pushed down to the source database and tied out) — a mismatch stops the run here;
+5. execute the notebooks with papermill, independent ones in parallel (stage 1), then
+   the ones that read the others' figures (stage 2, e.g. the executive summary);
+6. write each notebook's HTML (input hidden), ``results.json`` and ``manifest.json``,
+   record the run in the store, and point ``outputs/<week>/latest`` at the run only
+   if every notebook succeeded.
+
+A failing notebook leaves its executed copy with the error, the others still run, the
+run is marked failed (manifest, store, exit code) and the week's "latest" pointer
+keeps pointing at the last good run.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Callable
+
+import nbformat
+
+from soe_helpers.data import aggregates
+
+from soe_helpers.core import paths
+from soe_helpers.core.calendar import FiscalCalendar, latest_complete_week, parse_week, week_end
+from soe_helpers.report.context import DATA_DIRNAME, RESULTS_DIRNAME
+from soe_helpers.data.loaders import DataError, LoadedTable, data_as_of, load_tables
+from soe_helpers.core.params import Params, ParamsError, load_params
+from soe_helpers.store.engine import open_store
+
+__all__ = ["RunError", "RunResult", "run_week", "discover_notebooks", "notebook_parameters",
+           "check_notebook_params", "validate_inputs", "WeekLock", "STANDARD_PARAMETERS", "PACKAGES"]
+
+#: Parameters every pack notebook declares; the runner fills them.
+STANDARD_PARAMETERS = ("week", "run_dir")
+PACKAGES = ("pandas", "numpy", "matplotlib", "statsmodels", "papermill", "nbconvert", "sqlalchemy",
+            "pydantic", "pyarrow", "duckdb", "ipykernel")
+
+
+class RunError(RuntimeError):
+    """The run cannot start (bad params, bad data, a locked week...): one clear message."""
+
+
+@dataclass
+class NotebookSpec:
+    name: str
+    path: Path
+    stage: int
+    parameters: dict
+
+
+@dataclass
+class RunResult:
+    week: str
+    run_id: str
+    run_dir: Path
+    status: str
+    notebooks: list[dict] = field(default_factory=list)
+    manifest: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+# ---------------------------------------------------------------- notebooks
+
+
+def discover_notebooks(nb_dir: Path | None = None, only: list[str] | None = None) -> list[Path]:
+    nb_dir = nb_dir or paths.notebooks_dir()
+    found = sorted(p for p in nb_dir.glob("*.ipynb") if not p.name.startswith(("_", ".")))
+    if only:
+        names = {p.stem: p for p in found}
+        missing = [o for o in only if Path(o).stem not in names]
+        if missing:
+            raise RunError(f"--only: no notebook named {', '.join(missing)} in {nb_dir}; "
+                           f"available: {', '.join(names)}")
+        found = [names[Path(o).stem] for o in only]
+    if not found:
+        raise RunError(f"no notebooks found in {nb_dir}")
+    return found
+
+
+def notebook_parameters(path: Path) -> dict:
+    """The notebook's declared parameters (papermill.inspect_notebook): name -> info."""
+    import papermill as pm
+
+    return pm.inspect_notebook(str(path))
+
+
+def _stage(path: Path) -> int:
+    nb = nbformat.read(str(path), as_version=4)
+    return int(nb.metadata.get("soe", {}).get("stage", 1))
+
+
+def check_notebook_params(params: Params, notebooks: list[Path]) -> list[NotebookSpec]:
+    """Check ``params.notebooks`` against each notebook's parameters cell; build run specs.
+
+    Raises RunError naming any parameter no notebook declares, or an unknown notebook.
+    """
+    problems = []
+    declared = {p.stem: notebook_parameters(p) for p in notebooks}
+    all_names = {p.stem for p in discover_notebooks(notebooks[0].parent)} if notebooks else set()
+    for nb_name, values in params.notebooks.items():
+        if nb_name not in all_names:
+            problems.append(f"notebooks.{nb_name}: there is no notebook {nb_name}.ipynb "
+                            f"(notebooks: {', '.join(sorted(all_names))})")
+            continue
+        if nb_name not in declared:
+            continue  # not part of this run (--only)
+        for key in values or {}:
+            if key in STANDARD_PARAMETERS:
+                problems.append(f"notebooks.{nb_name}.{key}: set by the runner, not by params")
+            elif key not in declared[nb_name]:
+                problems.append(f"notebooks.{nb_name}.{key}: {nb_name}.ipynb declares no parameter {key!r} "
+                                f"(it declares: {', '.join(declared[nb_name]) or 'none'})")
+    for name, decl in declared.items():
+        missing = [k for k in STANDARD_PARAMETERS if k not in decl]
+        if missing:
+            problems.append(f"{name}.ipynb: its parameters cell must declare {', '.join(missing)}")
+    if problems:
+        raise RunError("notebook parameters are invalid; nothing was run:\n" + "\n".join(f"  - {p}" for p in problems))
+    return [NotebookSpec(p.stem, p, _stage(p), dict(params.notebooks.get(p.stem, {}) or {})) for p in notebooks]
+
+
+# ---------------------------------------------------------------- week lock
+
+
+class WeekLock:
+    """An exclusive lock on a week's output folder: a second run of the same week is refused."""
+
+    def __init__(self, week_dir: Path):
+        self.path = week_dir / ".lock"
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                os.write(fd, f"{os.getpid()}\n".encode())
+                os.close(fd)
+                return self
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and _alive(pid):
+                    raise RunError(f"another run of this week is in progress (pid {pid}, lock {self.path}); "
+                                   "wait for it to finish") from None
+                self.path.unlink(missing_ok=True)  # stale lock from a killed run
+        raise RunError(f"cannot take the lock {self.path}")
+
+    def __exit__(self, *exc):
+        self.path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def validate_inputs(params: Params) -> tuple[dict[str, LoadedTable], "dt.date"]:
+    """Load and validate every table once; return them and the data's as-of date."""
+    tables = load_tables(params)
+    frames = {n: lt.frame for n, lt in tables.items()}
+    as_of = params.data.as_of or data_as_of(frames).date()
+    return tables, as_of
+
+
+def _resolve_week(week: str | None, as_of) -> str:
+    latest = latest_complete_week(as_of)
+    if not week:
+        return latest
+    try:
+        parse_week(week)
+    except ValueError as e:
+        raise RunError(str(e)) from None
+    if week_end(week).date() > (as_of if isinstance(as_of, dt.date) else as_of.date()):
+        raise RunError(f"week {week} is not complete in the data: it ends {week_end(week).date()}, "
+                       f"the data runs to {as_of}; the latest complete week is {latest}")
+    return week
+
+
+# ---------------------------------------------------------------- manifest helpers
+
+
+def _git(*args: str) -> str | None:
+    try:
+        return subprocess.run(["git", *args], cwd=paths.repo_root(), capture_output=True, text=True,
+                              timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _code_version() -> dict:
+    dirty = _git("status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": _git("rev-parse", "HEAD"), "git_dirty": bool(dirty),
+            "soe_version": _pkg_version("soe-suite")}
+
+
+def _pkg_version(name: str) -> str | None:
+    try:
+        return importlib_metadata.version(name)
+    except importlib_metadata.PackageNotFoundError:
+        return None
+
+
+def _new_run_dir(week_dir: Path) -> tuple[str, Path]:
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run_id, n = stamp, 1
+    while (week_dir / run_id).exists():
+        n += 1
+        run_id = f"{stamp}-{n}"
+    (week_dir / run_id).mkdir(parents=True)
+    return run_id, week_dir / run_id
+
+
+def _utc() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---------------------------------------------------------------- execution
+
+
+def _execute(specs: list[NotebookSpec], run_dir: Path, week: str, params: Params, run_id: str, as_of,
+             progress: Callable[[str], None], total: int, done_count: list[int]) -> list[dict]:
+    """Run notebooks as worker processes, at most ``max_parallel`` at once, each with a time limit."""
+    max_par = params.run.max_parallel or os.cpu_count() or 1
+    limit = params.run.timeout_seconds
+    pending = list(specs)
+    running: dict[str, tuple[subprocess.Popen, float, NotebookSpec, dict]] = {}
+    statuses: list[dict] = []
+    work = run_dir / ".work"
+    work.mkdir(exist_ok=True)
+    env = dict(os.environ)
+    env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    env["PYTHONWARNINGS"] = env.get("PYTHONWARNINGS", "ignore::DeprecationWarning")
+    title_of = lambda s: s.name.replace("_", " ").capitalize()  # noqa: E731
+    while pending or running:
+        while pending and len(running) < max_par:
+            s = pending.pop(0)
+            spec = {
+                "name": s.name,
+                "input": str(s.path),
+                "output": str(run_dir / f"{s.name}.ipynb"),
+                "html": str(run_dir / f"{s.name}.html"),
+                "status": str(work / f"{s.name}.status.json"),
+                "kernel": params.run.kernel,
+                "cwd": str(s.path.parent),
+                "log_output": params.run.log_output,
+                "parameters": {"week": week, "run_dir": str(run_dir), **s.parameters},
+                "header": {"title": _title(s.path) or title_of(s), "company": params.company.name, "week": week,
+                           "as_of": str(as_of), "generated": _utc(), "run_id": run_id},
+            }
+            spec_path = work / f"{s.name}.spec.json"
+            spec_path.write_text(json.dumps(spec))
+            proc = subprocess.Popen([sys.executable, "-m", "soe_helpers.run.execute", str(spec_path)],
+                                    env=env, start_new_session=True,
+                                    stdout=open(work / f"{s.name}.log", "w"), stderr=subprocess.STDOUT)
+            running[s.name] = (proc, time.perf_counter(), s, spec)
+            progress(f"  started  {s.name}")
+        time.sleep(0.2)
+        for name in list(running):
+            proc, t0, s, spec = running[name]
+            elapsed = time.perf_counter() - t0
+            rc = proc.poll()
+            if rc is None and elapsed <= limit:
+                continue
+            if rc is None:  # past its time limit: stop it and its kernel
+                _kill_group(proc)
+                st = {"name": name, "status": "failed", "error": f"timed out after {limit}s (run.timeout_seconds)",
+                      "execute_seconds": round(elapsed, 3)}
+            else:
+                sp = Path(spec["status"])
+                st = json.loads(sp.read_text()) if sp.exists() else {
+                    "name": name, "status": "failed",
+                    "error": f"worker exited with code {rc} before reporting; see {work / (name + '.log')}"}
+            st["seconds"] = round(elapsed, 3)
+            st["stage"] = s.stage
+            st["ipynb"] = Path(spec["output"]).name if Path(spec["output"]).exists() else None
+            st["html"] = Path(spec["html"]).name if st["status"] == "ok" else None
+            if st["status"] != "ok" and Path(spec["html"]).exists():
+                Path(spec["html"]).unlink()  # a failed notebook never publishes a partial report
+            statuses.append(st)
+            del running[name]
+            done_count[0] += 1
+            mark = "ok" if st["status"] == "ok" else "FAILED"
+            extra = "" if st["status"] == "ok" else f" — {st.get('error')}"
+            progress(f"[{done_count[0]}/{total}] {mark:6s} {name} ({st['seconds']:.1f}s){extra}")
+    return statuses
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    proc.wait(timeout=30)
+
+
+def _title(path: Path) -> str | None:
+    """The notebook's first markdown heading, used as the report title."""
+    nb = nbformat.read(str(path), as_version=4)
+    for c in nb.cells:
+        if c.cell_type == "markdown":
+            for line in c.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return None
+
+
+def run_week(
+    week: str | None = None,
+    data_dir: str | Path | None = None,
+    param_files: list[str | Path] | None = None,
+    sets: list[str] | None = None,
+    only: list[str] | None = None,
+    notebooks_dir: Path | None = None,
+    progress: Callable[[str], None] = lambda m: print(m, flush=True),
+    argv: list[str] | None = None,
+) -> RunResult:
+    """Run the weekly pack for one ISO week. See the module docstring.
+
+    Raises:
+        RunError / ParamsError / DataError before anything runs when params, notebook
+        parameters or inputs are invalid (nothing is written then).
+    Returns:
+        RunResult with status "ok" or "failed" (failed notebooks named in ``notebooks``).
+    """
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    files = [paths.params_dir() / "company.yaml", *(param_files or [])]
+    params = load_params(files, sets, data_dir)
+    nbs = discover_notebooks(notebooks_dir, only)
+    specs = check_notebook_params(params, nbs)
+    timings["params_seconds"] = round(time.perf_counter() - t_start, 3)
+
+    t0 = time.perf_counter()
+    progress(f"Validating inputs in {params.data_dir()} ...")
+    tables, as_of = validate_inputs(params)
+    timings["load_validate_seconds"] = round(time.perf_counter() - t0, 3)
+    week = _resolve_week(week, as_of)
+    cal = FiscalCalendar(params.calendar.type)
+    progress(f"Inputs valid: {sum(lt.rows for lt in tables.values()):,} rows in {len(tables)} tables "
+             f"({timings['load_validate_seconds']:.1f}s); week {week} ({cal.quarter_of(week)}), data as of {as_of}")
+
+    week_dir = paths.outputs_dir() / week
+    store = open_store(params)  # an unreachable store stops the run here, before any run folder exists
+    with WeekLock(week_dir), store.week_lock(week):
+        run_id, run_dir = _new_run_dir(week_dir)
+        aborted = store.mark_aborted(week)
+        if aborted:
+            progress(f"Note: {aborted} earlier run(s) of {week} had been killed mid-way; marked aborted.")
+        store.start_run(run_id, week, run_dir)
+        started = _utc()
+        t0 = time.perf_counter()
+        data_out = run_dir / DATA_DIRNAME
+        data_out.mkdir()
+        for name, lt in tables.items():
+            lt.frame.to_parquet(data_out / f"{name}.parquet", index=False)
+            lt.frame = None  # notebooks read the Parquet; the runner need not hold millions of rows meanwhile
+        import gc
+
+        gc.collect()
+        (data_out / "_meta.json").write_text(json.dumps({"as_of": str(as_of), "week": week}))
+        (run_dir / "params.json").write_text(params.to_json())
+        (run_dir / RESULTS_DIRNAME).mkdir()
+        timings["snapshot_seconds"] = round(time.perf_counter() - t0, 3)
+
+        # The aggregated layer (booked_weekly, shipped_weekly, ar_ageing ...): DuckDB over the snapshot,
+        # or pushed down to the source database and tied out against DuckDB's; a mismatch stops the run here.
+        t0 = time.perf_counter()
+        try:
+            agg_info = aggregates.build(data_out, params, {n: lt.headers for n, lt in tables.items()},
+                                        week_end(week), progress)
+        except Exception as e:  # noqa: BLE001 - no report may run on aggregates that do not tie out
+            msg = str(e) if isinstance(e, aggregates.TieOutError) else \
+                f"the aggregates could not be built: {type(e).__name__}: {e}"
+            (run_dir / "FAILED").write_text(f"This run stopped before any report ran:\n{msg}\n")
+            store.finish_run(run_id, "failed", {"error": msg.splitlines()[0], "notebooks": []})
+            raise RunError(msg) from None
+        timings["aggregate_seconds"] = round(time.perf_counter() - t0, 3)
+        progress("Aggregates: " + ", ".join(f"{n} {i['rows']:,} rows on {i['engine']}" for n, i in agg_info.items())
+                 + f" ({timings['aggregate_seconds']:.1f}s)")
+
+        progress(f"Running {len(specs)} notebook(s) into {run_dir}")
+        statuses: list[dict] = []
+        done = [0]
+        for stage in sorted({s.stage for s in specs}):
+            stage_specs = [s for s in specs if s.stage == stage]
+            statuses += _execute(stage_specs, run_dir, week, params, run_id, as_of, progress, len(specs), done)
+
+        figures = {}
+        for p in sorted((run_dir / RESULTS_DIRNAME).glob("*.json")):
+            figures[p.stem] = json.loads(p.read_text())
+        (run_dir / "results.json").write_text(json.dumps(figures, indent=2, sort_keys=True))
+
+        failed = [s for s in statuses if s["status"] != "ok"]
+        status = "failed" if failed else "ok"
+        by_name = {s["name"]: s for s in statuses}
+        nb_records = [by_name[s.name] for s in specs]
+        manifest = {
+            "run_id": run_id,
+            "week": week,
+            "quarter": cal.quarter_of(week),
+            "status": status,
+            "company": params.company.name,
+            "data_as_of": str(as_of),
+            "started_at": started,
+            "finished_at": _utc(),
+            "duration_seconds": round(time.perf_counter() - t_start, 3),
+            "timings": timings,
+            "command": argv or [],
+            "params": json.loads(params.to_json()),
+            "overrides": list(sets or []),
+            "param_files": [str(f) for f in files],
+            "inputs": {
+                n: {"origin": lt.origin, "path": str(lt.path) if lt.path else None, "sha256": lt.sha256,
+                    "rows": lt.rows, "bytes": lt.path.stat().st_size if lt.path else None}
+                for n, lt in tables.items()
+            },
+            "aggregates": agg_info,
+            "code": _code_version(),
+            "python": platform.python_version(),
+            "packages": {p: _pkg_version(p) for p in PACKAGES},
+            "kernel": params.run.kernel,
+            "store": store.display_url,
+            "notebooks": nb_records,
+        }
+        (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        try:  # email/leadership.eml for a complete good run, else email/failure_notice.eml (analysts only)
+            from soe_helpers.deliver.mail import build_run_email, redact, secret_values
+
+            manifest["email"] = build_run_email(run_dir, manifest, params,
+                                                expected=[p.stem for p in discover_notebooks(notebooks_dir)])
+        except Exception as e:  # noqa: BLE001 - an email that cannot be built fails the run, never crashes it
+            manifest["email"] = {"error": redact(f"the email could not be built: {type(e).__name__}: {e}",
+                                                 secret_values(params))}
+        if manifest["email"].get("error"):
+            failed.append({"name": "email", "status": "failed", "error": manifest["email"]["error"]})
+            status = manifest["status"] = "failed"
+            progress(f"FAILED email — {manifest['email']['error']}")
+        (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        store.finish_run(run_id, status, {"notebooks": [{k: s.get(k) for k in ("name", "status", "error", "seconds")}
+                                                         for s in nb_records]})
+        if status == "ok":
+            store.replace_results(week, run_id, figures)
+            _point_latest(week_dir, run_id)
+        else:
+            (run_dir / "FAILED").write_text(
+                "This run failed; its reports are incomplete and were not published:\n"
+                + "\n".join(f"- {s['name']}: {s.get('error')}" for s in failed) + "\n")
+    return RunResult(week, run_id, run_dir, status, nb_records, manifest)
+
+
+def _point_latest(week_dir: Path, run_id: str) -> None:
+    """Point ``<week>/latest`` (symlink) and ``<week>/latest.json`` at the run, atomically."""
+    tmp = week_dir / ".latest.json.tmp"
+    tmp.write_text(json.dumps({"run_id": run_id, "run_dir": str(week_dir / run_id)}))
+    tmp.replace(week_dir / "latest.json")
+    link_tmp = week_dir / ".latest.tmp"
+    link_tmp.unlink(missing_ok=True)
+    try:
+        link_tmp.symlink_to(run_id, target_is_directory=True)
+        link_tmp.replace(week_dir / "latest")
+    except OSError:
+        link_tmp.unlink(missing_ok=True)  # file systems without symlinks: latest.json is enough
+
+
+def latest_run_dir(week: str) -> Path | None:
+    """The last good run of ``week`` (None when the week has none)."""
+    p = paths.outputs_dir() / week / "latest.json"
+    if not p.exists():
+        return None
+    return Path(json.loads(p.read_text())["run_dir"])
+
+
+__all__ += ["latest_run_dir", "ParamsError", "DataError"]

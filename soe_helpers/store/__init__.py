@@ -1,0 +1,1 @@
+"""Store: the week-over-week database: every table, its readers and its writers."""
