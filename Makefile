@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.soe-installed
 ARGS   ?=
 
-.PHONY: report test setup demo clean-venv bench
+.PHONY: report test setup demo clean-venv bench lab
 
 report: setup demo
 	$(BIN)/soe run $(ARGS)
@@ -23,6 +23,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
 	$(BIN)/soe kernel --name soe
 	@touch $(STAMP)
+
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 demo: setup
 	$(BIN)/soe demo --if-missing
