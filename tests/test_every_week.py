@@ -53,10 +53,15 @@ def test_every_analysis_runs(demo, week):
     agg = aggregates.compute(tables, week_end(week), None)
     t = {**tables, **agg}
 
+    corr = feedback.current_corrections(t["forecasts"], t["booked_weekly"], t["order_history"], t["products"], week,
+                                        params.forecast_feedback)
     rec = reconcile.reconcile_week(t["booked_weekly"], t["shipped_weekly"], t["products"], t["customers"], t["plan"],
-                                   t["forecasts"], week, cal, params.materiality, params.company.currency_symbol)
+                                   t["forecasts"], week, cal, params.materiality, params.company.currency_symbol,
+                                   orders=t["orders"], shipments=t["shipments"], corrections=corr)
     land = rec.landing
-    assert math.isfinite(land["landing"]) and math.isfinite(land["gap"])
+    assert math.isfinite(land["landing"]) and math.isfinite(land["gap"]) and math.isfinite(land["landing_corrected"])
+    assert land["landing"] == pytest.approx(land["actual_qtd"] + land["backlog_in_quarter"] + land["unbooked_in_quarter"])
+    assert rec.landing_by_line["landing"].sum() == pytest.approx(land["landing"])
     assert land["weeks_elapsed"] <= land["quarter_weeks"]
     steps = reconcile.bridge_steps(rec.bridge)
     assert steps.attrs["closes"]

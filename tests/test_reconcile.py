@@ -9,7 +9,7 @@ from soe_helpers.data.aggregates import from_frames
 from soe_helpers.core.calendar import FiscalCalendar
 from soe_helpers.core.params import Materiality
 from soe_helpers.analysis.reconcile import (bridge_steps, compare, forecast_for_weeks, is_material, latest_forecast,
-                                   pvm_bridge, quarter_landing, reconcile_week, variance_sentence)
+                                   pvm_bridge, reconcile_week, variance_sentence)
 
 
 def test_materiality_either_and_both():
@@ -77,19 +77,6 @@ def test_forecast_lag_selection_falls_back_to_earlier_snapshot():
     assert latest["units"].tolist() == [12.0]
 
 
-def test_quarter_landing_by_hand():
-    weeks = ["2026-W01", "2026-W02", "2026-W03", "2026-W04"]
-    plan = pd.DataFrame({"week": weeks, "revenue": [100.0] * 4})
-    shipped = pd.DataFrame({"week": ["2026-W01", "2026-W02", "2025-W52"], "revenue": [90.0, 80.0, 1000.0]})
-    fc = pd.DataFrame({"week": ["2026-W03"], "revenue": [95.0]})
-    fig, weekly = quarter_landing(shipped, plan, fc, weeks, "2026-W02")
-    assert fig["actual_qtd"] == 170.0 and fig["plan_qtd"] == 200.0
-    assert fig["forecast_remaining"] == 95.0 and fig["plan_fill_remaining"] == 100.0  # W04 not covered
-    assert fig["weeks_without_forecast"] == ["2026-W04"]
-    assert fig["landing"] == 365.0 and fig["gap"] == -35.0 and fig["gap_pct"] == pytest.approx(-35 / 400)
-    assert weekly["cum_outlook"].iloc[-1] == 365.0 and weekly["cum_plan"].iloc[-1] == 400.0
-
-
 def test_sentence_words_and_sign():
     s = variance_sentence("Controllers", -412_000, -0.142, 2_490_000, 2_902_000, "plan", "quarter-to-date")
     assert s == "Controllers is $412K (14.2%) behind plan quarter-to-date: shipped $2.49M vs $2.90M."
@@ -147,18 +134,3 @@ def test_reconcile_week_ties_out():
     # the register holds only material rows and the sentence names the customer as given
     assert (rec.register["variance"].abs() > 0).all()
     assert rec.register["sentence"].str.contains("behind|ahead").all()
-
-
-def test_last_week_of_a_quarter_has_no_remaining_forecast_and_stays_numeric():
-    # the run week is the quarter's last: no week is left to forecast (was: "Can only string multiply")
-    f = pd.DataFrame({"snapshot_week": pd.Series(["2026-W38"], dtype="str"), "target_week": ["2026-W40"],
-                      "sku": pd.Series(["A"], dtype="str"), "quantity": [10.0]})
-    lf = latest_forecast(f, "2026-W39", [])
-    assert lf.empty and lf["units"].dtype == float
-    from soe_helpers.analysis.reconcile import at_plan_price
-    assert at_plan_price(lf, pd.Series({"A": 5.0})).dtype == float
-    weeks = ["2026-W38", "2026-W39"]
-    fig, _ = quarter_landing(pd.DataFrame({"week": weeks, "revenue": [10.0, 20.0]}),
-                             pd.DataFrame({"week": weeks, "revenue": [15.0, 15.0]}),
-                             lf.assign(revenue=at_plan_price(lf, pd.Series({"A": 5.0}))), weeks, "2026-W39")
-    assert fig["landing"] == 30.0 and fig["gap"] == 0.0 and fig["forecast_remaining"] == 0.0

@@ -65,6 +65,8 @@ __all__ = [
     "FEEDBACK_COLUMNS",
     "shrink",
     "corrections",
+    "correction_settings",
+    "current_corrections",
     "apply_corrections",
     "backtest",
     "backtest_line_grain",
@@ -485,6 +487,24 @@ def _baseline_compare(err_rows: pd.DataFrame, panel: pd.DataFrame, id_col: str, 
     return out
 
 
+def correction_settings(p) -> dict:
+    """The keyword arguments of :func:`corrections` from ``params.forecast_feedback``."""
+    return dict(window_weeks=p.correction_window_weeks, min_weeks=p.min_evidence_weeks, prior_sd=p.prior_bias_sd,
+                prior_sd_sku=p.prior_bias_sd_sku, prior_sd_large=p.prior_large_bias_sd, prior_share=p.prior_biased_share,
+                max_correction=p.max_correction, outlier_z=p.outlier_z)
+
+
+def current_corrections(forecasts: pd.DataFrame, booked_weekly: pd.DataFrame, order_history: pd.DataFrame,
+                        products: pd.DataFrame, week: str, p) -> pd.DataFrame:
+    """The bias corrections known at the end of ``week`` (:func:`corrections`, the forecast report's rule),
+    without the baselines and backtest of :func:`forecast_feedback`: what the landing applies."""
+    actuals = fe.actual_demand(booked_weekly, order_history, products, week)
+    errors = fe.forecast_errors(forecasts, actuals, week, p.max_lag)
+    if errors.empty:
+        return pd.DataFrame(columns=CORRECTION_COLUMNS)
+    return corrections(errors, week, **correction_settings(p))
+
+
 def forecast_feedback(forecasts: pd.DataFrame, booked_weekly: pd.DataFrame, order_history: pd.DataFrame,
                       products: pd.DataFrame, plan: pd.DataFrame, week: str, p, materiality=None,
                       as_of=None) -> ForecastFeedback:
@@ -560,9 +580,7 @@ def forecast_feedback(forecasts: pd.DataFrame, booked_weekly: pd.DataFrame, orde
     fva_skus = fva_table(cmp_sku[cmp_sku["lag"] == focus], ["sku", "product_line"])
 
     # --- corrections now, applied to the latest snapshot
-    ckw = dict(window_weeks=p.correction_window_weeks, min_weeks=p.min_evidence_weeks, prior_sd=p.prior_bias_sd,
-               prior_sd_sku=p.prior_bias_sd_sku, prior_sd_large=p.prior_large_bias_sd, prior_share=p.prior_biased_share,
-               max_correction=p.max_correction, outlier_z=p.outlier_z)
+    ckw = correction_settings(p)
     corr = corrections(errors, week, **ckw)
     s_ord = fe.week_ordinals(forecasts["snapshot_week"])
     known = s_ord <= last

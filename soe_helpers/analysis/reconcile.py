@@ -17,9 +17,9 @@ Definitions:
 - *Forecast for a week* (``forecast_for_weeks``): the demand forecast made ``lag`` weeks
   before it (default lag 1: the latest view before the week happened); when that
   snapshot is missing, the latest earlier one.
-- *Quarter landing*: shipped revenue quarter-to-date + the latest snapshot's forecast
-  for the quarter's remaining weeks at plan price (plan revenue for weeks the snapshot
-  does not cover).
+- *Quarter landing*: shipped quarter-to-date + open backlog expected to ship in the quarter +
+  demand not yet booked that is expected to be booked and shipped in it, raw and corrected by the
+  forecast feedback's bias corrections (the one definition: :mod:`soe_helpers.analysis.landing`).
 """
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from soe_helpers.core.calendar import FiscalCalendar, week_add, week_ordinal
+from soe_helpers.analysis import landing as LD
+from soe_helpers.core.calendar import FiscalCalendar, week_add, week_end, week_ordinal
 from soe_helpers.core.formats import fmt_money, fmt_pct, fmt_units
 
 __all__ = [
@@ -42,7 +43,6 @@ __all__ = [
     "flag_material",
     "pvm_bridge",
     "bridge_steps",
-    "quarter_landing",
     "customer_run_rate",
     "variance_sentence",
     "variance_register",
@@ -229,53 +229,6 @@ def bridge_steps(bridge: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------- landing
 
 
-def quarter_landing(shipped: pd.DataFrame, plan: pd.DataFrame, latest_fc_revenue: pd.DataFrame,
-                    quarter_weeks: list[str], week: str) -> tuple[dict, pd.DataFrame]:
-    """Projected quarter landing vs plan.
-
-    Args:
-        shipped: shipped lines (week, revenue).
-        plan: plan rows (week, revenue).
-        latest_fc_revenue: latest-snapshot forecast (week, revenue at plan price).
-        quarter_weeks: the quarter's weeks; ``week`` the run week (last actual week).
-    Returns:
-        (figures, weekly) — figures: plan_quarter, plan_qtd, actual_qtd, forecast_remaining,
-        plan_fill_remaining (plan used where no forecast), landing, gap (= landing - plan,
-        negative = behind), gap_pct; weekly: week, plan, actual, forecast, cum_plan, cum_outlook.
-    """
-    i = quarter_weeks.index(week)
-    qtd, rest = quarter_weeks[: i + 1], quarter_weeks[i + 1:]
-    pw = plan[plan["week"].isin(quarter_weeks)].groupby("week")["revenue"].sum().reindex(quarter_weeks, fill_value=0.0)
-    aw = shipped[shipped["week"].isin(qtd)].groupby("week")["revenue"].sum().reindex(qtd, fill_value=0.0)
-    fw = latest_fc_revenue[latest_fc_revenue["week"].isin(rest)].groupby("week")["revenue"].sum()
-    covered = [w for w in rest if w in fw.index]
-    uncovered = [w for w in rest if w not in fw.index]
-    fill = pw.reindex(uncovered).fillna(0.0)
-    fcast = pd.concat([fw.reindex(covered), fill]).reindex(rest).fillna(0.0)
-    weekly = pd.DataFrame({"week": quarter_weeks, "plan": pw.to_numpy()})
-    weekly["actual"] = weekly["week"].map(aw)
-    weekly["forecast"] = weekly["week"].map(fcast)
-    weekly["cum_plan"] = weekly["plan"].cumsum()
-    weekly["cum_outlook"] = weekly["actual"].fillna(0).add(weekly["forecast"].fillna(0)).cumsum()
-    landing = aw.sum() + fcast.sum()
-    plan_q = pw.sum()
-    gap = landing - plan_q
-    figures = {
-        "quarter_weeks": len(quarter_weeks),
-        "weeks_elapsed": len(qtd),
-        "plan_quarter": float(plan_q),
-        "plan_qtd": float(pw.reindex(qtd).sum()),
-        "actual_qtd": float(aw.sum()),
-        "forecast_remaining": float(fw.reindex(covered).sum()),
-        "plan_fill_remaining": float(fill.sum()),
-        "weeks_without_forecast": uncovered,
-        "landing": float(landing),
-        "gap": float(gap),
-        "gap_pct": float(gap / plan_q) if plan_q else float("nan"),
-    }
-    return figures, weekly
-
-
 def customer_run_rate(shipped: pd.DataFrame, before_week: str, n_weeks: int = 13) -> pd.Series:
     """Average weekly shipped revenue per customer over the ``n_weeks`` before ``before_week``."""
     window = {week_add(before_week, -k) for k in range(1, n_weeks + 1)}
@@ -312,6 +265,9 @@ class Reconciliation:
     landing_by_line: pd.DataFrame
     register: pd.DataFrame
     totals: dict
+    backlog: pd.DataFrame = None      # open order lines at the week's end (landing.open_backlog + product_line)
+    slip_risk: pd.DataFrame = None    # backlog expected in the quarter that could slip past its end
+    notes: list = None                # what the landing assumed or could not count
 
 
 def _label_sku(df: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
@@ -319,11 +275,15 @@ def _label_sku(df: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
 
 
 def reconcile_week(booked_weekly, shipped_weekly, products, customers, plan, forecasts, week: str,
-                   cal: FiscalCalendar, materiality, symbol: str = "$") -> Reconciliation:
+                   cal: FiscalCalendar, materiality, symbol: str = "$", *, orders: pd.DataFrame | None = None,
+                   shipments: pd.DataFrame | None = None, corrections: pd.DataFrame | None = None) -> Reconciliation:
     """Everything the demand reconciliation report shows for ``week`` (see the module docstring).
 
     ``booked_weekly`` and ``shipped_weekly`` are the aggregates of :mod:`soe_helpers.data.aggregates`
     (``wk.table("booked_weekly")``), not order lines: the heavy grouping ran in DuckDB or the source database.
+    ``orders`` and ``shipments`` (order lines) give the open backlog of the landing; without them the
+    landing counts no backlog and says so in ``notes``. ``corrections`` (the forecast feedback's,
+    :func:`soe_helpers.analysis.feedback.current_corrections`) give the corrected landing.
     """
     quarter = cal.quarter_of(week)
     q_weeks = cal.quarter_weeks(quarter)
@@ -378,12 +338,20 @@ def reconcile_week(booked_weekly, shipped_weekly, products, customers, plan, for
     lf = latest_forecast(forecasts, week, rest)
     lf = _label_sku(lf, products)
     lf["revenue"] = at_plan_price(lf, price)
-    landing, weekly = quarter_landing(ship, plan_q, lf, q_weeks, week)
+    parts = _landing_parts(lf, plan_q, book, products, customers, orders, shipments, corrections, week, q_weeks, rest, price)
+    backlog, unbooked, notes = parts["backlog"], parts["unbooked"], parts["notes"]
+    landing, weekly = LD.quarter_landing(ship, plan_q, backlog, unbooked, q_weeks, week)
+    landing["weeks_without_forecast"] = parts["uncovered"]
+    slip = LD.slip_risk(backlog, q_weeks, week)
+    landing["slip_risk"] = float(slip["value"].sum())
     by_line = []
-    for line, g in plan_q.groupby("product_line"):
-        f, _ = quarter_landing(ship[ship["product_line"] == line], g, lf[lf["product_line"] == line], q_weeks, week)
-        by_line.append({"product_line": line, **{k: f[k] for k in ("plan_quarter", "actual_qtd", "landing", "gap",
-                                                                   "gap_pct")}})
+    for line in sorted(set(plan_q["product_line"].dropna()) | set(backlog["product_line"].dropna())):
+        f, _ = LD.quarter_landing(ship[ship["product_line"] == line], plan_q[plan_q["product_line"] == line],
+                                  backlog[backlog["product_line"] == line], unbooked[unbooked["product_line"] == line],
+                                  q_weeks, week)
+        by_line.append({"product_line": line, **{k: f[k] for k in (
+            "plan_quarter", "actual_qtd", "backlog_in_quarter", "unbooked_in_quarter", "landing", "gap", "gap_pct",
+            "landing_corrected")}})
     landing_by_line = pd.DataFrame(by_line).sort_values("gap", key=np.abs, ascending=False).reset_index(drop=True)
 
     register = variance_register(vs_plan, vs_fc, materiality, week, symbol)
@@ -400,7 +368,38 @@ def reconcile_week(booked_weekly, shipped_weekly, products, customers, plan, for
         "qtd_forecast_at_plan_price": float(fc_p["qtd"]["revenue"].sum()),
     }
     return Reconciliation(week, quarter, vs_plan["week"], vs_plan["qtd"], vs_fc["week"], vs_fc["qtd"], bridge,
-                          landing, weekly, landing_by_line, register, totals)
+                          landing, weekly, landing_by_line, register, totals, backlog, slip, notes)
+
+
+def _landing_parts(lf, plan_q, book, products, customers, orders, shipments, corrections, week, q_weeks, rest, price) -> dict:
+    """The landing's inputs: the open backlog and the unbooked demand of the remaining weeks (landing module)."""
+    notes = []
+    cutoff = week_end(week)
+    if orders is None:
+        backlog = pd.DataFrame(columns=LD.BACKLOG_COLUMNS)
+        notes.append("No order lines were given: the landing counts no open backlog.")
+        lags = LD.lead_times(pd.DataFrame(columns=["order_id", "line", "order_date", "unit_price"]), None, cutoff)
+    else:
+        backlog = LD.open_backlog(orders, shipments, cutoff)
+        lags = LD.lead_times(orders, shipments, cutoff)
+        if lags.empty:
+            notes.append("Nothing shipped in the last 13 weeks: unbooked demand is assumed to ship in the quarter.")
+    backlog = backlog.merge(products[["sku", "product_line"]], on="sku", how="left")
+    backlog = backlog.merge(customers[["customer_id", "name"]].rename(columns={"name": "customer"}), on="customer_id",
+                            how="left")
+    covered = set(lf["week"])
+    uncovered = [w for w in rest if w not in covered]
+    fill = plan_q[plan_q["week"].isin(uncovered)].groupby(["week", "sku", "product_line"], as_index=False,
+                                                            dropna=False)["revenue"].sum()
+    if uncovered:
+        notes.append(f"Weeks without a forecast use the plan's revenue as unbooked demand: {', '.join(uncovered)}.")
+    fc = pd.concat([lf[["week", "sku", "product_line", "revenue"]], fill], ignore_index=True)
+    booked = book[book["week"].isin(rest)].assign(revenue=lambda d: at_plan_price(d, price))
+    unbooked = LD.unbooked_demand(fc, booked, rest, week_end(q_weeks[-1]), lags)
+    snap = lf["snapshot_week"].iloc[0] if len(lf) else week
+    lag = unbooked["week"].map(week_ordinal) - week_ordinal(snap)
+    unbooked = LD.corrected_unbooked(unbooked, corrections, lag)
+    return {"backlog": backlog, "unbooked": unbooked, "notes": notes, "uncovered": uncovered}
 
 
 def _dim_cols(dim: str) -> list[str]:

@@ -62,7 +62,7 @@ def landing_chart(weekly: pd.DataFrame, title: str, symbol: str = "$") -> Figure
         last = np.flatnonzero(has_actual)[-1] if has_actual.any() else 0
         xs = np.r_[x[last], x[~has_actual]]
         ax.plot(xs, np.r_[cum[last], cum[~has_actual]], color=COLORS["forecast"], lw=2.5, ls="-", marker="o", ms=3,
-                label="Latest forecast")
+                label="Open orders + forecast")
     ax.set_xticks(x)
     ax.set_xticklabels([w[-3:] for w in weekly["week"]], fontsize=8)
     money_axis(ax, symbol)
