@@ -80,3 +80,43 @@ def test_results_record_the_headlines(run):
     html = (run / "cash_impact.html").read_text(encoding="utf-8")
     assert "SO-500000" in html and "Traceback" not in html and "S-017" in html
     json.dumps(r)  # plain JSON
+
+
+def test_cash_risk_reads_every_line_and_week_not_week_13():
+    from types import SimpleNamespace
+
+    from soe_helpers.analysis.cash import cash_risk
+
+    ci = SimpleNamespace(min_cash=1000.0, summary={
+        "baseline": {"lowest_cash": 1020.0, "lowest_week": "2027-W05", "first_breach_week": None, "runway_weeks": None},
+        "vendor switch": {"lowest_cash": 939.0, "lowest_week": "2027-W01", "first_breach_week": "2026-W53",
+                          "runway_weeks": 5},
+        "all scenarios": {"lowest_cash": 947.0, "lowest_week": "2027-W01", "first_breach_week": "2027-W01",
+                          "runway_weeks": 6},
+    })
+    r = cash_risk(ci)
+    assert (r["lowest_cash_any_line"], r["lowest_cash_any_line_week"], r["lowest_cash_any_line_name"]) == \
+        (939.0, "2027-W01", "vendor switch")
+    assert r["margin_any_line"] == -61.0
+    assert (r["first_breach_any_line_week"], r["first_breach_any_line_name"], r["runway_weeks_any_line"]) == \
+        ("2026-W53", "vendor switch", 5)   # week 53 comes before 2027-W01
+    assert r["lines_below_min"] == ["vendor switch", "all scenarios"]
+
+
+def test_cash_walk_closes_from_opening_to_closing_and_names_the_largest_payments():
+    from types import SimpleNamespace
+
+    from soe_helpers.analysis.cash import cash_walk, cash_walk_sentence
+
+    flows = pd.DataFrame({"week": ["2026-W48", "2026-W49", "2026-W51", "2026-W49"],
+                          "flow": ["Other payments", "Other payments", "Other payments", "AR collections"],
+                          "ref": ["Payroll", "Payroll", "Q4 tax", "INV-1"],
+                          "amount": [-600.0, -600.0, -1150.0, 500.0]})
+    ci = SimpleNamespace(baseline=SimpleNamespace(flows=flows), inputs=SimpleNamespace(opening_cash=4000.0,
+                         weeks=["2026-W48", "2027-W08"]), summary={"baseline": {"week13_closing": 2150.0}})
+    w = cash_walk(ci)
+    assert w["step"].tolist() == ["Opening cash", "Receipts", "Payments", "Closing cash"]
+    assert w["amount"].iloc[:-1].sum() == w["amount"].iloc[-1] == 2150.0
+    assert w.iloc[2]["largest"] == [("Payroll", -1200.0, None), ("Q4 tax", -1150.0, "2026-W51")]
+    s = cash_walk_sentence(ci, "€")
+    assert s.startswith("Baseline cash falls from €4.0K to €2.1K by 2027-W08") and "Q4 tax €1.1K (2026-W51)" in s

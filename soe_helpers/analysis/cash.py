@@ -26,7 +26,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from soe_helpers.store import engine as _store
-from soe_helpers.core.calendar import FiscalCalendar
+from soe_helpers.core.calendar import FiscalCalendar, week_ordinal
 from soe_helpers.analysis.cash_events import (EVENT_COLUMNS, Event, Impact, apply_scenario, apply_spikes,
                           detect_demand_spikes, detect_orders_at_risk, detect_production_delays, group_small_lines,
                           detect_supplier_delays, event_sentence, measure_events, measure_many, pnl_window,
@@ -733,3 +733,75 @@ def forecast_closes(weekly: pd.DataFrame) -> bool:
 
 __all__ += ["TABLES", "headline", "detected_figures", "lines_table", "customer_dtp_table", "record_figures",
             "forecast_closes"]
+
+
+def cash_risk(ci: CashImpact) -> dict:
+    """Cash risk over every line of the forecast (baseline, without detected events, each scenario, all
+    scenarios) and every one of its weeks, never the baseline's week 13 only.
+
+    Returns:
+        lowest_cash_any_line, lowest_cash_any_line_week, lowest_cash_any_line_name (the lowest week-end cash
+        of any line, ties to the first line listed), margin_any_line (that low minus the minimum cash;
+        negative = below it), first_breach_any_line_week / first_breach_any_line_name (the earliest week
+        any line closes below the minimum, None when none does), runway_weeks_any_line (whole weeks before
+        that breach), lines_below_min (names of the lines that go below), lines (how many lines).
+    """
+    rows = list(ci.summary.items())
+    name, low = min(rows, key=lambda r: r[1]["lowest_cash"])
+    breaches = [(week_ordinal(s["first_breach_week"]), n, s) for n, s in rows if s["first_breach_week"]]
+    first = min(breaches, key=lambda b: b[0]) if breaches else None
+    return {
+        "lowest_cash_any_line": float(low["lowest_cash"]), "lowest_cash_any_line_week": low["lowest_week"],
+        "lowest_cash_any_line_name": name, "margin_any_line": float(low["lowest_cash"] - ci.min_cash),
+        "first_breach_any_line_week": first[2]["first_breach_week"] if first else None,
+        "first_breach_any_line_name": first[1] if first else None,
+        "runway_weeks_any_line": first[2]["runway_weeks"] if first else None,
+        "lines_below_min": [n for n, s in rows if s["first_breach_week"]], "lines": len(rows),
+    }
+
+
+def cash_walk(ci: CashImpact, top: int = 3) -> pd.DataFrame:
+    """Why baseline cash moves from the opening to the week-13 close: receipts and payments by category,
+    each with its largest items named (e.g. "Other payments: Payroll and payroll taxes $1.06M, ...").
+    ``largest`` is a list of (item, amount, week of a one-off item or None for a recurring one).
+
+    Returns rows (step, category, amount, largest) from ``Opening cash`` through each category (receipts
+    positive, payments negative, largest first within each sign) to ``Closing cash``; the amounts add up
+    from the opening to the closing to the cent.
+    """
+    f = ci.baseline.flows
+    by = f.groupby("flow")["amount"].sum()
+    rows = [{"step": "Opening cash", "category": "", "amount": float(ci.inputs.opening_cash), "largest": ""}]
+    for flow in sorted(by.index, key=lambda k: (by[k] < 0, -abs(by[k]))):
+        g = f[f["flow"] == flow].groupby("ref").agg(amount=("amount", "sum"), n=("amount", "size"), week=("week", "first"))
+        g = g.reindex(g["amount"].abs().sort_values(ascending=False).index).head(top)
+        named = [(str(k).replace("planned:", "planned purchases of "), float(r.amount), r.week if r.n == 1 else None)
+                 for k, r in g.iterrows() if str(k) and str(k) != "nan"]
+        rows.append({"step": "Receipts" if by[flow] >= 0 else "Payments", "category": flow, "amount": float(by[flow]),
+                     "largest": named})
+    closing = float(ci.summary[BASELINE]["week13_closing"])
+    rows.append({"step": "Closing cash", "category": ci.inputs.weeks[-1], "amount": closing, "largest": ""})
+    return pd.DataFrame(rows)
+
+
+__all__ += ["cash_risk", "cash_walk"]
+
+
+def cash_walk_sentence(ci: CashImpact, symbol: str, top: int = 3) -> str:
+    """One sentence on why baseline cash moves: 'Cash goes from $4.51M to $1.03M by 2027-W07: receipts $X,
+    payments $Y, the largest Payroll and payroll taxes $1.06M (7 payments), Federal estimated income tax Q4
+    $1.15M (2026-W51), ...'."""
+    w = cash_walk(ci, top)
+    op, cl = w.iloc[0], w.iloc[-1]
+    rec = w.loc[w["step"] == "Receipts", "amount"].sum()
+    pay = w.loc[w["step"] == "Payments", "amount"].sum()
+    items = [it for r in w[w["step"] == "Payments"].itertuples() for it in (r.largest or [])]
+    items = sorted(items, key=lambda it: it[1])[:top]
+    named = ", ".join(f"{n} {fmt_money(abs(a), symbol)}" + (f" ({wk})" if wk else "") for n, a, wk in items)
+    verb = "falls" if cl["amount"] < op["amount"] else "rises"
+    return (f"Baseline cash {verb} from {fmt_money(op['amount'], symbol)} to {fmt_money(cl['amount'], symbol)} by "
+            f"{cl['category']}: receipts {fmt_money(rec, symbol)}, payments {fmt_money(abs(pay), symbol)}"
+            + (f"; the largest payments: {named}." if named else "."))
+
+
+__all__ += ["cash_walk_sentence"]
