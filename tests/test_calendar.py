@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from soe_helpers.core.calendar import (FiscalCalendar, is_week, latest_complete_week, parse_week, to_week, week_add,
+from soe_helpers.core.calendar import (FiscalCalendar, is_week, week_end, latest_complete_week, parse_week, to_week, week_add,
                                   week_diff, week_end, week_label, week_range, week_start, weeks_in_year)
 
 
@@ -76,3 +76,55 @@ def test_latest_complete_week():
 def test_to_week_vectorised_keeps_missing():
     s = pd.Series(pd.to_datetime(["2026-11-16", None, "2027-01-03"]))
     assert to_week(s).tolist() == ["2026-W47", None, "2026-W53"]
+
+
+def test_month_calendar_with_a_july_year_start():
+    cal = FiscalCalendar("iso", start_month=7)
+    # FY2027 = July 2026 .. June 2027; its Q2 is October-December 2026
+    assert cal.quarter_of("2026-W47") == "2027-Q2" and cal.year_of("2026-W47") == 2027
+    assert cal.quarter_of("2026-W27") == "2027-Q1"        # Thu 2 Jul 2026
+    assert cal.quarter_of("2026-W26") == "2026-Q4"        # Thu 25 Jun 2026
+    assert cal.quarter_weeks("2027-Q2") == FiscalCalendar("iso").quarter_weeks("2026-Q4")
+    assert cal.period_of("2026-W27") == "2027-P01" and cal.period_of("2026-W26") == "2026-P12"
+    assert len(cal.quarter_weeks("2027-Q2")) == 14 and cal.quarter_weeks("2027-Q2")[-1] == "2026-W53"
+
+
+def test_month_calendar_with_a_february_year_start():
+    cal = FiscalCalendar("iso", start_month=2)
+    # FY2027 = Feb 2026 .. Jan 2027: January 2027 is its last month
+    assert cal.quarter_of("2027-W02") == "2027-Q4" and cal.period_of("2027-W02") == "2027-P12"
+    assert cal.quarter_of("2026-W06") == "2027-Q1"        # Thu 5 Feb 2026
+    q = cal.quarter_weeks("2027-Q1")                       # Feb-Apr 2026
+    assert q[0] == "2026-W06" and q[-1] == "2026-W18"     # Thu 30 Apr 2026 is in W18
+    every = [w for n in range(1, 5) for w in cal.quarter_weeks(f"2027-Q{n}")]
+    assert len(every) == len(set(every)) and all(cal.year_of(w) == 2027 for w in every)
+
+
+@pytest.mark.parametrize("variation", ["last", "nearest"])
+def test_retail_445_year_ends_on_the_sunday_pandas_fy5253_gives(variation):
+    # a 4-4-5 year starting in February: it ends on the last / nearest Sunday of January
+    cal = FiscalCalendar("4-4-5", start_month=2, year_end=variation)
+    off = pd.offsets.FY5253(weekday=6, startingMonth=1, variation=variation)
+    for fy in range(2020, 2031):
+        assert cal.year_end_date(fy) == off.rollforward(pd.Timestamp(f"{fy}-01-01")), fy
+
+
+def test_retail_calendar_53_week_year():
+    cal = FiscalCalendar("4-4-5", start_month=2, year_end="nearest")
+    sizes = {fy: sum(len(cal.quarter_weeks(f"{fy}-Q{q}")) for q in range(1, 5)) for fy in range(2020, 2031)}
+    # years end on Sun 28 Jan 2024 and Sun 2 Feb 2025: FY2025 has 53 weeks (so has FY2030)
+    assert sizes[2025] == sizes[2030] == 53 and sum(v == 52 for v in sizes.values()) == 9
+    q4 = cal.quarter_weeks("2025-Q4")
+    assert len(q4) == 14 and cal.period_of(q4[-1]) == "2025-P12" and cal.quarter_of(q4[-1]) == "2025-Q4"
+    assert week_end(q4[-1]) == pd.Timestamp("2025-02-02") and cal.quarter_of(week_add(q4[-1], 1)) == "2026-Q1"
+
+
+def test_july_445_year_on_the_last_sunday_of_june():
+    cal = FiscalCalendar("4-4-5", start_month=7, year_end="last")
+    assert cal.year_end_date(2026) == pd.Timestamp("2026-06-28")
+    first = week_add("2026-W26", 1)                       # the week starting Mon 29 Jun 2026
+    assert cal.quarter_of(first) == "2027-Q1" and cal.period_of(first) == "2027-P01"
+    assert [cal.period_of(week_add(first, k)) for k in (3, 4, 8, 12, 13)] == [
+        "2027-P01", "2027-P02", "2027-P03", "2027-P03", "2027-P04"]
+    with pytest.raises(ValueError, match="needs year_end"):
+        FiscalCalendar("4-4-5", start_month=7)

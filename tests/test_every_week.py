@@ -35,7 +35,7 @@ def demo(demo_dir):
     tables = {n: lt.frame for n, lt in load_tables(params).items()}
     as_of = pd.Timestamp(data_as_of(tables))
     assert latest_complete_week(as_of) == LAST_WEEK
-    return params, tables, as_of, FiscalCalendar(params.calendar.type)
+    return params, tables, as_of, FiscalCalendar.from_params(params.calendar)
 
 
 def test_the_weeks_cover_every_edge():
@@ -86,3 +86,19 @@ def test_every_analysis_runs(demo, week):
     fb = feedback.forecast_feedback(t["forecasts"], t["booked_weekly"], t["order_history"], t["products"], t["plan"],
                                     week, params.forecast_feedback, params.materiality, week_end(week))
     assert fb.window[0] <= fb.window[1] <= week  # the accuracy window never reaches past the run week
+
+
+@pytest.mark.parametrize("calendar", [("iso", 7, "iso"), ("4-4-5", 2, "nearest"), ("5-4-4", 7, "last")])
+@pytest.mark.parametrize("week", ["2025-W26", "2025-W27", "2026-W05", "2026-W06", "2026-W47"])
+def test_reconciliation_follows_other_fiscal_calendars(demo, calendar, week):
+    params, tables, as_of, _ = demo
+    cal = FiscalCalendar(*calendar)
+    agg = aggregates.compute(tables, week_end(week), ["booked_weekly", "shipped_weekly"])
+    rec = reconcile.reconcile_week(agg["booked_weekly"], agg["shipped_weekly"], tables["products"], tables["customers"],
+                                   tables["plan"], tables["forecasts"], week, cal, params.materiality,
+                                   params.company.currency_symbol, orders=tables["orders"],
+                                   shipments=tables["shipments"])
+    q = cal.quarter_weeks(cal.quarter_of(week))
+    assert rec.quarter == cal.quarter_of(week) and rec.landing["quarter_weeks"] == len(q)
+    assert rec.landing["weeks_elapsed"] == q.index(week) + 1
+    assert math.isfinite(rec.landing["landing"])

@@ -71,3 +71,14 @@ def test_deep_merge_does_not_mutate():
 def test_data_dir_env_override(monkeypatch, tmp_path):
     monkeypatch.setenv("SOE_DATA_DIR", str(tmp_path))
     assert load_params().data_dir() == tmp_path.resolve()
+
+
+def test_fiscal_calendar_settings_are_checked():
+    p = load_params(sets=["calendar.year_start_month=7"])
+    from soe_helpers.core.calendar import FiscalCalendar
+
+    assert FiscalCalendar.from_params(p.calendar).quarter_of("2026-W47") == "2027-Q2"
+    with pytest.raises(ParamsError, match="needs year_end"):
+        load_params(sets=["calendar.type=4-4-5", "calendar.year_start_month=7"])
+    with pytest.raises(ParamsError, match="year_start_month"):
+        load_params(sets=["calendar.year_start_month=13"])

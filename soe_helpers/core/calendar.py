@@ -1,13 +1,15 @@
-"""Weeks and quarters: ISO weeks by default, or a 4-4-5 style fiscal calendar.
+"""Weeks and quarters: ISO weeks, grouped into fiscal months or a 4-4-5 style fiscal calendar.
 
-Weeks are ISO weeks labelled ``YYYY-Www`` (Monday start). Quarters:
+Weeks are ISO weeks labelled ``YYYY-Www`` (Monday start). Quarters (:class:`FiscalCalendar`):
 
-- ``iso``: a week belongs to the calendar quarter of its Thursday (the same rule
+- ``iso``: a week belongs to the calendar month, and so the quarter, of its Thursday (the same rule
   ISO uses to place a week in a year), so a quarter has 13 or 14 weeks
-  (e.g. 2026-Q4 = 2026-W40 .. 2026-W53, 14 weeks).
-- ``4-4-5`` / ``4-5-4`` / ``5-4-4``: the fiscal year is the ISO week-year; each
-  quarter is 13 weeks split into periods of that pattern; week 53, when a year has
-  one, is added to the last period of Q4.
+  (e.g. 2026-Q4 = 2026-W40 .. 2026-W53, 14 weeks). The fiscal year may start in any month.
+- ``4-4-5`` / ``4-5-4`` / ``5-4-4``: 52/53-week years (the ISO week-year, or years ending on the last
+  or nearest Sunday of a month); each quarter is 13 weeks split into periods of that pattern; week 53,
+  when a year has one, is added to the last period of Q4.
+
+A fiscal year is labelled by the calendar year it ends in (FY2027 = July 2026 .. June 2027).
 
 Example:
     >>> cal = FiscalCalendar("iso")
@@ -136,42 +138,118 @@ def latest_complete_week(as_of) -> str:
 
 
 _PATTERNS = {"4-4-5": (4, 4, 5), "4-5-4": (4, 5, 4), "5-4-4": (5, 4, 4)}
+_YEAR_ENDS = ("iso", "last", "nearest")
 
 
 @dataclass(frozen=True)
 class FiscalCalendar:
-    """Maps ISO weeks to fiscal quarters (and periods) for ``kind`` in iso, 4-4-5, 4-5-4, 5-4-4."""
+    """Maps ISO weeks to fiscal years, quarters and periods.
+
+    Args:
+        kind: ``iso`` (periods are calendar months: a week belongs to the month of its Thursday) or a
+            52/53-week pattern ``4-4-5`` / ``4-5-4`` / ``5-4-4`` (13-week quarters split into periods of
+            that many weeks; a 53rd week joins the last period of Q4).
+        start_month: the calendar month the fiscal year starts in (1 = January, 7 = July ...). A fiscal
+            year is labelled by the calendar year it ends in: with ``start_month=7``, FY2027 runs July 2026
+            to June 2027 and its first quarter is ``2027-Q1``.
+        year_end: for the 52/53-week patterns, the Sunday the year ends on: ``last`` = the last Sunday of
+            the month before ``start_month``, ``nearest`` = the Sunday nearest that month's last day (the
+            retail calendar; pandas' ``FY5253`` with ``variation="last" / "nearest"``), ``iso`` = the ISO
+            week-year (``start_month`` 1 only).
+    """
 
     kind: str = "iso"
+    start_month: int = 1
+    year_end: str = "iso"
 
     def __post_init__(self):
         if self.kind != "iso" and self.kind not in _PATTERNS:
             raise ValueError(f"calendar type {self.kind!r} is not one of iso, 4-4-5, 4-5-4, 5-4-4")
+        if not 1 <= int(self.start_month) <= 12:
+            raise ValueError(f"calendar start month {self.start_month!r} is not a month number 1-12")
+        if self.year_end not in _YEAR_ENDS:
+            raise ValueError(f"calendar year_end {self.year_end!r} is not one of {', '.join(_YEAR_ENDS)}")
+        if self.kind != "iso" and self.year_end == "iso" and self.start_month != 1:
+            raise ValueError(f"a {self.kind} year starting in month {self.start_month} needs year_end 'last' or "
+                             "'nearest' (the Sunday its year ends on); 'iso' years start in January")
+
+    @classmethod
+    def from_params(cls, cp) -> "FiscalCalendar":
+        """From ``params.calendar`` (type, year_start_month, year_end)."""
+        return cls(cp.type, int(getattr(cp, "year_start_month", 1) or 1), getattr(cp, "year_end", "iso") or "iso")
+
+    # ---------------------------------------------------------------- month calendars (kind iso)
+
+    def _month_fy(self, week: str) -> tuple[int, int]:
+        """(fiscal year, fiscal month 0-11) of a week by its Thursday."""
+        y, w = parse_week(week)
+        th = dt.date.fromisocalendar(y, w, 4)
+        fm = (th.month - self.start_month) % 12
+        fy = th.year + (1 if self.start_month != 1 and th.month >= self.start_month else 0)
+        return fy, fm
+
+    def _month_start(self, fy: int, fm: int) -> dt.date:
+        first_year = fy - (1 if self.start_month != 1 else 0)
+        k = self.start_month - 1 + fm
+        return dt.date(first_year + k // 12, k % 12 + 1, 1)
+
+    # ---------------------------------------------------------------- 52/53-week years
+
+    def year_end_date(self, fy: int) -> pd.Timestamp:
+        """The Sunday fiscal year ``fy`` ends on (52/53-week patterns)."""
+        if self.year_end == "iso":
+            return week_end(f"{fy}-W{weeks_in_year(fy):02d}")
+        end_month = (self.start_month - 2) % 12 + 1
+        last = pd.Timestamp(dt.date(fy, end_month, 1)) + pd.offsets.MonthEnd(0)
+        back = (last.weekday() - 6) % 7          # days back to the Sunday on or before the month's last day
+        if self.year_end == "last" or back <= 3:
+            return last - pd.Timedelta(days=back)
+        return last + pd.Timedelta(days=7 - back)
+
+    def _week_fy(self, week: str) -> tuple[int, int, int]:
+        """(fiscal year, 0-based week of the year, weeks in the year) for the 52/53-week patterns."""
+        sunday = week_end(week)
+        fy = sunday.year   # the year-end Sunday can fall a few days into the next calendar year (ISO, nearest)
+        if sunday <= self.year_end_date(fy - 1):
+            fy -= 1
+        elif sunday > self.year_end_date(fy):
+            fy += 1
+        start = self.year_end_date(fy - 1) + pd.Timedelta(days=1)
+        n = int((self.year_end_date(fy) - self.year_end_date(fy - 1)).days // 7)
+        return fy, int((week_start(week) - start).days // 7), n
+
+    def _year_weeks(self, fy: int) -> list[str]:
+        first = week_label(self.year_end_date(fy - 1) + pd.Timedelta(days=1))
+        return week_range(first, week_label(self.year_end_date(fy)))
+
+    # ---------------------------------------------------------------- quarters and periods
+
+    def year_of(self, week: str) -> int:
+        """The fiscal year (the calendar year it ends in) of a week."""
+        return self._month_fy(week)[0] if self.kind == "iso" else self._week_fy(week)[0]
 
     def quarter_of(self, week: str) -> str:
-        """Quarter label ``YYYY-Qn`` of a week under this calendar."""
-        y, w = parse_week(week)
+        """Quarter label ``YYYY-Qn`` (fiscal year, quarter) of a week under this calendar."""
         if self.kind == "iso":
-            thursday = dt.date.fromisocalendar(y, w, 4)
-            return f"{thursday.year}-Q{(thursday.month - 1) // 3 + 1}"
-        return f"{y}-Q{min((w - 1) // 13 + 1, 4)}"
+            fy, fm = self._month_fy(week)
+            return f"{fy}-Q{fm // 3 + 1}"
+        fy, i, _ = self._week_fy(week)
+        return f"{fy}-Q{min(i // 13 + 1, 4)}"
 
     def quarter_weeks(self, quarter: str) -> list[str]:
         """All week labels of quarter ``YYYY-Qn``, in order."""
         m = re.match(r"^(\d{4})-Q([1-4])$", str(quarter))
         if not m:
             raise ValueError(f"quarter {quarter!r} is not like '2026-Q4'")
-        y, q = int(m.group(1)), int(m.group(2))
+        fy, q = int(m.group(1)), int(m.group(2))
         if self.kind == "iso":
-            first = dt.date(y, 3 * (q - 1) + 1, 1)
-            last = (dt.date(y + (q == 4), 1 if q == 4 else 3 * q + 1, 1)) - dt.timedelta(days=1)
-            # first week whose Thursday is in the quarter .. last such week
-            wk = [week_label(first + dt.timedelta(days=i)) for i in range(0, (last - first).days + 1)]
-            weeks = sorted({w for w in wk if self.quarter_of(w) == quarter}, key=week_ordinal)
-            return weeks
-        start = (q - 1) * 13 + 1
-        end = q * 13 if q < 4 else weeks_in_year(y)
-        return [f"{y}-W{i:02d}" for i in range(start, end + 1)]
+            first = self._month_start(fy, 3 * (q - 1))
+            nxt = self._month_start(fy + 1, 0) if q == 4 else self._month_start(fy, 3 * q)
+            wk = {week_label(first + dt.timedelta(days=i)) for i in range((nxt - first).days)}
+            # the weeks whose Thursday falls in the quarter's months
+            return sorted((w for w in wk if self.quarter_of(w) == quarter), key=week_ordinal)
+        weeks = self._year_weeks(fy)
+        return weeks[(q - 1) * 13: q * 13] if q < 4 else weeks[39:]
 
     def quarter_to_date(self, week: str) -> list[str]:
         """Weeks of ``week``'s quarter up to and including ``week``."""
@@ -184,19 +262,19 @@ class FiscalCalendar:
         return weeks[weeks.index(week) + 1 :]
 
     def period_of(self, week: str) -> str:
-        """Fiscal period (month) label ``YYYY-Pnn``; for iso, the calendar month of the Thursday."""
-        y, w = parse_week(week)
+        """Fiscal period label ``YYYY-Pnn`` (fiscal year, period 1-12); for iso, the month of the Thursday."""
         if self.kind == "iso":
-            thursday = dt.date.fromisocalendar(y, w, 4)
-            return f"{thursday.year}-P{thursday.month:02d}"
-        q = min((w - 1) // 13, 3)
-        offset = w - 1 - q * 13
+            fy, fm = self._month_fy(week)
+            return f"{fy}-P{fm + 1:02d}"
+        fy, i, _ = self._week_fy(week)
+        q = min(i // 13, 3)
+        offset = i - q * 13
         pattern = _PATTERNS[self.kind]
         p = 0
         while p < 2 and offset >= pattern[p]:
             offset -= pattern[p]
             p += 1
-        return f"{y}-P{q * 3 + p + 1:02d}"
+        return f"{fy}-P{q * 3 + p + 1:02d}"
 
     def quarters(self, weeks: pd.Series) -> pd.Series:
         """Vectorised :meth:`quarter_of` over a Series of week labels."""

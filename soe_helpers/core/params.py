@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from soe_helpers.core import paths
+from soe_helpers.core.calendar import FiscalCalendar
 from soe_helpers.data.schemas import SCHEMAS
 
 __all__ = [
@@ -54,7 +55,19 @@ class Company(_Strict):
 
 
 class CalendarParams(_Strict):
+    """The fiscal calendar (:class:`soe_helpers.core.calendar.FiscalCalendar`): ``iso`` = calendar months
+    (a week in the month of its Thursday); 4-4-5 / 4-5-4 / 5-4-4 = 52/53-week years. ``year_start_month``:
+    the month the fiscal year starts (7 = July); ``year_end``: for 52/53-week years not on the ISO year,
+    the last or the nearest Sunday of the month before the start month."""
+
     type: Literal["iso", "4-4-5", "4-5-4", "5-4-4"] = "iso"
+    year_start_month: int = Field(1, ge=1, le=12)
+    year_end: Literal["iso", "last", "nearest"] = "iso"
+
+    @model_validator(mode="after")
+    def _valid(self):
+        FiscalCalendar(self.type, self.year_start_month, self.year_end)  # raises with the reason
+        return self
 
 
 class Materiality(_Strict):

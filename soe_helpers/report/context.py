@@ -61,7 +61,7 @@ class Week:
 
     @property
     def cal(self) -> FiscalCalendar:
-        return FiscalCalendar(self.params.calendar.type)
+        return FiscalCalendar.from_params(self.params.calendar)
 
     @property
     def quarter(self) -> str:

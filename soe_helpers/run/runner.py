@@ -367,7 +367,7 @@ def run_week(
     tables, as_of = validate_inputs(params)
     timings["load_validate_seconds"] = round(time.perf_counter() - t0, 3)
     week = _resolve_week(week, as_of)
-    cal = FiscalCalendar(params.calendar.type)
+    cal = FiscalCalendar.from_params(params.calendar)
     progress(f"Inputs valid: {sum(lt.rows for lt in tables.values()):,} rows in {len(tables)} tables "
              f"({timings['load_validate_seconds']:.1f}s); week {week} ({cal.quarter_of(week)}), data as of {as_of}")
 
