@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", action="store_true", help="keep the runs' output folders")
     p.set_defaults(func=_cmd_bench)
 
+    p = sub.add_parser("init", help="propose a params file for a folder of exports (tables and column mapping)")
+    p.add_argument("--data-dir", required=True, help="the folder of your exports (CSV, Excel, Parquet)")
+    p.add_argument("--out", required=True, help="the params file to write (YAML); an existing file is kept")
+    p.add_argument("--company", default="Your company", help="company name for the reports")
+    p.set_defaults(func=_cmd_init)
+
     p = sub.add_parser("validate", help="check params and inputs only")
     _common(p)
     p.set_defaults(func=_cmd_validate)
@@ -82,6 +88,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_runs)
     _add_actions_parser(sub)
     return ap
+
+
+def _cmd_init(args) -> int:
+    from soe_helpers.data.mapping import init_report, params_text, propose_folder  # start-up cost: only for init
+
+    folder, out = Path(args.data_dir).expanduser().resolve(), Path(args.out).expanduser()
+    if not folder.is_dir():
+        print(f"error: {folder} is not a folder of exports", file=sys.stderr)
+        return 2
+    if out.exists():
+        print(f"error: {out} exists; give another --out (nothing was overwritten)", file=sys.stderr)
+        return 2
+    proposals = propose_folder(folder)
+    out.write_text(params_text(proposals, folder, args.company), encoding="utf-8")
+    print("\n".join(init_report(proposals)))
+    print(f"Wrote {out}: check the lines marked GUESS, then: soe validate --params {out}")
+    return 0
 
 
 def _cmd_run(args) -> int:

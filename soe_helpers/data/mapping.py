@@ -1,0 +1,317 @@
+"""Propose how a folder of exports maps onto the canonical tables (``soe init``).
+
+For each file: its headers are read (CSV, Excel, Parquet), the table it most likely holds is proposed
+from its name and headers, and each canonical column is matched to a header by, in order:
+
+- ``exact``: the canonical name itself, ignoring case, spaces, punctuation (``Order Date`` = ``order_date``);
+- ``synonym``: a common export header for it (QuickBooks, NetSuite, Odoo, SAP Business One, Dynamics, and
+  the usual ERP/CRM spellings: ``SO Number``, ``Document Number``, ``DocNum``, ``Item No.`` ...);
+- ``guess``: a close spelling (difflib ratio >= 0.85) of the name or a synonym: marked as a guess for the
+  analyst to confirm.
+
+A header is used for one column at most; required columns no header matched are listed as missing.
+Nothing here reads the data's values: the mapping is checked by ``soe validate``.
+"""
+from __future__ import annotations
+
+import csv
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from soe_helpers.data.schemas import SCHEMAS
+
+__all__ = ["SYNONYMS", "ColumnMatch", "FileProposal", "norm", "read_headers", "match_columns", "propose_table",
+           "propose_folder", "EXPORT_SUFFIXES"]
+
+EXPORT_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls", ".parquet")
+
+#: canonical column (optionally ``table.column``) -> common export headers
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "sku": ("item", "item number", "item no", "item code", "itemcode", "item id", "product", "product code",
+            "product id", "part number", "part no", "material", "article", "model", "internal reference",
+            "default code", "product/service", "product service", "no."),
+    "description": ("item description", "item name", "product name", "itemname", "memo/description", "display name"),
+    "product_line": ("product line", "category", "item group", "itmsgrpnam", "product category", "family",
+                     "product family", "class", "item class", "line", "segment"),
+    "unit_cost": ("std cost", "standard cost", "cost", "unit cost", "purchase cost", "avg cost", "average cost",
+                  "cost price", "last purchase price"),
+    "list_price": ("list price", "sales price", "price", "unit price", "base price", "sale price"),
+    "supplier_id": ("vendor", "vendor id", "vendor no", "supplier", "supplier code", "cardcode", "primary vendor",
+                    "preferred vendor"),
+    "customer_id": ("customer", "customer id", "customer no", "customer number", "customer code", "account id",
+                    "account", "cardcode", "bill to", "sold to", "client", "partner", "customer:job", "shop",
+                    "store", "customer shop"),
+    "name": ("customer name", "account name", "company", "company name", "display name", "cardname", "vendor name",
+             "supplier name", "partner name"),
+    "region": ("sales region", "territory", "state", "country", "market", "area", "sales territory"),
+    "payment_terms_days": ("payment terms", "terms", "terms days", "payment terms days", "net days", "due days"),
+    "order_id": ("so number", "sales order", "order number", "order no", "order", "document number", "docnum",
+                 "num", "order reference", "so", "so no", "sales order number", "invoice number"),
+    "line": ("line", "line no", "line number", "linenum", "line id", "item line", "seq"),
+    "order_date": ("date", "order date", "document date", "docdate", "transaction date", "created", "txn date",
+                   "order created"),
+    "quantity": ("qty", "quantity", "qty ordered", "ordered qty", "units", "quantity ordered", "order qty",
+                 "qty shipped", "shipped qty", "forecast qty", "forecast"),
+    "unit_price": ("unit price", "price", "sales price", "rate", "net price", "price each", "unit selling price"),
+    "requested_date": ("requested date", "request date", "requested ship date", "need by", "customer date",
+                       "requested delivery date"),
+    "promised_date": ("promised date", "promise date", "commit date", "due date", "delivery date", "ship by",
+                      "expected ship date", "docduedate"),
+    "scheduled_date": ("scheduled ship date", "scheduled date", "planned ship date", "schedule date"),
+    "status": ("status", "line status", "order status", "state"),
+    "shipment_id": ("shipment no", "shipment", "shipment id", "delivery", "delivery no", "packing slip",
+                    "fulfillment", "item fulfillment"),
+    "ship_date": ("ship date", "shipped date", "delivery date", "date shipped", "actual ship date"),
+    "invoice_id": ("invoice no", "invoice", "invoice number", "invoice id", "num", "document number", "docnum"),
+    "invoice_date": ("invoice date", "date", "docdate", "transaction date"),
+    "due_date": ("due date", "docduedate", "payment due"),
+    "amount": ("amount", "total", "invoice amount", "doctotal", "amount total", "open balance", "balance"),
+    "paid_date": ("paid date", "payment date", "date paid", "closed date"),
+    "paid_amount": ("amount paid", "paid amount", "paid", "payment amount"),
+    "snapshot_week": ("snapshot week", "forecast week", "version week", "as of week"),
+    "target_week": ("target week", "week", "period", "demand week"),
+    "week": ("week", "period", "plan week", "fiscal week"),
+    "revenue": ("plan revenue", "revenue", "sales", "net sales", "amount", "budget"),
+    "units": ("plan units", "units", "quantity", "qty"),
+    "cogs": ("plan cogs", "cogs", "cost of sales", "cost of goods sold"),
+    "po_id": ("po number", "po", "purchase order", "po no", "document number", "docnum"),
+    "expected_date": ("expected date", "latest expected date", "eta", "expected receipt"),
+    "bill_id": ("bill no", "bill", "vendor bill", "bill number", "invoice no"),
+    "bill_date": ("bill date", "date", "invoice date"),
+    "location": ("location", "warehouse", "site", "whscode", "bin"),
+    "on_hand_qty": ("on hand", "on hand qty", "qty on hand", "onhand", "quantity on hand", "available"),
+    "lead_time_days": ("lead time", "lead time days", "lead time (days)"),
+}
+
+#: words in a file name that point at a table
+_TABLE_WORDS = {
+    "orders": ("order", "sales", "so_", "salesorder", "lines"),
+    "products": ("item", "product", "sku", "material", "article", "catalog"),
+    "customers": ("customer", "account", "client", "crm", "shop", "store"),
+    "suppliers": ("vendor", "supplier"),
+    "plan": ("plan", "budget"),
+    "forecasts": ("forecast",),
+    "shipments": ("shipment", "delivery", "fulfil"),
+    "invoices": ("invoice", "receivable", "ar_"),
+    "purchase_orders": ("purchase", "po_"),
+    "bills": ("bill", "payable", "ap_"),
+    "inventory": ("inventory", "stock", "on_hand", "onhand"),
+    "cash": ("cash", "treasury", "bank"),
+}
+
+
+def norm(text: str) -> str:
+    """Header as compared: lower case, letters and digits only (``'Qty Ordered '`` -> ``'qtyordered'``)."""
+    return re.sub(r"[^0-9a-z]+", "", str(text).lower())
+
+
+@dataclass
+class ColumnMatch:
+    column: str
+    header: str
+    how: str            # exact | synonym | guess
+
+
+@dataclass
+class FileProposal:
+    file: str
+    table: str | None
+    score: float
+    headers: list[str]
+    matches: list[ColumnMatch] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)      # required canonical columns not matched
+    sheet: str | None = None
+
+    @property
+    def columns(self) -> dict[str, str]:
+        return {m.column: m.header for m in self.matches}
+
+
+def read_headers(path: Path) -> dict[str | None, list[str]]:
+    """Headers of a file: ``{None: [...]}`` for CSV/Parquet, ``{sheet: [...]}`` per Excel sheet."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq  # noqa: PLC0415 - only when a Parquet export is present (start-up cost)
+
+        return {None: list(pq.read_schema(path).names)}
+    if suffix in (".xlsx", ".xlsm", ".xls"):
+        from python_calamine import CalamineWorkbook  # noqa: PLC0415 - only for Excel exports (start-up cost)
+
+        wb = CalamineWorkbook.from_path(str(path))
+        out = {}
+        for name in wb.sheet_names:
+            rows = wb.get_sheet_by_name(name).to_python(nrows=1)
+            if rows:
+                out[name] = [str(x).strip() for x in rows[0] if str(x).strip()]
+        return out
+    raw = path.read_bytes()[:65536]
+    for enc in ("utf-8-sig", "cp1252"):
+        try:
+            text = raw.decode(enc)
+            break
+        except UnicodeDecodeError:
+            continue
+    first = text.splitlines()[0] if text.splitlines() else ""
+    try:
+        dialect = csv.Sniffer().sniff(first, delimiters=",;\t|")
+        delim = dialect.delimiter
+    except csv.Error:
+        delim = ","
+    return {None: [h.strip() for h in next(csv.reader([first], delimiter=delim), []) if h.strip()]}
+
+
+def _candidates(table: str, column: str) -> list[str]:
+    return [column.replace("_", " "), *SYNONYMS.get(f"{table}.{column}", ()), *SYNONYMS.get(column, ())]
+
+
+def match_columns(table: str, headers: list[str]) -> tuple[list[ColumnMatch], list[str]]:
+    """Match ``table``'s canonical columns to ``headers``: (matches, required columns missing)."""
+    schema = SCHEMAS[table]
+    by_norm = {}
+    for h in headers:
+        by_norm.setdefault(norm(h), h)
+    used: set[str] = set()
+    found: dict[str, ColumnMatch] = {}
+    for how in ("exact", "synonym", "guess"):
+        for col in schema.columns:
+            if col.name in found:
+                continue
+            if how == "exact":
+                options = [norm(col.name)]
+            else:
+                options = [norm(c) for c in _candidates(table, col.name)]
+            hit = None
+            for o in options:
+                if how != "guess" and o in by_norm and by_norm[o] not in used:
+                    hit = by_norm[o]
+                    break
+                if how == "guess":
+                    close = difflib.get_close_matches(o, [n for n, h in by_norm.items() if h not in used], 1, 0.85)
+                    if close:
+                        hit = by_norm[close[0]]
+                        break
+            if hit is not None:
+                found[col.name] = ColumnMatch(col.name, hit, how)
+                used.add(hit)
+    matches = [found[c.name] for c in schema.columns if c.name in found]
+    missing = [c.name for c in schema.columns if c.required and c.name not in found]
+    return matches, missing
+
+
+def propose_table(filename: str, headers: list[str]) -> tuple[str | None, float]:
+    """The canonical table a file most likely holds, and a score (share of its required columns matched,
+    plus a bonus when the file name says so); None when nothing fits."""
+    name = filename.lower()
+    best, best_score = None, 0.0
+    for table, schema in SCHEMAS.items():
+        matches, missing = match_columns(table, headers)
+        req = [c.name for c in schema.columns if c.required]
+        strong = sum(m.how != "guess" for m in matches if m.column in req)
+        score = strong / len(req) + (0.3 if any(w in name for w in _TABLE_WORDS.get(table, ())) else 0.0)
+        if score > best_score:
+            best, best_score = table, score
+    return (best, round(best_score, 3)) if best_score >= 0.5 else (None, round(best_score, 3))
+
+
+def propose_folder(folder: Path) -> list[FileProposal]:
+    """A proposal for every export in ``folder``; when two files claim a table, the better score keeps it."""
+    out: list[FileProposal] = []
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in EXPORT_SUFFIXES):
+        for sheet, headers in read_headers(path).items():
+            table, score = propose_table(path.name, headers)
+            fp = FileProposal(path.name, table, score, headers, sheet=sheet)
+            if table:
+                fp.matches, fp.missing = match_columns(table, headers)
+            out.append(fp)
+    best: dict[str, FileProposal] = {}
+    for fp in out:
+        if fp.table and (fp.table not in best or fp.score > best[fp.table].score):
+            best[fp.table] = fp
+    for fp in out:
+        if fp.table and best[fp.table] is not fp:
+            fp.table, fp.matches, fp.missing = None, [], []
+    return out
+
+
+#: what each table turns on (README and ``soe init`` print it)
+TURNS_ON = {
+    "orders": "demand reconciliation (with products, customers and a plan), fulfilment KPIs, the landing's backlog",
+    "products": "product lines and costs for every report",
+    "customers": "regions, payment terms and names",
+    "plan": "variances against the S&OP plan (else run-rate)",
+    "forecasts": "forecast error, value added and bias corrections",
+    "shipments": "shipped revenue and OTIF",
+    "invoices": "AR, DSO and customer receipts in the 13-week cash forecast",
+    "bills": "AP, DPO and supplier payments in the cash forecast",
+    "purchase_orders": "late supplier detection and planned purchases",
+    "inventory": "DIO, stock cover and orders at risk",
+    "suppliers": "supplier names, terms and lead times",
+    "cash": "the opening balance and other flows of the 13-week cash forecast",
+}
+
+
+def _yaml_str(s: str) -> str:
+    return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def params_text(proposals: list[FileProposal], data_dir: Path, company: str = "Your company") -> str:
+    """A commented params file holding only the company's own settings: name, currency, calendar,
+    materiality and one source per recognised export, with its column mapping (guesses marked)."""
+    lines = [
+        "# S&OE params written by `soe init`: check every line marked GUESS, then run",
+        "#   soe validate --params THIS_FILE   and   soe run --params THIS_FILE",
+        "company:",
+        f"  name: {_yaml_str(company)}",
+        "  currency: USD",
+        '  currency_symbol: "$"',
+        "calendar:",
+        "  type: iso              # iso (calendar months) | 4-4-5 | 4-5-4 | 5-4-4",
+        "  year_start_month: 1    # the month your fiscal year starts (7 = July)",
+        "materiality:             # a variance below abs is never material; pct narrows the list further",
+        "  abs: 5000",
+        "  pct: 0.05",
+        "data:",
+        f"  dir: {_yaml_str(data_dir)}",
+        "  sources:",
+    ]
+    for fp in sorted((p for p in proposals if p.table), key=lambda p: list(SCHEMAS).index(p.table)):
+        lines.append(f"    {fp.table}:")
+        lines.append(f"      file: {_yaml_str(fp.file)}")
+        if fp.sheet is not None:
+            lines.append(f"      sheet: {_yaml_str(fp.sheet)}")
+        lines.append("      columns:")
+        for m in fp.matches:
+            note = "  # GUESS: confirm" if m.how == "guess" else ""
+            lines.append(f"        {m.column}: {_yaml_str(m.header)}{note}")
+        for col in fp.missing:
+            lines.append(f"        # {col}: ???   required, no header matched")
+    unknown = [p.file for p in proposals if not p.table]
+    if unknown:
+        lines.append("# Files not recognised as a table: " + ", ".join(unknown))
+    return "\n".join(lines) + "\n"
+
+
+def init_report(proposals: list[FileProposal]) -> list[str]:
+    """What ``soe init`` prints: each file's table and mapping, what is missing, and what each table turns on."""
+    out = []
+    for fp in proposals:
+        if not fp.table:
+            out.append(f"{fp.file}{' [' + str(fp.sheet) + ']' if fp.sheet else ''}: not recognised "
+                       f"(headers: {', '.join(fp.headers[:8])}{' ...' if len(fp.headers) > 8 else ''})")
+            continue
+        guesses = [m for m in fp.matches if m.how == "guess"]
+        out.append(f"{fp.file} -> {fp.table}: {len(fp.matches)} column(s) mapped"
+                   + (f", {len(guesses)} guessed ({', '.join(f'{m.column} = {m.header!r}' for m in guesses)})"
+                      if guesses else "")
+                   + (f"; missing required: {', '.join(fp.missing)}" if fp.missing else ""))
+    have = {fp.table for fp in proposals if fp.table}
+    out.append("Tables found: " + (", ".join(t for t in SCHEMAS if t in have) or "none"))
+    for t, what in TURNS_ON.items():
+        if t not in have:
+            out.append(f"  add {t} to turn on {what}")
+    return out
+
+
+__all__ += ["TURNS_ON", "params_text", "init_report"]
