@@ -134,3 +134,18 @@ def test_reconcile_week_ties_out():
     # the register holds only material rows and the sentence names the customer as given
     assert (rec.register["variance"].abs() > 0).all()
     assert rec.register["sentence"].str.contains("behind|ahead").all()
+
+
+def test_pvm_within_each_line_blames_the_line_that_sold_fewer_units():
+    # Controllers plan 100 units at $100, sold 80 at $100; Sensors plan 100 at $20, sold 100 at $20
+    plan = pd.DataFrame({"sku": ["C1", "S1"], "product_line": ["Controllers", "Sensors"], "units": [100.0, 100.0],
+                         "revenue": [10_000.0, 2_000.0]})
+    actual = pd.DataFrame({"sku": ["C1", "S1"], "product_line": ["Controllers", "Sensors"], "units": [80.0, 100.0],
+                           "revenue": [8_000.0, 2_000.0]})
+    b = pvm_bridge(actual, plan, group="product_line").set_index("sku")
+    # within its line, Controllers' shortfall is volume (-20 units x $100), not mix
+    assert b.loc["C1", "volume"] == -2_000.0 and b.loc["C1", "mix"] == 0.0 and b.loc["S1", "volume"] == 0.0
+    # company-wide: units fell 10% (180 vs 200): -10 x $100 - 10 x $20 = -$1,200; the rest is mix between lines
+    steps = bridge_steps(b.reset_index()).set_index("step")["amount"]
+    assert steps["Volume"] == -1_200.0 and steps["Line mix"] == -800.0 and steps["Mix"] == 0.0
+    assert bridge_steps(b.reset_index()).attrs["closes"]

@@ -61,7 +61,7 @@ def test_results_record_the_headlines(pack_run):
     assert "Controllers" in r["lines_behind"]  # the demo's optimistic Controllers plan
     assert r["material_variances"] > 0
     b = r["bridge"]
-    assert abs(b["Plan revenue"] + b["Volume"] + b["Mix"] + b["Price"] + b["Unplanned items"]
+    assert abs(b["Plan revenue"] + b["Volume"] + b.get("Line mix", 0.0) + b["Mix"] + b["Price"] + b["Unplanned items"]
                - b["Actual revenue"]) < 0.01
     reg = pack_run["run_dir"] / "variance_register.csv"
     assert reg.exists() and (pack_run["run_dir"] / "variance_register.xlsx").exists()

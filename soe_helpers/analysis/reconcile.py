@@ -180,44 +180,60 @@ def flag_material(df: pd.DataFrame, materiality, reference_col: str, variance_co
 def pvm_bridge(actual: pd.DataFrame, plan: pd.DataFrame, key: str = "sku", group: str | None = None) -> pd.DataFrame:
     """Per-item price / volume / mix effects from plan revenue to actual revenue; closes exactly.
 
-    With AQ, AP actual units and price, PQ, PP plan units and price, over planned items
-    (PQ > 0) and totals AQt = sum AQ, PQt = sum PQ:
+    With AQ, AP actual units and price, PQ, PP plan units and price, over planned items (PQ > 0); with
+    ``group`` (the product line) the volume and mix are measured *within* each group, so a line's own
+    unit shortfall is its volume, and the mix is among its items only. For item i of group L with
+    group totals AQ_L, PQ_L and company totals AQt, PQt:
 
-    - volume_i = (AQt * PQ_i / PQt - PQ_i) * PP_i   (total volume change at plan mix and price)
-    - mix_i    = (AQ_i - AQt * PQ_i / PQt) * PP_i   (shift between items at plan price)
-    - price_i  = AQ_i * (AP_i - PP_i)
+    - volume_i    = (AQ_L * PQ_i / PQ_L - PQ_i) * PP_i   (the line's unit change at its plan mix and price)
+    - line_mix_i  = (AQ_L * PQ_i / PQ_L - AQt * PQ_i / PQt) * PP_i   (the part of volume_i that is the
+                    company's mix between lines: volume_i - line_mix_i is the company-wide unit change)
+    - mix_i       = (AQ_i - AQ_L * PQ_i / PQ_L) * PP_i   (shift between the line's items at plan price)
+    - price_i     = AQ_i * (AP_i - PP_i)
     - unplanned_i = actual revenue - plan revenue of items with no planned units
 
-    so that for every item ``plan_revenue + volume + mix + price + unplanned = actual_revenue``.
+    so that for every item ``plan_revenue + volume + mix + price + unplanned = actual_revenue``
+    (``line_mix`` is inside ``volume``; without ``group`` it is 0 and volume is company-wide).
 
     Args:
         actual, plan: frames with ``key``, ``units``, ``revenue`` (and ``group`` if given).
     Returns:
         one row per item: key, [group], plan_units, plan_revenue, actual_units, actual_revenue,
-        volume, mix, price, unplanned (currency; positive = raises revenue vs plan).
+        volume, line_mix, mix, price, unplanned (currency; positive = raises revenue vs plan).
     """
     cols = [key] + ([group] if group else [])
     a = actual.groupby(cols, dropna=False)[["units", "revenue"]].sum().add_prefix("actual_")
     p = plan.groupby(cols, dropna=False)[["units", "revenue"]].sum().add_prefix("plan_")
     df = p.join(a, how="outer").fillna(0.0).reset_index()
-    planned = df["plan_units"] > 0
-    pq_t = df.loc[planned, "plan_units"].sum()
-    aq_t = df.loc[planned, "actual_units"].sum()
+    planned = (df["plan_units"] > 0).to_numpy()
+    pq, aq = df["plan_units"].where(planned, 0.0), df["actual_units"].where(planned, 0.0)
     pp = np.where(planned, df["plan_revenue"] / df["plan_units"].where(planned, 1.0), 0.0)
-    share = np.where(planned, df["plan_units"] / pq_t if pq_t else 0.0, 0.0)
-    expected_units = aq_t * share
-    df["volume"] = np.where(planned, (expected_units - df["plan_units"]) * pp, 0.0)
-    df["mix"] = np.where(planned, (df["actual_units"] - expected_units) * pp, 0.0)
+    pq_t, aq_t = pq.sum(), aq.sum()
+    if group:
+        g = df[group].fillna("").astype(str)
+        pq_g, aq_g = pq.groupby(g).transform("sum"), aq.groupby(g).transform("sum")
+    else:
+        pq_g, aq_g = pd.Series(pq_t, index=df.index), pd.Series(aq_t, index=df.index)
+    share_g = np.where(planned & (pq_g > 0), pq / pq_g.where(pq_g > 0, 1.0), 0.0)
+    share_t = np.where(planned, pq / pq_t if pq_t else 0.0, 0.0)
+    expected_g, expected_t = aq_g * share_g, aq_t * share_t
+    df["volume"] = np.where(planned, (expected_g - df["plan_units"]) * pp, 0.0)
+    df["line_mix"] = np.where(planned, (expected_g - expected_t) * pp, 0.0)
+    df["mix"] = np.where(planned, (df["actual_units"] - expected_g) * pp, 0.0)
     df["price"] = np.where(planned, df["actual_revenue"] - df["actual_units"] * pp, 0.0)
     df["unplanned"] = np.where(planned, 0.0, df["actual_revenue"] - df["plan_revenue"])
     return df
 
 
 def bridge_steps(bridge: pd.DataFrame) -> pd.DataFrame:
-    """The bridge as steps for a waterfall: Plan, Volume, Mix, Price, Unplanned items, Actual."""
+    """The company bridge as steps for a waterfall: Plan, Volume (the company's units at plan mix), Line mix
+    (between product lines), Mix (within lines), Price, Unplanned items, Actual; ``attrs["closes"]``."""
     plan_total = bridge["plan_revenue"].sum()
-    steps = [("Plan revenue", plan_total, "total")]
-    for col, label in (("volume", "Volume"), ("mix", "Mix"), ("price", "Price"), ("unplanned", "Unplanned items")):
+    line_mix = bridge["line_mix"].sum() if "line_mix" in bridge else 0.0
+    steps = [("Plan revenue", plan_total, "total"), ("Volume", bridge["volume"].sum() - line_mix, "delta")]
+    if "line_mix" in bridge and bool((bridge["line_mix"].abs() > 0.005).any()):  # only a bridge by line has one
+        steps.append(("Line mix", line_mix, "delta"))
+    for col, label in (("mix", "Mix"), ("price", "Price"), ("unplanned", "Unplanned items")):
         steps.append((label, bridge[col].sum(), "delta"))
     steps.append(("Actual revenue", bridge["actual_revenue"].sum(), "total"))
     out = pd.DataFrame(steps, columns=["step", "amount", "kind"])
