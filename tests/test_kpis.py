@@ -307,3 +307,26 @@ def test_weekly_run_records_kpis_and_their_history(pack_run, pack_env):
     h = read_history(store, ["2026-W47"])
     assert len(h) > 30 and h[(h.kpi == "otif") & (h.period == "13w")]["value"].iloc[0] == pytest.approx(
         rec["otif"]["13w"])
+
+
+def test_a_week_that_breaks_from_its_trend_is_flagged_even_when_13_weeks_look_fine():
+    from soe_helpers.analysis.kpis import kpi_light, week_break
+
+    hist = [0.90, 0.91, 0.89, 0.90, 0.92, 0.90, 0.91, 0.89, 0.90, 0.91, 0.90, 0.89, 0.90]
+    assert week_break(0.543, hist, 0.95) and not week_break(0.88, hist, 0.95)
+    assert not week_break(0.5, hist[:3], 0.95)                  # too little history to call a break
+    assert kpi_light("met", "met", False) == "green"
+    assert kpi_light("met", "missed", False) == "amber"         # improving: this week meets the target
+    assert kpi_light("missed", "met", True) == "red"            # the week broke down though 13 weeks look fine
+    assert kpi_light("missed", "met", False) == "amber" and kpi_light("n/a", "n/a", False) == "grey"
+
+
+def test_contradicting_margin_targets_are_flagged():
+    from soe_helpers.analysis.kpis import target_conflicts
+
+    gm = pd.DataFrame({"period": ["13w", "13w", "13w"], "product_line": ["A", "B", "Total"],
+                       "revenue": [300.0, 100.0, 400.0], "target": [0.35, 0.45, 0.40]})
+    # weighted: (0.35 x 300 + 0.45 x 100) / 400 = 37.5% against a 40% company target
+    [msg] = target_conflicts(gm, 0.40)
+    assert "37.5%" in msg and "40.0%" in msg
+    assert target_conflicts(gm, 0.375) == []

@@ -60,6 +60,7 @@ from soe_helpers.core.formats import fmt_money, fmt_pct
 from soe_helpers.store.engine import metadata
 
 __all__ = [
+    "LIGHT_RULE", "week_break", "kpi_light", "add_lights", "target_conflicts",
     "PERIODS",
     "PERIOD_LABELS",
     "KPI_SPECS",
@@ -378,6 +379,68 @@ def scorecard(values: dict[str, dict[str, float]], targets) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: How a KPI's light is set (printed under the scorecard)
+LIGHT_RULE = ("Green: this week and the 13-week figure both meet the target. Amber: one of them misses it, or this "
+              "week breaks sharply from its trend for the worse (further than 3 robust standard deviations from the median of the "
+              "13 weeks before, and at least 5% of the target away from it). Red: this week misses the target and "
+              "the 13-week figure misses it too or this week breaks from its trend.")
+
+
+def week_break(value: float, history: list[float], target: float, z: float = 3.0, min_share: float = 0.05) -> bool:
+    """True when ``value`` (this week) lies further than ``z`` robust standard deviations (1.4826 x MAD)
+    from the median of ``history`` (the weeks before) and at least ``min_share`` of ``target`` away from it."""
+    h = np.asarray([x for x in history if x is not None and np.isfinite(x)], dtype=float)
+    if value is None or not np.isfinite(value) or len(h) < 4:
+        return False
+    med = float(np.median(h))
+    sd = 1.4826 * float(np.median(np.abs(h - med)))
+    return abs(value - med) > max(z * sd, min_share * abs(target) if target else 0.0)
+
+
+def kpi_light(week_status: str, status_13w: str, broke: bool) -> str:
+    """green / amber / red / grey by :data:`LIGHT_RULE`."""
+    if week_status == "n/a" and status_13w == "n/a":
+        return "grey"
+    missed_week, missed_13w = week_status == "missed", status_13w == "missed"
+    if missed_week and (missed_13w or broke):
+        return "red"
+    if missed_week or missed_13w or broke:
+        return "amber"
+    return "green"
+
+
+def add_lights(card: pd.DataFrame, trend: pd.DataFrame) -> pd.DataFrame:
+    """``card`` with ``trend_median`` (the 13 weeks before this one), ``week_break`` (this week breaks from
+    its trend in the bad direction) and ``light`` (:func:`kpi_light`)."""
+    out = card.copy()
+    meds, breaks, lights = [], [], []
+    for r in out.itertuples(index=False):
+        hist = trend[r.kpi].iloc[:-1].tail(13).tolist() if r.kpi in trend else []
+        finite = [x for x in hist if np.isfinite(x)]
+        med = float(np.median(finite)) if finite else float("nan")
+        worse = r.week < med if r.better == "higher" else r.week > med
+        broke = bool(week_break(r.week, hist, r.target) and worse)   # a sharp improvement is not an alarm
+        meds.append(med)
+        breaks.append(broke)
+        lights.append(kpi_light(r.status_week, r.status_13w, broke))
+    out["trend_median"], out["week_break"], out["light"] = meds, breaks, lights
+    return out
+
+
+def target_conflicts(gm: pd.DataFrame, company_target: float, tolerance: float = 0.005) -> list[str]:
+    """Targets that contradict each other: the product lines' margin targets, weighted by each line's
+    13-week revenue, against the company's margin target (more than ``tolerance`` apart)."""
+    g = gm[(gm["period"] == "13w") & (gm["revenue"] > 0) & (gm["product_line"] != "Total")] if "period" in gm else gm.iloc[:0]
+    if g.empty or g["revenue"].sum() <= 0:
+        return []
+    weighted = float((g["target"] * g["revenue"]).sum() / g["revenue"].sum())
+    if abs(weighted - company_target) <= tolerance:
+        return []
+    return [f"The product lines' margin targets, weighted by their 13-week revenue, add up to {fmt_pct(weighted)}, "
+            f"not the company's {fmt_pct(company_target)}: the company margin light uses {fmt_pct(company_target)}; "
+            "align the two targets in params (kpis.targets.gross_margin_pct, kpis.gross_margin_targets)."]
+
+
 def fmt_kpi(value: float, unit: str, day_digits: int = 1) -> str:
     """A KPI value for display: shares as %, days with ``day_digits`` decimals, turns as 6.2x."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -560,7 +623,8 @@ def execution_kpis(orders, shipments, products, customers, invoices, bills, inve
     exc = kpi_exceptions(card, context, gm, settings.gross_margin_targets, settings.targets.gross_margin_pct,
                          symbol=symbol)
     trend = weekly_trend(lines, shipped, invoices, bills, inv_values, ar_s, ap_s, trend_weeks, settings)
-    notes = _notes(settings, inv_values, periods)
+    card = add_lights(card, trend)
+    notes = _notes(settings, inv_values, periods) + target_conflicts(gm, settings.targets.gross_margin_pct)
     return ExecutionKPIs(week, cal.quarter_of(week), periods, values, card, lines, pd.DataFrame(fulfil_rows),
                          pd.DataFrame(wc_rows), gm, trend, exc, notes)
 
@@ -736,7 +800,9 @@ def scorecard_display(card: pd.DataFrame) -> pd.DataFrame:
         rows.append({"KPI": r["label"], "Week": fmt_kpi(r["week"], r["unit"]), "13 weeks": fmt_kpi(r["13w"], r["unit"]),
                      "Quarter to date": fmt_kpi(r["quarter"], r["unit"]),
                      "Target": f"{fmt_kpi(r['target'], r['unit'])} ({arrow})",
-                     "Status (week / 13w / QTD)": " / ".join(r[f"status_{p}"] for p in PERIODS)})
+                     "Status (week / 13w / QTD)": " / ".join(r[f"status_{p}"] for p in PERIODS),
+                     **({"Light": r["light"] + (" (breaks from trend)" if r.get("week_break") else "")}
+                        if "light" in r else {})})
     return pd.DataFrame(rows)
 
 
