@@ -26,7 +26,8 @@ __all__ = ["main", "build_parser"]
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="folder of exports laid out like the demo's (overrides data.dir)")
     p.add_argument("--params", action="append", default=[], metavar="FILE",
-                   help="YAML merged on top of params/company.yaml (repeatable)")
+                   help="your company's params YAML (default params/company.yaml, the demo); each stands on neutral "
+                        "defaults unless it says extends: OTHER.yaml; a second file overrides the first")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
                    help="override one setting by dotted key, e.g. --set materiality.abs=10000 (repeatable)")
 
@@ -156,7 +157,7 @@ def _cmd_validate(args) -> int:
     from soe_helpers.core.params import load_params
     from soe_helpers.run.runner import validate_inputs
 
-    params = load_params([paths.params_dir() / "company.yaml", *args.params], args.sets, args.data_dir)
+    params = load_params(args.params, args.sets, args.data_dir)
     tables, as_of = validate_inputs(params)
     for name, lt in tables.items():
         print(f"  ok  {name:16s} {lt.rows:>10,} rows  {lt.origin}")
@@ -228,7 +229,7 @@ def _cmd_runs(args) -> int:
     from soe_helpers.core.params import load_params
     from soe_helpers.store.engine import open_store
 
-    params = load_params([paths.params_dir() / "company.yaml", *args.params], args.sets, args.data_dir)
+    params = load_params(args.params, args.sets, args.data_dir)
     for r in open_store(params).list_runs(args.week):
         print(f"{r['week']}  {r['run_id']:22s}  {r['status']:8s}  {r['run_dir']}")
     return 0
@@ -238,7 +239,7 @@ def _cmd_send(args) -> int:
     from soe_helpers.core.params import load_params
     from soe_helpers.deliver.send import SendError, send_week
 
-    params = load_params([paths.params_dir() / "company.yaml", *args.params], args.sets, args.data_dir)
+    params = load_params(args.params, args.sets, args.data_dir)
     try:
         return send_week(params, week=args.week, run_id=args.run_id, dry_run=args.dry_run, force=args.force)
     except SendError as e:
@@ -286,7 +287,7 @@ def _cmd_actions(args) -> int:
     from soe_helpers.core.formats import fmt_money
     from soe_helpers.store.engine import open_store
 
-    params = load_params([paths.params_dir() / "company.yaml", *args.params], args.sets, args.data_dir)
+    params = load_params(args.params, args.sets, args.data_dir)
     store = open_store(params)
     cur = params.company.currency_symbol
     try:

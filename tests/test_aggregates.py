@@ -221,8 +221,8 @@ def _sql_params(tmp: Path, demo_dir: Path, env: str):
     sub = {"data": {"sources": {t: {**pg["data"]["sources"][t], "url_env": env}
                                 for t in ("orders", "shipments", "invoices")}}}
     path = tmp / "sql_sources.yaml"
-    path.write_text(yaml.safe_dump(sub))
-    return path, load_params([ROOT / "params" / "company.yaml", path], data_dir=demo_dir)
+    path.write_text(yaml.safe_dump({"extends": str(ROOT / "params" / "company.yaml"), **sub}))
+    return path, load_params([path], data_dir=demo_dir)
 
 
 @pytest.fixture(scope="module")

@@ -82,3 +82,42 @@ def test_fiscal_calendar_settings_are_checked():
         load_params(sets=["calendar.type=4-4-5", "calendar.year_start_month=7"])
     with pytest.raises(ParamsError, match="year_start_month"):
         load_params(sets=["calendar.year_start_month=13"])
+
+
+def _sources() -> str:
+    # every required table (tables by need is not there yet: a missing table is a params error)
+    from soe_helpers.data.schemas import SCHEMAS
+
+    return "".join(f"    {t}: {{file: {t}.csv}}\n" for t, sc in SCHEMAS.items() if sc.required)
+
+
+def test_a_company_file_stands_on_neutral_defaults_not_the_demos(tmp_path):
+    f = tmp_path / "bikes.yaml"
+    f.write_text("company: {name: Finger Lakes Cycles}\ndata:\n  dir: /srv/exports\n  sources:\n" + _sources())
+    p = load_params([f])
+    assert p.company.name == "Finger Lakes Cycles" and p.data.sources["orders"].file == "orders.csv"
+    # nothing of the demo company comes back: owners, scenarios, recipients, minimum cash, targets
+    assert p.actions.owners == {} and p.cash.scenarios == [] and p.email.leadership == [] and p.cash.min_cash == 0
+    demo = load_params()
+    assert demo.company.name.startswith("Kestrel") and demo.cash.scenarios and demo.actions.owners
+    assert p.kpis.gross_margin_targets != demo.kpis.gross_margin_targets or not demo.kpis.gross_margin_targets
+
+
+def test_extends_merges_a_file_on_top_of_another_and_later_files_override(tmp_path):
+    (tmp_path / "base.yaml").write_text("company: {name: Base Co}\nmateriality: {abs: 2000}\ndata:\n  dir: x\n"
+                                        "  sources:\n" + _sources())
+    (tmp_path / "site.yaml").write_text("extends: base.yaml\nmateriality: {abs: 3000}\n")
+    (tmp_path / "run.yaml").write_text("materiality: {pct: 0.1}\n")
+    p = load_params([tmp_path / "site.yaml", tmp_path / "run.yaml"])
+    assert p.company.name == "Base Co" and p.materiality.abs == 3000 and p.materiality.pct == 0.1
+    (tmp_path / "loop.yaml").write_text("extends: loop.yaml\n")
+    with pytest.raises(ParamsError, match="loops back"):
+        load_params([tmp_path / "loop.yaml"])
+
+
+def test_no_data_dir_is_a_clear_error(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("company: {name: C}\ndata:\n  sources:\n" + _sources())
+    p = load_params([f])
+    with pytest.raises(ParamsError, match="data.dir is not set: give --data-dir"):
+        p.data_dir()

@@ -105,7 +105,7 @@ class Source(_Strict):
 
 
 class DataParams(_Strict):
-    dir: str = "data/demo"
+    dir: str | None = None      # the exports' folder (relative to the repo, or absolute); --data-dir overrides it
     as_of: dt.date | None = None
     query_timeout_seconds: float = Field(900.0, gt=0, le=86400)  # a SQL source query running longer is cancelled
     sources: dict[str, Source]
@@ -498,6 +498,9 @@ class Params(_Strict):
     )
 
     def data_dir(self) -> Path:
+        if not self.data.dir:
+            raise ParamsError(["data.dir is not set: give --data-dir DIR, or data.dir in your params file "
+                               "(the folder holding your exports)"])
         return paths.resolve(self.data.dir)
 
     def to_json(self) -> str:
@@ -576,6 +579,32 @@ def _format_errors(err: ValidationError) -> list[str]:
     return lines
 
 
+DEMO_PARAMS = "company.yaml"   # the built-in demo company's settings, in params/
+
+
+def param_files(files: list[str | Path] | None = None) -> list[Path]:
+    """The YAML files a run's params are merged from, in order: the one rule for every command.
+
+    No file given: ``params/company.yaml`` (the demo company's settings, what ``make report`` runs).
+    Files given: each stands on the neutral defaults of :class:`Params`, not on the demo's settings; a file
+    that says ``extends: OTHER.yaml`` (relative to itself) is merged on top of that file first, and a later
+    file is merged on top of the earlier ones (a run's overrides).
+    """
+    out: list[Path] = []
+
+    def add(path: Path, seen: tuple[Path, ...]) -> None:
+        if path in seen:
+            raise ParamsError([f"{path}: 'extends' loops back to itself ({' -> '.join(str(s) for s in (*seen, path))})"])
+        base = _read_yaml(path).get("extends")
+        if base:
+            add(paths.resolve(str(base), path.parent), (*seen, path))
+        out.append(path)
+
+    for f in (list(files) if files else [paths.params_dir() / DEMO_PARAMS]):
+        add(paths.resolve(f), ())
+    return out
+
+
 def load_params(
     files: list[str | Path] | None = None,
     sets: list[str] | None = None,
@@ -584,8 +613,8 @@ def load_params(
     """Resolve and validate a run's params.
 
     Args:
-        files: YAML files merged in order; default ``params/company.yaml``. Pass the
-            company file first and a run's ``--params FILE`` after it.
+        files: the run's ``--params`` files (see :func:`param_files`: each stands on neutral defaults
+            unless it ``extends`` another); none = ``params/company.yaml``, the demo company.
         sets: ``dotted.key=value`` overrides applied last.
         data_dir: ``--data-dir``: read every file source from this folder (default: the
             ``SOE_DATA_DIR`` environment variable, then ``data.dir``).
@@ -594,10 +623,11 @@ def load_params(
     Raises:
         ParamsError: listing every unknown key, wrong type or missing value.
     """
-    files = list(files) if files else [paths.params_dir() / "company.yaml"]
     raw: dict = {}
-    for f in files:
-        raw = deep_merge(raw, _read_yaml(paths.resolve(f)))
+    for f in param_files(files):
+        doc = _read_yaml(f)
+        doc.pop("extends", None)
+        raw = deep_merge(raw, doc)
     raw = apply_sets(raw, sets or [])
     if data_dir is None and os.environ.get("SOE_DATA_DIR"):
         data_dir = os.environ["SOE_DATA_DIR"]  # lets an interactive kernel or a test point at other exports

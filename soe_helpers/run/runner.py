@@ -356,7 +356,7 @@ def run_week(
     """
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
-    files = [paths.params_dir() / "company.yaml", *(param_files or [])]
+    files = list(param_files or [])
     params = load_params(files, sets, data_dir)
     nbs = discover_notebooks(notebooks_dir, only)
     specs = check_notebook_params(params, nbs)
