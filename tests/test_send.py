@@ -483,7 +483,8 @@ def test_soe_send_cli_delivers_the_pack_email(pack_run, pack_env, smtp_server, t
     run_id = pack_run["manifest"]["run_id"]
     args = ["send", "--week", DEMO_WEEK, "--run", run_id, "--set", "email.smtp_host=127.0.0.1", "--set",
             f"email.smtp_port={port}", "--set", "email.smtp_starttls=false"]
-    no_login = {**pack_env, "SOE_SMTP_PASSWORD": ""}  # this server takes no login
+    # this server takes no login; a store of its own: another test of the session may have sent the week already
+    no_login = {**pack_env, "SOE_SMTP_PASSWORD": "", "SOE_STORE_URL": f"sqlite:///{tmp_path / 'sends.sqlite'}"}
     res = soe(*args, env=no_login)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "Sent the leadership email of 2026-W47" in res.stdout
