@@ -202,3 +202,20 @@ def test_interactive_summary_reads_the_latest_full_run_not_a_later_partial_one(t
     got = run_inputs(Wk())
     assert got.run_id == "20261125T090000Z" and set(got.results) == {"demand_reconciliation"}
     assert set(got.statuses) == {"demand_reconciliation", "cash_impact"}
+
+
+# ---------------------------------------------------------------- a partial run's records
+
+
+def test_a_partial_run_replaces_only_the_sections_it_recorded(tmp_path):
+    from soe_helpers.store.engine import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    store.replace_results(WEEK, "full", {"demand": {"gap": -1.5, "lines": 3}, "cash": {"low": 1e6}})
+    store.replace_results("2026-W46", "w46", {"data_accuracy": {"score": 0.5}})
+    store.replace_sections(WEEK, "part", {"data_accuracy": {"score": 0.97}, "demand": {"gap": -2.0}})
+    assert store.results_for(WEEK) == {"demand": {"gap": -2.0}, "cash": {"low": 1e6},
+                                       "data_accuracy": {"score": 0.97}}
+    assert store.results_for("2026-W46") == {"data_accuracy": {"score": 0.5}}  # another week untouched
+    store.replace_sections(WEEK, "empty", {})
+    assert len(store.results_for(WEEK)) == 3
