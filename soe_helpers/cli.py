@@ -75,9 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_kernel)
 
     p = sub.add_parser("send", help="deliver the week's email over SMTP (password from SOE_SMTP_PASSWORD)")
-    p.add_argument("--week", help="ISO week like 2026-W47 (default: the latest week with a finished run)")
+    p.add_argument("--week", help="ISO week like 2026-W47 (default: the latest week that has a run)")
     p.add_argument("--run", dest="run_id", metavar="RUN_ID",
-                   help="send this run's email (default: the week's latest run)")
+                   help="send this run's email (default: the week's latest full run; refused when the week's "
+                   "latest run did not finish)")
     p.add_argument("--dry-run", action="store_true", help="show what would be sent, to whom and how; send nothing")
     p.add_argument("--force", action="store_true", help="send again a week that was already sent")
     _common(p)

@@ -63,7 +63,7 @@ def pack_run(pack_env) -> dict:
     res = soe("run", "--week", DEMO_WEEK, env=pack_env)
     week_dir = Path(pack_env["SOE_OUTPUTS"]) / DEMO_WEEK
     latest = json.loads((week_dir / "latest.json").read_text()) if (week_dir / "latest.json").exists() else None
-    run_dir = Path(latest["run_dir"]) if latest else None
+    run_dir = week_dir / latest["run_dir"] if latest else None  # relative to the week (old suites: absolute)
     return {"proc": res, "week_dir": week_dir, "outputs": Path(pack_env["SOE_OUTPUTS"]), "run_dir": run_dir,
             "manifest": json.loads((run_dir / "manifest.json").read_text()) if run_dir else None,
             "results": json.loads((run_dir / "results.json").read_text()) if run_dir else None}

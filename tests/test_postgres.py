@@ -192,7 +192,7 @@ def pg_run(pg_env) -> dict:
     res = soe("run", "--week", DEMO_WEEK, "--params", PG_PARAMS, env=pg_env)
     week_dir = Path(pg_env["SOE_OUTPUTS"]) / DEMO_WEEK
     latest = week_dir / "latest.json"
-    run_dir = Path(json.loads(latest.read_text())["run_dir"]) if latest.exists() else None
+    run_dir = week_dir / json.loads(latest.read_text())["run_dir"] if latest.exists() else None
     return {"proc": res, "week_dir": week_dir, "run_dir": run_dir,
             "manifest": json.loads((run_dir / "manifest.json").read_text()) if run_dir else None,
             "results": json.loads((run_dir / "results.json").read_text()) if run_dir else None}

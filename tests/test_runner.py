@@ -6,8 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from conftest import DEMO_WEEK, copy_demo, soe
+from soe_helpers.store.engine import results
 
 pytestmark = pytest.mark.e2e
 CODE_MARKERS = ["open_week(", "import ", "wk.record", "show_table(", "jp-CodeMirrorEditor", "hl-ipython3", 'class="highlight',
@@ -84,8 +86,44 @@ def test_rerun_keeps_the_earlier_run(pack_run, pack_env):
     runs = sorted(p for p in pack_run["week_dir"].iterdir() if p.is_dir() and p.name[0].isdigit())
     assert first in runs and len(runs) >= 2
     assert (first / "demand_reconciliation.html").exists()
-    latest = json.loads((pack_run["week_dir"] / "latest.json").read_text())
-    assert latest["run_dir"] != str(first)
+
+
+def test_a_partial_run_adds_to_the_week_records_and_keeps_latest(pack_run, pack_env):
+    from soe_helpers.core import run_folder
+    from soe_helpers.store.engine import Store
+
+    store = Store(f"sqlite:///{Path(pack_env['SOE_OUTPUTS']) / 'soe_store.sqlite'}")
+
+    def rows() -> dict[str, set]:
+        with store.engine.connect() as c:
+            got = c.execute(sa.select(results.c.section, results.c.key, results.c.run_id)
+                            .where(results.c.week == DEMO_WEEK)).all()
+        out: dict[str, set] = {}
+        for section, key, run_id in got:
+            out.setdefault(section, set()).add((key, run_id))
+        return out
+
+    full = pack_run["manifest"]["run_id"]
+    before = rows()
+    assert {r for s in before.values() for _, r in s} <= {full} | {r.run_id for r in run_folder.list_runs(
+        pack_run["week_dir"]) if r.partial}, "the week's records come from its full run (and partial runs)"
+    latest_before = json.loads((pack_run["week_dir"] / "latest.json").read_text())
+    assert latest_before == {"run_id": full, "run_dir": full}  # relative to the week folder
+    res = soe("run", "--week", DEMO_WEEK, "--only", "data_accuracy", env=pack_env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    part = run_folder.latest_run(pack_run["week_dir"])
+    assert (part.state, part.partial) == ("partial", True), part
+    after = rows()
+    assert set(after) == set(before), f"sections of the week's soe_results changed: {set(before) ^ set(after)}"
+    for section in before:
+        if section == "data_accuracy":
+            assert {r for _, r in after[section]} == {part.run_id}, after[section]
+            assert {k for k, _ in after[section]} == {k for k, _ in before[section]}
+        else:
+            assert after[section] == before[section], f"soe_results of {section} changed by a data_accuracy run"
+    assert sum(map(len, after.values())) == sum(map(len, before.values()))
+    assert json.loads((pack_run["week_dir"] / "latest.json").read_text()) == latest_before
+    assert run_folder.latest_full_run(pack_run["week_dir"]).run_id == full
 
 
 def test_unknown_param_fails_before_anything_runs(pack_env, tmp_path):

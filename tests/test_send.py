@@ -231,6 +231,216 @@ def test_errors_name_what_to_do(tmp_path, good_run):
         sd.send_week(local(25), outputs=out, store=store, out=lambda s: None, environ={})
 
 
+# ---------------------------------------------------------------- the latest run died: nothing is sent
+
+
+def _good_then(out, tmp_path):
+    """A good full run of the week (09:00) with its email, and the store; the test adds a later run."""
+    good_dir, good = make_run(out, run_id="20261125T090000Z")
+    build_run_email(good_dir, good, load_params(), expected=PACK_NOTEBOOKS, previous={})
+    return good_dir, Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+
+
+def _refuses_then_sends_the_named_run(port, inbox, out, store, dead_id):
+    with pytest.raises(sd.SendError) as e:
+        sd.send_week(local(port), outputs=out, store=store, out=lambda s: None, environ={})
+    msg = str(e.value)
+    assert e.value.code == 2, msg
+    assert f"the latest run of {WEEK}, {dead_id}, did not finish" in msg and "nothing was sent" in msg, msg
+    assert f"soe run --week {WEEK}" in msg and f"--run 20261125T090000Z" in msg, msg
+    assert inbox.messages == [] and sends_rows(store) == []
+    with pytest.raises(sd.SendError, match=f"--run {dead_id}: no finished run of that id"):
+        sd.send_week(local(port), run_id=dead_id, outputs=out, store=store, out=lambda s: None, environ={})
+    # the earlier good run goes out only when named
+    assert sd.send_week(local(port), run_id="20261125T090000Z", outputs=out, store=store, out=lambda s: None,
+                        environ={}) == 0
+    assert len(inbox.messages) == 1 and received(inbox)["X-SOE-Run"] == "20261125T090000Z"
+
+
+def test_a_killed_latest_run_is_not_replaced_by_the_previous_one(smtp_server, tmp_path):
+    inbox, port = smtp_server()
+    out = tmp_path / "outputs"
+    _, store = _good_then(out, tmp_path)
+    dead = out / WEEK / "20261125T100000Z"  # killed mid-way: snapshot and params written, no manifest
+    (dead / "data").mkdir(parents=True)
+    (dead / "params.json").write_text("{}")
+    (dead / "started.json").write_text(json.dumps({"run_id": dead.name, "week": WEEK, "pid": 999_999_999,
+                                                   "host": socket.gethostname(), "partial": False}))
+    store.start_run(dead.name, WEEK, dead)  # the store still says running
+    assert [r["status"] for r in store.list_runs(WEEK)] == ["running"]
+    _refuses_then_sends_the_named_run(port, inbox, out, store, dead.name)
+
+
+def test_a_run_failed_in_the_aggregates_is_not_replaced_by_the_previous_one(smtp_server, tmp_path):
+    inbox, port = smtp_server()
+    out = tmp_path / "outputs"
+    _, store = _good_then(out, tmp_path)
+    dead = out / WEEK / "20261125T100000Z"
+    (dead / "data").mkdir(parents=True)
+    (dead / "FAILED").write_text("This run stopped before any report ran:\nbooked_weekly does not tie out\n")
+    _refuses_then_sends_the_named_run(port, inbox, out, store, dead.name)
+
+
+def test_a_run_whose_manifest_was_deleted_is_not_replaced_by_the_previous_one(smtp_server, tmp_path):
+    inbox, port = smtp_server()
+    out = tmp_path / "outputs"
+    _, store = _good_then(out, tmp_path)
+    later, manifest = make_run(out, run_id="20261125T100000Z")
+    build_run_email(later, manifest, load_params(), expected=PACK_NOTEBOOKS, previous={})
+    (later / "manifest.json").unlink()
+    _refuses_then_sends_the_named_run(port, inbox, out, store, later.name)
+
+
+def test_a_later_partial_run_is_not_the_email_source(smtp_server, tmp_path):
+    inbox, port = smtp_server()
+    out = tmp_path / "outputs"
+    _, store = _good_then(out, tmp_path)
+    part, manifest = make_run(out, run_id="20261125T100000Z", missing=tuple(PACK_NOTEBOOKS[1:]))
+    manifest["partial"] = True
+    (part / "manifest.json").write_text(json.dumps(manifest))
+    build_run_email(part, manifest, load_params(), expected=PACK_NOTEBOOKS, previous={})
+    assert sd.send_week(local(port), outputs=out, store=store, out=lambda s: None, environ={}) == 0
+    assert received(inbox)["X-SOE-Run"] == "20261125T090000Z" and received(inbox)["X-SOE-Kind"] == "leadership"
+
+
+# ---------------------------------------------------------------- once per week: claim, deliver, confirm
+
+
+def test_two_concurrent_sends_deliver_once(smtp_server, good_run, tmp_path):
+    import threading
+    import time
+
+    inbox, port = smtp_server()
+    out, _, _ = good_run
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    slow = sd.deliver
+
+    def deliver_slowly(*a, **kw):  # the first sender is still delivering when the second one claims
+        time.sleep(0.5)
+        return slow(*a, **kw)
+
+    results: dict[int, object] = {}
+    gate = threading.Barrier(2, timeout=30)
+
+    def sender(i):
+        store = Store(url)  # each sender its own connection pool, as two processes would have
+        gate.wait()
+        try:
+            results[i] = sd.send_week(local(port), outputs=out, store=store, out=lambda s: None, environ={})
+        except sd.SendError as e:
+            results[i] = e
+
+    import unittest.mock as mock
+
+    with mock.patch.object(sd, "deliver", deliver_slowly):
+        threads = [threading.Thread(target=sender, args=(i,), daemon=True) for i in range(2)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert not any(t.is_alive() for t in threads), "a sender hung"
+        assert time.monotonic() - t0 < 60
+    codes = sorted(r if isinstance(r, int) else r.code for r in results.values())
+    assert codes == [0, 2], results
+    (refusal,) = [r for r in results.values() if isinstance(r, sd.SendError)]
+    assert "claimed by another soe send" in str(refusal) or "already sent" in str(refusal), str(refusal)
+    assert len(inbox.messages) == 1
+    assert [(r["status"], r["claim_key"]) for r in sends_rows(Store(url))] == [("sent", f"{WEEK}:leadership")]
+
+
+def test_the_claim_is_unique_in_the_database(good_run, tmp_path):
+    out, run_dir, store = good_run
+    outgoing = sd.load_outgoing(WEEK, run_dir)
+    msg, rcpt = sd.address_message(outgoing, load_params())
+    first = sd.claim_send(store, outgoing, msg, rcpt, False)
+    other = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")  # a second sender past its checks, claiming too
+    with pytest.raises(sd.SendError, match="claimed by another soe send .* never confirmed") as e:
+        sd.claim_send(other, outgoing, msg, rcpt, False)
+    assert e.value.code == 2
+    sd.confirm_send(store, first, {})
+    with pytest.raises(sd.SendError, match="already sent .* use --force"):
+        sd.claim_send(other, outgoing, msg, rcpt, False)
+    assert sd.claim_send(other, outgoing, msg, rcpt, True) > first  # --force takes the key over
+
+
+def test_a_failed_store_write_after_delivery_blocks_a_plain_retry(smtp_server, good_run, monkeypatch):
+    inbox, port = smtp_server()
+    out, _, store = good_run
+
+    def store_down(*a, **kw):
+        raise sa.exc.OperationalError("UPDATE soe_sends", {}, Exception("database is locked"))
+
+    said = []
+    with monkeypatch.context() as m:
+        m.setattr(sd, "confirm_send", store_down)
+        assert sd.send_week(local(port), outputs=out, store=store, out=said.append, environ={}) == 1
+    assert len(inbox.messages) == 1
+    assert any("delivered, but the store could not record the delivery" in s and sd.UNKNOWN_DELIVERY in s
+               for s in said), said
+    with pytest.raises(sd.SendError) as e:
+        sd.send_week(local(port), outputs=out, store=store, out=said.append, environ={})
+    assert e.value.code == 2 and sd.UNKNOWN_DELIVERY in str(e.value) and "--force" in str(e.value)
+    assert len(inbox.messages) == 1
+    assert sd.send_week(local(port), force=True, outputs=out, store=store, out=said.append, environ={}) == 0
+    assert len(inbox.messages) == 2
+    assert [(r["status"], r["forced"]) for r in sends_rows(store)] == [("claimed", False), ("sent", True)]
+
+
+def test_a_crash_between_claim_and_confirm_leaves_the_delivery_unknown(smtp_server, good_run, monkeypatch):
+    inbox, port = smtp_server()
+    out, _, store = good_run
+    real = sd.deliver
+
+    def delivered_then_killed(*a, **kw):
+        real(*a, **kw)
+        raise KeyboardInterrupt  # Ctrl-C (or a kill) after the server took the message, before the confirmation
+
+    with monkeypatch.context() as m:
+        m.setattr(sd, "deliver", delivered_then_killed)
+        with pytest.raises(KeyboardInterrupt):
+            sd.send_week(local(port), outputs=out, store=store, out=lambda s: None, environ={})
+    assert len(inbox.messages) == 1
+    (row,) = sends_rows(store)
+    assert row["status"] == "claimed" and row["claimed_by"]
+    said = []
+    assert sd.send_week(local(port), dry_run=True, outputs=out, store=store, out=said.append, environ={}) == 0
+    assert any(sd.UNKNOWN_DELIVERY in s and "needs --force" in s for s in said), said
+    with pytest.raises(sd.SendError, match="check the mailbox") as e:
+        sd.send_week(local(port), outputs=out, store=store, out=lambda s: None, environ={})
+    assert e.value.code == 2 and len(inbox.messages) == 1
+    assert sd.send_week(local(port), force=True, outputs=out, store=store, out=lambda s: None, environ={}) == 0
+    assert len(inbox.messages) == 2
+
+
+def test_a_failed_delivery_releases_its_claim(smtp_server, good_run):
+    inbox, port = smtp_server()
+    out, _, store = good_run
+    with pytest.raises(sd.SendError, match="cannot connect") as e:
+        sd.send_week(local(_free_port()), outputs=out, store=store, out=lambda s: None, environ={})
+    assert e.value.code == 1 and sends_rows(store) == []
+    assert sd.send_week(local(port), outputs=out, store=store, out=lambda s: None, environ={}) == 0  # no --force
+
+
+def test_a_sends_table_of_an_older_suite_gets_the_claim_columns(smtp_server, good_run):
+    inbox, port = smtp_server()
+    out, _, store = good_run
+    with store.engine.begin() as c:  # the store was opened by this suite: put the old table in its place
+        c.execute(sa.text("DROP TABLE soe_sends"))
+        c.execute(sa.text("CREATE TABLE soe_sends (id INTEGER PRIMARY KEY AUTOINCREMENT, week VARCHAR(8) NOT NULL, "
+                          "run_id VARCHAR(64) NOT NULL, kind VARCHAR(32) NOT NULL, subject TEXT, recipients TEXT, "
+                          "refused TEXT, message_id VARCHAR(255), status VARCHAR(16) NOT NULL, "
+                          "forced BOOLEAN NOT NULL, sent_at DATETIME NOT NULL)"))
+        c.execute(sa.text("INSERT INTO soe_sends (week, run_id, kind, status, forced, sent_at) "
+                          "VALUES ('2026-W46', 'r0', 'leadership', 'sent', 0, '2026-11-18 12:00:00')"))
+    assert sd.send_week(local(port), outputs=out, store=store, out=lambda s: None, environ={}) == 0
+    rows = sends_rows(store)
+    assert [(r["week"], r["status"], r["claim_key"]) for r in rows] == [("2026-W46", "sent", None),
+                                                                        (WEEK, "sent", f"{WEEK}:leadership")]
+    with pytest.raises(sd.SendError, match="already sent"):
+        sd.send_week(local(port), outputs=out, store=store, out=lambda s: None, environ={})
+
+
 # ---------------------------------------------------------------- end to end: a full run with secrets, then `soe send`
 
 @pytest.fixture(scope="module")
@@ -273,7 +483,8 @@ def test_soe_send_cli_delivers_the_pack_email(pack_run, pack_env, smtp_server, t
     run_id = pack_run["manifest"]["run_id"]
     args = ["send", "--week", DEMO_WEEK, "--run", run_id, "--set", "email.smtp_host=127.0.0.1", "--set",
             f"email.smtp_port={port}", "--set", "email.smtp_starttls=false"]
-    no_login = {**pack_env, "SOE_SMTP_PASSWORD": ""}  # this server takes no login
+    # this server takes no login; a store of its own: another test of the session may have sent the week already
+    no_login = {**pack_env, "SOE_SMTP_PASSWORD": "", "SOE_STORE_URL": f"sqlite:///{tmp_path / 'sends.sqlite'}"}
     res = soe(*args, env=no_login)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "Sent the leadership email of 2026-W47" in res.stdout

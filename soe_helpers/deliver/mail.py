@@ -40,6 +40,7 @@ import css_inline
 
 from soe_helpers.report import summary as sm
 from soe_helpers.core.calendar import week_add
+from soe_helpers.core.run_folder import EMAIL_DIRNAME, write_atomic
 
 __all__ = [
     "EmailBuildError",
@@ -58,7 +59,6 @@ __all__ = [
 ]
 
 SMTP_PASSWORD_ENV = "SOE_SMTP_PASSWORD"
-EMAIL_DIRNAME = "email"
 _WRAP = 76
 
 
@@ -506,11 +506,8 @@ def html_part(msg: EmailMessage) -> str | None:
 
 
 def _write(msg: EmailMessage, path: Path) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = msg.as_bytes(policy=policy.SMTP)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    write_atomic(path, data)
     return len(data)
 
 
@@ -571,7 +568,7 @@ def _record(msg: EmailMessage, path: Path, run_dir: Path, size: int) -> dict:
 
 def _previous_results(params, week: str) -> dict:
     """The previous week's recorded figures from the store ({} when none or the store is unreachable)."""
-    from soe_helpers.store.engine import open_store
+    from soe_helpers.store.engine import open_store  # SQLAlchemy only when the previous week is read
 
     try:
         return open_store(params).results_for(week_add(week, -1))

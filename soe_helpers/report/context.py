@@ -21,14 +21,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from soe_helpers.core import paths
+from soe_helpers.core import run_folder
 from soe_helpers.core.calendar import FiscalCalendar, latest_complete_week, parse_week, week_end
 from soe_helpers.core.params import Params, load_params, params_from_json
 
 __all__ = ["Week", "open_week", "to_jsonable", "DATA_DIRNAME", "RESULTS_DIRNAME"]
 
-DATA_DIRNAME = "data"
-RESULTS_DIRNAME = "results"
+DATA_DIRNAME = run_folder.DATA_DIRNAME  # the layout of a run folder belongs to core.run_folder
+RESULTS_DIRNAME = run_folder.RESULTS_DIRNAME
 
 
 def to_jsonable(v: Any) -> Any:
@@ -78,10 +78,10 @@ class Week:
         ``ar_ageing`` as of the week's end, ``order_history``): read from the run folder, or computed
         by DuckDB from the tables when there is none (interactive use).
         """
-        from soe_helpers.data import aggregates
+        from soe_helpers.data import aggregates  # DuckDB: loaded only when a notebook reads a table
 
         if name not in self._tables:
-            pq = self.run_dir / DATA_DIRNAME / f"{name}.parquet"
+            pq = run_folder.table_path(self.run_dir, name)
             if pq.exists():
                 self._tables[name] = pd.read_parquet(pq)
             elif name in aggregates.AGGREGATES:
@@ -92,7 +92,7 @@ class Week:
             elif not self.interactive:
                 raise FileNotFoundError(f"{pq} is missing: the runner did not load table {name!r}")
             else:
-                from soe_helpers.data.loaders import load_tables
+                from soe_helpers.data.loaders import load_tables  # interactive use only (start-up cost)
 
                 for n, lt in load_tables(self.params).items():
                     self._tables.setdefault(n, lt.frame)
@@ -100,24 +100,20 @@ class Week:
 
     def record(self, section: str, **figures: Any) -> dict:
         """Record headline figures under ``section`` of the run's results.json (merged per section)."""
-        d = self.run_dir / RESULTS_DIRNAME
-        d.mkdir(parents=True, exist_ok=True)
-        path = d / f"{section}.json"
+        path = run_folder.section_path(self.run_dir, section)
         current = json.loads(path.read_text()) if path.exists() else {}
         current.update(to_jsonable(figures))
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(current, indent=2, sort_keys=True))
-        tmp.replace(path)
+        run_folder.write_atomic(path, json.dumps(current, indent=2, sort_keys=True))
         return current
 
     def artifact(self, filename: str) -> Path:
         """Path for a file exported beside the report (CSV, Excel ...)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        return self.run_dir / filename
+        return run_folder.export_path(self.run_dir, filename)
 
     def results(self) -> dict:
         """Everything recorded so far in this run (results/<section>.json merged)."""
-        d = self.run_dir / RESULTS_DIRNAME
+        d = self.run_dir / run_folder.RESULTS_DIRNAME
         return {p.stem: json.loads(p.read_text()) for p in sorted(d.glob("*.json"))} if d.exists() else {}
 
 
@@ -132,17 +128,17 @@ def open_week(week: str = "", run_dir: str = "", params_path: str = "") -> Week:
     interactive = not run_dir
     if params_path:
         params = params_from_json(params_path) if str(params_path).endswith(".json") else load_params([params_path])
-    elif run_dir and (Path(run_dir) / "params.json").exists():
-        params = params_from_json(Path(run_dir) / "params.json")
+    elif run_dir and run_folder.params_path(Path(run_dir)).exists():
+        params = params_from_json(run_folder.params_path(Path(run_dir)))
     else:
         params = load_params()
     wk = Week(week or "", params, Path(run_dir) if run_dir else Path(), interactive)
     if run_dir:
-        meta = Path(run_dir) / DATA_DIRNAME / "_meta.json"
+        meta = run_folder.meta_path(Path(run_dir))
         if meta.exists():
             wk.as_of = pd.Timestamp(json.loads(meta.read_text())["as_of"])
     if interactive or not week:
-        from soe_helpers.data.loaders import data_as_of
+        from soe_helpers.data.loaders import data_as_of  # interactive use only (start-up cost)
 
         if wk.as_of is None:
             wk.as_of = pd.Timestamp(params.data.as_of) if params.data.as_of else data_as_of(
@@ -150,7 +146,7 @@ def open_week(week: str = "", run_dir: str = "", params_path: str = "") -> Week:
         wk.week = week or latest_complete_week(wk.as_of)
     parse_week(wk.week)
     if interactive:
-        wk.run_dir = paths.outputs_dir() / "interactive" / wk.week
+        wk.run_dir = run_folder.interactive_dir(wk.week)
         wk.run_dir.mkdir(parents=True, exist_ok=True)
     if wk.as_of is None:
         wk.as_of = week_end(wk.week)

@@ -31,6 +31,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from soe_helpers.analysis.kpis import fmt_kpi
+from soe_helpers.core import run_folder
 from soe_helpers.report.charts import COLORS, money_axis
 from soe_helpers.core.formats import fmt_money, fmt_pct
 
@@ -132,7 +133,7 @@ def read_run_statuses(run_dir: str | Path, exclude: Iterable[str] = ("executive_
 
 def read_run_results(run_dir: str | Path) -> dict[str, dict]:
     """Figures recorded in ``run_dir/results/<section>.json`` ({section: {key: value}})."""
-    d = Path(run_dir) / "results"
+    d = Path(run_dir) / run_folder.RESULTS_DIRNAME
     out = {}
     for p in sorted(d.glob("*.json")) if d.is_dir() else []:
         try:
@@ -203,23 +204,19 @@ def run_inputs(wk) -> RunInputs:
     """The figures and statuses the summary of ``wk`` (a :class:`soe_helpers.report.context.Week`) reads.
 
     In a weekly run: this run's ``results/`` and ``.work/`` statuses. Opened interactively:
-    the latest complete run of the week (``outputs/<week>/latest.json``), so an analyst sees
-    exactly what leadership saw; with no such run, nothing (every report is "not run").
+    the week's latest full successful run (:func:`soe_helpers.core.run_folder.latest_full_run`: a later
+    partial, failed or unfinished run is never shown), so an analyst sees exactly what leadership
+    saw; with no such run, nothing (every report is "not run").
     """
     if not wk.interactive:
         return RunInputs(read_run_results(wk.run_dir), read_run_statuses(wk.run_dir), Path(wk.run_dir),
                          Path(wk.run_dir).name, f"Figures recorded by the reports of run {Path(wk.run_dir).name}.")
-    from soe_helpers.run.runner import latest_run_dir
-
-    latest = latest_run_dir(wk.week)
-    if latest is None or not latest.is_dir():
+    info = run_folder.latest_full_run(run_folder.week_dir(wk.week))
+    if info is None:
         return RunInputs({}, {}, None, "", f"No complete run of {wk.week} yet: run `soe run --week {wk.week}` "
                                             "and open this notebook again.")
-    manifest = latest / "manifest.json"
-    try:
-        nbs = json.loads(manifest.read_text()).get("notebooks", [])
-    except (OSError, ValueError):
-        nbs = []
+    latest = info.path
+    nbs = (info.manifest or {}).get("notebooks", [])
     statuses = {n["name"]: n for n in nbs if n.get("name") != "executive_summary"}
     return RunInputs(read_run_results(latest), statuses, latest, latest.name,
                      f"Interactive view of the latest complete run of {wk.week} (run {latest.name}).")

@@ -12,9 +12,12 @@
    pushed down to the source database and tied out) — a mismatch stops the run here;
 5. execute the notebooks with papermill, independent ones in parallel (stage 1), then
    the ones that read the others' figures (stage 2, e.g. the executive summary);
-6. write each notebook's HTML (input hidden), ``results.json`` and ``manifest.json``,
+6. write each notebook's HTML (input hidden), ``results.json`` and, last, ``manifest.json``
+   (the run folder's layout and states belong to :mod:`soe_helpers.core.run_folder`),
    record the run in the store, and point ``outputs/<week>/latest`` at the run only
-   if every notebook succeeded.
+   if it ran the whole pack and every notebook succeeded. A partial run (``--only``)
+   replaces the week's recorded figures of the reports it ran and no other's, and
+   leaves ``latest`` on the week's latest full run.
 
 A failing notebook leaves its executed copy with the error, the others still run, the
 run is marked failed (manifest, store, exit code) and the week's "latest" pointer
@@ -39,9 +42,8 @@ import nbformat
 
 from soe_helpers.data import aggregates
 
-from soe_helpers.core import paths
+from soe_helpers.core import paths, run_folder
 from soe_helpers.core.calendar import FiscalCalendar, latest_complete_week, parse_week, week_end
-from soe_helpers.report.context import DATA_DIRNAME, RESULTS_DIRNAME
 from soe_helpers.data.loaders import DataError, LoadedTable, data_as_of, load_tables
 from soe_helpers.core.params import Params, ParamsError, load_params
 from soe_helpers.store.engine import open_store
@@ -233,13 +235,7 @@ def _pkg_version(name: str) -> str | None:
 
 
 def _new_run_dir(week_dir: Path) -> tuple[str, Path]:
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    run_id, n = stamp, 1
-    while (week_dir / run_id).exists():
-        n += 1
-        run_id = f"{stamp}-{n}"
-    (week_dir / run_id).mkdir(parents=True)
-    return run_id, week_dir / run_id
+    return run_folder.new_run_dir(week_dir)
 
 
 def _utc() -> str:
@@ -371,27 +367,31 @@ def run_week(
     progress(f"Inputs valid: {sum(lt.rows for lt in tables.values()):,} rows in {len(tables)} tables "
              f"({timings['load_validate_seconds']:.1f}s); week {week} ({cal.quarter_of(week)}), data as of {as_of}")
 
-    week_dir = paths.outputs_dir() / week
+    week_dir = run_folder.week_dir(week)
+    pack = [p.stem for p in discover_notebooks(notebooks_dir)]
+    partial = set(s.name for s in specs) != set(pack)  # an --only run: adds to the week's records, never "latest"
     store = open_store(params)  # an unreachable store stops the run here, before any run folder exists
     with WeekLock(week_dir), store.week_lock(week):
         run_id, run_dir = _new_run_dir(week_dir)
+        run_folder.write_started(run_dir, week, [s.name for s in specs], partial)
         aborted = store.mark_aborted(week)
         if aborted:
             progress(f"Note: {aborted} earlier run(s) of {week} had been killed mid-way; marked aborted.")
         store.start_run(run_id, week, run_dir)
         started = _utc()
         t0 = time.perf_counter()
-        data_out = run_dir / DATA_DIRNAME
+        data_out = run_folder.data_dir(run_dir)
         data_out.mkdir()
         for name, lt in tables.items():
-            lt.frame.to_parquet(data_out / f"{name}.parquet", index=False)
+            with run_folder.atomic_path(run_folder.table_path(run_dir, name)) as tmp:
+                lt.frame.to_parquet(tmp, index=False)
             lt.frame = None  # notebooks read the Parquet; the runner need not hold millions of rows meanwhile
         import gc
 
         gc.collect()
-        (data_out / "_meta.json").write_text(json.dumps({"as_of": str(as_of), "week": week}))
-        (run_dir / "params.json").write_text(params.to_json())
-        (run_dir / RESULTS_DIRNAME).mkdir()
+        run_folder.write_atomic(run_folder.meta_path(run_dir), json.dumps({"as_of": str(as_of), "week": week}))
+        run_folder.write_atomic(run_folder.params_path(run_dir), params.to_json())
+        (run_dir / run_folder.RESULTS_DIRNAME).mkdir()
         timings["snapshot_seconds"] = round(time.perf_counter() - t0, 3)
 
         # The aggregated layer (booked_weekly, shipped_weekly, ar_ageing ...): DuckDB over the snapshot,
@@ -403,7 +403,7 @@ def run_week(
         except Exception as e:  # noqa: BLE001 - no report may run on aggregates that do not tie out
             msg = str(e) if isinstance(e, aggregates.TieOutError) else \
                 f"the aggregates could not be built: {type(e).__name__}: {e}"
-            (run_dir / "FAILED").write_text(f"This run stopped before any report ran:\n{msg}\n")
+            run_folder.write_failed(run_dir, f"This run stopped before any report ran:\n{msg}\n")
             store.finish_run(run_id, "failed", {"error": msg.splitlines()[0], "notebooks": []})
             raise RunError(msg) from None
         timings["aggregate_seconds"] = round(time.perf_counter() - t0, 3)
@@ -418,9 +418,9 @@ def run_week(
             statuses += _execute(stage_specs, run_dir, week, params, run_id, as_of, progress, len(specs), done)
 
         figures = {}
-        for p in sorted((run_dir / RESULTS_DIRNAME).glob("*.json")):
+        for p in sorted((run_dir / run_folder.RESULTS_DIRNAME).glob("*.json")):
             figures[p.stem] = json.loads(p.read_text())
-        (run_dir / "results.json").write_text(json.dumps(figures, indent=2, sort_keys=True))
+        run_folder.write_atomic(run_folder.results_path(run_dir), json.dumps(figures, indent=2, sort_keys=True))
 
         failed = [s for s in statuses if s["status"] != "ok"]
         status = "failed" if failed else "ok"
@@ -431,6 +431,7 @@ def run_week(
             "week": week,
             "quarter": cal.quarter_of(week),
             "status": status,
+            "partial": partial,
             "company": params.company.name,
             "data_as_of": str(as_of),
             "started_at": started,
@@ -454,12 +455,11 @@ def run_week(
             "store": store.display_url,
             "notebooks": nb_records,
         }
-        (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
         try:  # email/leadership.eml for a complete good run, else email/failure_notice.eml (analysts only)
             from soe_helpers.deliver.mail import build_run_email, redact, secret_values
 
             manifest["email"] = build_run_email(run_dir, manifest, params,
-                                                expected=[p.stem for p in discover_notebooks(notebooks_dir)])
+                                                expected=pack)
         except Exception as e:  # noqa: BLE001 - an email that cannot be built fails the run, never crashes it
             manifest["email"] = {"error": redact(f"the email could not be built: {type(e).__name__}: {e}",
                                                  secret_values(params))}
@@ -467,39 +467,25 @@ def run_week(
             failed.append({"name": "email", "status": "failed", "error": manifest["email"]["error"]})
             status = manifest["status"] = "failed"
             progress(f"FAILED email — {manifest['email']['error']}")
-        (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-        store.finish_run(run_id, status, {"notebooks": [{k: s.get(k) for k in ("name", "status", "error", "seconds")}
-                                                         for s in nb_records]})
-        if status == "ok":
-            store.replace_results(week, run_id, figures)
-            _point_latest(week_dir, run_id)
-        else:
-            (run_dir / "FAILED").write_text(
+        if status != "ok":  # the marker first: a run folder with a manifest and no marker is a good run
+            run_folder.write_failed(run_dir,
                 "This run failed; its reports are incomplete and were not published:\n"
                 + "\n".join(f"- {s['name']}: {s.get('error')}" for s in failed) + "\n")
+        run_folder.write_manifest(run_dir, manifest)  # written last: the run folder now says "finished"
+        store.finish_run(run_id, status, {"notebooks": [{k: s.get(k) for k in ("name", "status", "error", "seconds")}
+                                                         for s in nb_records]})
+        if status == "ok" and partial:  # adds the reports it ran to the week's records; "latest" stays put
+            store.replace_sections(week, run_id, figures)
+        elif status == "ok":
+            store.replace_results(week, run_id, figures)
+            run_folder.point_latest(week_dir, run_id)
     return RunResult(week, run_id, run_dir, status, nb_records, manifest)
 
 
-def _point_latest(week_dir: Path, run_id: str) -> None:
-    """Point ``<week>/latest`` (symlink) and ``<week>/latest.json`` at the run, atomically."""
-    tmp = week_dir / ".latest.json.tmp"
-    tmp.write_text(json.dumps({"run_id": run_id, "run_dir": str(week_dir / run_id)}))
-    tmp.replace(week_dir / "latest.json")
-    link_tmp = week_dir / ".latest.tmp"
-    link_tmp.unlink(missing_ok=True)
-    try:
-        link_tmp.symlink_to(run_id, target_is_directory=True)
-        link_tmp.replace(week_dir / "latest")
-    except OSError:
-        link_tmp.unlink(missing_ok=True)  # file systems without symlinks: latest.json is enough
-
-
 def latest_run_dir(week: str) -> Path | None:
-    """The last good run of ``week`` (None when the week has none)."""
-    p = paths.outputs_dir() / week / "latest.json"
-    if not p.exists():
-        return None
-    return Path(json.loads(p.read_text())["run_dir"])
+    """The last full good run of ``week`` (None when the week has none); see :mod:`soe_helpers.core.run_folder`."""
+    info = run_folder.latest_full_run(run_folder.week_dir(week))
+    return info.path if info else None
 
 
 __all__ += ["latest_run_dir", "ParamsError", "DataError"]

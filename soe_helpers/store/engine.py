@@ -176,6 +176,23 @@ class Store:
         ]
         self.replace_week_rows(results, week, rows)
 
+    def replace_sections(self, week: str, run_id: str, figures: dict[str, dict[str, Any]]) -> None:
+        """Replace ``week``'s recorded figures of the sections in ``figures`` only, in one transaction.
+
+        What a partial run (``soe run --only``) records: the reports it ran are brought up to date,
+        every other section of the week keeps its rows (and the run id that recorded them).
+        """
+        rows = [
+            {"week": week, "run_id": run_id, "section": s, "key": k, "value": json.dumps(v, default=str)}
+            for s, kv in figures.items() for k, v in kv.items()
+        ]
+        if not figures:
+            return
+        with self.engine.begin() as c:
+            c.execute(results.delete().where((results.c.week == week) & results.c.section.in_(list(figures))))
+            if rows:
+                c.execute(results.insert(), rows)
+
     def results_for(self, week: str) -> dict[str, dict[str, Any]]:
         with self.engine.connect() as c:
             out: dict[str, dict[str, Any]] = {}
