@@ -106,3 +106,20 @@ def test_every_notebook_of_the_demo_pack_records_its_whole_typed_record(pack_run
                         r.demand_reconciliation.landing_gap, abs_tol=0.01)
     assert r.cash_impact.margin_over_min == pytest.approx(r.cash_impact.lowest_cash - r.cash_impact.min_cash,
                                                           abs=0.01)
+
+
+def test_the_summary_reads_records_and_says_so_when_one_is_malformed():
+    from soe_helpers.core.params import ExecutiveSummaryParams, Materiality
+    from soe_helpers.report import summary as sm
+
+    results = {"actions": {"week": WEEK, "open": "many"},
+               "demand_reconciliation": {"week": WEEK, "landing": 9_520_000.0, "landing_gap": -480_000.0,
+                                         "plan_quarter": 10_000_000.0, "actual_qtd": 5_500_000.0}}
+    ok = {r.notebook: {"status": "ok"} for r in sm.PACK}
+    items = sm.build_items(results, ok, week=WEEK, materiality=Materiality(), rules=ExecutiveSummaryParams())
+    acts = items[items["report"] == "action_tracker"]
+    assert acts["sentence"].tolist() == ["The action tracker report recorded none of the figures the summary uses."]
+    assert acts["light"].tolist() == ["grey"]
+    assert sm.headline(results, ok, week=WEEK).startswith("$0.48M behind plan")
+    rec = records.load(results).demand_reconciliation
+    assert sm.landing_chart(rec) is not None and sm.landing_chart(None) is None
