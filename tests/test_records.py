@@ -123,3 +123,12 @@ def test_the_summary_reads_records_and_says_so_when_one_is_malformed():
     assert sm.headline(results, ok, week=WEEK).startswith("$0.48M behind plan")
     rec = records.load(results).demand_reconciliation
     assert sm.landing_chart(rec) is not None and sm.landing_chart(None) is None
+
+
+def test_every_figure_the_summary_tracks_week_to_week_is_a_field_of_its_record():
+    from soe_helpers.report import summary as sm
+
+    missing = [(s, k) for s, k, _, _ in sm._TRACKED if k not in records.RECORDS[s].model_fields]
+    assert missing == [], f"summary._TRACKED names figures no record defines: {missing}"
+    kpis = [k for k in sm._KPIS if k not in records.ExecutionKpisRecord.model_fields]
+    assert kpis == ["gross_margin"], kpis  # an alias the record does not use: it shows nothing
