@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from soe_helpers.analysis import cash
+from soe_helpers.report import records
 from soe_helpers.core.calendar import FiscalCalendar
 from soe_helpers.analysis.cash_events import (ScenarioError, apply_scenario, apply_spikes, detect_demand_spikes,
                                      detect_orders_at_risk, detect_production_delays, detect_supplier_delays,
@@ -315,9 +316,9 @@ def test_detected_bridge_goes_from_without_events_to_baseline():
     assert b["amount"].iloc[-1] == ci.summary[cash.BASELINE]["week13_closing"]
     assert ci.events["event_id"].iloc[0] == "production_delay:SO-1/1"          # ranked by dollars at stake
     assert ci.events.loc[0, "dollars_at_stake"] == 515_000.0                  # $500K receipts + $15K expedite, at the low point
-    rec = cash.record_figures(ci)
-    assert rec["cash_impact_13w"] == pytest.approx(b["amount"].iloc[-1] - b["amount"].iloc[0], abs=0.005)
-    assert rec["events"] == 2 and rec["top_events"][0]["event_id"] == "production_delay:SO-1/1"
+    rec = records.cash_record(ci)
+    assert rec.cash_impact_13w == pytest.approx(b["amount"].iloc[-1] - b["amount"].iloc[0], abs=0.005)
+    assert rec.events == 2 and rec.top_events[0].event_id == "production_delay:SO-1/1"
 
 
 def test_event_ids_are_stable_from_week_to_week():
@@ -335,7 +336,8 @@ def test_a_quiet_week_without_events_or_scenarios():
     assert ci.events.empty and ci.scenarios.empty and cash.decision_table(ci) == {}
     assert ci.line(cash.UNDISRUPTED)["closing_cash"].equals(ci.line(cash.BASELINE)["closing_cash"])
     assert cash.close_check(ci.detected_bridge) and cash.close_check(ci.scenario_bridge)
-    assert cash.record_figures(ci)["events"] == 0 and cash.record_figures(ci)["scenario_week13_closing"] == {}
+    rec = records.cash_record(ci)
+    assert rec.events == 0 and rec.scenario_week13_closing == {}
     assert "0 disruptions detected" in cash.headline(ci)[1]
     assert cash.event_weeks_chart(ci, []) is not None and cash.cash_chart(ci) is not None
 

@@ -149,9 +149,9 @@ def test_forecast_items():
 
 
 def test_kpi_table_reads_periods_targets_and_status_words():
-    sec = {"otif": {"week": 0.8, "13w": 0.872, "quarter": 0.86}, "dso": {"13w": 41.0}, "dpo": 30.0,
-           "inventory_turns": {"13w": 5.2, "target": 6.0},
-           "targets": {"otif": 0.95, "dso": 45, "dpo": 45},
+    sec = {"otif": {"week": 0.8, "13w": 0.872, "quarter": 0.86}, "dso": {"13w": 41.0}, "dpo": {"13w": 30.0},
+           "inventory_turns": {"13w": 5.2},
+           "targets": {"otif": 0.95, "dso": 45, "dpo": 45, "inventory_turns": 6.0},
            "status": {"dpo": {"13w": "met"}}}
     t = sm.kpi_table(sec).set_index("kpi")
     assert t.loc["otif", "value"] == 0.872 and t.loc["otif", "period"] == "13w"
@@ -163,7 +163,8 @@ def test_kpi_table_reads_periods_targets_and_status_words():
     it = row(items_for({"execution_kpis": sec}), "KPIs vs targets")
     assert it["light"] == "red" and it["sentence"].startswith("2 of 4 KPIs off target: OTIF (lines) 87.2%")
     assert sm.kpi_table(None).empty and sm.kpi_display(sm.kpi_table(sec))["Status"].tolist()[0] == "Act"
-    out = sm.kpi_html(sm.kpi_table({**sec, "dso": {"13w": 41.0, "status": "<b>met</b>"}}))
+    assert sm.kpi_table({"dpo": 30.0}).empty  # not of the record's shape (a KPI is by period): no lights
+    out = sm.kpi_html(sm.kpi_table({**sec, "status": {**sec["status"], "dso": {"13w": "<b>met</b>"}}}))
     assert "OTIF (lines)</td><td>13 weeks</td><td class=\"num\">87.2%</td>" in out and "<b>" not in out
 
 
@@ -171,8 +172,7 @@ def test_kpi_table_reads_periods_targets_and_status_words():
 def test_action_item_lights(overdue, escalated, light):
     sec = {"open": 12, "overdue": overdue, "escalated": escalated, "new_this_week": 5, "closed_this_week": 1,
            "dollars_at_stake_open": 812_000.0,
-           "by_owner": {"Maria": {"dollars_at_stake": 300_000.0, "open": 3}, "Raj": {"dollars_at_stake": 400_000.0,
-                                                                                    "open": 4}},
+           "by_owner": {"Maria": 300_000.0, "Raj": 400_000.0},
            "escalated_to": {"CFO": escalated} if escalated else {},
            "top_open": [{"id": "A-0007", "title": "Controllers: shipments behind plan", "owner": "Raj",
                          "dollars_at_stake": 248_000.0, "escalation": "CFO"}]}
@@ -185,7 +185,7 @@ def test_action_item_lights(overdue, escalated, light):
     assert "Most at stake: Raj $9.0K, Lee $5.0K." in row(items_for({"actions": real}), "Actions")["sentence"]
     esc = " (1 to CFO)" if escalated else ""
     assert it["sentence"] == (f"12 open actions with $812K at stake: {overdue} overdue, {escalated} escalated{esc}; "
-                              "5 opened and 1 closed this week. Most at stake: Raj $400K (4), Maria $300K (3). "
+                              "5 opened and 1 closed this week. Most at stake: Raj $400K, Maria $300K. "
                               "Largest open action: A-0007 Controllers: shipments behind plan (Raj, $248K).")
     assert it["link"] == "action_tracker.html"
 
@@ -196,7 +196,7 @@ def test_data_accuracy_lights(score, light):
     it = row(items_for({"data_accuracy": sec}), "Data accuracy")
     assert it["light"] == light
     assert it["sentence"].endswith("against a 95.0% target; 1 check failed, e.g. CRM bookings differ.")
-    real = {"score": score, "target": 0.95, "failed_checks": ["tie:crm_erp", "fresh:mrp"],
+    real = {"score": score, "target": 0.95, "failed_checks": [{"check_id": "tie:crm_erp"}, {"check_id": "fresh:mrp"}],
             "material_failed_checks": ["tie:crm_erp"]}
     assert row(items_for({"data_accuracy": real}), "Data accuracy")["sentence"].endswith(
         "2 checks failed (1 above materiality).")
@@ -230,7 +230,7 @@ def test_every_report_appears_and_non_ok_ones_carry_no_numbers(states, gap, cash
     results = {"demand_reconciliation": {**DEMAND, "landing_gap": gap, "landing": 1e7 + gap},
                "cash_impact": {**CASH, "lowest_cash": cash}, "actions": {"open": 3, "overdue": 1, "escalated": 0},
                "data_accuracy": {"score": 0.97, "target": 0.95},
-               "execution_kpis": {"dso": 50.0, "targets": {"dso": 45}},
+               "execution_kpis": {"dso": {"13w": 50.0}, "targets": {"dso": 45}},
                "forecast_feedback": {"bias_lag4": 0.1, "ts_alert_lines": []}}
     statuses = {k: {"status": v} for k, v in states.items()}
     items = items_for(results, statuses)

@@ -694,32 +694,6 @@ def customer_dtp_table(ci: CashImpact, customers: pd.DataFrame, top: int = 10) -
     return out[["customer_id", "name", "open_ar", "terms_days", "observed_days", "n_paid", "basis"]]
 
 
-def record_figures(ci: CashImpact) -> dict:
-    """The figures recorded in results.json, section ``cash_impact``."""
-    b = ci.summary[BASELINE]
-    d = detected_figures(ci)
-    top = ci.events[ci.events["material"]].head(5)
-    return {
-        "week": ci.week, "quarter": ci.quarter, "forecast_weeks": [ci.inputs.weeks[0], ci.inputs.weeks[-1]],
-        "opening_cash": float(ci.inputs.opening_cash),
-        "pnl_impact_quarter": d["pnl_impact_quarter"], "cash_impact_13w": d["cash_impact_13w"],
-        "baseline_week13_closing": b["week13_closing"],
-        "without_events_week13_closing": ci.summary[UNDISRUPTED]["week13_closing"],
-        "scenario_week13_closing": {k: v["week13_closing"] for k, v in ci.summary.items()
-                                    if k not in (BASELINE, UNDISRUPTED)},
-        "lowest_week": b["lowest_week"], "lowest_cash": b["lowest_cash"], "min_cash": ci.min_cash,
-        "margin_over_min": b["margin_over_min"], "runway_weeks": b["runway_weeks"],
-        "first_breach_week": b["first_breach_week"],
-        "events": int(len(ci.events)), "material_events": int(ci.events["material"].sum()),
-        "events_by_type": {k: int(v) for k, v in ci.events["type"].value_counts().items()},
-        "top_events": [{"event_id": r.event_id, "sentence": r.sentence, "dollars_at_stake": float(r.dollars_at_stake)}
-                       for r in top.itertuples(index=False)],
-        "bridges_close": bool(close_check(ci.detected_bridge) and close_check(ci.scenario_bridge)),
-        "forecast_closes": bool(forecast_closes(ci.weekly)),
-        "warnings": list(ci.warnings),
-    }
-
-
 def forecast_closes(weekly: pd.DataFrame) -> bool:
     """True when every line's weeks close to the cent: closing = opening + receipts - payments and the
     next week's opening = this week's closing."""
@@ -731,8 +705,7 @@ def forecast_closes(weekly: pd.DataFrame) -> bool:
     return True
 
 
-__all__ += ["TABLES", "headline", "detected_figures", "lines_table", "customer_dtp_table", "record_figures",
-            "forecast_closes"]
+__all__ += ["TABLES", "headline", "detected_figures", "lines_table", "customer_dtp_table", "forecast_closes"]
 
 
 def cash_risk(ci: CashImpact) -> dict:

@@ -38,6 +38,7 @@ from typing import Any, Iterable, Mapping
 
 import css_inline
 
+from soe_helpers.report import records
 from soe_helpers.report import summary as sm
 from soe_helpers.core.calendar import week_add
 from soe_helpers.core.run_folder import EMAIL_DIRNAME, write_atomic
@@ -203,9 +204,9 @@ def _context(run_dir: Path, manifest: dict, params, previous: Mapping[str, dict]
     prev_week = week_add(week, -1)
     changes = (sm.changes_since(results, previous, previous_week=prev_week, materiality=params.materiality,
                                 symbol=sym, shown_sections=ok_sections) if previous else None)
-    kpis = (sm.kpi_table(results.get("execution_kpis")) if "execution_kpis" in ok_sections
-            else sm.kpi_table(None))
-    return {"week": week, "quarter": manifest.get("quarter", ""), "symbol": sym, "results": results,
+    recs = records.load(results, ok=ok_sections, week=week)  # typed; a report not ok this run is None
+    kpis = sm.kpi_table(recs.execution_kpis)
+    return {"week": week, "quarter": manifest.get("quarter", ""), "symbol": sym, "results": results, "records": recs,
             "statuses": statuses, "items": items, "headline": head, "changes": changes, "previous_week": prev_week,
             "kpis": kpis, "ok_sections": ok_sections, "company": manifest.get("company") or params.company.name,
             "as_of": manifest.get("data_as_of", ""), "run_id": manifest.get("run_id", ""),
@@ -423,14 +424,13 @@ def build_leadership_email(run_dir: str | Path, manifest: dict, params, *,
                                                                  "; ask the FP&A team for them."))
     charts: dict[str, tuple[str, str, bytes]] = {}
     dom = _domain(params.email.sender)
-    fig = sm.landing_chart(ctx["results"].get("demand_reconciliation") if "demand_reconciliation" in ctx["ok_sections"]
-                           else None, ctx["symbol"])
+    fig = sm.landing_chart(ctx["records"].demand_reconciliation, ctx["symbol"])
     if fig is not None:
         charts["landing"] = (make_msgid("landing", domain=dom)[1:-1], "Quarter revenue: projected landing vs plan",
                              sm.figure_png(fig))
-    if "cash_impact" in ctx["ok_sections"]:
+    if ctx["records"].cash_impact is not None:
         fig = sm.cash_chart(sm.read_artifact(run_dir, "cash_forecast_13w.csv"),
-                            sm._num(ctx["results"]["cash_impact"].get("min_cash")), ctx["symbol"])
+                            sm._num(ctx["records"].cash_impact.min_cash), ctx["symbol"])
         if fig is not None:
             charts["cash"] = (make_msgid("cash", domain=dom)[1:-1], "Closing cash over the next 13 weeks",
                               sm.figure_png(fig))

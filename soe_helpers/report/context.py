@@ -8,7 +8,7 @@ so an analyst's notebook runs the same code path as the weekly pack.
 
     >>> wk = open_week(week="", run_dir="")      # doctest: +SKIP
     >>> orders = wk.table("orders")              # doctest: +SKIP
-    >>> wk.record("demand_reconciliation", landing_vs_plan=-812345.0)   # doctest: +SKIP
+    >>> wk.record(records.reconciliation_record(rec, steps))   # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -98,11 +98,23 @@ class Week:
                     self._tables.setdefault(n, lt.frame)
         return self._tables[name]
 
-    def record(self, section: str, **figures: Any) -> dict:
-        """Record headline figures under ``section`` of the run's results.json (merged per section)."""
+    def record(self, record: Any, **figures: Any) -> dict:
+        """Record a report's figures in the run's ``results/<section>.json`` (merged per section).
+
+        ``record`` is a typed record of :mod:`soe_helpers.report.records` (its ``SECTION`` names the
+        file), e.g. ``wk.record(records.reconciliation_record(rec, steps))``; a section name with
+        ``figures`` as keywords still records an ad-hoc section (test fixtures, a company's own report).
+        """
+        if isinstance(record, str):
+            section, values = record, to_jsonable(figures)
+        else:  # a records.Record: duck-typed, as records imports this module
+            if figures:
+                raise TypeError(f"Week.record({type(record).__name__}(...)) takes no keyword figures: "
+                                f"put {sorted(figures)} in the record")
+            section, values = record.SECTION, record.figures()
         path = run_folder.section_path(self.run_dir, section)
         current = json.loads(path.read_text()) if path.exists() else {}
-        current.update(to_jsonable(figures))
+        current.update(values)
         run_folder.write_atomic(path, json.dumps(current, indent=2, sort_keys=True))
         return current
 

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from soe_helpers.core import run_folder
 from soe_helpers.core.calendar import WEEK_RE, week_ordinal
 from soe_helpers.core.formats import fmt_money
 
@@ -28,7 +29,7 @@ REPORT_TITLES = {
 @dataclass
 class WeekRow:
     week: str
-    status: str                    # ok | failed | running | no run
+    status: str                    # the latest run's state: ok | partial | failed | running | aborted | no run
     run_id: str | None = None      # the run the figures and links come from (latest successful full run)
     latest_run_id: str | None = None
     headline: str = ""
@@ -46,34 +47,27 @@ def _read(p: Path) -> dict:
         return {}
 
 
-def _state(run: Path) -> str:
-    m = _read(run / "manifest.json")
-    if m.get("status") in ("ok", "failed"):
-        return "partial" if m["status"] == "ok" and m.get("only") else m["status"]
-    return "failed" if (run / "FAILED").exists() else "running"
-
-
 def week_rows(outputs: Path) -> list[WeekRow]:
-    """One :class:`WeekRow` per week folder under ``outputs``, newest week first."""
+    """One :class:`WeekRow` per week folder under ``outputs``, newest week first (states from the run folder)."""
     rows = []
     weeks = [d for d in outputs.iterdir() if d.is_dir() and WEEK_RE.match(d.name)] if outputs.exists() else []
     for wd in sorted(weeks, key=lambda d: week_ordinal(d.name), reverse=True):
-        runs = sorted((d for d in wd.iterdir() if d.is_dir() and d.name[:1].isdigit()), key=lambda d: d.name)
         row = WeekRow(wd.name, "no run")
-        if runs:
-            row.latest_run_id, row.status = runs[-1].name, _state(runs[-1])
-        good = [r for r in runs if _state(r) == "ok"]
+        latest = run_folder.latest_run(wd)
+        if latest:
+            row.latest_run_id, row.status = latest.run_id, latest.state
+        good = run_folder.latest_full_run(wd)
         if good:
-            run = good[-1]
-            res = _read(run / "results.json")
-            row.run_id = run.name
+            res = _read(run_folder.results_path(good.path))
+            row.run_id = good.run_id
             row.headline = str((res.get("executive_summary") or {}).get("headline") or "")
             dr = res.get("demand_reconciliation") or {}
             row.landing, row.plan_quarter = dr.get("landing"), dr.get("plan_quarter")
             ci = res.get("cash_impact") or {}
             row.cash_low = ci.get("lowest_cash_any_line", ci.get("lowest_cash"))
             row.cash_low_week = ci.get("lowest_cash_any_line_week", ci.get("lowest_week"))
-            row.reports = {r: f"{wd.name}/{run.name}/{r}.html" for r in REPORT_TITLES if (run / f"{r}.html").exists()}
+            row.reports = {r: f"{wd.name}/{good.run_id}/{r}.html" for r in REPORT_TITLES
+                           if run_folder.export_path(good.path, f"{r}.html").exists()}
         rows.append(row)
     return rows
 
@@ -111,12 +105,8 @@ def index_html(rows: list[WeekRow], company: str, symbol: str) -> str:
 
 
 def write_index(outputs: Path, company: str, symbol: str) -> Path:
-    """Rewrite ``outputs/index.html`` from the run folders (temp file, then rename: never half-written)."""
-    path = outputs / "index.html"
-    tmp = outputs / ".index.html.tmp"
-    tmp.write_text(index_html(week_rows(outputs), company, symbol), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    """Rewrite ``outputs/index.html`` from the run folders (atomically: never half-written)."""
+    return run_folder.write_atomic(outputs / "index.html", index_html(week_rows(outputs), company, symbol))
 
 
 __all__ += ["write_index"]

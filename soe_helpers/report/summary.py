@@ -32,6 +32,7 @@ from matplotlib.figure import Figure
 
 from soe_helpers.analysis.kpis import fmt_kpi
 from soe_helpers.core import run_folder
+from soe_helpers.report import records
 from soe_helpers.report.charts import COLORS, money_axis
 from soe_helpers.core.formats import fmt_money, fmt_pct
 
@@ -302,12 +303,12 @@ def _is_material(amount: float, base: float | None, materiality) -> bool:
     return (over_abs or over_pct) if materiality.rule == "either" else (over_abs and over_pct)
 
 
-def _owner_of(owners: Mapping[str, str] | None, v: Mapping[str, Any]) -> str | None:
+def _owner_of(owners: Mapping[str, str] | None, v: records.Variance | records.CashEvent) -> str | None:
     """The owner of a variance or event: by its issue key (``variance:<level>:<key>``, ``event:<event_id>``)."""
     if not owners:
         return None
-    keys = [f"variance:{v.get('level')}:{v.get('key')}", f"event:{v.get('event_id')}", str(v.get("event_id")),
-            str(v.get("key"))]
+    level, key, event_id = getattr(v, "level", None), getattr(v, "key", None), getattr(v, "event_id", None)
+    keys = [f"variance:{level}:{key}", f"event:{event_id}", str(event_id), str(key)]
     return next((owners[k] for k in keys if k in owners), None)
 
 
@@ -319,10 +320,10 @@ def _item(ref: ReportRef, topic: str, light: str, sentence: str, link: str) -> d
 # ---------------------------------------------------------------- the items, report by report
 
 
-def _demand_items(ref, sec, *, week, materiality, rules, symbol, owners, link):
+def _demand_items(ref, r: records.ReconciliationRecord, *, week, materiality, rules, symbol, owners, link):
     items = []
-    gap, plan_q, landing = _num(sec.get("landing_gap")), _num(sec.get("plan_quarter")), _num(sec.get("landing"))
-    quarter = sec.get("quarter") or "The quarter"
+    gap, plan_q, landing = _num(r.landing_gap), _num(r.plan_quarter), _num(r.landing)
+    quarter = r.quarter or "The quarter"
     if gap is not None and landing is not None:
         word = "behind" if gap < 0 else "ahead of"
         pct = f" ({fmt_pct(abs(gap) / abs(plan_q))})" if plan_q else ""
@@ -330,7 +331,7 @@ def _demand_items(ref, sec, *, week, materiality, rules, symbol, owners, link):
         items.append(_item(ref, "Quarter landing", light,
                            f"{quarter} is projected to land at {fmt_money(landing, symbol)}, "
                            f"{fmt_money(abs(gap), symbol)}{pct} {word} the {fmt_money(plan_q, symbol)} plan.", link))
-    shipped, planned = _num(sec.get("week_shipped_revenue")), _num(sec.get("week_plan_revenue"))
+    shipped, planned = _num(r.week_shipped_revenue), _num(r.week_plan_revenue)
     if shipped is not None and planned is not None:
         var = shipped - planned
         light = "green" if var >= 0 else ("red" if _is_material(var, planned, materiality) else "amber")
@@ -338,24 +339,24 @@ def _demand_items(ref, sec, *, week, materiality, rules, symbol, owners, link):
         items.append(_item(ref, "This week's shipments", light,
                            f"Shipped {fmt_money(shipped, symbol)} in {week} against {fmt_money(planned, symbol)} "
                            f"planned ({fmt_money(var, symbol)}{pct}).", link))
-    n = _num(sec.get("material_variances"))
-    top = [v for v in (sec.get("top_variances") or []) if isinstance(v, dict) and v.get("sentence")]
+    n = _num(r.material_variances)
+    top = [v for v in (r.top_variances or []) if v.sentence]
     if n is not None:
         shown = min(len(top), rules.top_variances)
         s = f"{int(n):,} material variance{'s' if n != 1 else ''} this week and quarter-to-date"
         s += f"; the {shown} largest follow." if shown > 1 else ("; the largest follows." if shown else ".")
         items.append(_item(ref, "Material variances", "amber" if n else "green", s, link))
     for v in top[: rules.top_variances]:
-        var = _num(v.get("variance"))
+        var = _num(v.variance)
         owner = _owner_of(owners, v)
-        s = str(v["sentence"]).rstrip(".") + (f". Owner: {owner}." if owner else ".")
+        s = str(v.sentence).rstrip(".") + (f". Owner: {owner}." if owner else ".")
         items.append(_item(ref, "Variance", "red" if var is not None and var < 0 else "amber", s, link))
     return items
 
 
-def _cash_items(ref, sec, *, week, materiality, rules, symbol, owners, link):
+def _cash_items(ref, r: records.CashImpactRecord, *, week, materiality, rules, symbol, owners, link):
     items = []
-    low, low_week, min_cash = _num(sec.get("lowest_cash")), sec.get("lowest_week"), _num(sec.get("min_cash"))
+    low, low_week, min_cash = _num(r.lowest_cash), r.lowest_week, _num(r.min_cash)
     if low is not None:
         s = f"Cash low point over the next 13 weeks: {fmt_money(low, symbol)} in {low_week or 'an unnamed week'}"
         if min_cash is not None:
@@ -369,12 +370,12 @@ def _cash_items(ref, sec, *, week, materiality, rules, symbol, owners, link):
         else:
             light = "grey"
             s += " (no minimum cash set)"
-        runway = _num(sec.get("runway_weeks"))
+        runway = _num(r.runway_weeks)
         if runway is not None and (min_cash is None or low < min_cash):
             s += f"; cash falls below the minimum in {int(runway)} weeks"
         items.append(_item(ref, "Cash low point", light, s + ".", link))
-    base13 = _num(sec.get("baseline_week13_closing"))
-    scen = {str(k): _num(v) for k, v in (sec.get("scenario_week13_closing") or {}).items() if _num(v) is not None}
+    base13 = _num(r.baseline_week13_closing)
+    scen = {str(k): _num(v) for k, v in (r.scenario_week13_closing or {}).items() if _num(v) is not None}
     if base13 is not None and scen:
         combined_key = next((k for k in scen if k.strip().lower() == "all scenarios"), None)
         singles = {k: v for k, v in scen.items() if k != combined_key}
@@ -393,11 +394,11 @@ def _cash_items(ref, sec, *, week, materiality, rules, symbol, owners, link):
     elif base13 is not None:
         items.append(_item(ref, "Week-13 cash", "green",
                            f"Baseline cash closes week 13 at {fmt_money(base13, symbol)}.", link))
-    n_events, pnl, cash13 = sec.get("events"), _num(sec.get("pnl_impact_quarter")), _num(sec.get("cash_impact_13w"))
+    n_events, pnl, cash13 = r.events, _num(r.pnl_impact_quarter), _num(r.cash_impact_13w)
     if n_events is not None or pnl is not None:
         n = int(_num(n_events) or 0)
         s = f"{n} operational disruption{'s' if n != 1 else ''} detected"
-        n_mat = _num(sec.get("material_events"))
+        n_mat = _num(r.material_events)
         if n_mat is not None and n:
             s += f" ({int(n_mat)} material)"
         bits = []
@@ -407,20 +408,20 @@ def _cash_items(ref, sec, *, week, materiality, rules, symbol, owners, link):
             bits.append(f"{fmt_money(abs(cash13), symbol)} {'less' if cash13 < 0 else 'more'} cash over 13 weeks")
         if bits:
             s += ": " + " and ".join(bits)
-        top = [e for e in (sec.get("top_events") or []) if isinstance(e, dict) and e.get("sentence")]
+        top = [e for e in (r.top_events or []) if e.sentence]
         if top:
             owner = _owner_of(owners, top[0])
-            s += f". Largest: {str(top[0]['sentence']).rstrip('.')}" + (f" (owner: {owner})" if owner else "")
+            s += f". Largest: {str(top[0].sentence).rstrip('.')}" + (f" (owner: {owner})" if owner else "")
         worst = min(x for x in (pnl, cash13, 0.0) if x is not None)
         light = "green" if n == 0 or worst >= 0 else ("red" if _is_material(worst, None, materiality) else "amber")
         items.append(_item(ref, "Disruptions", light, s + ".", link))
     return items
 
 
-def _forecast_items(ref, sec, *, week, materiality, rules, symbol, owners, link):
+def _forecast_items(ref, r: records.ForecastFeedbackRecord, *, week, materiality, rules, symbol, owners, link):
     items = []
-    alerts = [str(x) for x in (sec.get("ts_alert_lines") or [])]
-    b1, b4 = _num(sec.get("bias_lag1")), _num(sec.get("bias_lag4"))
+    alerts = [str(x) for x in (r.ts_alert_lines or [])]
+    b1, b4 = _num(r.bias_lag1), _num(r.bias_lag4)
     bias = b4 if b4 is not None else b1
     if bias is not None or alerts:
         s = ""
@@ -433,19 +434,19 @@ def _forecast_items(ref, sec, *, week, materiality, rules, symbol, owners, link)
                                         f"{', '.join(alerts)}")
         else:
             s += ("; " if s else "") + "no tracking-signal bias alerts"
-        mb = sec.get("most_biased_line")
-        if isinstance(mb, dict) and mb.get("product_line") and _num(mb.get("bias_pct_lag4")) is not None:
-            bl = _num(mb.get("bias_pct_lag4"))
-            s += (f". Most biased line: {mb['product_line']}, {fmt_pct(abs(bl))} "
+        mb = r.most_biased_line
+        if mb is not None and mb.product_line and _num(mb.bias_pct_lag4) is not None:
+            bl = _num(mb.bias_pct_lag4)
+            s += (f". Most biased line: {mb.product_line}, {fmt_pct(abs(bl))} "
                   f"{'over' if bl > 0 else 'under'}-forecast at lag 4")
-            corr = _num(mb.get("correction"))
+            corr = _num(mb.correction)
             if corr is not None:
                 s += f" (suggested correction {fmt_pct(corr, signed=True)})"
         light = "amber" if alerts else "green"
         items.append(_item(ref, "Forecast bias", light, s + ".", link))
-    raw, cor = _num(sec.get("backtest_wape_raw")), _num(sec.get("backtest_wape_corrected"))
-    w1 = _num(sec.get("wape_lag1"))
-    fva = _num(sec.get("fva_vs_naive"))
+    raw, cor = _num(r.backtest_wape_raw), _num(r.backtest_wape_corrected)
+    w1 = _num(r.wape_lag1)
+    fva = _num(r.fva_vs_naive)
     if raw is not None or w1 is not None or fva is not None:
         bits = []
         if w1 is not None:
@@ -494,37 +495,31 @@ def _kpi_value(raw) -> tuple[float | None, str]:
     return _num(raw), ""
 
 
-def kpi_table(section: Mapping[str, Any] | None) -> pd.DataFrame:
-    """KPI traffic lights from the ``execution_kpis`` section.
+def kpi_table(section: records.ExecutionKpisRecord | Mapping[str, Any] | None) -> pd.DataFrame:
+    """KPI traffic lights from the execution KPIs' record (or its ``execution_kpis`` section of results).
 
-    Accepts each KPI as a number or a dict of periods (``week``/``13w``/``quarter``, the
-    trailing 13 weeks shown by preference), targets from ``targets[kpi]`` or the KPI's own
-    ``target``, and a status from ``status[kpi]`` or the KPI's ``status`` (words like
-    ok/watch/breach map to green/amber/red). Without a status, the light is green when the
-    KPI meets its target in its good direction (OTIF up, DSO down...), red otherwise, grey
+    Each KPI is a dict of periods (``week``/``13w``/``quarter``, the trailing 13 weeks shown by
+    preference), its target from ``targets[kpi]`` and its status from ``status[kpi][period]`` (words
+    like met/missed, ok/watch/breach map to green/amber/red). Without a status, the light is green
+    when the KPI meets its target in its good direction (OTIF up, DSO down...), red otherwise, grey
     without a target.
 
     Returns:
         DataFrame kpi, label, unit, period, value, target, light, text (e.g. ``"OTIF 87.2% vs 95.0% target"``).
     """
     cols = ["kpi", "label", "unit", "period", "value", "target", "light", "text"]
-    if not section:
+    rec = records.parse("execution_kpis", section)
+    if rec is None:
         return pd.DataFrame(columns=cols)
-    targets = section.get("targets") if isinstance(section.get("targets"), dict) else {}
-    status = section.get("status") if isinstance(section.get("status"), dict) else {}
+    targets, status = rec.targets or {}, rec.status or {}
     rows = []
     for kpi, (label, unit, up) in _KPIS.items():
-        if kpi not in section:
-            continue
-        raw = section[kpi]
+        raw = getattr(rec, kpi, None)
         value, period = _kpi_value(raw)
         if value is None:
             continue
-        target = _num(raw.get("target")) if isinstance(raw, dict) else None
-        if target is None:
-            t = targets.get(kpi)
-            target = _kpi_value(t)[0] if t is not None else None
-        st = status.get(kpi, raw.get("status") if isinstance(raw, dict) else None)
+        target = _num(targets.get(kpi))
+        st = status.get(kpi)
         if isinstance(st, dict):
             st = st.get(period) or st.get("13w") or st.get("status") or next(iter(st.values()), None)
         light = _STATUS_WORDS.get(str(st).strip().lower()) if st is not None else None
@@ -557,68 +552,52 @@ def _kpi_items(ref, sec, *, week, materiality, rules, symbol, owners, link):
     return [_item(ref, "KPIs vs targets", light, s, link)]
 
 
-def _dollars(v: Mapping[str, Any]) -> float | None:
-    return _num(v.get("dollars_at_stake", v.get("dollars_at_stake_open", v.get("dollars"))))
-
-
-def _owner_rows(by_owner) -> list[tuple[str, float | None, int | None]]:
-    """(owner, dollars at stake, open actions) from a dict or a list of records, largest dollars first."""
-    rows = []
-    if isinstance(by_owner, dict):
-        for owner, v in by_owner.items():
-            if isinstance(v, dict):
-                rows.append((str(owner), _dollars(v), _num(v.get("open", v.get("count", v.get("actions"))))))
-            else:
-                rows.append((str(owner), _num(v), None))
-    elif isinstance(by_owner, list):
-        for v in by_owner:
-            if isinstance(v, dict) and v.get("owner"):
-                rows.append((str(v["owner"]), _dollars(v), _num(v.get("open", v.get("count", v.get("actions"))))))
+def _owner_rows(by_owner: Mapping[str, float | None] | None) -> list[tuple[str, float | None]]:
+    """(owner, dollars at stake open) from the record's ``by_owner``, largest dollars first."""
+    rows = [(str(owner), _num(v)) for owner, v in (by_owner or {}).items()]
     rows.sort(key=lambda r: -(r[1] or 0))  # largest dollars at stake first
-    return [(o, d, int(n) if n is not None else None) for o, d, n in rows]
+    return rows
 
 
-def _action_items(ref, sec, *, week, materiality, rules, symbol, owners, link):
-    n_open = _num(sec.get("open"))
+def _action_items(ref, r: records.ActionsRecord, *, week, materiality, rules, symbol, owners, link):
+    n_open = _num(r.open)
     if n_open is None:
         return []
-    overdue, escalated = int(_num(sec.get("overdue")) or 0), int(_num(sec.get("escalated")) or 0)
-    new, closed = _num(sec.get("new_this_week")), _num(sec.get("closed_this_week"))
-    stake = _num(sec.get("dollars_at_stake_open"))
+    overdue, escalated = int(_num(r.overdue) or 0), int(_num(r.escalated) or 0)
+    new, closed = _num(r.new_this_week), _num(r.closed_this_week)
+    stake = _num(r.dollars_at_stake_open)
     s = f"{int(n_open)} open action{'s' if n_open != 1 else ''}"
     if stake is not None:
         s += f" with {fmt_money(stake, symbol)} at stake"
     s += f": {overdue} overdue, {escalated} escalated"
-    to = sec.get("escalated_to")
-    if escalated and isinstance(to, dict) and to:
+    to = r.escalated_to
+    if escalated and to:
         s += " (" + ", ".join(f"{n} to {lvl}" for lvl, n in to.items()) + ")"
     if new is not None or closed is not None:
         s += f"; {int(new or 0)} opened and {int(closed or 0)} closed this week"
-    top = _owner_rows(sec.get("by_owner"))[:3]
+    top = _owner_rows(r.by_owner)[:3]
     if top:
-        s += ". Most at stake: " + ", ".join(
-            o + (f" {fmt_money(d, symbol)}" if d is not None else "") + (f" ({n})" if n is not None else "")
-            for o, d, n in top)
-    big = next((a for a in (sec.get("top_open") or []) if isinstance(a, dict) and a.get("title")), None)
+        s += ". Most at stake: " + ", ".join(o + (f" {fmt_money(d, symbol)}" if d is not None else "") for o, d in top)
+    big = next((a for a in (r.top_open or []) if a.title), None)
     if big:
-        bits = [str(b) for b in (big.get("owner"), fmt_money(big["dollars_at_stake"], symbol)
-                                 if _num(big.get("dollars_at_stake")) is not None else None) if b]
-        s += f". Largest open action: {big.get('id', '')} {big['title']}".replace("  ", " ")
+        bits = [str(b) for b in (big.owner, fmt_money(big.dollars_at_stake, symbol)
+                                 if _num(big.dollars_at_stake) is not None else None) if b]
+        s += f". Largest open action: {big.id or ''} {big.title}".replace("  ", " ")
         s += f" ({', '.join(bits)})" if bits else ""
-    missing = [str(x) for x in (sec.get("inputs_missing") or [])]
+    missing = [str(x) for x in (r.inputs_missing or [])]
     if missing:
         s += f". The tracker could not read {', '.join(missing)} this week"
     light = "red" if escalated else ("amber" if overdue or missing else "green")
     return [_item(ref, "Actions", light, s + ".", link)]
 
 
-def _accuracy_items(ref, sec, *, week, materiality, rules, symbol, owners, link):
-    score = _num(sec.get("score"))
+def _accuracy_items(ref, r: records.DataAccuracyRecord, *, week, materiality, rules, symbol, owners, link):
+    score = _num(r.score)
     if score is None:
         return []
-    target = _num(sec.get("target"))
-    failed = sec.get("failed_checks")
-    n_failed = len(failed) if isinstance(failed, list) else (int(_num(failed)) if _num(failed) is not None else None)
+    target = _num(r.target)
+    failed = r.failed_checks
+    n_failed = len(failed) if failed is not None else None
     s = f"Data accuracy score {fmt_pct(score)}"
     if target is not None:
         s += f" against a {fmt_pct(target)} target"
@@ -627,13 +606,12 @@ def _accuracy_items(ref, sec, *, week, materiality, rules, symbol, owners, link)
         light = "grey"
     if n_failed is not None:
         s += f"; {n_failed} check{'s' if n_failed != 1 else ''} failed"
-        mat = sec.get("material_failed_checks")
-        if isinstance(mat, list) and n_failed:
+        mat = r.material_failed_checks
+        if mat is not None and n_failed:
             s += f" ({len(mat)} above materiality)"
-        first = next((f for f in failed if isinstance(f, dict) and f.get("sentence")), None) \
-            if isinstance(failed, list) else None
+        first = next((f for f in failed if f.sentence), None)
         if first:
-            s += f", e.g. {str(first['sentence']).rstrip('.')}"
+            s += f", e.g. {str(first.sentence).rstrip('.')}"
     return [_item(ref, "Data accuracy", light, s + ".", link)]
 
 
@@ -675,14 +653,16 @@ def build_items(
         recorded another week give one grey row saying so, and none of their figures.
     """
     rows: list[dict] = []
+    recs = records.load(results)
     for ref in pack:
         state = report_state(ref, statuses, results, week)
         link = f"{ref.notebook}.html" if statuses.get(ref.notebook, {}).get("status") == "ok" else ""
         if state != "ok":
             rows.append(_item(ref, ref.title, "grey", _STATE_SENTENCE[state].format(title=ref.noun, week=week), link))
             continue
-        built = _BUILDERS.get(ref.section, lambda *a, **k: [])(
-            ref, results[ref.section], week=week, materiality=materiality, rules=rules, symbol=symbol,
+        rec = recs.get(ref.section)  # None: recorded, but not of its record's shape
+        built = [] if rec is None else _BUILDERS.get(ref.section, lambda *a, **k: [])(
+            ref, rec, week=week, materiality=materiality, rules=rules, symbol=symbol,
             owners=owners or {}, link=link)
         rows += built or [_item(ref, ref.title, "grey",
                                 f"The {ref.noun} report recorded none of the figures the summary uses.", link)]
@@ -706,18 +686,19 @@ def headline(results: Mapping[str, dict], statuses: Mapping[str, dict], *, week:
     """
     parts = []
     refs = {r.section: r for r in PACK}
+    recs = records.load(results)
     if report_state(refs["demand_reconciliation"], statuses, results, week) == "ok":
-        gap = _num(results["demand_reconciliation"].get("landing_gap"))
+        gap = _num(recs.demand_reconciliation.landing_gap) if recs.demand_reconciliation else None
         if gap is not None:
             parts.append(f"{headline_money(abs(gap), symbol)} {'behind' if gap < 0 else 'ahead of'} plan")
     else:
         parts.append("demand figures missing")
     if report_state(refs["cash_impact"], statuses, results, week) == "ok":
-        c = results["cash_impact"]
-        low = _num(c.get("lowest_cash"))
+        c = recs.cash_impact
+        low = _num(c.lowest_cash) if c else None
         if low is not None:
-            s = f"cash low point {headline_money(low, symbol)} in {_short_week(c.get('lowest_week'))}"
-            mc = _num(c.get("min_cash"))
+            s = f"cash low point {headline_money(low, symbol)} in {_short_week(c.lowest_week)}"
+            mc = _num(c.min_cash)
             parts.append(s + (" (below minimum)" if mc is not None and low < mc else ""))
     else:
         parts.append("cash figures missing")
@@ -791,12 +772,13 @@ def changes_since(
     """
     cols = ["section", "key", "metric", "unit", "this_week", "last_week", "change", "changed", "sentence"]
     ok = set(shown_sections) if shown_sections is not None else set(current)
+    now_recs, before_recs = records.load(current), records.load(previous)
     rows = []
     for section, key, label, unit in _TRACKED:
         if section not in ok:
             continue
-        now = (current.get(section) or {}).get(key)
-        before = (previous.get(section) or {}).get(key)
+        now = getattr(now_recs.get(section), key, None)
+        before = getattr(before_recs.get(section), key, None)
         if section == "execution_kpis":
             now, before = _kpi_value(now)[0], _kpi_value(before)[0]
         now, before = _num(now), _num(before)
@@ -886,8 +868,9 @@ def assumptions(params, results: Mapping[str, dict] | None = None) -> list[str]:
         "A report that failed or did not run this week is marked Missing (grey) and shows no figures, "
         "never an earlier week's.",
     ]
-    if results and (results.get("data_accuracy") or {}).get("target") is not None:
-        out[5] += f" Target this run: {fmt_pct(_num(results['data_accuracy']['target']))}."
+    accuracy = records.load(results).data_accuracy
+    if accuracy is not None and _num(accuracy.target) is not None:
+        out[5] += f" Target this run: {fmt_pct(_num(accuracy.target))}."
     return out
 
 
@@ -940,10 +923,15 @@ def kpi_html(kpis: pd.DataFrame) -> str:
 # ---------------------------------------------------------------- charts
 
 
-def landing_chart(section: Mapping[str, Any] | None, symbol: str = "$") -> Figure | None:
-    """Quarter plan vs projected landing (shipped to date + latest forecast), one bar each; None without figures."""
-    sec = section or {}
-    plan_q, actual, landing = (_num(sec.get(k)) for k in ("plan_quarter", "actual_qtd", "landing"))
+def landing_chart(section: records.ReconciliationRecord | Mapping[str, Any] | None,
+                  symbol: str = "$") -> Figure | None:
+    """Quarter plan vs projected landing (shipped to date + latest forecast), one bar each; None without figures.
+
+    ``section``: the demand reconciliation's record (or its section of results)."""
+    r = records.parse("demand_reconciliation", section)
+    if r is None:
+        return None
+    plan_q, actual, landing = _num(r.plan_quarter), _num(r.actual_qtd), _num(r.landing)
     if plan_q is None or actual is None or landing is None:
         return None
     fig = Figure(figsize=(6.4, 2.2), dpi=110)
@@ -957,7 +945,7 @@ def landing_chart(section: Mapping[str, Any] | None, symbol: str = "$") -> Figur
     ax.set_xlim(0, max(plan_q, landing) * 1.18)
     money_axis(ax, symbol, axis="x")
     ax.grid(axis="y", visible=False)
-    ax.set_title(f"{sec.get('quarter') or 'Quarter'} revenue: projected landing vs plan", pad=16)
+    ax.set_title(f"{r.quarter or 'Quarter'} revenue: projected landing vs plan", pad=16)
     ax.legend(loc="lower left", fontsize=7, ncol=3, bbox_to_anchor=(0, 1.0), borderaxespad=0.1, handlelength=1.2)
     fig.tight_layout()
     return fig

@@ -44,6 +44,7 @@ from soe_helpers.data import aggregates
 
 from soe_helpers.core import paths, run_folder
 from soe_helpers.core.calendar import FiscalCalendar, latest_complete_week, parse_week, week_end
+from soe_helpers.report.records import SCHEMA_VERSION as RECORDS_SCHEMA_VERSION
 from soe_helpers.data.loaders import DataError, LoadedTable, data_as_of, load_tables
 from soe_helpers.core.params import Params, ParamsError, load_params
 from soe_helpers.store.engine import open_store
@@ -420,7 +421,8 @@ def run_week(
         figures = {}
         for p in sorted((run_dir / run_folder.RESULTS_DIRNAME).glob("*.json")):
             figures[p.stem] = json.loads(p.read_text())
-        run_folder.write_atomic(run_folder.results_path(run_dir), json.dumps(figures, indent=2, sort_keys=True))
+        run_folder.write_atomic(run_folder.results_path(run_dir),
+                                json.dumps({"schema_version": RECORDS_SCHEMA_VERSION, **figures}, indent=2, sort_keys=True))
 
         failed = [s for s in statuses if s["status"] != "ok"]
         status = "failed" if failed else "ok"

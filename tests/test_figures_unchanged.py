@@ -1,0 +1,63 @@
+"""The demo week's figures are those recorded before the typed report records: a before/after proof.
+
+``tests/data/demo_w47_results.json`` holds the figures of ``soe run --week 2026-W47`` on the session's
+scale-0.25 demo (tests/conftest.py), recorded from the code of commit a24865d with run ids, timestamps and
+durations dropped. Refresh it only on purpose: run the pack as conftest does, then
+``python tests/compare_results.py tests/data/demo_w47_results.json <run>/results.json`` and copy the
+figures over (``compare_results.figures``) with the reason in the commit message.
+"""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # compare_results is a script beside the tests
+import compare_results as cr  # noqa: E402  (after the path line above)
+
+KEPT = Path(__file__).parent / "data" / "demo_w47_results.json"
+
+#: Key paths whose difference from the kept figures is intended, each with why (a prefix covers its children,
+#: e.g. "demand_reconciliation.top_variances" covers "demand_reconciliation.top_variances[0].variance").
+EXPECTED_DIFFERENCES: dict[str, str] = {
+}
+
+
+def _expected(line: str) -> bool:
+    path = line.split(":", 1)[0]
+    return any(path == p or path.startswith(p + ".") or path.startswith(p + "[") for p in EXPECTED_DIFFERENCES)
+
+
+def test_demo_week_figures_are_unchanged(pack_run):
+    assert pack_run["results"] is not None, pack_run["proc"].stdout[-2000:] + pack_run["proc"].stderr[-2000:]
+    got = cr.figures(pack_run["results"])
+    diffs = [d for d in cr.differences(json.loads(KEPT.read_text()), got) if not _expected(d)]
+    assert not diffs, (f"{len(diffs)} figure(s) of {pack_run['run_dir']}/results.json differ from {KEPT.name} "
+                       "(add an intended one to EXPECTED_DIFFERENCES with why):\n" + "\n".join(diffs[:60]))
+
+
+def test_comparison_names_every_difference_by_its_key_path():
+    a = {"s": {"x": 1.0, "y": [1, {"z": "a"}], "gone": 2}, "run_id": "r1"}
+    b = {"run_id": "r2", "s": {"y": [1, {"z": "b"}], "x": 1.0 + 1e-9, "new": 3}}
+    assert cr.differences(cr.figures(a), cr.figures(b)) == [
+        "s.gone: missing (expected 2)", "s.new: unexpected (got 3)", 's.y[1].z: "b", expected "a"']
+    assert cr.differences({"x": 100.0}, {"x": 100.001}) == ["x: 100.001, expected 100.0 (difference +0.001)"]
+    assert cr.differences({"x": [1, 2]}, {"x": [1]}) == ["x: 1 items, expected 2"]
+    assert cr.differences({"x": None}, {"x": 0.0}) == ["x: 0.0, expected null"]
+    assert cr.differences({"x": 1}, {"x": 1.0}) == []  # an int recorded as a float is the same figure
+
+
+def test_compare_script_exit_status(tmp_path, capsys):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps({"k": {"v": 1.0, "run_id": "x"}}))
+    b.write_text(json.dumps({"k": {"run_id": "y", "v": 1.0}}))
+    assert cr.main([str(a), str(b)]) == 0
+    b.write_text(json.dumps({"k": {"v": 2.0}}))
+    assert cr.main([str(a), str(b)]) == 1
+    assert "k.v: 2.0, expected 1.0" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("line, expected", [("a.b: x", True), ("a.b[0].c: x", True), ("a.bc: x", False)])
+def test_expected_differences_match_by_prefix(monkeypatch, line, expected):
+    monkeypatch.setitem(EXPECTED_DIFFERENCES, "a.b", "why")
+    assert _expected(line) is expected
