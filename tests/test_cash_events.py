@@ -316,7 +316,7 @@ def test_detected_bridge_goes_from_without_events_to_baseline():
     assert b["amount"].iloc[-1] == ci.summary[cash.BASELINE]["week13_closing"]
     assert ci.events["event_id"].iloc[0] == "production_delay:SO-1/1"          # ranked by dollars at stake
     assert ci.events.loc[0, "dollars_at_stake"] == 515_000.0                  # $500K receipts + $15K expedite, at the low point
-    rec = records.cash_record(ci)
+    rec = records.cash_record(ci, "$")
     assert rec.cash_impact_13w == pytest.approx(b["amount"].iloc[-1] - b["amount"].iloc[0], abs=0.005)
     assert rec.events == 2 and rec.top_events[0].event_id == "production_delay:SO-1/1"
 
@@ -336,7 +336,7 @@ def test_a_quiet_week_without_events_or_scenarios():
     assert ci.events.empty and ci.scenarios.empty and cash.decision_table(ci) == {}
     assert ci.line(cash.UNDISRUPTED)["closing_cash"].equals(ci.line(cash.BASELINE)["closing_cash"])
     assert cash.close_check(ci.detected_bridge) and cash.close_check(ci.scenario_bridge)
-    rec = records.cash_record(ci)
+    rec = records.cash_record(ci, "$")
     assert rec.events == 0 and rec.scenario_week13_closing == {}
     assert "0 disruptions detected" in cash.headline(ci)[1]
     assert cash.event_weeks_chart(ci, []) is not None and cash.cash_chart(ci) is not None

@@ -20,6 +20,27 @@ KEPT = Path(__file__).parent / "data" / "demo_w47_results.json"
 #: Key paths whose difference from the kept figures is intended, each with why (a prefix covers its children,
 #: e.g. "demand_reconciliation.top_variances" covers "demand_reconciliation.top_variances[0].variance").
 EXPECTED_DIFFERENCES: dict[str, str] = {
+    # issue 14: the landing counts the open backlog expected in the quarter (SO-500000 among it) and the
+    # unbooked demand expected to ship in it, not the forecast of bookings for the remaining weeks
+    "demand_reconciliation.landing": "landing = shipped + backlog in quarter + unbooked shipping in quarter",
+    "demand_reconciliation.landing_gap": "follows the landing",
+    "demand_reconciliation.landing_gap_pct": "follows the landing",
+    "demand_reconciliation.lines_behind": "follows the landing by line",
+    "demand_reconciliation.backlog_in_quarter": "new figure of the landing",
+    "demand_reconciliation.backlog_after_quarter": "new figure of the landing",
+    "demand_reconciliation.unbooked_in_quarter": "new figure of the landing",
+    "demand_reconciliation.landing_corrected": "new figure: the landing with bias corrections",
+    "demand_reconciliation.slip_risk": "new figure: backlog that could slip past quarter end",
+    # issue 14: price-volume-mix within each product line, plus the mix between lines
+    "demand_reconciliation.bridge": "volume and mix measured within each line; a Line mix step",
+    # issue 14: cash risk over every line and week
+    "cash_impact.lowest_cash_any_line": "new", "cash_impact.lowest_cash_any_line_week": "new",
+    "cash_impact.lowest_cash_any_line_name": "new", "cash_impact.margin_any_line": "new",
+    "cash_impact.first_breach_any_line_week": "new", "cash_impact.first_breach_any_line_name": "new",
+    "cash_impact.runway_weeks_any_line": "new", "cash_impact.lines_below_min": "new", "cash_impact.cash_walk": "new",
+    # the summary's words follow the figures above
+    "executive_summary.headline": "follows the landing", "executive_summary.subject": "follows the headline",
+    "executive_summary.items": "follows the landing and cash figures", "executive_summary.lights": "follows items",
 }
 
 

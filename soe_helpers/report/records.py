@@ -149,8 +149,18 @@ class ReconciliationRecord(Record):
     plan_quarter: Num = Field(None, description="the quarter's plan revenue, currency")
     actual_qtd: Num = Field(None, description="revenue shipped quarter-to-date, currency")
     plan_qtd: Num = Field(None, description="plan revenue quarter-to-date, currency")
-    landing: Num = Field(None, description="projected quarter landing: shipped to date + latest forecast for "
-                                           "the remaining weeks (plan where none), currency")
+    landing: Num = Field(None, description="projected quarter landing: shipped to date + open backlog expected "
+                                           "to ship in the quarter + unbooked demand expected to ship in it "
+                                           "(analysis.landing), currency")
+    backlog_in_quarter: Num = Field(None, description="open order lines expected to ship by quarter end (past-due "
+                                                      "ones included), at net price, currency")
+    backlog_after_quarter: Num = Field(None, description="open order lines expected after quarter end, currency")
+    unbooked_in_quarter: Num = Field(None, description="forecast demand not yet booked that is expected to ship "
+                                                       "by quarter end (observed lead times), at plan price, currency")
+    landing_corrected: Num = Field(None, description="the landing with the forecast feedback's bias corrections "
+                                                     "applied to the unbooked demand, currency")
+    slip_risk: Num = Field(None, description="backlog counted in the landing that could slip past quarter end "
+                                             "(past due, rescheduled, or due in the last week), currency")
     landing_gap: Num = Field(None, description="projected quarter landing minus quarter plan, currency; "
                                                "negative = behind plan")
     landing_gap_pct: Num = Field(None, description="landing_gap / plan_quarter, share; negative = behind plan")
@@ -189,6 +199,19 @@ class CashImpactRecord(Record):
     runway_weeks: Optional[int] = Field(None, description="weeks until cash first falls below the minimum; "
                                                           "None = never in 13 weeks")
     first_breach_week: Optional[str] = Field(None, description="first week below the minimum; None = none")
+    lowest_cash_any_line: Num = Field(None, description="the lowest week-end cash of ANY line (baseline, without "
+                                                        "events, each scenario, all scenarios) in 13 weeks, currency")
+    lowest_cash_any_line_week: Optional[str] = Field(None, description="the week of lowest_cash_any_line")
+    lowest_cash_any_line_name: Optional[str] = Field(None, description="the line of lowest_cash_any_line")
+    margin_any_line: Num = Field(None, description="lowest_cash_any_line - min_cash, currency; negative = below")
+    first_breach_any_line_week: Optional[str] = Field(None, description="the first week any line closes below "
+                                                                        "the minimum; None = none does")
+    first_breach_any_line_name: Optional[str] = Field(None, description="the line that breaches first")
+    runway_weeks_any_line: Optional[int] = Field(None, description="whole weeks before the first breach of any "
+                                                                   "line; None = none in 13 weeks")
+    lines_below_min: Optional[list[str]] = Field(None, description="every line that goes below the minimum")
+    cash_walk: Optional[str] = Field(None, description="why baseline cash moves: opening to week-13 close, the "
+                                                       "largest payments named (a sentence)")
     events: Optional[int] = Field(None, description="operational disruptions detected")
     material_events: Optional[int] = Field(None, description="of which above materiality")
     events_by_type: Optional[dict[str, int]] = Field(None, description="event type -> count")
@@ -345,6 +368,9 @@ def reconciliation_record(rec, steps) -> ReconciliationRecord:
         week=rec.week, quarter=rec.quarter,
         plan_quarter=land["plan_quarter"], actual_qtd=land["actual_qtd"], plan_qtd=land["plan_qtd"],
         landing=land["landing"], landing_gap=land["gap"], landing_gap_pct=land["gap_pct"],
+        backlog_in_quarter=land["backlog_in_quarter"], backlog_after_quarter=land["backlog_after_quarter"],
+        unbooked_in_quarter=land["unbooked_in_quarter"], landing_corrected=land["landing_corrected"],
+        slip_risk=land["slip_risk"],
         week_shipped_revenue=t["week_shipped_revenue"], week_plan_revenue=t["week_plan_revenue"],
         material_variances=int(len(reg)),
         bridge_closes=bool(steps.attrs["closes"]),
@@ -354,8 +380,8 @@ def reconciliation_record(rec, steps) -> ReconciliationRecord:
     ))
 
 
-def cash_record(ci) -> CashImpactRecord:
-    """The cash impact's record from :func:`cash.cash_week`'s result."""
+def cash_record(ci, symbol: str) -> CashImpactRecord:
+    """The cash impact's record from :func:`cash.cash_week`'s result (``symbol``: the company's currency)."""
     b = ci.summary[_cash.BASELINE]
     d = _cash.detected_figures(ci)
     top = ci.events[ci.events["material"]].head(5)
@@ -370,6 +396,8 @@ def cash_record(ci) -> CashImpactRecord:
         lowest_week=b["lowest_week"], lowest_cash=b["lowest_cash"], min_cash=ci.min_cash,
         margin_over_min=b["margin_over_min"], runway_weeks=b["runway_weeks"],
         first_breach_week=b["first_breach_week"],
+        **{k: v for k, v in _cash.cash_risk(ci).items() if k != "lines"},
+        cash_walk=_cash.cash_walk_sentence(ci, symbol),
         events=int(len(ci.events)), material_events=int(ci.events["material"].sum()),
         events_by_type={k: int(v) for k, v in ci.events["type"].value_counts().items()},
         top_events=[{"event_id": r.event_id, "sentence": r.sentence, "dollars_at_stake": float(r.dollars_at_stake)}
