@@ -118,7 +118,7 @@ def test_leadership_email_structure_size_cids_and_attachments(tmp_path):
     msg, doc = check_leadership_eml(run_dir / rec["file"])
     assert tree(msg)[:2] == ["multipart/mixed", ["multipart/alternative", "text/plain",
                                                  ["multipart/related", "text/html", "image/png", "image/png"]]]
-    assert msg["Subject"] == "S&OE 2026-W47: $0.48M behind plan, cash low point $1.2M in W05"
+    assert msg["Subject"] == "S&OE 2026-W47: $0.48M behind plan, cash low $1.2M in 2027-W05"
     assert rec["to"] == ["cfo@kestrel.example", "coo@kestrel.example", "vp.sales@kestrel.example"]
     assert rec["cc"] == ["fpa@kestrel.example"] and msg["Auto-Submitted"] == "auto-generated"
     atts = [p.get_filename() for p in msg.iter_attachments() if p.get_content_disposition() == "attachment"]

@@ -56,11 +56,13 @@ def test_headline_money(x, want):
 def test_headline_and_subject_use_the_gap_and_the_cash_low_point():
     results = {"demand_reconciliation": DEMAND, "cash_impact": CASH}
     head = sm.headline(results, ALL_OK, week=WEEK)
-    assert head == "$0.48M behind plan, cash low point $1.2M in W05"
-    assert sm.subject(WEEK, head) == "S&OE 2026-W47: $0.48M behind plan, cash low point $1.2M in W05"
-    below = {**CASH, "lowest_cash": 900_000.0}
+    assert head == "$0.48M behind plan, cash low $1.2M in 2027-W05"   # the week with its year
+    assert sm.subject(WEEK, head) == "S&OE 2026-W47: $0.48M behind plan, cash low $1.2M in 2027-W05"
+    below = {**CASH, "lowest_cash_any_line": 947_000.0, "lowest_cash_any_line_week": "2027-W01",
+             "lowest_cash_any_line_name": "all scenarios"}
+    # the low of ANY line, not the baseline's
     assert sm.headline({"demand_reconciliation": {**DEMAND, "landing_gap": 120_000.0}, "cash_impact": below},
-                       ALL_OK, week=WEEK) == "$0.12M ahead of plan, cash low point $0.90M in W05 (below minimum)"
+                       ALL_OK, week=WEEK) == "$0.12M ahead of plan, cash low $0.95M in 2027-W01 (below minimum)"
 
 
 def test_headline_never_shows_figures_of_a_failed_report():
@@ -117,14 +119,20 @@ def test_cash_low_point_lights(low, light, words):
     assert it["light"] == light and words in it["sentence"] and "in 2027-W05" in it["sentence"]
 
 
-def test_cash_scenario_and_disruption_sentences():
-    items = items_for({"cash_impact": CASH})
-    sc = row(items, "Scenario risk")
-    assert sc["light"] == "amber"  # $200K below baseline, above the minimum
-    assert sc["sentence"] == ("Scenario risk: with all 2 scenarios, week-13 cash closes at $1.90M, "
-                              "$200K below the $2.10M baseline.")
-    under = {**CASH, "scenario_week13_closing": {"all scenarios": 800_000.0}}
-    assert row(items_for({"cash_impact": under}), "Scenario risk")["light"] == "red"
+def test_cash_risk_reads_every_line_never_says_above_minimum_while_a_line_goes_below():
+    items = items_for({"cash_impact": CASH})     # no any-line figures (an older record): the baseline's
+    low = row(items, "Cash low point")
+    assert low["light"] == "amber" and "$1.23M in 2027-W05 (baseline), $235K above the $1.00M minimum" in low["sentence"]
+    risky = {**CASH, "lowest_cash_any_line": 939_000.0, "lowest_cash_any_line_week": "2027-W01",
+             "lowest_cash_any_line_name": "vendor switch", "first_breach_any_line_week": "2026-W53",
+             "first_breach_any_line_name": "vendor switch", "runway_weeks_any_line": 5,
+             "lines_below_min": ["vendor switch", "all scenarios"]}
+    low = row(items_for({"cash_impact": risky}), "Cash low point")
+    assert low["light"] == "red" and "above" not in low["sentence"]
+    assert low["sentence"] == ("Lowest cash of any forecast line over the next 13 weeks: $939K in 2027-W01 (vendor "
+                               "switch), $61K below the $1.00M minimum; cash first goes below the minimum in 2026-W53 "
+                               "(vendor switch, 5 weeks out); 2 lines go below it: vendor switch, all scenarios. "
+                               "Baseline low: $1.23M in 2027-W05.")
     ev = row(items, "Disruptions")
     assert ev["light"] == "red"
     assert ev["sentence"].startswith("3 operational disruptions detected: $52K of P&L this quarter lost and "

@@ -10,7 +10,7 @@ A good run writes ``<run_dir>/email/leadership.eml``::
           image/png  (Content-ID)  the charts, shown inline with <img src="cid:...">
       text/html  (attachment)      the full reports, unless params link them instead
 
-Subject: ``S&OE 2026-W47: $0.48M behind plan, cash low point $1.2M in W05``. To: the
+Subject: ``S&OE 2026-W47: $0.48M behind plan, cash low $1.2M in 2027-W05``. To: the
 leadership list; Cc: the analysts (``email.copy_analysts``). The HTML part stays below
 ``email.max_html_kb`` (100 KB: Gmail clips larger messages) or the build fails.
 

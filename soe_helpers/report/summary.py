@@ -356,9 +356,16 @@ def _demand_items(ref, r: records.ReconciliationRecord, *, week, materiality, ru
 
 def _cash_items(ref, r: records.CashImpactRecord, *, week, materiality, rules, symbol, owners, link):
     items = []
-    low, low_week, min_cash = _num(r.lowest_cash), r.lowest_week, _num(r.min_cash)
+    # cash risk is read over every forecast line and week (cash.cash_risk), never the baseline's week 13 only
+    any_low = _num(r.lowest_cash_any_line)
+    low = any_low if any_low is not None else _num(r.lowest_cash)
+    low_week = r.lowest_cash_any_line_week if any_low is not None else r.lowest_week
+    line = r.lowest_cash_any_line_name if any_low is not None else "baseline"
+    min_cash = _num(r.min_cash)
+    light = "grey"
     if low is not None:
-        s = f"Cash low point over the next 13 weeks: {fmt_money(low, symbol)} in {low_week or 'an unnamed week'}"
+        s = (f"Lowest cash of any forecast line over the next 13 weeks: {fmt_money(low, symbol)} in "
+             f"{low_week or 'an unnamed week'} ({line})")
         if min_cash is not None:
             margin = low - min_cash
             if margin < 0:
@@ -368,30 +375,25 @@ def _cash_items(ref, r: records.CashImpactRecord, *, week, materiality, rules, s
                 light = "amber" if margin < rules.cash_watch_margin * abs(min_cash) else "green"
                 s += f", {fmt_money(margin, symbol)} above the {fmt_money(min_cash, symbol)} minimum"
         else:
-            light = "grey"
             s += " (no minimum cash set)"
-        runway = _num(r.runway_weeks)
-        if runway is not None and (min_cash is None or low < min_cash):
-            s += f"; cash falls below the minimum in {int(runway)} weeks"
+        first, first_line = r.first_breach_any_line_week, r.first_breach_any_line_name
+        if first is None and any_low is None and r.first_breach_week:
+            first, first_line = r.first_breach_week, "baseline"
+        if first and min_cash is not None:
+            runway = _num(r.runway_weeks_any_line if any_low is not None else r.runway_weeks)
+            s += (f"; cash first goes below the minimum in {first} ({first_line}"
+                  + (f", {int(runway)} week{'s' if int(runway) != 1 else ''} out" if runway is not None else "") + ")")
+        below = [n for n in (r.lines_below_min or [])]
+        if below and len(below) > 1:
+            s += f"; {len(below)} lines go below it: {', '.join(below)}"
+        base_low = _num(r.lowest_cash)
+        if any_low is not None and base_low is not None and line != "baseline":
+            s += f". Baseline low: {fmt_money(base_low, symbol)} in {r.lowest_week}"
         items.append(_item(ref, "Cash low point", light, s + ".", link))
+    if r.cash_walk:
+        items.append(_item(ref, "Why cash moves", "green" if light in ("green", "grey") else "amber", r.cash_walk, link))
     base13 = _num(r.baseline_week13_closing)
-    scen = {str(k): _num(v) for k, v in (r.scenario_week13_closing or {}).items() if _num(v) is not None}
-    if base13 is not None and scen:
-        combined_key = next((k for k in scen if k.strip().lower() == "all scenarios"), None)
-        singles = {k: v for k, v in scen.items() if k != combined_key}
-        key = combined_key or min(scen, key=scen.get)
-        val = scen[key]
-        diff = val - base13
-        what = (f"with all {len(singles)} scenarios" if combined_key and singles else f"in the scenario '{key}'")
-        s = (f"Scenario risk: {what}, week-13 cash closes at {fmt_money(val, symbol)}, "
-             f"{fmt_money(abs(diff), symbol)} {'below' if diff < 0 else 'above'} the "
-             f"{fmt_money(base13, symbol)} baseline")
-        if min_cash is not None and val < min_cash:
-            light, s = "red", s + f" and under the {fmt_money(min_cash, symbol)} minimum"
-        else:
-            light = "amber" if diff < 0 and _is_material(diff, base13, materiality) else "green"
-        items.append(_item(ref, "Scenario risk", light, s + ".", link))
-    elif base13 is not None:
+    if base13 is not None and low is None:
         items.append(_item(ref, "Week-13 cash", "green",
                            f"Baseline cash closes week 13 at {fmt_money(base13, symbol)}.", link))
     n_events, pnl, cash13 = r.events, _num(r.pnl_impact_quarter), _num(r.cash_impact_13w)
@@ -679,7 +681,7 @@ def lights_count(items: pd.DataFrame) -> dict[str, int]:
 
 
 def headline(results: Mapping[str, dict], statuses: Mapping[str, dict], *, week: str, symbol: str = "$") -> str:
-    """The week in one line, e.g. ``"$0.48M behind plan, cash low point $1.2M in W05"``.
+    """The week in one line, e.g. ``"$0.48M behind plan, cash low $1.2M in 2027-W05"``.
 
     Built from demand_reconciliation.landing_gap and cash_impact.lowest_cash / lowest_week;
     a report that is not ``ok`` (see :func:`report_state`) says so instead of a number.
@@ -695,9 +697,10 @@ def headline(results: Mapping[str, dict], statuses: Mapping[str, dict], *, week:
         parts.append("demand figures missing")
     if report_state(refs["cash_impact"], statuses, results, week) == "ok":
         c = recs.cash_impact
-        low = _num(c.lowest_cash) if c else None
+        any_low = _num(c.lowest_cash_any_line) if c else None
+        low = any_low if any_low is not None else (_num(c.lowest_cash) if c else None)
         if low is not None:
-            s = f"cash low point {headline_money(low, symbol)} in {_short_week(c.lowest_week)}"
+            s = f"cash low {headline_money(low, symbol)} in {c.lowest_cash_any_line_week if any_low is not None else c.lowest_week}"
             mc = _num(c.min_cash)
             parts.append(s + (" (below minimum)" if mc is not None and low < mc else ""))
     else:
@@ -706,7 +709,7 @@ def headline(results: Mapping[str, dict], statuses: Mapping[str, dict], *, week:
 
 
 def subject(week: str, headline_text: str, prefix: str = "S&OE") -> str:
-    """``"S&OE 2026-W47: $0.48M behind plan, cash low point $1.2M in W05"`` (one line, no control chars)."""
+    """``"S&OE 2026-W47: $0.48M behind plan, cash low $1.2M in 2027-W05"`` (one line, no control chars)."""
     s = f"{prefix} {week}: {headline_text}".strip()
     return " ".join(s.split())
 
