@@ -33,9 +33,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from soe_helpers.core.calendar import is_week, to_week
+from soe_helpers.core.calendar import is_week, to_week, week_ordinal
 from soe_helpers.core.params import Params, Source
+from soe_helpers.core.secrets import redact, url_secrets
 from soe_helpers.data.schemas import FOREIGN_KEYS, SCHEMAS, Column, TableSchema
+from soe_helpers.data.sources import check_sources
 
 __all__ = ["DataError", "Problem", "LoadedTable", "load_tables", "load_table", "read_source", "coerce_table",
            "parse_money", "parse_dates", "file_sha256", "data_as_of"]
@@ -294,8 +296,9 @@ def read_source(name: str, src: Source, data_dir: Path, timeout_seconds: float |
             if timeout_seconds and (_timed_out(e) or (timer is not None and timer.fired)):
                 msg = (f"the query ran longer than data.query_timeout_seconds ({timeout_seconds:g} s) and was "
                        f"cancelled; make it cheaper (filter, index) or raise the limit ({msg})")
-                raise DataError([Problem(name, origin, msg.replace(url, "<url>"))]) from None
-            raise DataError([Problem(name, origin, f"the query failed: {msg.replace(url, '<url>')}")]) from None
+                raise DataError([Problem(name, origin, redact(msg.replace(url, "<url>"), url_secrets(url)))]) from None
+            raise DataError([Problem(name, origin, "the query failed: "
+                                     + redact(msg.replace(url, "<url>"), url_secrets(url)))]) from None
         return LoadedTable(name, frame, origin, rows=len(frame), row_label="result row", row_offset=1)
 
     path = Path(src.file).expanduser()
@@ -616,8 +619,6 @@ def coerce_table(lt: LoadedTable, schema: TableSchema, src: Source) -> tuple[pd.
         if left in headers and right in headers:
             lv, rv = frame[left], frame[right]
             if schema.column(left).kind == "week":
-                from soe_helpers.core.calendar import week_ordinal
-
                 ords = {w: week_ordinal(w) for w in pd.unique(pd.concat([lv, rv]).dropna())}
                 lv, rv = lv.map(ords).astype(float), rv.map(ords).astype(float)
             viol = {">=": lv < rv, ">": lv <= rv}[op] & lv.notna() & rv.notna()
@@ -691,6 +692,7 @@ def _parse_column(s: pd.Series, col: Column, src: Source) -> tuple[pd.Series, pd
 
 def load_table(name: str, params: Params) -> LoadedTable:
     """Read, parse and check one table on its own (foreign keys not checked)."""
+    check_sources(params)
     src = params.data.sources[name]
     lt = read_source(name, src, params.data_dir(), params.data.query_timeout_seconds)
     frame, problems = coerce_table(lt, SCHEMAS[name], src)
@@ -731,9 +733,11 @@ def _check_foreign_keys(tables: dict[str, LoadedTable]) -> list[Problem]:
 def load_tables(params: Params, tables: list[str] | None = None) -> dict[str, LoadedTable]:
     """Load and validate every declared source (or ``tables``); raise one DataError with all problems.
 
+    Raises ParamsError first when a source names an unknown table or canonical column.
     Returns canonical tables keyed by name; each :class:`LoadedTable` carries its typed
     ``frame``, origin and the file's sha256 for the run manifest.
     """
+    check_sources(params)  # table names and column mappings fit the schemas (ParamsError)
     names = tables or [n for n in SCHEMAS if n in params.data.sources]
     loaded: dict[str, LoadedTable] = {}
     problems: list[Problem] = []
