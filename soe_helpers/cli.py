@@ -277,7 +277,9 @@ def _cmd_actions(args) -> int:
                 acts = acts[acts["owner"].str.contains(args.owner, case=False, regex=False)]
             t = A.list_table(acts)
             if args.format == "csv":
-                t.to_csv(sys.stdout, index=False)
+                from soe_helpers.core.exports import neutralise  # pandas-backed: kept out of the CLI start-up
+
+                neutralise(t).to_csv(sys.stdout, index=False)  # often redirected into a spreadsheet
                 return 0
             if t.empty:
                 print(f"No {' or '.join(statuses)} actions in the store ({store.display_url}).")

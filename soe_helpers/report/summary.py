@@ -32,6 +32,7 @@ from matplotlib.figure import Figure
 
 from soe_helpers.analysis.kpis import fmt_kpi
 from soe_helpers.report.charts import COLORS, money_axis
+from soe_helpers.core.exports import read_table
 from soe_helpers.core.formats import fmt_money, fmt_pct
 
 __all__ = [
@@ -148,7 +149,7 @@ def read_artifact(run_dir: str | Path, name: str) -> pd.DataFrame | None:
     if not p.is_file():
         return None
     try:
-        return pd.read_csv(p)
+        return read_table(p)  # text as exported, before the CSV-injection quote
     except (OSError, ValueError, pd.errors.ParserError):
         return None
 
