@@ -175,6 +175,8 @@ def _unmangled(frame: pd.DataFrame, path: Path, suffix: str, src: Source, enc: s
                sep: str | None) -> pd.DataFrame:
     """``frame`` with the file's own header cells: pandas renames a repeated header ``X`` to ``X.1``,
     which would hide a duplicate column from the header check in :func:`coerce_table`."""
+    if not any(re.search(r"\.\d+$", str(c)) for c in frame.columns):
+        return frame  # nothing renamed: no need to read the header again
     try:
         if suffix in (".xlsx", ".xlsm", ".xls"):
             top = pd.read_excel(path, sheet_name=src.sheet if src.sheet is not None else 0, header=None, nrows=1,
