@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from soe_helpers.core import paths
+from soe_helpers.core.secrets import mask_url, redact, url_secrets
 
 __all__ = ["main", "build_parser"]
 
@@ -201,13 +202,13 @@ def _demo_into_sql(var: str, data_dir: Path) -> None:
         raise RunError(f"--sql-url-env: environment variable {var} is not set; it must hold the SQLAlchemy URL "
                        "of the database to load, e.g. postgresql+psycopg://user:password@host:5432/erp")
     try:
-        shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+        shown = mask_url(sa.engine.make_url(url).render_as_string(hide_password=False))
     except sa.exc.ArgumentError:
         raise RunError(f"--sql-url-env: ${var} is not a SQLAlchemy URL (dialect+driver://user:password@host/db)") from None
     try:
         written = load_demo_into(url, data_dir)
     except sa.exc.SQLAlchemyError as e:
-        first = (str(e).splitlines() or [type(e).__name__])[0].replace(url, "<url>")
+        first = redact((str(e).splitlines() or [type(e).__name__])[0].replace(url, "<url>"), url_secrets(url))
         raise RunError(f"loading the demo into {shown} failed; nothing was written: {first}") from None
     except ImportError as e:
         raise RunError(f"the database driver for {shown} is not installed ({e}); "
@@ -301,7 +302,9 @@ def _cmd_actions(args) -> int:
                 acts = acts[acts["owner"].str.contains(args.owner, case=False, regex=False)]
             t = A.list_table(acts)
             if args.format == "csv":
-                t.to_csv(sys.stdout, index=False)
+                from soe_helpers.core.exports import neutralise  # pandas-backed: kept out of the CLI start-up
+
+                neutralise(t).to_csv(sys.stdout, index=False)  # often redirected into a spreadsheet
                 return 0
             if t.empty:
                 print(f"No {' or '.join(statuses)} actions in the store ({store.display_url}).")

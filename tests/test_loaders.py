@@ -191,3 +191,58 @@ def test_text_columns_are_arrow_backed_with_missing_as_missing(tmp_path):
     assert all(isinstance(df[c].dtype, pd.StringDtype) for c in ("invoice_id", "customer_id", "order_id"))
     assert df["customer_id"].tolist() == ["C1", "C2"]                      # stripped
     assert df["order_id"].isna().tolist() == [True, False] and df["order_id"].iloc[1] == "SO-9"
+
+
+ORDERS_H = "SO,Ln,Date,Cust,Item,Qty Ordered,Price,Req,Prom"
+ORDERS_COLS = dict(order_id="SO", line="Ln", order_date="Date", customer_id="Cust", sku="Item",
+                   quantity="Qty Ordered", unit_price="Price", requested_date="Req", promised_date="Prom")
+
+
+def test_a_header_repeated_but_for_case_or_spaces_is_an_error_naming_both(tmp_path):
+    text = (ORDERS_H + ",QTY  ORDERED \n"
+            "S1,1,2026-11-16,C1,A-1,5,20,2026-11-20,2026-11-20,50\n")
+    frame, problems = _load(tmp_path, "orders", text, columns=ORDERS_COLS)
+    msgs = [str(p) for p in problems]
+    assert len(msgs) == 1, msgs
+    assert msgs[0].startswith("orders.csv [orders]: column 'Qty Ordered' (quantity): 2 columns 'Qty Ordered' and "
+                              "'QTY  ORDERED' both match"), msgs[0]
+    assert "exactly one column for quantity" in msgs[0]
+    assert frame["quantity"].isna().all()  # neither one is taken
+
+
+def test_the_same_header_twice_is_an_error_in_csv_and_excel(tmp_path):
+    # pandas renames a repeated header to 'Qty Ordered.1': the loader must still see the repeat
+    text = ORDERS_H + ",Qty Ordered\nS1,1,2026-11-16,C1,A-1,5,20,2026-11-20,2026-11-20,50\n"
+    _, problems = _load(tmp_path, "orders", text, columns=ORDERS_COLS)
+    assert [str(p) for p in problems] == [
+        "orders.csv [orders]: column 'Qty Ordered' (quantity): 2 columns 'Qty Ordered' and 'Qty Ordered' both match "
+        "'Qty Ordered' (quantity) once case and spaces are ignored; the source must have exactly one column for "
+        "quantity: remove or rename the other (or map quantity to another header in the source's `columns`)"]
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active.append(["sku", "product_line", "unit_cost", "list_price", "SKU "])
+    wb.active.append(["A-1", "Sensors", 10, 20, "B-2"])
+    wb.save(tmp_path / "products.xlsx")
+    source = Source(file="products.xlsx")
+    _, problems = coerce_table(read_source("products", source, tmp_path), SCHEMAS["products"], source)
+    assert len(problems) == 1 and "2 columns 'sku' and 'SKU' both match 'sku'" in str(problems[0])
+    assert str(problems[0]).startswith("products.xlsx [products]: column 'sku'")
+
+
+def test_unrelated_headers_differing_by_case_are_no_problem(tmp_path):
+    # only a canonical column read twice matters; a spare 'NOTES'/'notes' pair is not read at all
+    frame, problems = _load(tmp_path, "products", "sku,product_line,unit_cost,list_price,notes,NOTES\n"
+                                                  "A-1,Sensors,10,20,x,y\n")
+    assert problems == [] and frame["sku"].tolist() == ["A-1"]
+
+
+def test_control_characters_in_text_are_rejected_naming_rows(tmp_path):
+    text = (b"customer_id,name,region,payment_terms_days\nC1,Ac\x00me,EMEA,30\n"
+            b"C2,\"Bolt\tInc\",APAC,45\nC3,Form\x0cfeed,APAC,45\nC4,\"Two\r\nlines\",APAC,45\n")
+    frame, problems = _load(tmp_path, "customers", text)
+    assert [str(p) for p in problems] == [
+        "customers.csv [customers]: column 'name': 2 values with control characters (such as a NUL byte, shown as "
+        "\\x00); expected plain text (tab and line breaks are allowed): remove them in the export; "
+        "lines 2, 4: 'Ac\\x00me', 'Form\\x0cfeed'"]
+    assert frame["name"].iloc[1] == "Bolt\tInc" and frame["name"].iloc[3] == "Two\r\nlines"

@@ -1,6 +1,7 @@
 import pytest
 
 from soe_helpers.core.params import ParamsError, apply_sets, deep_merge, load_params
+from soe_helpers.data.sources import check_sources
 
 
 def test_company_file_is_valid_and_defaults_apply():
@@ -45,10 +46,47 @@ def test_source_rules():
         load_params(sets=["data.sources.orders.query=select 1"])
     with pytest.raises(ParamsError, match="needs 'url_env'"):
         load_params(sets=["data.sources.orders.file=", "data.sources.orders.query=select * from so"])
+    # table and column names are the data layer's: core.params knows no schema
     with pytest.raises(ParamsError, match="unknown canonical column"):
-        load_params(sets=["data.sources.orders.columns.qty=Qty"])
+        check_sources(load_params(sets=["data.sources.orders.columns.qty=Qty"]))
     with pytest.raises(ParamsError, match="unknown table"):
-        load_params(sets=["data.sources.widgets.file=w.csv"])
+        check_sources(load_params(sets=["data.sources.widgets.file=w.csv"]))
+
+
+def test_schema_checks_keep_their_messages_and_run_before_any_input_is_read(tmp_path):
+    from soe_helpers.data.loaders import load_tables
+
+    with pytest.raises(ParamsError) as e:
+        load_tables(load_params(sets=["data.sources.orders.columns.qty=Qty", "data_accuracy.systems.widgets=ERP"],
+                                data_dir=tmp_path))  # an empty folder: no file is opened before the check
+    assert str(e.value).splitlines() == [
+        "params are invalid:",
+        "  - 'data.sources': Value error, orders.columns maps unknown canonical column(s) qty; orders has: "
+        + ", ".join(__import__("soe_helpers.data.schemas", fromlist=["SCHEMAS"]).SCHEMAS["orders"].column_names),
+        "  - 'data_accuracy.systems': Value error, unknown table(s) widgets; known tables: "
+        + ", ".join(__import__("soe_helpers.data.schemas", fromlist=["SCHEMAS"]).SCHEMAS),
+    ]
+    assert check_sources(load_params()).data.sources  # the company file fits the schemas
+
+
+def test_a_key_given_twice_in_a_yaml_file_is_an_error_naming_key_file_and_lines(tmp_path):
+    f = tmp_path / "run.yaml"
+    f.write_text("materiality:\n  abs: 5000\n  pct: 0.05\n  abs: 50000\n")
+    with pytest.raises(ParamsError) as e:
+        load_params([f])
+    assert str(e.value) == (f"params are invalid:\n  - {f}: key 'abs' is given twice (lines 2 and 4); "
+                            "YAML would silently keep the last: keep one")
+    f.write_text("company: {name: A}\ncompany: {name: B}\n")
+    with pytest.raises(ParamsError, match="key 'company' is given twice \\(lines 1 and 2\\)"):
+        load_params([f])
+    # the same key in two different mappings, and a << merge overridden, are fine
+    f.write_text("materiality: {abs: 1}\nkpis: {top_n: 5}\nreconciliation: {top_n: 5}\n"
+                 "base: &b {top_n: 3}\n")
+    from soe_helpers.core.params import _read_yaml
+
+    assert _read_yaml(f)["reconciliation"] == {"top_n": 5}
+    f.write_text("base: &b {top_n: 3, x: 1}\nkpis:\n  <<: *b\n  top_n: 5\n")
+    assert _read_yaml(f)["kpis"] == {"top_n": 5, "x": 1}
 
 
 def test_bad_set_syntax_and_yaml(tmp_path):

@@ -53,6 +53,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from soe_helpers.core.calendar import week_end, week_label, week_ordinal, week_start
+from soe_helpers.core.exports import export_table, read_table, unneutralise
 from soe_helpers.core.formats import fmt_money
 from soe_helpers.store.engine import metadata
 
@@ -196,7 +197,7 @@ def read_inputs(run_dir: str | Path) -> tuple[dict[str, pd.DataFrame | None], li
                          f"actions were proposed from it (its issues are not known, not absent).")
             continue
         try:
-            df = pd.read_csv(path, keep_default_na=True)
+            df = read_table(path, keep_default_na=True)  # as exported, before CSV-injection quoting
         except Exception as e:  # noqa: BLE001 - an unreadable export must reach the reader as one line
             frames[name] = None
             notes.append(f"{name} could not be read ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
@@ -705,18 +706,15 @@ def export_actions(store, path: str | Path, *, statuses=None) -> int:
         "opened_week": acts["opened_week"], "last_seen_week": acts["last_seen_week"], "source": acts["source"],
         "version": acts["version"]}, columns=EXPORT_COLUMNS)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         howto = pd.DataFrame({"How to edit": [
             "Edit only: owner, due_date (YYYY-MM-DD), status (open, in progress, done, dropped), add_note.",
             "Leave id and version as exported; other columns are computed by the weekly run and ignored on import.",
             "Read it back with: soe actions import FILE (every change is validated and kept in the history).",
         ]})
-        with pd.ExcelWriter(path, engine="openpyxl") as xw:
-            out.to_excel(xw, sheet_name="Actions", index=False)
-            howto.to_excel(xw, sheet_name="How to edit", index=False)
+        export_table(out, path, sheet_name="Actions", more_sheets={"How to edit": howto})
     elif path.suffix.lower() == ".csv":
-        out.to_csv(path, index=False)
+        export_table(out, path)  # titles and notes carry customer names: never a live formula
     else:
         raise ActionError(f"{path.name}: export to a .xlsx or .csv file")
     return len(out)
@@ -748,7 +746,7 @@ def import_actions(store, path: str | Path, *, actor: str | None = None, dry_run
             sheet = "Actions" if "Actions" in xl.sheet_names else xl.sheet_names[0]
             df = pd.read_excel(xl, sheet_name=sheet, dtype=object)
         else:
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            df = unneutralise(pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig"))
     except Exception as e:  # noqa: BLE001 - a broken spreadsheet must reach the analyst as one line
         raise ActionError(f"{path.name} could not be read: {type(e).__name__}: {str(e).splitlines()[0][:160]}") from None
     df.columns = [str(c).strip().lower() for c in df.columns]

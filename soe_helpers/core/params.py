@@ -22,7 +22,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from soe_helpers.core import paths
 from soe_helpers.core.calendar import FiscalCalendar
-from soe_helpers.data.schemas import SCHEMAS
 
 __all__ = [
     "ParamsError",
@@ -110,23 +109,8 @@ class DataParams(_Strict):
     query_timeout_seconds: float = Field(900.0, gt=0, le=86400)  # a SQL source query running longer is cancelled
     sources: dict[str, Source]
 
-    @field_validator("sources")
-    @classmethod
-    def _known_tables(cls, v: dict[str, Source]):
-        unknown = sorted(set(v) - set(SCHEMAS))
-        if unknown:
-            raise ValueError(f"unknown table(s) {', '.join(unknown)}; known tables: {', '.join(SCHEMAS)}")
-        for name, src in v.items():
-            bad = sorted(set(src.columns) - set(SCHEMAS[name].column_names))
-            if bad:
-                raise ValueError(
-                    f"{name}.columns maps unknown canonical column(s) {', '.join(bad)}; "
-                    f"{name} has: {', '.join(SCHEMAS[name].column_names)}"
-                )
-        missing = sorted(n for n, s in SCHEMAS.items() if s.required and n not in v)
-        if missing:
-            raise ValueError(f"missing source(s) for required table(s): {', '.join(missing)}")
-        return v
+    # Table names and column mappings are checked against the canonical schemas one layer up:
+    # soe_helpers.data.sources.check_sources (core knows no table).
 
 
 class StoreParams(_Strict):
@@ -317,13 +301,7 @@ class DataAccuracyParams(_Strict):
                                  "inventory": ["1400"]})   # control account -> GL account numbers summed
     top_n: int = Field(15, ge=1, le=500)
 
-    @field_validator("freshness_days", "systems")
-    @classmethod
-    def _known_tables(cls, v: dict):
-        unknown = sorted(set(v) - set(SCHEMAS))
-        if unknown:
-            raise ValueError(f"unknown table(s) {', '.join(unknown)}; known tables: {', '.join(SCHEMAS)}")
-        return v
+    # table names in freshness_days/systems: soe_helpers.data.sources.check_sources
 
 
 class _ScenarioBase(_Strict):
@@ -362,7 +340,7 @@ class DemandSpikeScenario(_ScenarioBase):
         if bool(self.sku) == bool(self.product_line):
             raise ValueError("give exactly one of sku or product_line")
         if self.start_week is not None:
-            from soe_helpers.core.calendar import parse_week
+            from soe_helpers.core.calendar import parse_week  # pandas-backed: loaded only when a scenario names a week
             parse_week(self.start_week)
         return self
 
@@ -550,13 +528,44 @@ def apply_sets(raw: dict, sets: list[str]) -> dict:
     return out
 
 
+class _DuplicateKey(yaml.constructor.ConstructorError):
+    def __init__(self, key, first_line: int, line: int):
+        self.key, self.first_line, self.line = key, first_line, line
+        super().__init__(None, None, f"key {key!r} appears twice (lines {first_line} and {line})")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses a mapping key given twice, where PyYAML keeps the last silently
+    (``abs: 5000`` then ``abs: 50000`` further down would quietly change materiality). Keys brought
+    in by a ``<<`` merge may be overridden: that is what a merge is for."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark.line + 1)
+                except TypeError:  # an unhashable key: construct_mapping reports it
+                    continue
+                if first != key_node.start_mark.line + 1:
+                    raise _DuplicateKey(key, first, key_node.start_mark.line + 1)
+        return super().construct_mapping(node, deep)
+
+
 def _read_yaml(path: Path) -> dict:
+    """The settings in one YAML file; a key given twice in one mapping is a ParamsError naming it."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ParamsError([f"file not found: {path}"], "params") from None
     try:
-        data = yaml.safe_load(text) or {}
+        data = yaml.load(text, Loader=_UniqueKeyLoader) or {}
+    except _DuplicateKey as e:
+        raise ParamsError([f"{path}: key {e.key!r} is given twice (lines {e.first_line} and {e.line}); "
+                           "YAML would silently keep the last: keep one"], "params") from None
     except yaml.YAMLError as e:
         raise ParamsError([f"{path}: not valid YAML: {e}"], "params") from None
     if not isinstance(data, dict):
@@ -621,7 +630,10 @@ def load_params(
     Returns:
         The validated :class:`Params`.
     Raises:
-        ParamsError: listing every unknown key, wrong type or missing value.
+        ParamsError: listing every unknown key, wrong type or missing value, or a key given twice
+            in one file. Table names and column mappings are checked against the canonical schemas
+            by :func:`soe_helpers.data.sources.check_sources` (the data layer), run before any input
+            is read.
     """
     raw: dict = {}
     for f in param_files(files):

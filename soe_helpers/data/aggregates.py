@@ -62,6 +62,8 @@ import numpy as np
 import pandas as pd
 
 from soe_helpers.core.calendar import to_week
+from soe_helpers.core.secrets import redact, url_secrets
+from soe_helpers.data.loaders import _as_text, _engine_with_timeout, _watchdog
 
 __all__ = ["Aggregate", "AGGREGATES", "BUCKETS", "TieOutError", "PushdownError", "compute", "from_frames",
            "compute_files", "pushdown_plan", "compute_pushdown", "tie_out", "build", "strip_order_by"]
@@ -249,8 +251,6 @@ def _iso_weeks(period: pd.Series) -> pd.Series:
 
 def _finish(agg: Aggregate, raw: pd.DataFrame, as_of=None) -> pd.DataFrame:
     """Typed, bucketed, re-grouped and sorted: the same frame whichever engine produced ``raw``."""
-    from soe_helpers.data.loaders import _as_text
-
     df = raw.copy()
     if agg.name == "order_history":
         out = pd.DataFrame({
@@ -400,7 +400,6 @@ def compute_pushdown(name: str, entry: dict, as_of=None) -> tuple[pd.DataFrame, 
     url = os.environ.get(env or "")
     if not url:
         raise PushdownError(f"environment variable {env} is not set")
-    from soe_helpers.data.loaders import _engine_with_timeout, _watchdog
 
     timeout, timer = entry.get("timeout_seconds"), None
     try:
@@ -421,7 +420,7 @@ def compute_pushdown(name: str, entry: dict, as_of=None) -> tuple[pd.DataFrame, 
             engine.dispose()
     except Exception as e:  # noqa: BLE001 - one line for the analyst, never the URL
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise PushdownError(f"{type(e).__name__}: {msg.replace(url, '<url>')}") from None
+        raise PushdownError(f"{type(e).__name__}: {redact(msg.replace(url, '<url>'), url_secrets(url))}") from None
     from decimal import Decimal
 
     for c in raw.columns:  # NUMERIC sums arrive as Decimal

@@ -13,6 +13,13 @@ Real export habits handled: UTF-8 with or without BOM, Windows-1252 text, CRLF,
 ``1,234.50``, ``$1,234.50``, ``(1,234.50)``, ``1,234.50-`` and ``USD 1,234.50``.
 Ambiguous values (``03/04/2026`` without a ``date_format``, a decimal comma such as
 ``1.234,50``) are rejected with a message saying how to declare them.
+
+Headers match case-insensitively with runs of whitespace read as one space; two headers that
+match the same canonical column (``Qty Ordered`` beside ``QTY ORDERED ``, or the same header
+twice) are rejected, naming both, rather than one silently winning. Text values holding a C0
+control character other than tab, line feed or carriage return (a NUL byte in a customer name)
+are rejected at load, naming file, column and rows: they are never meant, and cleaning them
+silently would change a key (``C1\x00`` vs ``C1``) behind the analyst's back.
 """
 from __future__ import annotations
 
@@ -26,9 +33,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from soe_helpers.core.calendar import is_week, to_week
+from soe_helpers.core.calendar import is_week, to_week, week_ordinal
 from soe_helpers.core.params import Params, Source
+from soe_helpers.core.secrets import redact, url_secrets
 from soe_helpers.data.schemas import FOREIGN_KEYS, SCHEMAS, Column, TableSchema
+from soe_helpers.data.sources import check_sources
 
 __all__ = ["DataError", "Problem", "LoadedTable", "load_tables", "load_table", "read_source", "coerce_table",
            "parse_money", "parse_dates", "file_sha256", "data_as_of"]
@@ -162,6 +171,41 @@ def _find_header(frame: pd.DataFrame, expected: list[str], header_row: int | Non
     return new, i + 1
 
 
+def _unmangled(frame: pd.DataFrame, path: Path, suffix: str, src: Source, enc: str | None,
+               sep: str | None) -> pd.DataFrame:
+    """``frame`` with the file's own header cells: pandas renames a repeated header ``X`` to ``X.1``,
+    which would hide a duplicate column from the header check in :func:`coerce_table`."""
+    if not any(re.search(r"\.\d+$", str(c)) for c in frame.columns):
+        return frame  # nothing renamed: no need to read the header again
+    try:
+        if suffix in (".xlsx", ".xlsm", ".xls"):
+            top = pd.read_excel(path, sheet_name=src.sheet if src.sheet is not None else 0, header=None, nrows=1,
+                                dtype=object, engine="calamine")
+            cells = ["" if pd.isna(v) else str(v) for v in top.iloc[0].tolist()] if len(top) else []
+        else:
+            import csv  # only to read the header record again
+
+            with open(path, encoding=enc, newline="") as f:
+                cells = next(csv.reader(f, delimiter=sep), [])
+    except Exception:  # noqa: BLE001 - the frame was read already: keep pandas' headers
+        return frame
+    if len(cells) != len(frame.columns):
+        return frame
+    # keep pandas' names for blank header cells ('Unnamed: 3'), restore the others
+    restored = [c if str(c).strip() else m for c, m in zip(cells, frame.columns)]
+    if [str(c).strip() for c in restored] == [str(c).strip() for c in frame.columns]:
+        return frame
+    out = frame.copy(deep=False)
+    out.columns = restored
+    return out
+
+
+def _header_key(header) -> str:
+    """How headers are matched: case-insensitive, surrounding whitespace dropped, inner runs of
+    whitespace (spaces, tabs, no-break spaces) read as one space."""
+    return " ".join(str(header).split()).casefold()
+
+
 def _sniff_delimiter(first_line: str) -> str:
     counts = {d: first_line.count(d) for d in [",", ";", "\t", "|"]}
     best = max(counts, key=counts.get)
@@ -254,8 +298,9 @@ def read_source(name: str, src: Source, data_dir: Path, timeout_seconds: float |
             if timeout_seconds and (_timed_out(e) or (timer is not None and timer.fired)):
                 msg = (f"the query ran longer than data.query_timeout_seconds ({timeout_seconds:g} s) and was "
                        f"cancelled; make it cheaper (filter, index) or raise the limit ({msg})")
-                raise DataError([Problem(name, origin, msg.replace(url, "<url>"))]) from None
-            raise DataError([Problem(name, origin, f"the query failed: {msg.replace(url, '<url>')}")]) from None
+                raise DataError([Problem(name, origin, redact(msg.replace(url, "<url>"), url_secrets(url)))]) from None
+            raise DataError([Problem(name, origin, "the query failed: "
+                                     + redact(msg.replace(url, "<url>"), url_secrets(url)))]) from None
         return LoadedTable(name, frame, origin, rows=len(frame), row_label="result row", row_offset=1)
 
     path = Path(src.file).expanduser()
@@ -266,6 +311,7 @@ def read_source(name: str, src: Source, data_dir: Path, timeout_seconds: float |
     if path.stat().st_size == 0:
         raise DataError([Problem(name, origin, "the file is empty (0 bytes): expected a header row and data")])
     suffix = path.suffix.lower()
+    enc = sep = None
     try:
         if suffix in (".xlsx", ".xlsm", ".xls"):
             frame = pd.read_excel(path, sheet_name=src.sheet if src.sheet is not None else 0, dtype=object,
@@ -300,6 +346,8 @@ def read_source(name: str, src: Source, data_dir: Path, timeout_seconds: float |
         raise DataError([Problem(name, origin, f"cannot be read as a {suffix or 'text'} table: {first}")]) from None
     except Exception as e:  # noqa: BLE001 - e.g. a corrupt xlsx (zip) or parquet file
         raise DataError([Problem(name, origin, f"cannot be read: {type(e).__name__}: {e}")]) from None
+    if suffix != ".parquet":  # Parquet keeps its column names as written
+        frame = _unmangled(frame, path, suffix, src, enc, sep)
     frame.columns = [str(c).strip() for c in frame.columns]
     schema = SCHEMAS.get(name)
     if schema is not None:
@@ -479,15 +527,25 @@ def coerce_table(lt: LoadedTable, schema: TableSchema, src: Source) -> tuple[pd.
     def add(msg, column=None):
         problems.append(Problem(schema.name, lt.origin, msg, column))
 
-    lookup = {str(c).strip().lower(): c for c in raw.columns}
+    positions: dict[str, list[int]] = {}
+    for i, c in enumerate(raw.columns):
+        positions.setdefault(_header_key(c), []).append(i)
     out = {}
     headers = {}
     for col in schema.columns:
         header = src.columns.get(col.name, col.name)
-        actual = lookup.get(header.strip().lower())
+        found = positions.get(_header_key(header), [])
         label = f"'{header}'" + (f" ({col.name})" if header != col.name else "")
+        if len(found) > 1:
+            # Two headers equal but for case or spaces ('Qty Ordered' and 'QTY ORDERED '): taking
+            # either one silently could report the wrong figures, so the analyst must choose.
+            both = " and ".join(repr(str(raw.columns[i])) for i in found)
+            add(f"{len(found)} columns {both} both match {label} once case and spaces are ignored; "
+                f"the source must have exactly one column for {col.name}: remove or rename the other "
+                f"(or map {col.name} to another header in the source's `columns`)", label)
+        actual = raw.columns[found[0]] if len(found) == 1 else None
         if actual is None:
-            if col.required:
+            if col.required and not found:
                 hint = ""
                 if len(raw.columns) == 1:
                     for d, dname in ((";", "';'"), ("\t", "a tab"), ("|", "'|'"), (",", "','")):
@@ -502,12 +560,19 @@ def coerce_table(lt: LoadedTable, schema: TableSchema, src: Source) -> tuple[pd.
                 out[col.name] = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
             continue
         headers[col.name] = actual
-        s = raw[actual]
+        s = raw.iloc[:, found[0]]
         parsed, bad = _parse_column(s, col, src)
         if bad.any():
             idx = bad[bad].index
             add(f"{len(idx)} value{'s' if len(idx) > 1 else ''} not understood; expected {_expected(col)}; "
                 + _fmt_rows(idx, _as_text(s), lt.row_label, lt.row_offset), label)
+        if col.kind == "str":
+            ctrl = _control_characters(parsed)
+            if ctrl.any():
+                idx = ctrl[ctrl].index
+                add(f"{len(idx)} value{'s' if len(idx) > 1 else ''} with control characters (such as a NUL byte, "
+                    "shown as \\x00); expected plain text (tab and line breaks are allowed): remove them in the "
+                    "export; " + _fmt_rows(idx, _as_text(s), lt.row_label, lt.row_offset), label)
         missing = parsed.isna() & ~bad
         if not col.nullable and missing.any():
             idx = missing[missing].index
@@ -556,8 +621,6 @@ def coerce_table(lt: LoadedTable, schema: TableSchema, src: Source) -> tuple[pd.
         if left in headers and right in headers:
             lv, rv = frame[left], frame[right]
             if schema.column(left).kind == "week":
-                from soe_helpers.core.calendar import week_ordinal
-
                 ords = {w: week_ordinal(w) for w in pd.unique(pd.concat([lv, rv]).dropna())}
                 lv, rv = lv.map(ords).astype(float), rv.map(ords).astype(float)
             viol = {">=": lv < rv, ">": lv <= rv}[op] & lv.notna() & rv.notna()
@@ -567,6 +630,18 @@ def coerce_table(lt: LoadedTable, schema: TableSchema, src: Source) -> tuple[pd.
                 add(f"{len(idx)} row{'s' if len(idx) > 1 else ''} where {left} is not {op} {right}; "
                     + _fmt_rows(idx, pair, lt.row_label, lt.row_offset))
     return frame.reset_index(drop=True), problems
+
+
+# C0 control characters but tab, line feed and carriage return: a NUL or a form feed in a name is
+# never meant, breaks the Excel export (openpyxl refuses them) and hides text in reports.
+_CONTROL = "[\x00-\x08\x0b\x0c\x0e-\x1f]"
+
+
+def _control_characters(text: pd.Series) -> pd.Series:
+    """True where a text value holds a C0 control character other than tab, LF or CR."""
+    if not len(text):
+        return pd.Series(False, index=text.index)
+    return text.str.contains(_CONTROL, regex=True, na=False).astype(bool)
 
 
 def _parse_column(s: pd.Series, col: Column, src: Source) -> tuple[pd.Series, pd.Series]:
@@ -619,6 +694,7 @@ def _parse_column(s: pd.Series, col: Column, src: Source) -> tuple[pd.Series, pd
 
 def load_table(name: str, params: Params) -> LoadedTable:
     """Read, parse and check one table on its own (foreign keys not checked)."""
+    check_sources(params)
     src = params.data.sources[name]
     lt = read_source(name, src, params.data_dir(), params.data.query_timeout_seconds)
     frame, problems = coerce_table(lt, SCHEMAS[name], src)
@@ -659,9 +735,11 @@ def _check_foreign_keys(tables: dict[str, LoadedTable]) -> list[Problem]:
 def load_tables(params: Params, tables: list[str] | None = None) -> dict[str, LoadedTable]:
     """Load and validate every declared source (or ``tables``); raise one DataError with all problems.
 
+    Raises ParamsError first when a source names an unknown table or canonical column.
     Returns canonical tables keyed by name; each :class:`LoadedTable` carries its typed
     ``frame``, origin and the file's sha256 for the run manifest.
     """
+    check_sources(params)  # table names and column mappings fit the schemas (ParamsError)
     names = tables or [n for n in SCHEMAS if n in params.data.sources]
     loaded: dict[str, LoadedTable] = {}
     problems: list[Problem] = []

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import os
 import re
 import textwrap
 from email import policy
@@ -42,6 +41,7 @@ from soe_helpers.report import records
 from soe_helpers.report import summary as sm
 from soe_helpers.core.calendar import week_add
 from soe_helpers.core.run_folder import EMAIL_DIRNAME, write_atomic
+from soe_helpers.core.secrets import SMTP_PASSWORD_ENV, redact, secret_values
 
 __all__ = [
     "EmailBuildError",
@@ -59,7 +59,6 @@ __all__ = [
     "EMAIL_DIRNAME",
 ]
 
-SMTP_PASSWORD_ENV = "SOE_SMTP_PASSWORD"
 _WRAP = 76
 
 
@@ -67,37 +66,7 @@ class EmailBuildError(RuntimeError):
     """The email cannot be built as promised (too large, unsafe HTML ...): one clear message."""
 
 
-# ---------------------------------------------------------------- secrets
-
-
-def secret_values(params, environ: Mapping[str, str] | None = None) -> list[str]:
-    """Values that must never appear in any output: the SMTP password and every database URL
-    (store and SQL sources) with the password inside it, from the environment variables params name."""
-    env = os.environ if environ is None else environ
-    names = {SMTP_PASSWORD_ENV, params.store.url_env or ""}
-    names |= {s.url_env for s in params.data.sources.values() if getattr(s, "url_env", None)}
-    out = []
-    for n in sorted(x for x in names if x):
-        v = env.get(n)
-        if not v:
-            continue
-        out.append(v)
-        m = re.match(r"^[\w+.-]+://[^:/@\s]*:([^@\s]+)@", v)
-        if m:
-            out.append(m.group(1))
-    return sorted({v for v in out if len(v) >= 4}, key=len, reverse=True)
-
-
-_URL_PASSWORD = re.compile(r"(\b[\w+.-]+://[^:/@\s]*:)([^@\s]+)(@)")
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with each secret value and any password inside a URL replaced by ``***``."""
-    out = _URL_PASSWORD.sub(r"\1***\3", str(text))
-    for s in secrets:
-        if s:
-            out = out.replace(s, "***")
-    return out
+# secrets: soe_helpers.core.secrets owns secret_values and redact (re-exported here for send and the runner)
 
 
 # ---------------------------------------------------------------- HTML helpers

@@ -34,6 +34,7 @@ from soe_helpers.analysis.kpis import fmt_kpi
 from soe_helpers.core import run_folder
 from soe_helpers.report import records
 from soe_helpers.report.charts import COLORS, money_axis
+from soe_helpers.core.exports import read_table
 from soe_helpers.core.formats import fmt_money, fmt_pct
 
 __all__ = [
@@ -150,7 +151,7 @@ def read_artifact(run_dir: str | Path, name: str) -> pd.DataFrame | None:
     if not p.is_file():
         return None
     try:
-        return pd.read_csv(p)
+        return read_table(p)  # text as exported, before the CSV-injection quote
     except (OSError, ValueError, pd.errors.ParserError):
         return None
 

@@ -13,6 +13,8 @@ import time
 import traceback
 from pathlib import Path
 
+from soe_helpers.core.secrets import redact
+
 __all__ = ["execute_one", "to_html", "INLINE_BACKEND"]
 
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
@@ -55,11 +57,11 @@ def execute_one(spec: dict) -> dict:
         status["status"] = "failed"
         ename = getattr(e, "ename", type(e).__name__)
         evalue = getattr(e, "evalue", str(e))
-        status["error"] = f"{ename}: {evalue}".strip()
+        status["error"] = redact(f"{ename}: {evalue}".strip())  # a URL in an error goes to the manifest masked
         cell = getattr(e, "cell_index", None) if hasattr(e, "cell_index") else None
         status["cell"] = cell
         if not hasattr(e, "ename"):
-            status["traceback"] = traceback.format_exc(limit=5)
+            status["traceback"] = redact(traceback.format_exc(limit=5))
     return status
 
 

@@ -47,6 +47,8 @@ from soe_helpers.core.calendar import FiscalCalendar, latest_complete_week, pars
 from soe_helpers.report.records import SCHEMA_VERSION as RECORDS_SCHEMA_VERSION
 from soe_helpers.data.loaders import DataError, LoadedTable, data_as_of, load_tables
 from soe_helpers.core.params import Params, ParamsError, load_params
+from soe_helpers.data.sources import check_sources
+from soe_helpers.core.secrets import redact, secret_values
 from soe_helpers.store.engine import open_store
 
 __all__ = ["RunError", "RunResult", "run_week", "discover_notebooks", "notebook_parameters",
@@ -354,7 +356,7 @@ def run_week(
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
     files = list(param_files or [])
-    params = load_params(files, sets, data_dir)
+    params = check_sources(load_params(files, sets, data_dir))
     nbs = discover_notebooks(notebooks_dir, only)
     specs = check_notebook_params(params, nbs)
     timings["params_seconds"] = round(time.perf_counter() - t_start, 3)
@@ -458,7 +460,7 @@ def run_week(
             "notebooks": nb_records,
         }
         try:  # email/leadership.eml for a complete good run, else email/failure_notice.eml (analysts only)
-            from soe_helpers.deliver.mail import build_run_email, redact, secret_values
+            from soe_helpers.deliver.mail import build_run_email
 
             manifest["email"] = build_run_email(run_dir, manifest, params,
                                                 expected=pack)

@@ -19,6 +19,7 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 
 from soe_helpers.core import paths
+from soe_helpers.core.secrets import mask_url, redact, url_secrets
 
 __all__ = ["Store", "StoreError", "metadata", "runs", "results", "store_url", "open_store"]
 
@@ -90,13 +91,14 @@ class Store:
         try:
             self._create()
         except sa.exc.SQLAlchemyError as e:
-            first = (str(e).splitlines() or [type(e).__name__])[0].replace(url, "<url>")
+            first = redact((str(e).splitlines() or [type(e).__name__])[0].replace(url, "<url>"), url_secrets(url))
             raise StoreError(f"the store {self.display_url} cannot be opened: {first}") from None
 
     @property
     def display_url(self) -> str:
-        """The URL with any password masked, safe for logs and reports."""
-        return self.engine.url.render_as_string(hide_password=True)
+        """The URL with its password and secret query values (``?password=``, ``token`` ...) masked,
+        safe for logs, the manifest and reports (:func:`soe_helpers.core.secrets.mask_url`)."""
+        return mask_url(self.engine.url.render_as_string(hide_password=False))
 
     def ensure(self, *tables: sa.Table) -> None:
         """Create tables other modules define on :data:`metadata` (idempotent)."""

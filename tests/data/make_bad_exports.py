@@ -33,6 +33,10 @@ def main():
       + "SO-2,1,2026-11-16,C-1,Café-2,5,20.00,2026-11-20,2026-11-20\n".encode("cp1252"))
     w("orders_money_formats.csv", H + 'SO-1,1,2026-11-16,C-1,A-1,5,"$1,234.50",2026-11-20,2026-11-20\n'
       + 'SO-1,2,2026-11-16,C-1,A-1,5,"1.234,50",2026-11-20,2026-11-20\n')
+    # the same column twice but for case and a trailing space, the second one 10x the quantities
+    w("orders_duplicate_header.csv", H.replace("\n", ",QTY ORDERED \n") + OK1.replace("\n", ",50\n")
+      + OK2.replace("\n", ",70\n"))
+    w("orders_control_characters.csv", H + OK1 + OK2.replace("C-1", "C-\x001"))
     # Excel: a merged title row and a blank row above the real header
     wb = openpyxl.Workbook()
     ws = wb.active
