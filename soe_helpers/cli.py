@@ -111,10 +111,11 @@ def _cmd_init(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from soe_helpers.run.runner import run_week
+    from soe_helpers.deliver.mail import build_run_email  # start-up cost: only the commands that need it
+    from soe_helpers.run.runner import run_week  # start-up cost: papermill and nbconvert load with it
 
     res = run_week(week=args.week, data_dir=args.data_dir, param_files=args.params, sets=args.sets,
-                   only=args.only, argv=sys.argv[1:],
+                   only=args.only, argv=sys.argv[1:], build_email=build_run_email,
                    notebooks_dir=Path(args.notebooks_dir).resolve() if args.notebooks_dir else None)
     if res.ok:
         print(f"\nWeek {res.week}: all {len(res.notebooks)} report(s) ok.")
@@ -144,7 +145,7 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from soe_helpers.demo.bench import run_bench
+    from soe_helpers.demo.bench import run_bench  # start-up cost: soe --help stays fast
 
     for n in args.order_lines or [1_000_000]:
         rec = run_bench(n, Path(args.out), keep_data=args.keep)
@@ -155,9 +156,9 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_validate(args) -> int:
-    from soe_helpers.core.calendar import latest_complete_week
-    from soe_helpers.core.params import load_params
-    from soe_helpers.run.runner import validate_inputs
+    from soe_helpers.core.calendar import latest_complete_week  # start-up cost: soe --help stays fast
+    from soe_helpers.core.params import load_params  # start-up cost: soe --help stays fast
+    from soe_helpers.run.runner import validate_inputs  # start-up cost: soe --help stays fast
 
     params = load_params(args.params, args.sets, args.data_dir)
     tables, as_of = validate_inputs(params)
@@ -171,7 +172,7 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from soe_helpers.demo.company import generate
+    from soe_helpers.demo.company import generate  # start-up cost: soe --help stays fast
 
     out = Path(args.out).resolve() if args.out else paths.default_data_dir()
     if args.if_missing and (out / "erp_sales_order_lines.csv").exists():
@@ -194,8 +195,8 @@ def _demo_into_sql(var: str, data_dir: Path) -> None:
 
     import sqlalchemy as sa
 
-    from soe_helpers.demo.postgres import load_demo_into
-    from soe_helpers.run.runner import RunError
+    from soe_helpers.demo.postgres import load_demo_into  # start-up cost: soe --help stays fast
+    from soe_helpers.run.runner import RunError  # start-up cost: soe --help stays fast
 
     url = os.environ.get(var, "")
     if not url:
@@ -219,7 +220,7 @@ def _demo_into_sql(var: str, data_dir: Path) -> None:
 def _cmd_kernel(args) -> int:
     from ipykernel.kernelspec import install
 
-    from soe_helpers.run.execute import INLINE_BACKEND
+    from soe_helpers.run.execute import INLINE_BACKEND  # start-up cost: soe --help stays fast
 
     path = install(kernel_name=args.name, display_name="Python 3 (S&OE suite)", prefix=sys.prefix,
                    env={"MPLBACKEND": INLINE_BACKEND})
@@ -228,8 +229,8 @@ def _cmd_kernel(args) -> int:
 
 
 def _cmd_runs(args) -> int:
-    from soe_helpers.core.params import load_params
-    from soe_helpers.store.engine import open_store
+    from soe_helpers.core.params import load_params  # start-up cost: soe --help stays fast
+    from soe_helpers.store.engine import open_store  # start-up cost: soe --help stays fast
 
     params = load_params(args.params, args.sets, args.data_dir)
     for r in open_store(params).list_runs(args.week):
@@ -238,8 +239,8 @@ def _cmd_runs(args) -> int:
 
 
 def _cmd_send(args) -> int:
-    from soe_helpers.core.params import load_params
-    from soe_helpers.deliver.send import SendError, send_week
+    from soe_helpers.core.params import load_params  # start-up cost: soe --help stays fast
+    from soe_helpers.deliver.send import SendError, send_week  # start-up cost: soe --help stays fast
 
     params = load_params(args.params, args.sets, args.data_dir)
     try:
@@ -284,10 +285,10 @@ def _add_actions_parser(sub) -> None:
 
 def _cmd_actions(args) -> int:
     """``soe actions ...``: exit 0 on success, 2 with a clear message on bad input (nothing changed)."""
-    from soe_helpers.analysis import actions as A
-    from soe_helpers.core.params import load_params
-    from soe_helpers.core.formats import fmt_money
-    from soe_helpers.store.engine import open_store
+    from soe_helpers.analysis import actions as A  # start-up cost: soe --help stays fast
+    from soe_helpers.core.params import load_params  # start-up cost: soe --help stays fast
+    from soe_helpers.core.formats import fmt_money  # start-up cost: soe --help stays fast
+    from soe_helpers.store.engine import open_store  # start-up cost: soe --help stays fast
 
     params = load_params(args.params, args.sets, args.data_dir)
     store = open_store(params)
@@ -355,10 +356,10 @@ def _cmd_actions(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from soe_helpers.data.loaders import DataError
-    from soe_helpers.core.params import ParamsError
-    from soe_helpers.run.runner import RunError
-    from soe_helpers.store.engine import StoreError
+    from soe_helpers.data.loaders import DataError  # start-up cost: soe --help stays fast
+    from soe_helpers.core.params import ParamsError  # start-up cost: soe --help stays fast
+    from soe_helpers.run.runner import RunError  # start-up cost: soe --help stays fast
+    from soe_helpers.store.engine import StoreError  # start-up cost: soe --help stays fast
 
     args = build_parser().parse_args(argv)
     try:

@@ -54,6 +54,7 @@ import pandas as pd
 from soe_helpers.core.calendar import FiscalCalendar, week_add, week_end, week_ordinal, week_range, week_start, to_week
 from soe_helpers.analysis.cash_forecast import PAYMENT_FLOWS, RECEIPT_FLOWS, CashInputs, Projection, project
 from soe_helpers.core.formats import fmt_money, fmt_pct
+from soe_helpers.analysis.reconcile import forecast_for_weeks
 
 __all__ = [
     "Event",
@@ -258,7 +259,6 @@ def detect_demand_spikes(orders: pd.DataFrame, forecasts: pd.DataFrame, products
     excess_units, excess_value (currency), weeks_above, continue_weeks (the first
     ``persist_weeks`` of ``forecast_weeks``, where the baseline assumes the ratio holds).
     """
-    from soe_helpers.analysis.reconcile import forecast_for_weeks
 
     win = week_range(week_add(week, -(lookback_weeks - 1)), week)
     o = orders[orders["order_date"].between(week_start(win[0]), week_end(win[-1]))]

@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from soe_helpers.core.calendar import FiscalCalendar, to_week, week_add, week_end, week_start
+from soe_helpers.core.calendar import week_ordinal
 
 __all__ = [
     "Assumptions",
@@ -352,7 +353,6 @@ def _forecast_bookings(forecasts: pd.DataFrame, orders: pd.DataFrame, plan: pd.D
     """Units booked per (week, sku) over ``weeks``: the latest snapshot made on or before ``week``;
     weeks it does not cover fall back to the plan, then to the last 13 weeks' average bookings.
     Returns the frame (week, sku, qty, source) and notes."""
-    from soe_helpers.core.calendar import week_ordinal
 
     notes = []
     uniq = pd.unique(forecasts["snapshot_week"])

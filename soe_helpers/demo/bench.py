@@ -29,6 +29,7 @@ from pathlib import Path
 import nbformat
 
 from soe_helpers.core import paths
+from soe_helpers.demo.company import generate
 
 __all__ = ["run_bench", "BASE_ORDER_LINES", "markdown_table"]
 
@@ -112,7 +113,6 @@ def _latest_manifest(outputs: Path) -> dict:
 
 def run_bench(order_lines: int, out: Path, keep_data: bool = False, progress=print) -> dict:
     """Benchmark the pack at ``order_lines``; returns the record also written to ``out/bench.json``."""
-    from soe_helpers.demo.company import generate
 
     out = Path(out).resolve()
     data = out / f"data_{order_lines}"

@@ -71,6 +71,7 @@ import numpy as np
 import pandas as pd
 
 from soe_helpers.core.calendar import FiscalCalendar, from_ordinal, week_diff, week_ordinal, week_start
+from soe_helpers.demo.overlaps import add_overlaps
 
 __all__ = ["generate"]
 
@@ -1123,7 +1124,6 @@ def generate(out_dir: str | Path, scale: float = 1.0, seed: int = DEFAULT_SEED) 
                "rows": rows, "planted_events": events}
     (out / "README.txt").write_text(_readme(summary, events), encoding="utf-8")
     # The overlaps real systems have (CRM bookings, MRP on-hand, GL balances) with planted mismatches.
-    from soe_helpers.demo.overlaps import add_overlaps
 
     overlaps = add_overlaps(out, seed)
     summary["files"] += [f for f in [*overlaps.get("files", []), "planted_mismatches.json"]

@@ -31,6 +31,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from soe_helpers.data.schemas import SCHEMAS, TableSchema
+from soe_helpers.data.loaders import load_tables
+from soe_helpers.core.params import load_params
 
 __all__ = ["ErpTable", "ERP_TABLES", "erp_table_for", "erp_frame", "sql_table", "load_demo_into"]
 
@@ -204,8 +206,6 @@ def load_demo_into(url: str, data_dir: str | Path, *, params=None, schema: str |
     Raises:
         soe_helpers.data.loaders.DataError: the exports are invalid (nothing is written).
     """
-    from soe_helpers.data.loaders import load_tables
-    from soe_helpers.core.params import load_params
 
     params = params if params is not None else load_params(data_dir=data_dir)
     names = tables or [n for n, s in params.data.sources.items() if s.file]

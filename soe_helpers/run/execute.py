@@ -22,7 +22,7 @@ INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
 def to_html(ipynb: Path, html: Path, header: dict | None = None) -> None:
     """Render an executed notebook as a report: no code, no prompts, no parameter cells, no stderr."""
-    from soe_helpers.run.html import notebook_to_html
+    from soe_helpers.run.html import notebook_to_html  # start-up cost: nbconvert loads only once a notebook ran
 
     html.write_text(notebook_to_html(ipynb, header or {}), encoding="utf-8")
 

@@ -44,6 +44,7 @@ from soe_helpers.data import aggregates
 
 from soe_helpers.core import paths, run_folder
 from soe_helpers.core.calendar import FiscalCalendar, latest_complete_week, parse_week, week_end
+from soe_helpers.report.history import write_index
 from soe_helpers.report.records import SCHEMA_VERSION as RECORDS_SCHEMA_VERSION
 from soe_helpers.data.loaders import DataError, LoadedTable, data_as_of, load_tables
 from soe_helpers.core.params import Params, ParamsError, load_params
@@ -344,6 +345,7 @@ def run_week(
     notebooks_dir: Path | None = None,
     progress: Callable[[str], None] = lambda m: print(m, flush=True),
     argv: list[str] | None = None,
+    build_email: Callable[..., dict] | None = None,
 ) -> RunResult:
     """Run the weekly pack for one ISO week. See the module docstring.
 
@@ -460,10 +462,8 @@ def run_week(
             "notebooks": nb_records,
         }
         try:  # email/leadership.eml for a complete good run, else email/failure_notice.eml (analysts only)
-            from soe_helpers.deliver.mail import build_run_email
-
-            manifest["email"] = build_run_email(run_dir, manifest, params,
-                                                expected=pack)
+            manifest["email"] = build_email(run_dir, manifest, params, expected=pack) if build_email else \
+                {"skipped": "no email builder given (soe run passes the deliver layer's)"}
         except Exception as e:  # noqa: BLE001 - an email that cannot be built fails the run, never crashes it
             manifest["email"] = {"error": redact(f"the email could not be built: {type(e).__name__}: {e}",
                                                  secret_values(params))}
@@ -483,6 +483,10 @@ def run_week(
         elif status == "ok":
             store.replace_results(week, run_id, figures)
             run_folder.point_latest(week_dir, run_id)
+    try:  # the history page lists every week; a page that cannot be written does not undo the run
+        write_index(paths.outputs_dir(), params.company.name, params.company.currency_symbol)
+    except OSError as e:
+        progress(f"Note: outputs/index.html could not be rewritten: {e}")
     return RunResult(week, run_id, run_dir, status, nb_records, manifest)
 
 
