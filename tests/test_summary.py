@@ -350,3 +350,11 @@ def test_assumptions_state_the_rules():
     text = " ".join(sm.assumptions(load_params(), {"data_accuracy": {"target": 0.95}}))
     assert "above $5.0K or 5.0% of its reference" in text and "less than 25% above it" in text
     assert "Target this run: 95.0%" in text and "never an earlier week's" in text
+
+
+def test_landing_item_names_its_parts_and_the_slip_risk():
+    d = {**DEMAND, "actual_qtd": 5_710_000.0, "backlog_in_quarter": 1_200_000.0, "unbooked_in_quarter": 2_600_000.0,
+         "landing_corrected": 9_300_000.0, "slip_risk": 550_000.0}
+    s = row(items_for({"demand_reconciliation": d}), "Quarter landing")["sentence"]
+    assert ": shipped $5.71M + open orders due in the quarter $1.20M + demand not yet booked $2.60M" in s
+    assert "with the forecast's known bias corrected" in s and "$550K of the open orders could slip" in s

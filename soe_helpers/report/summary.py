@@ -329,9 +329,18 @@ def _demand_items(ref, r: records.ReconciliationRecord, *, week, materiality, ru
         word = "behind" if gap < 0 else "ahead of"
         pct = f" ({fmt_pct(abs(gap) / abs(plan_q))})" if plan_q else ""
         light = "green" if gap >= 0 else ("red" if _is_material(gap, plan_q, materiality) else "amber")
-        items.append(_item(ref, "Quarter landing", light,
-                           f"{quarter} is projected to land at {fmt_money(landing, symbol)}, "
-                           f"{fmt_money(abs(gap), symbol)}{pct} {word} the {fmt_money(plan_q, symbol)} plan.", link))
+        text = (f"{quarter} is projected to land at {fmt_money(landing, symbol)}, "
+                f"{fmt_money(abs(gap), symbol)}{pct} {word} the {fmt_money(plan_q, symbol)} plan")
+        parts = [_num(r.actual_qtd), _num(r.backlog_in_quarter), _num(r.unbooked_in_quarter)]
+        if None not in parts:
+            text += (f": shipped {fmt_money(parts[0], symbol)} + open orders due in the quarter "
+                     f"{fmt_money(parts[1], symbol)} + demand not yet booked {fmt_money(parts[2], symbol)}")
+        corrected, slip = _num(r.landing_corrected), _num(r.slip_risk)
+        if corrected is not None and abs(corrected - landing) >= materiality.abs:
+            text += f"; {fmt_money(corrected, symbol)} with the forecast's known bias corrected"
+        if slip:
+            text += f"; {fmt_money(slip, symbol)} of the open orders could slip past quarter end"
+        items.append(_item(ref, "Quarter landing", light, text + ".", link))
     shipped, planned = _num(r.week_shipped_revenue), _num(r.week_plan_revenue)
     if shipped is not None and planned is not None:
         var = shipped - planned
