@@ -395,7 +395,7 @@ def _cash_items(ref, r: records.CashImpactRecord, *, week, materiality, rules, s
                   + (f", {int(runway)} week{'s' if int(runway) != 1 else ''} out" if runway is not None else "") + ")")
         below = [n for n in (r.lines_below_min or [])]
         if below and len(below) > 1:
-            s += f"; {len(below)} lines go below it: {', '.join(below)}"
+            s += f"; {len(below)} lines go below it" + (f": {', '.join(below)}" if len(below) <= 3 else "")
         base_low = _num(r.lowest_cash)
         if any_low is not None and base_low is not None and line != "baseline":
             s += f". Baseline low: {fmt_money(base_low, symbol)} in {r.lowest_week}"
