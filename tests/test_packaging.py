@@ -84,3 +84,27 @@ def test_readme_starts_with_the_two_commands():
     first = text[: text.find("make test") + 20]
     assert "make report" in first and "make test" in first
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_a_non_editable_install_ships_every_subpackage(tmp_path):
+    """``pip install .`` (not editable) carries every layer: the installed copy runs soe demo and soe validate."""
+    import os
+    import subprocess
+    import sys
+
+    target = tmp_path / "site"
+    build = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                            "--target", str(target), str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr[-2000:]
+    layers = {p.name for p in (target / "soe_helpers").iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert {"core", "data", "analysis", "store", "report", "run", "deliver", "demo"} <= layers
+    env = {**os.environ, "PYTHONPATH": str(target), "SOE_HOME": str(ROOT), "SOE_OUTPUTS": str(tmp_path / "out")}
+    where = subprocess.run([sys.executable, "-c", "import soe_helpers, sys; print(soe_helpers.__file__)"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert where.stdout.strip().startswith(str(target)), where.stdout + where.stderr
+    demo = subprocess.run([sys.executable, "-m", "soe_helpers.cli", "demo", "--out", str(tmp_path / "demo"),
+                           "--scale", "0.05"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    val = subprocess.run([sys.executable, "-m", "soe_helpers.cli", "validate", "--data-dir", str(tmp_path / "demo")],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert val.returncode == 0 and "valid" in val.stdout.lower(), val.stdout[-1000:] + val.stderr[-2000:]
