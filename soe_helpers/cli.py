@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "latest run did not finish)")
     p.add_argument("--dry-run", action="store_true", help="show what would be sent, to whom and how; send nothing")
     p.add_argument("--force", action="store_true", help="send again a week that was already sent")
+    p.add_argument("--chat", action="store_true",
+                   help="post the headline and what needs action to the team's chat (Slack or Teams incoming webhook "
+                        "whose URL is in the environment variable chat.webhook_url_env) instead of emailing")
     _common(p)
     p.set_defaults(func=_cmd_send)
 
@@ -244,6 +247,10 @@ def _cmd_send(args) -> int:
 
     params = load_params(args.params, args.sets, args.data_dir)
     try:
+        if args.chat:
+            from soe_helpers.deliver.chat import post_chat_week  # start-up cost: only for --chat
+
+            return post_chat_week(params, week=args.week, run_id=args.run_id, dry_run=args.dry_run, force=args.force)
         return send_week(params, week=args.week, run_id=args.run_id, dry_run=args.dry_run, force=args.force)
     except SendError as e:
         print(f"error: {e}", file=sys.stderr)

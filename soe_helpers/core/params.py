@@ -132,6 +132,17 @@ class ReconciliationParams(_Strict):
     top_n: int = Field(15, ge=1, le=500)
 
 
+class ChatParams(_Strict):
+    """The team's chat: ``soe send --chat`` posts the headline, what needs a decision and a link through an
+    incoming webhook (Slack or Microsoft Teams). The webhook URL is a secret: it is read from the
+    environment variable named here, never written in params, printed or logged."""
+
+    webhook_url_env: str = "SOE_CHAT_WEBHOOK_URL"
+    format: Literal["slack", "teams"] = "slack"
+    timeout_seconds: int = Field(20, ge=1, le=300)
+    max_items: int = Field(5, ge=1, le=20)     # lines that need action listed in the post
+
+
 class EmailParams(_Strict):
     """The weekly email (built by every run) and its delivery with ``soe send``.
 
@@ -464,6 +475,7 @@ class Params(_Strict):
     run: RunParams = Field(default_factory=RunParams)
     reconciliation: ReconciliationParams = Field(default_factory=ReconciliationParams)
     email: EmailParams = Field(default_factory=EmailParams)
+    chat: ChatParams = Field(default_factory=ChatParams)
     executive_summary: ExecutiveSummaryParams = Field(default_factory=ExecutiveSummaryParams)
     kpis: KpiParams = Field(default_factory=KpiParams)
     actions: ActionsParams = Field(default_factory=ActionsParams)

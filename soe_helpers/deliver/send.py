@@ -312,9 +312,13 @@ def _ensure_sends(store: Store) -> None:
     store._soe_sends_ready = True
 
 
+#: what goes out once per week (the leadership email, the chat post); a failure notice goes once per run
+WEEKLY_KINDS = ("leadership", "chat")
+
+
 def _claim_key(out: Outgoing) -> str:
-    """One leadership email per week; one failure notice per run."""
-    return f"{out.week}:leadership" if out.kind == "leadership" else f"{out.week}:{out.kind}:{out.run_id}"
+    """One leadership email (one chat post) per week; one failure notice per run."""
+    return f"{out.week}:{out.kind}" if out.kind in WEEKLY_KINDS else f"{out.week}:{out.kind}:{out.run_id}"
 
 
 def _now() -> dt.datetime:
@@ -330,7 +334,7 @@ def previous_send(store: Store, out: Outgoing) -> dict | None:
     _ensure_sends(store)
     q = sa.select(sends).where(sends.c.week == out.week, sends.c.kind == out.kind,
                                sends.c.status.in_(["sent", "partial"]))
-    if out.kind != "leadership":
+    if out.kind not in WEEKLY_KINDS:
         q = q.where(sends.c.run_id == out.run_id)
     with store.engine.connect() as c:
         row = c.execute(q.order_by(sends.c.sent_at.desc(), sends.c.id.desc())).first()
