@@ -451,3 +451,58 @@ def test_weekly_run_lists_owned_actions_and_a_done_action_survives_a_rerun(pack_
     assert again["run_changes"]["opened"] == 0 and again["closed_this_week"] >= 1
     hist = T.load_history(store, A.parse_id(target))
     assert hist[hist["field"] == "status"]["new_value"].tolist() == ["open", "done"]
+
+
+# ---------------------------------------------------------------- the notebook's sync: shown always, kept only by a run
+
+
+def _tracker_rows(store):
+    """Every row of the tracker's three tables, to compare before and after."""
+    import sqlalchemy as sa
+
+    from soe_helpers.store.tables import action_history, actions, sightings
+
+    with store.engine.connect() as c:
+        return {t.name: sorted(map(repr, c.execute(sa.select(t)).all())) for t in (actions, action_history, sightings)}
+
+
+def _two_weeks(store, s):
+    """W46 recorded with Controllers (-250K); the W47 proposals add EMEA (-90K) and move Controllers to -300K."""
+    T.sync_week(store, _proposals([_variance("Controllers", -250000)]), "2026-W46", s, run_id="r46", now=NOW)
+    return _proposals([_variance("Controllers", -300000), _variance("EMEA", -90000, level="region", region="EMEA")])
+
+
+def test_an_analysts_session_shows_the_sync_and_keeps_nothing(store):
+    s = _settings()
+    w47 = _two_weeks(store, s)
+    before = _tracker_rows(store)
+    res, acts = T.record_week(store, w47, "2026-W47", s, run_id=None, now=NOW)
+    assert _tracker_rows(store) == before, "an interactive tracker session changed soe_actions/history/sightings"
+    a = acts.set_index("issue_key")
+    assert res.created == [2] and res.updated == [1] and res.resurfaced == [1]
+    assert a.loc["variance:shipments_vs_plan:region:EMEA", "id"] == "A-0002"
+    assert a.loc["variance:shipments_vs_plan:product_line:Controllers", "dollars_at_stake"] == 300000
+    assert a.loc["variance:shipments_vs_plan:product_line:Controllers", "weeks_resurfaced"] == 1
+
+
+def test_a_runs_sync_is_kept_when_it_finishes_ok_and_dropped_when_it_fails(store, tmp_path):
+    s = _settings()
+    w47 = _two_weeks(store, s)
+    before = _tracker_rows(store)
+    store.start_run("bad", "2026-W47", tmp_path)
+    T.record_week(store, w47, "2026-W47", s, run_id="bad", now=NOW)
+    store.finish_run("bad", "failed", {})
+    assert _tracker_rows(store) == before, "a failed run changed the tracker"
+
+    store.start_run("good", "2026-W47", tmp_path)
+    res, shown = T.record_week(store, w47, "2026-W47", s, run_id="good", now=NOW)
+    assert _tracker_rows(store) == before, "the tracker changed before the run finished"
+    store.finish_run("good", "ok", {})
+    kept = T.load_actions(store)
+    assert kept.drop(columns=["due_date"]).equals(shown.drop(columns=["due_date"])) and \
+        kept["due_date"].equals(shown["due_date"]), "the tracker kept differs from the one the run showed"
+    # the same as applying the week at once
+    other = Store(f"sqlite:///{tmp_path / 'other.sqlite'}")
+    _two_weeks(other, s)
+    T.sync_week(other, w47, "2026-W47", s, run_id="good", now=NOW)
+    assert _tracker_rows(other) == _tracker_rows(store)

@@ -468,10 +468,11 @@ def run_week(
             status = manifest["status"] = "failed"
             progress(f"FAILED email — {manifest['email']['error']}")
         (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        # one transaction: the run's status, and only if ok its held store writes and its recorded figures
         store.finish_run(run_id, status, {"notebooks": [{k: s.get(k) for k in ("name", "status", "error", "seconds")}
-                                                         for s in nb_records]})
+                                                         for s in nb_records]},
+                         figures=figures if status == "ok" else None)
         if status == "ok":
-            store.replace_results(week, run_id, figures)
             _point_latest(week_dir, run_id)
         else:
             (run_dir / "FAILED").write_text(
