@@ -125,3 +125,16 @@ def test_held_rows_of_another_week_are_refused(store, tmp_path):
     store.start_run("r4", "2026-W47", tmp_path)
     with pytest.raises(ValueError, match="belong to another week"):
         store.write_week(kpi, "2026-W47", W46, run_id="r4")
+
+
+def test_held_writes_that_cannot_be_applied_fail_the_run_and_change_nothing(store, tmp_path):
+    from soe_helpers.store.engine import StoreError
+
+    before = _with_history(store)
+    store.start_run("r5", "2026-W47", tmp_path)
+    store.write_week(kpi, "2026-W47", W47_NEW * 2, run_id="r5")  # the same (week, kpi) twice: refused at apply
+    with pytest.raises(StoreError, match="run r5 finished but its store writes could not be applied"):
+        store.finish_run("r5", "ok", {"notebooks": []})
+    assert _rows(store) == before
+    assert [r["status"] for r in store.list_runs("2026-W47")] == ["failed"]
+    assert store.held("r5", "week_rows", kpi) == {}

@@ -151,16 +151,34 @@ class Store:
     def finish_run(self, run_id: str, status: str, summary: dict,
                    figures: dict[str, dict[str, Any]] | None = None) -> None:
         """Record the run's end in one transaction. ``ok``: its held writes replace the weeks they cover
-        (and ``figures``, if given, the week's recorded figures); any other status drops them."""
-        with self.engine.begin() as c:
-            week = c.execute(sa.select(runs.c.week).where(runs.c.run_id == run_id)).scalar()
-            if status == "ok":
-                self._apply_pending(c, run_id)
-                if figures is not None and week:
-                    self._replace_week_rows(c, results, week, _result_rows(week, run_id, figures))
-            c.execute(pending_writes.delete().where(pending_writes.c.run_id == run_id))
-            c.execute(runs.update().where(runs.c.run_id == run_id).values(
-                finished_at=_now(), status=status, summary=json.dumps(summary, default=str)))
+        (and ``figures``, if given, the week's recorded figures); any other status drops them.
+
+        Raises:
+            StoreError: the held writes could not be applied; the run is then recorded as failed and
+                the store is left as it was before the run.
+        """
+        try:
+            with self.engine.begin() as c:
+                week = c.execute(sa.select(runs.c.week).where(runs.c.run_id == run_id)).scalar()
+                if status == "ok":
+                    self._apply_pending(c, run_id)
+                    if figures is not None and week:
+                        self._replace_week_rows(c, results, week, _result_rows(week, run_id, figures))
+                self._end_run(c, run_id, status, summary)
+        except (sa.exc.SQLAlchemyError, ValueError, KeyError) as e:
+            if status != "ok":
+                raise
+            first = (str(e).splitlines() or [type(e).__name__])[0][:200]
+            with self.engine.begin() as c:
+                self._end_run(c, run_id, "failed", {**summary, "error": f"store writes not applied: {first}"})
+            raise StoreError(f"run {run_id} finished but its store writes could not be applied ({first}); "
+                             "it is recorded as failed and the store is as it was before the run") from None
+
+    @staticmethod
+    def _end_run(c, run_id: str, status: str, summary: dict) -> None:
+        c.execute(pending_writes.delete().where(pending_writes.c.run_id == run_id))
+        c.execute(runs.update().where(runs.c.run_id == run_id).values(
+            finished_at=_now(), status=status, summary=json.dumps(summary, default=str)))
 
     # -- who writes, and writes held until a run finishes ok
     def write_mode(self, run_id: str | None) -> str:
