@@ -295,6 +295,7 @@ def _cmd_actions(args) -> int:
     from soe_helpers.analysis import actions as A  # start-up cost: soe --help stays fast
     from soe_helpers.core.params import load_params  # start-up cost: soe --help stays fast
     from soe_helpers.core.formats import fmt_money  # start-up cost: soe --help stays fast
+    from soe_helpers.store import actions as tracker  # start-up cost: soe --help stays fast
     from soe_helpers.store.engine import open_store  # start-up cost: soe --help stays fast
 
     params = load_params(args.params, args.sets, args.data_dir)
@@ -303,7 +304,7 @@ def _cmd_actions(args) -> int:
     try:
         cmd = args.actions_command
         if cmd == "list":
-            acts = A.load_actions(store)
+            acts = tracker.load_actions(store)
             statuses = args.status or (list(A.STATUSES) if args.all else list(A.OPEN_STATUSES))
             acts = acts[acts["status"].isin(statuses)]
             if args.owner:
@@ -324,8 +325,8 @@ def _cmd_actions(args) -> int:
             print(f"{len(t)} action(s); {fmt_money(t['dollars_at_stake'].sum(), cur)} at stake.")
             return 0
         if cmd == "update":
-            res = A.update_action(store, args.id, status=args.status, owner=args.owner, due=args.due, note=args.note,
-                                  actor=args.by, source="cli")
+            res = tracker.update_action(store, args.id, status=args.status, owner=args.owner, due=args.due,
+                                        note=args.note, actor=args.by, source="cli")
             a = res["action"]
             if not res["changed"]:
                 print(f"{res['id']}: already so; nothing changed.")
@@ -334,12 +335,12 @@ def _cmd_actions(args) -> int:
                       f"due {a['due_date']}.")
             return 0
         if cmd == "export":
-            n = A.export_actions(store, args.file, statuses=None if args.all else list(A.OPEN_STATUSES))
+            n = tracker.export_actions(store, args.file, statuses=None if args.all else list(A.OPEN_STATUSES))
             print(f"{n} action(s) written to {args.file}. Edit owner, due_date, status or add_note, then: "
                   f"soe actions import {args.file}")
             return 0
         if cmd == "import":
-            res = A.import_actions(store, args.file, actor=args.by, dry_run=args.dry_run)
+            res = tracker.import_actions(store, args.file, actor=args.by, dry_run=args.dry_run)
             for w in res.warnings:
                 print(f"warning: {w}", file=sys.stderr)
             verb = "would change" if res.dry_run else "changed"
@@ -349,7 +350,7 @@ def _cmd_actions(args) -> int:
             return 0
         if cmd == "history":
             aid = A.parse_id(args.id)
-            h = A.load_history(store, aid)
+            h = tracker.load_history(store, aid)
             if h.empty:
                 raise A.ActionError(f"no action {A.format_id(aid)} in the store")
             for r in h.itertuples(index=False):

@@ -7,6 +7,7 @@ import pytest
 
 from soe_helpers.analysis import actions as A
 from soe_helpers.core.params import ActionsParams, EscalationRule, ParamsError, load_params
+from soe_helpers.store import actions as T
 from soe_helpers.store.engine import Store
 
 NOW = dt.datetime(2026, 11, 25, 9, 0)
@@ -41,7 +42,7 @@ def _proposals(rows, settings=None):
 
 
 def _acts(store):
-    return A.load_actions(store).set_index("issue_key")
+    return T.load_actions(store).set_index("issue_key")
 
 
 # ---------------------------------------------------------------- proposals
@@ -158,80 +159,80 @@ def test_escalation_rules_pick_the_highest_matching_level():
 def test_first_run_opens_owned_actions_and_a_rerun_changes_nothing(store):
     s = _settings()
     props = _proposals([_variance("Controllers", -250000), _variance("EMEA", -60000, level="region", region="EMEA")])
-    res = A.sync_week(store, props, "2026-W47", s, run_id="r1", now=NOW)
+    res = T.sync_week(store, props, "2026-W47", s, run_id="r1", now=NOW)
     assert len(res.created) == 2 and res.history_rows > 0
     a = _acts(store)
     ctl = a.loc["variance:shipments_vs_plan:product_line:Controllers"]
     assert ctl["owner"] == "Marcus" and ctl["status"] == "open" and ctl["opened_week"] == "2026-W47"
     assert ctl["due_date"] == pd.Timestamp("2026-11-29")  # 7 days after Sunday 22 Nov
     assert ctl["escalation_level"] == "Director" and ctl["weeks_resurfaced"] == 0   # $250K > $100K
-    before, hist_before = A.load_actions(store), A.load_history(store)
-    again = A.sync_week(store, props, "2026-W47", s, run_id="r2", now=NOW + dt.timedelta(hours=1))
+    before, hist_before = T.load_actions(store), T.load_history(store)
+    again = T.sync_week(store, props, "2026-W47", s, run_id="r2", now=NOW + dt.timedelta(hours=1))
     assert again.created == [] and again.updated == [] and again.history_rows == 0
-    pd.testing.assert_frame_equal(A.load_actions(store), before)
-    pd.testing.assert_frame_equal(A.load_history(store), hist_before)
+    pd.testing.assert_frame_equal(T.load_actions(store), before)
+    pd.testing.assert_frame_equal(T.load_history(store), hist_before)
 
 
 def test_the_same_issue_next_week_updates_the_action_and_counts_as_resurfaced(store):
     s = _settings()
-    A.sync_week(store, _proposals([_variance("Controllers", -250000)]), "2026-W46", s, now=NOW)
-    res = A.sync_week(store, _proposals([_variance("Controllers", -310000)]), "2026-W47", s, now=NOW)
-    a = A.load_actions(store)
+    T.sync_week(store, _proposals([_variance("Controllers", -250000)]), "2026-W46", s, now=NOW)
+    res = T.sync_week(store, _proposals([_variance("Controllers", -310000)]), "2026-W47", s, now=NOW)
+    a = T.load_actions(store)
     assert len(a) == 1 and res.created == [] and res.resurfaced == [1]
     r = a.iloc[0]
     assert r["weeks_resurfaced"] == 1 and r["dollars_at_stake"] == 310000 and r["last_seen_week"] == "2026-W47"
     assert r["opened_week"] == "2026-W46" and r["first_seen_week"] == "2026-W46"
-    h = A.load_history(store, 1)
+    h = T.load_history(store, 1)
     assert ("dollars_at_stake", "250000.0", "310000.0") in set(zip(h["field"], h["old_value"], h["new_value"]))
     # a third week: resurfaced twice -> escalated by the "resurfaced more than 1 week" rule even at lower dollars
-    A.sync_week(store, _proposals([_variance("Controllers", -60000)]), "2026-W48", s, now=NOW)
-    r = A.load_actions(store).iloc[0]
+    T.sync_week(store, _proposals([_variance("Controllers", -60000)]), "2026-W48", s, now=NOW)
+    r = T.load_actions(store).iloc[0]
     assert r["weeks_resurfaced"] == 2 and r["escalation_level"] == "Director" and r["dollars_at_stake"] == 60000
     # re-running an earlier week keeps the latest dollars and escalations
-    res = A.sync_week(store, _proposals([_variance("Controllers", -250000)]), "2026-W46", s, now=NOW)
-    r = A.load_actions(store).iloc[0]
+    res = T.sync_week(store, _proposals([_variance("Controllers", -250000)]), "2026-W46", s, now=NOW)
+    r = T.load_actions(store).iloc[0]
     assert r["dollars_at_stake"] == 60000 and r["last_seen_week"] == "2026-W48" and not res.escalations_applied
 
 
 def test_a_closed_action_stays_closed_on_reruns_and_later_weeks(store):
     s = _settings()
     props = _proposals([_variance("Controllers", -250000)])
-    A.sync_week(store, props, "2026-W47", s, now=NOW)
-    A.update_action(store, "A-0001", status="done", note="Forecast reset in S&OP", actor="jdoe",
+    T.sync_week(store, props, "2026-W47", s, now=NOW)
+    T.update_action(store, "A-0001", status="done", note="Forecast reset in S&OP", actor="jdoe",
                     now=NOW + dt.timedelta(hours=1))
-    before = A.load_actions(store)
-    res = A.sync_week(store, props, "2026-W47", s, now=NOW + dt.timedelta(hours=2))   # re-run of the same week
+    before = T.load_actions(store)
+    res = T.sync_week(store, props, "2026-W47", s, now=NOW + dt.timedelta(hours=2))   # re-run of the same week
     assert res.closed_seen_again == [1] and res.created == []
-    pd.testing.assert_frame_equal(A.load_actions(store), before)
-    res = A.sync_week(store, _proposals([_variance("Controllers", -270000)]), "2026-W48", s, now=NOW)
-    a = A.load_actions(store)
+    pd.testing.assert_frame_equal(T.load_actions(store), before)
+    res = T.sync_week(store, _proposals([_variance("Controllers", -270000)]), "2026-W48", s, now=NOW)
+    a = T.load_actions(store)
     assert len(a) == 1 and a.iloc[0]["status"] == "done" and res.closed_seen_again == [1]
     # unless params say so: then a later week reopens it (not the week it was closed in)
     s2 = _settings(reopen_closed=True)
-    res = A.sync_week(store, props, "2026-W48", s2, now=NOW)
-    assert res.reopened == [] and A.load_actions(store).iloc[0]["status"] == "done"  # closed in W48 itself
-    res = A.sync_week(store, props, "2026-W49", s2, now=NOW)
-    a = A.load_actions(store).iloc[0]
+    res = T.sync_week(store, props, "2026-W48", s2, now=NOW)
+    assert res.reopened == [] and T.load_actions(store).iloc[0]["status"] == "done"  # closed in W48 itself
+    res = T.sync_week(store, props, "2026-W49", s2, now=NOW)
+    a = T.load_actions(store).iloc[0]
     assert res.reopened == [1] and a["status"] == "open" and pd.isna(a["closed_at"])
-    h = A.load_history(store, 1)
+    h = T.load_history(store, 1)
     assert h[h["field"] == "status"]["new_value"].tolist() == ["open", "done", "open"]
 
 
 def test_escalation_for_overdue_actions_is_applied_each_run(store):
     s = _settings()
-    A.sync_week(store, _proposals([_variance("Sensors", -60000)]), "2026-W44", s, now=NOW)  # due 2026-11-08
-    assert A.load_actions(store).iloc[0]["escalation_level"] == "Owner"
-    A.sync_week(store, _proposals([]), "2026-W46", s, now=NOW)   # week end 15 Nov: 1 week overdue
-    assert A.load_actions(store).iloc[0]["escalation_level"] == "Owner"
-    res = A.sync_week(store, _proposals([]), "2026-W47", s, now=NOW)   # 22 Nov: 2 weeks overdue, not more
-    assert A.load_actions(store).iloc[0]["escalation_level"] == "Owner"
-    res = A.sync_week(store, _proposals([]), "2026-W48", s, now=NOW)   # 29 Nov: 3 weeks overdue -> CFO
-    assert res.escalated == [1] and A.load_actions(store).iloc[0]["escalation_level"] == "CFO"
-    view = A.tracker_view(A.load_actions(store), "2026-W48", s.levels)
+    T.sync_week(store, _proposals([_variance("Sensors", -60000)]), "2026-W44", s, now=NOW)  # due 2026-11-08
+    assert T.load_actions(store).iloc[0]["escalation_level"] == "Owner"
+    T.sync_week(store, _proposals([]), "2026-W46", s, now=NOW)   # week end 15 Nov: 1 week overdue
+    assert T.load_actions(store).iloc[0]["escalation_level"] == "Owner"
+    res = T.sync_week(store, _proposals([]), "2026-W47", s, now=NOW)   # 22 Nov: 2 weeks overdue, not more
+    assert T.load_actions(store).iloc[0]["escalation_level"] == "Owner"
+    res = T.sync_week(store, _proposals([]), "2026-W48", s, now=NOW)   # 29 Nov: 3 weeks overdue -> CFO
+    assert res.escalated == [1] and T.load_actions(store).iloc[0]["escalation_level"] == "CFO"
+    view = A.tracker_view(T.load_actions(store), "2026-W48", s.levels)
     assert view.iloc[0]["overdue"] and view.iloc[0]["days_overdue"] == 21 and view.iloc[0]["escalated"]
-    A.update_action(store, 1, due="2026-12-20", actor="jdoe", now=NOW)
-    A.sync_week(store, _proposals([]), "2026-W48", s, now=NOW)
-    assert A.load_actions(store).iloc[0]["escalation_level"] == "Owner"   # rules re-applied: no longer overdue
+    T.update_action(store, 1, due="2026-12-20", actor="jdoe", now=NOW)
+    T.sync_week(store, _proposals([]), "2026-W48", s, now=NOW)
+    assert T.load_actions(store).iloc[0]["escalation_level"] == "Owner"   # rules re-applied: no longer overdue
 
 
 def test_a_missing_source_keeps_its_sightings(store):
@@ -239,12 +240,12 @@ def test_a_missing_source_keeps_its_sightings(store):
     var = _proposals([_variance("Controllers", -250000)])
     ev = A.assign_owner(A.proposals_from_events(pd.DataFrame(
         {"event_id": ["e1"], "type": ["supplier_delay"], "sentence": ["late"], "dollars_at_stake": [20000.0]})), s)
-    A.sync_week(store, pd.concat([var, ev], ignore_index=True), "2026-W46", s, now=NOW)
-    A.sync_week(store, pd.concat([var, ev], ignore_index=True), "2026-W47", s, now=NOW)
+    T.sync_week(store, pd.concat([var, ev], ignore_index=True), "2026-W46", s, now=NOW)
+    T.sync_week(store, pd.concat([var, ev], ignore_index=True), "2026-W47", s, now=NOW)
     # W47 re-run without the events file: its sightings stay, the event's count is not reset
-    A.sync_week(store, var, "2026-W47", s, sources=["variance", "data_accuracy", "kpi"], now=NOW)
+    T.sync_week(store, var, "2026-W47", s, sources=["variance", "data_accuracy", "kpi"], now=NOW)
     assert _acts(store).loc["event:e1", "weeks_resurfaced"] == 1
-    A.sync_week(store, var, "2026-W48", s, now=NOW)
+    T.sync_week(store, var, "2026-W48", s, now=NOW)
     a = _acts(store)
     assert a.loc["event:e1", "last_seen_week"] == "2026-W47" and a.loc["event:e1", "weeks_resurfaced"] == 1
     assert a.loc["variance:shipments_vs_plan:product_line:Controllers", "weeks_resurfaced"] == 2
@@ -254,9 +255,9 @@ def test_summary_and_owner_totals_tie_out(store):
     s = _settings()
     props = _proposals([_variance("Controllers", -250000), _variance("EMEA", -60000, level="region", region="EMEA"),
                         _variance("CTL-2001", -70000, level="sku", line="Controllers")])
-    A.sync_week(store, props, "2026-W47", s, now=NOW)
-    A.update_action(store, "A-0003", status="dropped", actor="x", now=dt.datetime(2026, 11, 23, 8))
-    view = A.tracker_view(A.load_actions(store), "2026-W47", s.levels)
+    T.sync_week(store, props, "2026-W47", s, now=NOW)
+    T.update_action(store, "A-0003", status="dropped", actor="x", now=dt.datetime(2026, 11, 23, 8))
+    view = A.tracker_view(T.load_actions(store), "2026-W47", s.levels)
     sm = A.summary(view)
     assert sm["open"] == 2 and sm["new_this_week"] == 3 and sm["closed_this_week"] == 1
     assert sm["dollars_at_stake_open"] == 320000 == sum(sm["by_owner"].values())
@@ -269,64 +270,64 @@ def test_summary_and_owner_totals_tie_out(store):
 
 
 def test_update_validates_and_keeps_history(store):
-    A.sync_week(store, _proposals([_variance("Controllers", -250000)]), "2026-W47", _settings(), now=NOW)
-    r = A.update_action(store, "A-0001", status="in progress", owner="Dana", due="2026-12-04", note="on it",
+    T.sync_week(store, _proposals([_variance("Controllers", -250000)]), "2026-W47", _settings(), now=NOW)
+    r = T.update_action(store, "A-0001", status="in progress", owner="Dana", due="2026-12-04", note="on it",
                         actor="jdoe", now=NOW)
     assert sorted(r["changed"]) == ["due_date", "note", "owner", "status"] and r["action"]["version"] == 2
-    A.update_action(store, 1, note="second", actor="kim", now=NOW)
-    a = A.load_actions(store).iloc[0]
+    T.update_action(store, 1, note="second", actor="kim", now=NOW)
+    a = T.load_actions(store).iloc[0]
     assert a["notes"] == "2026-11-25 jdoe: on it\n2026-11-25 kim: second"
-    h = A.load_history(store, 1)
+    h = T.load_history(store, 1)
     cli = h[h["source"] == "cli"]
     assert set(cli["field"]) == {"status", "owner", "due_date", "note"} and set(cli["actor"]) == {"jdoe", "kim"}
     assert cli[cli["field"] == "owner"][["old_value", "new_value"]].values.tolist() == [["Marcus", "Dana"]]
     for kw, msg in ((dict(status="finished"), "not one of"), (dict(due="04/12/2026"), "expected YYYY-MM-DD"),
                     (dict(owner="  "), "owner cannot be blank"), ({}, "nothing to update")):
         with pytest.raises(A.ActionError, match=msg):
-            A.update_action(store, 1, **kw)
+            T.update_action(store, 1, **kw)
     with pytest.raises(A.ActionError, match="no action A-0042"):
-        A.update_action(store, "A-0042", status="done")
+        T.update_action(store, "A-0042", status="done")
 
 
 @pytest.mark.parametrize("ext", ["xlsx", "csv"])
 def test_export_edit_import_round_trip(store, tmp_path, ext):
     s = _settings()
-    A.sync_week(store, _proposals([_variance("Controllers", -250000), _variance("Sensors", -90000)]), "2026-W47", s,
+    T.sync_week(store, _proposals([_variance("Controllers", -250000), _variance("Sensors", -90000)]), "2026-W47", s,
                 now=NOW)
     f = tmp_path / f"actions.{ext}"
-    assert A.export_actions(store, f) == 2
+    assert T.export_actions(store, f) == 2
     df = pd.read_excel(f, sheet_name="Actions", dtype=object, engine="openpyxl") if ext == "xlsx" else pd.read_csv(f, dtype=str,
                                                                                               keep_default_na=False)
     assert list(df.columns) == A.EXPORT_COLUMNS
-    res = A.import_actions(store, f, actor="jdoe", now=NOW)   # untouched file: nothing changes
+    res = T.import_actions(store, f, actor="jdoe", now=NOW)   # untouched file: nothing changes
     assert res.changed == {} and res.unchanged == 2
     df.loc[0, ["status", "owner", "due_date", "add_note"]] = ["in progress", "Dana", "2026-12-11", "call supplier"]
     df.loc[1, "status"] = "Done"
     df.loc[1, "title"] = "edited title"
     df.to_excel(f, sheet_name="Actions", index=False) if ext == "xlsx" else df.to_csv(f, index=False)
-    dry = A.import_actions(store, f, actor="jdoe", dry_run=True, now=NOW)
+    dry = T.import_actions(store, f, actor="jdoe", dry_run=True, now=NOW)
     assert dry.changed == {"A-0001": ["due_date", "notes", "owner", "status"], "A-0002": ["status"]}
-    assert A.load_actions(store)["status"].tolist() == ["open", "open"]   # a dry run changes nothing
-    res = A.import_actions(store, f, actor="jdoe", now=NOW)
+    assert T.load_actions(store)["status"].tolist() == ["open", "open"]   # a dry run changes nothing
+    res = T.import_actions(store, f, actor="jdoe", now=NOW)
     assert any("title is set by the run" in w for w in res.warnings)
-    a = A.load_actions(store).set_index("id")
+    a = T.load_actions(store).set_index("id")
     assert a.loc["A-0001", "owner"] == "Dana" and a.loc["A-0001", "status"] == "in progress"
     assert a.loc["A-0001", "due_date"] == pd.Timestamp("2026-12-11") and "call supplier" in a.loc["A-0001", "notes"]
     assert a.loc["A-0002", "status"] == "done" and a.loc["A-0002", "title"] != "edited title"
-    h = A.load_history(store)
+    h = T.load_history(store)
     assert set(h[h["source"] == "import"]["actor"]) == {"jdoe"}
     # the run does not undo analysts' edits
-    A.sync_week(store, _proposals([_variance("Controllers", -250000), _variance("Sensors", -90000)]), "2026-W47", s,
+    T.sync_week(store, _proposals([_variance("Controllers", -250000), _variance("Sensors", -90000)]), "2026-W47", s,
                 now=NOW)
-    a = A.load_actions(store).set_index("id")
+    a = T.load_actions(store).set_index("id")
     assert a.loc["A-0001", "owner"] == "Dana" and a.loc["A-0002", "status"] == "done"
 
 
 def test_import_rejects_every_bad_row_and_changes_nothing(store, tmp_path):
-    A.sync_week(store, _proposals([_variance("Controllers", -250000), _variance("Sensors", -90000)]), "2026-W47",
+    T.sync_week(store, _proposals([_variance("Controllers", -250000), _variance("Sensors", -90000)]), "2026-W47",
                 _settings(), now=NOW)
     f = tmp_path / "a.csv"
-    A.export_actions(store, f)
+    T.export_actions(store, f)
     df = pd.read_csv(f, dtype=str, keep_default_na=False)
     df.loc[0, "status"] = "finished"
     df.loc[1, "owner"] = ""
@@ -334,46 +335,46 @@ def test_import_rejects_every_bad_row_and_changes_nothing(store, tmp_path):
                      df.iloc[[0]].assign(id="A-0099"), df.iloc[[1]].assign(id="A-0002x")], ignore_index=True)
     bad.loc[1, "due_date"] = "next friday"
     bad.to_csv(f, index=False)
-    before = A.load_actions(store)
+    before = T.load_actions(store)
     with pytest.raises(A.ActionError) as e:
-        A.import_actions(store, f, now=NOW)
+        T.import_actions(store, f, now=NOW)
     msg = str(e.value)
     assert "nothing was changed" in msg
     assert "row 2 (A-0001): status 'finished' is not one of" in msg
     assert "row 3 (A-0002): owner is blank" in msg
     assert "row 4: A-0001 appears again (first on row 2)" in msg
     assert "row 5: no action A-0099 in the store" in msg and "row 6: 'A-0002x' is not an action id" in msg
-    pd.testing.assert_frame_equal(A.load_actions(store), before)
+    pd.testing.assert_frame_equal(T.load_actions(store), before)
     f2 = tmp_path / "nover.csv"
     df.drop(columns=["version"]).to_csv(f2, index=False)
     with pytest.raises(A.ActionError, match="required column 'version' is missing"):
-        A.import_actions(store, f2)
+        T.import_actions(store, f2)
     with pytest.raises(A.ActionError, match="file not found"):
-        A.import_actions(store, tmp_path / "nope.xlsx")
+        T.import_actions(store, tmp_path / "nope.xlsx")
 
 
 def test_import_refuses_to_overwrite_a_change_made_after_the_export(store, tmp_path):
-    A.sync_week(store, _proposals([_variance("Controllers", -250000)]), "2026-W47", _settings(), now=NOW)
+    T.sync_week(store, _proposals([_variance("Controllers", -250000)]), "2026-W47", _settings(), now=NOW)
     f = tmp_path / "a.csv"
-    A.export_actions(store, f)
-    A.update_action(store, "A-0001", status="done", actor="kim", now=NOW)      # someone closes it meanwhile
+    T.export_actions(store, f)
+    T.update_action(store, "A-0001", status="done", actor="kim", now=NOW)      # someone closes it meanwhile
     df = pd.read_csv(f, dtype=str, keep_default_na=False)
     df.loc[0, "owner"] = "Dana"                                                # analyst only changes the owner
     df.to_csv(f, index=False)
-    res = A.import_actions(store, f, actor="jdoe", now=NOW)                    # stale "open" status is not a change
+    res = T.import_actions(store, f, actor="jdoe", now=NOW)                    # stale "open" status is not a change
     assert res.changed == {"A-0001": ["owner"]}
-    a = A.load_actions(store).iloc[0]
+    a = T.load_actions(store).iloc[0]
     assert a["status"] == "done" and a["owner"] == "Dana"
     df.loc[0, "status"] = "in progress"                                        # now edits the status from a stale file
     df.to_csv(f, index=False)
     with pytest.raises(A.ActionError, match="status was changed by kim .* after this file was exported"):
-        A.import_actions(store, f, actor="jdoe", now=NOW)
+        T.import_actions(store, f, actor="jdoe", now=NOW)
 
 
 def test_cli_update_and_list_with_exit_codes(store, tmp_path, monkeypatch, capsys):
     from soe_helpers.cli import main
 
-    A.sync_week(store, _proposals([_variance("Controllers", -250000)]), "2026-W47", _settings(), now=NOW)
+    T.sync_week(store, _proposals([_variance("Controllers", -250000)]), "2026-W47", _settings(), now=NOW)
     monkeypatch.setenv("SOE_STORE_URL", str(store.engine.url))
     assert main(["actions", "update", "A-0001", "--status", "done", "--note", "agreed", "--by", "jdoe"]) == 0
     assert "A-0001 updated (status, note)" in capsys.readouterr().out
@@ -435,12 +436,12 @@ def test_weekly_run_lists_owned_actions_and_a_done_action_survives_a_rerun(pack_
     assert bad.returncode == 2 and "no action A-9999" in bad.stderr
 
     store = Store(store_url)
-    before = A.load_actions(store)
+    before = T.load_actions(store)
     # re-run the week's reports the tracker reads, into other outputs, against the same store
     rerun = soe("run", "--week", DEMO_WEEK, "--only", "execution_kpis", "--only", "action_tracker",
                 env={**env, "SOE_OUTPUTS": str(tmp_path / "rerun")})
     assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-2000:]
-    after = A.load_actions(store)
+    after = T.load_actions(store)
     pd.testing.assert_frame_equal(after, before)   # idempotent: no duplicate, nothing reopened or re-dated
     assert after.set_index("id").loc[target, "status"] == "done"
     rerun_dir = next((tmp_path / "rerun" / DEMO_WEEK).glob("2*"))
@@ -448,5 +449,60 @@ def test_weekly_run_lists_owned_actions_and_a_done_action_survives_a_rerun(pack_
     assert again["inputs_missing"] == ["variance_register.csv", "cash_events.csv",
                                        "data_accuracy_checks.csv"]   # said plainly, not read as "no issues"
     assert again["run_changes"]["opened"] == 0 and again["closed_this_week"] >= 1
-    hist = A.load_history(store, A.parse_id(target))
+    hist = T.load_history(store, A.parse_id(target))
     assert hist[hist["field"] == "status"]["new_value"].tolist() == ["open", "done"]
+
+
+# ---------------------------------------------------------------- the notebook's sync: shown always, kept only by a run
+
+
+def _tracker_rows(store):
+    """Every row of the tracker's three tables, to compare before and after."""
+    import sqlalchemy as sa
+
+    from soe_helpers.store.tables import action_history, actions, sightings
+
+    with store.engine.connect() as c:
+        return {t.name: sorted(map(repr, c.execute(sa.select(t)).all())) for t in (actions, action_history, sightings)}
+
+
+def _two_weeks(store, s):
+    """W46 recorded with Controllers (-250K); the W47 proposals add EMEA (-90K) and move Controllers to -300K."""
+    T.sync_week(store, _proposals([_variance("Controllers", -250000)]), "2026-W46", s, run_id="r46", now=NOW)
+    return _proposals([_variance("Controllers", -300000), _variance("EMEA", -90000, level="region", region="EMEA")])
+
+
+def test_an_analysts_session_shows_the_sync_and_keeps_nothing(store):
+    s = _settings()
+    w47 = _two_weeks(store, s)
+    before = _tracker_rows(store)
+    res, acts = T.record_week(store, w47, "2026-W47", s, run_id=None, now=NOW)
+    assert _tracker_rows(store) == before, "an interactive tracker session changed soe_actions/history/sightings"
+    a = acts.set_index("issue_key")
+    assert res.created == [2] and res.updated == [1] and res.resurfaced == [1]
+    assert a.loc["variance:shipments_vs_plan:region:EMEA", "id"] == "A-0002"
+    assert a.loc["variance:shipments_vs_plan:product_line:Controllers", "dollars_at_stake"] == 300000
+    assert a.loc["variance:shipments_vs_plan:product_line:Controllers", "weeks_resurfaced"] == 1
+
+
+def test_a_runs_sync_is_kept_when_it_finishes_ok_and_dropped_when_it_fails(store, tmp_path):
+    s = _settings()
+    w47 = _two_weeks(store, s)
+    before = _tracker_rows(store)
+    store.start_run("bad", "2026-W47", tmp_path)
+    T.record_week(store, w47, "2026-W47", s, run_id="bad", now=NOW)
+    store.finish_run("bad", "failed", {})
+    assert _tracker_rows(store) == before, "a failed run changed the tracker"
+
+    store.start_run("good", "2026-W47", tmp_path)
+    res, shown = T.record_week(store, w47, "2026-W47", s, run_id="good", now=NOW)
+    assert _tracker_rows(store) == before, "the tracker changed before the run finished"
+    store.finish_run("good", "ok", {})
+    kept = T.load_actions(store)
+    assert kept.drop(columns=["due_date"]).equals(shown.drop(columns=["due_date"])) and \
+        kept["due_date"].equals(shown["due_date"]), "the tracker kept differs from the one the run showed"
+    # the same as applying the week at once
+    other = Store(f"sqlite:///{tmp_path / 'other.sqlite'}")
+    _two_weeks(other, s)
+    T.sync_week(other, w47, "2026-W47", s, run_id="good", now=NOW)
+    assert _tracker_rows(other) == _tracker_rows(store)

@@ -344,14 +344,15 @@ def test_a_quiet_week_without_events_or_scenarios():
 
 def test_store_keeps_events_and_forecasts_week_over_week(tmp_path):
     from soe_helpers.store.engine import Store
+    from soe_helpers.store.history import cash_history, save_cash_week
 
     st = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
     w = world(orders=[order("SO-1", "A", 2000, 250, "2026-11-20", scheduled="2026-12-04")])
     p = _params(min_cash=0.0)
     w46, w47 = (cash.cash_week(w, wk, p, CAL) for wk in ("2026-W46", "2026-W47"))
-    assert cash.save_week(st, w46)[0] == 1 and cash.save_week(st, w47)[0] == 1
-    assert cash.save_week(st, w47)[0] == 1                          # a re-run replaces its own week only
-    seen, moved = cash.history(st, w47)
+    assert save_cash_week(st, w46, "r46")[0] == 1 and save_cash_week(st, w47, "r47")[0] == 1
+    assert save_cash_week(st, w47, "r47b")[0] == 1                  # a re-run replaces its own week only
+    seen, moved = cash_history(st, w47)
     row = seen.set_index("event_id").loc["production_delay:SO-1/1"]
     assert row["first_week"] == "2026-W46" and row["weeks_seen"] == 2
     assert set(moved["then_run_week"]) == {"2026-W46"}

@@ -14,6 +14,7 @@ from soe_helpers.core.calendar import FiscalCalendar
 from soe_helpers.demo.overlaps import AMOUNT_MISMATCH, AR_DIFFERENCE, add_overlaps
 from soe_helpers.core.params import DataAccuracyParams, Materiality, load_params
 from soe_helpers.store.engine import Store
+from soe_helpers.store.history import read_accuracy, write_accuracy
 
 D = pd.Timestamp
 WEEK = "2026-W47"  # Mon 2026-11-16 .. Sun 2026-11-22
@@ -222,10 +223,10 @@ def test_materiality_of_failures():
 def test_history_replaces_only_the_week(tmp_path):
     store = Store(f"sqlite:///{tmp_path / 's.sqlite'}")
     res = _run(_company())
-    n = da.write_history(store, res, "r1")
-    da.write_history(store, types.SimpleNamespace(**{**res.__dict__, "week": "2026-W46"}), "r0")
-    assert da.write_history(store, res, "r2") == n
-    h = da.read_history(store, ["2026-W46", WEEK])
+    n = write_accuracy(store, res, "r1")
+    write_accuracy(store, types.SimpleNamespace(**{**res.__dict__, "week": "2026-W46"}), "r0")
+    assert write_accuracy(store, res, "r2") == n
+    h = read_accuracy(store, ["2026-W46", WEEK])
     assert len(h) == 2 * n and set(h[h.week == WEEK]["run_id"]) == {"r2"}
     assert h[(h.week == WEEK) & (h.source == "overall")]["score"].iloc[0] == 1.0
 

@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 from soe_helpers.core.calendar import FiscalCalendar
 from soe_helpers.analysis.kpis import (ap_balance, ar_balance, execution_kpis, fulfilment_summary, gross_margin_by_line,
                               history_rows, inventory_value, kpi_exceptions, kpi_periods, kpi_status, line_fulfilment,
-                              period_balance, read_history, scorecard, working_capital, write_history)
+                              period_balance, scorecard, working_capital)
 from soe_helpers.core.params import KpiParams
 from soe_helpers.store.engine import Store
+from soe_helpers.store.history import read_kpis, write_kpis
 
 D = pd.Timestamp
 W47_MON, W47_SUN = D("2026-11-16"), D("2026-11-22")
@@ -268,12 +269,12 @@ def test_execution_kpis_for_a_tiny_company_by_hand():
 def test_history_replaces_only_the_run_week(tmp_path):
     store = Store(f"sqlite:///{tmp_path / 's.sqlite'}")
     k = execution_kpis(*_tiny_company(), "2026-W47", FiscalCalendar("iso"), KpiParams())
-    n = write_history(store, k, "run1")
+    n = write_kpis(store, k, "run1")
     assert n == len(history_rows(k)) and n > 30
     k46 = types.SimpleNamespace(**{**k.__dict__, "week": "2026-W46"})
-    write_history(store, k46, "run0")
-    write_history(store, k, "run2")  # a re-run of W47
-    h = read_history(store, ["2026-W46", "2026-W47"])
+    write_kpis(store, k46, "run0")
+    write_kpis(store, k, "run2")  # a re-run of W47
+    h = read_kpis(store, ["2026-W46", "2026-W47"])
     assert set(h.groupby("week")["run_id"].unique().map(tuple)) == {("run0",), ("run2",)}
     assert len(h) == 2 * n
     otif = h[(h.week == "2026-W47") & (h.kpi == "otif") & (h.period == "week")].iloc[0]
@@ -304,7 +305,7 @@ def test_weekly_run_records_kpis_and_their_history(pack_run, pack_env):
     html = re.sub(r"<(style|script).*?</\1>", "", (run_dir / "execution_kpis.html").read_text(), flags=re.S)
     assert "Traceback" not in html and "from soe_helpers" not in html and html.count("<img") >= 2
     store = Store(f"sqlite:///{pack_env['SOE_OUTPUTS']}/soe_store.sqlite")
-    h = read_history(store, ["2026-W47"])
+    h = read_kpis(store, ["2026-W47"])
     assert len(h) > 30 and h[(h.kpi == "otif") & (h.period == "13w")]["value"].iloc[0] == pytest.approx(
         rec["otif"]["13w"])
 

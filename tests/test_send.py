@@ -17,6 +17,7 @@ from soe_helpers.deliver import send as sd
 from soe_helpers.deliver.mail import build_run_email
 from soe_helpers.core.params import load_params
 from soe_helpers.store.engine import Store
+from soe_helpers.store.tables import sends
 from test_email_pack import EVIL, PACK_NOTEBOOKS, WEEK, check_leadership_eml, make_run
 
 LEADERS = ["cfo@kestrel.example", "coo@kestrel.example", "vp.sales@kestrel.example"]
@@ -84,9 +85,9 @@ def received(inbox: Inbox, i: int = -1) -> email.message.EmailMessage:
 
 
 def sends_rows(store: Store) -> list[dict]:
-    store.ensure(sd.sends)
+    store.ensure(sends)
     with store.engine.connect() as c:
-        return [dict(r._mapping) for r in c.execute(sa.select(sd.sends).order_by(sd.sends.c.id))]
+        return [dict(r._mapping) for r in c.execute(sa.select(sends).order_by(sends.c.id))]
 
 
 @pytest.fixture()

@@ -42,28 +42,22 @@ check's dollars, the KPI's dollar translation).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
-import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
-from soe_helpers.core.calendar import week_end, week_label, week_ordinal, week_start
-from soe_helpers.core.exports import export_table, read_table, unneutralise
+from soe_helpers.core.calendar import week_end, week_start
+from soe_helpers.core.exports import read_table
 from soe_helpers.core.formats import fmt_money
-from soe_helpers.store.engine import metadata
 
 __all__ = [
     "STATUSES", "OPEN_STATUSES", "CLOSED_STATUSES", "INPUT_FILES", "PROPOSAL_COLUMNS", "EXPORT_COLUMNS",
-    "EDITABLE", "ActionError", "actions", "action_history", "sightings",
-    "format_id", "parse_id", "read_inputs", "proposals_from_variances", "proposals_from_events",
-    "proposals_from_checks", "proposals_from_kpis", "propose", "assign_owner", "escalation_level",
-    "SyncResult", "sync_week", "sources_read", "load_actions", "load_history", "tracker_view", "summary", "by_owner",
-    "owner_chart", "update_action", "export_actions", "import_actions", "ImportResult", "list_table",
+    "EDITABLE", "ActionError", "format_id", "parse_id", "parse_status", "parse_date", "read_inputs",
+    "proposals_from_variances", "proposals_from_events", "proposals_from_checks", "proposals_from_kpis", "propose",
+    "assign_owner", "escalation_level", "weeks_overdue", "sources_read", "tracker_view", "summary", "by_owner",
+    "owner_chart", "list_table",
 ]
 
 STATUSES = ("open", "in progress", "done", "dropped")
@@ -98,63 +92,6 @@ class ActionError(ValueError):
                          "\n".join(f"  - {p}" for p in self.problems))
 
 
-# ---------------------------------------------------------------- store tables
-
-actions = sa.Table(
-    "soe_actions",
-    metadata,
-    sa.Column("action_id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("issue_key", sa.String(255), nullable=False, unique=True),
-    sa.Column("title", sa.Text, nullable=False),
-    sa.Column("owner", sa.String(200), nullable=False),
-    sa.Column("due_date", sa.Date, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("opened_week", sa.String(8), nullable=False),
-    sa.Column("source_type", sa.String(24), nullable=False),
-    sa.Column("source", sa.Text),
-    sa.Column("sentence", sa.Text),
-    sa.Column("dollars_at_stake", sa.Float),
-    sa.Column("escalation_level", sa.String(60)),
-    sa.Column("notes", sa.Text),
-    sa.Column("weeks_resurfaced", sa.Integer, nullable=False, default=0),
-    sa.Column("first_seen_week", sa.String(8)),
-    sa.Column("last_seen_week", sa.String(8)),
-    sa.Column("attributes", sa.Text),  # JSON: product_line, region, sku, customer_id, supplier_id, system, type
-    sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.Column("updated_at", sa.DateTime, nullable=False),
-    sa.Column("closed_at", sa.DateTime),
-    sa.Column("version", sa.Integer, nullable=False, default=1),
-)
-
-action_history = sa.Table(
-    "soe_action_history",
-    metadata,
-    sa.Column("history_id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("action_id", sa.Integer, nullable=False, index=True),
-    sa.Column("at", sa.DateTime, nullable=False),
-    sa.Column("week", sa.String(8)),
-    sa.Column("source", sa.String(16), nullable=False),  # run | cli | import
-    sa.Column("actor", sa.String(120)),
-    sa.Column("field", sa.String(40), nullable=False),
-    sa.Column("old_value", sa.Text),
-    sa.Column("new_value", sa.Text),
-    sa.Column("version", sa.Integer),
-)
-
-sightings = sa.Table(
-    "soe_action_sightings",
-    metadata,
-    sa.Column("week", sa.String(8), nullable=False, index=True),
-    sa.Column("issue_key", sa.String(255), nullable=False),
-    sa.Column("action_id", sa.Integer),
-    sa.Column("dollars_at_stake", sa.Float),
-    sa.Column("sentence", sa.Text),
-    sa.Column("source_type", sa.String(24)),
-    sa.Column("run_id", sa.String(64)),
-    sa.PrimaryKeyConstraint("week", "issue_key"),
-)
-
-
 def format_id(action_id: int) -> str:
     """``7 -> 'A-0007'``."""
     return f"A-{int(action_id):04d}"
@@ -167,10 +104,6 @@ def parse_id(text) -> int:
     if not t.isdigit() or int(t) <= 0:
         raise ActionError(f"{text!r} is not an action id; expected one like A-0007 (see `soe actions list`)")
     return int(t)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
 
 
 def _clean(v):
@@ -360,177 +293,22 @@ def escalation_level(dollars: float, weeks_overdue: float, weeks_resurfaced: int
     return levels[best]
 
 
-# ---------------------------------------------------------------- the weekly sync
+# ---------------------------------------------------------------- rules the store's sync applies (store.actions)
 
 
-@dataclass
-class SyncResult:
-    week: str
-    created: list[int] = field(default_factory=list)
-    updated: list[int] = field(default_factory=list)
-    resurfaced: list[int] = field(default_factory=list)
-    closed_seen_again: list[int] = field(default_factory=list)
-    reopened: list[int] = field(default_factory=list)
-    escalated: list[int] = field(default_factory=list)
-    escalations_applied: bool = True
-    history_rows: int = 0
-
-
-def _hist(action_id, at, week, source, actor, fld, old, new, version) -> dict:
-    s = lambda v: None if v is None else (v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else str(v))  # noqa: E731
-    return {"action_id": action_id, "at": at, "week": week, "source": source, "actor": actor, "field": fld,
-            "old_value": s(old), "new_value": s(new), "version": version}
-
-
-def _weeks_overdue(due: dt.date, status: str, as_of: dt.date) -> float:
+def weeks_overdue(due: dt.date, status: str, as_of: dt.date) -> float:
+    """Weeks an open action is past its due date at ``as_of`` (0 when closed or not yet due)."""
     if status not in OPEN_STATUSES or due is None or due >= as_of:
         return 0.0
     return (as_of - due).days / 7.0
 
 
 def sources_read(inputs: dict[str, pd.DataFrame | None]) -> list[str]:
-    """The source types whose input file was read (for :func:`sync_week`)."""
+    """The source types whose input file was read (for the store's sync of the week)."""
     return [_SOURCE_TYPE[n] for n, df in inputs.items() if df is not None and n in _SOURCE_TYPE]
 
 
-def sync_week(store, proposals: pd.DataFrame, week: str, settings, *, run_id: str | None = None,
-              sources: list[str] | None = None, now: dt.datetime | None = None) -> SyncResult:
-    """Apply a run's proposals to the tracker for ``week``, in one transaction (see the module docstring).
-
-    ``sources``: the source types whose inputs were read (default: all); the week's sightings of those
-    sources are replaced, those of a source whose file was missing are kept as they were.
-    Idempotent: running the same week with the same proposals again changes nothing.
-    """
-    store.ensure(actions, action_history, sightings)
-    now = now or _now()
-    actor = f"run {run_id}" if run_id else "run"
-    res = SyncResult(week)
-    as_of = week_end(week).date()
-    hist: list[dict] = []
-    keys = list(proposals["issue_key"]) if len(proposals) else []
-    with store.engine.begin() as c:
-        latest = c.execute(sa.select(sa.func.max(actions.c.last_seen_week))).scalar()
-        existing = {r.issue_key: dict(r._mapping) for r in c.execute(
-            sa.select(actions).where(actions.c.issue_key.in_(keys)))} if keys else {}
-        ids: dict[str, int] = {}
-        for p in proposals.to_dict("records"):
-            key, dollars = p["issue_key"], float(p["dollars_at_stake"] or 0.0)
-            attrs = json.dumps({a: _clean(p.get(a)) for a in _ATTRS}, sort_keys=True)
-            a = existing.get(key)
-            if a is None:
-                due = as_of + dt.timedelta(days=settings.due_days)
-                row = {"issue_key": key, "title": str(p["title"])[:500], "owner": p["owner"], "due_date": due,
-                       "status": "open", "opened_week": week, "source_type": p["source_type"], "source": p["source"],
-                       "sentence": _clean(p.get("sentence")), "dollars_at_stake": dollars,
-                       "escalation_level": settings.levels[0], "notes": None, "weeks_resurfaced": 0,
-                       "first_seen_week": week, "last_seen_week": week, "attributes": attrs, "created_at": now,
-                       "updated_at": now, "closed_at": None, "version": 1}
-                aid = c.execute(actions.insert().values(**row)).inserted_primary_key[0]
-                ids[key] = aid
-                res.created.append(aid)
-                for f, v in (("status", "open"), ("owner", p["owner"]), ("due_date", due),
-                             ("dollars_at_stake", round(dollars, 2))):
-                    hist.append(_hist(aid, now, week, "run", actor, f, None, v, 1))
-                hist.append(_hist(aid, now, week, "run", actor, "owner_rule", None, p.get("owner_rule"), 1))
-                continue
-            aid = a["action_id"]
-            ids[key] = aid
-            upd = {}
-            if a["status"] in CLOSED_STATUSES:
-                closed_week = week_label(a["closed_at"]) if a["closed_at"] else a["last_seen_week"]
-                if settings.reopen_closed and week_ordinal(week) > week_ordinal(closed_week):
-                    upd.update(status="open", closed_at=None, version=a["version"] + 1)
-                    hist.append(_hist(aid, now, week, "run", actor, "status", a["status"], "open", a["version"] + 1))
-                    res.reopened.append(aid)
-                else:
-                    res.closed_seen_again.append(aid)
-                    continue
-            if a["last_seen_week"] is None or week_ordinal(week) >= week_ordinal(a["last_seen_week"]):
-                if abs((a["dollars_at_stake"] or 0.0) - dollars) >= 0.005:
-                    upd["dollars_at_stake"] = dollars
-                    hist.append(_hist(aid, now, week, "run", actor, "dollars_at_stake",
-                                      round(a["dollars_at_stake"] or 0.0, 2), round(dollars, 2),
-                                      upd.get("version", a["version"])))
-                if _clean(p.get("sentence")) != a["sentence"]:
-                    upd["sentence"] = _clean(p.get("sentence"))
-                if a["last_seen_week"] != week:
-                    upd["last_seen_week"] = week
-            if a["first_seen_week"] and week_ordinal(week) < week_ordinal(a["first_seen_week"]):
-                upd["first_seen_week"] = week
-            if upd:
-                upd["updated_at"] = now
-                c.execute(actions.update().where(actions.c.action_id == aid).values(**upd))
-                res.updated.append(aid)
-
-        # this week's sightings, replaced as a whole; then weeks resurfaced from all sightings
-        replaced = list(sources) if sources is not None else list(_SOURCE_TYPE.values())
-        c.execute(sightings.delete().where((sightings.c.week == week) & (
-            sightings.c.source_type.in_(replaced) | sightings.c.issue_key.in_(keys))))
-        if keys:
-            c.execute(sightings.insert(), [
-                {"week": week, "issue_key": p["issue_key"], "action_id": ids[p["issue_key"]],
-                 "dollars_at_stake": float(p["dollars_at_stake"] or 0.0), "sentence": _clean(p.get("sentence")),
-                 "source_type": p["source_type"], "run_id": run_id} for p in proposals.to_dict("records")])
-            counts = dict(c.execute(sa.select(sightings.c.issue_key, sa.func.count(sa.distinct(sightings.c.week)))
-                                    .where(sightings.c.issue_key.in_(keys)).group_by(sightings.c.issue_key)).all())
-            for key, aid in ids.items():
-                n = int(counts.get(key, 1)) - 1
-                cur = c.execute(sa.select(actions.c.weeks_resurfaced, actions.c.status)
-                                .where(actions.c.action_id == aid)).one()
-                if cur.weeks_resurfaced != n and cur.status in OPEN_STATUSES:
-                    c.execute(actions.update().where(actions.c.action_id == aid).values(weeks_resurfaced=n))
-                    hist.append(_hist(aid, now, week, "run", actor, "weeks_resurfaced", cur.weeks_resurfaced, n,
-                                      None))
-                    if n > (cur.weeks_resurfaced or 0):
-                        res.resurfaced.append(aid)
-
-        # escalation rules, applied to every open action as of the run week's end
-        if latest is not None and week_ordinal(week) < week_ordinal(latest):
-            res.escalations_applied = False
-        else:
-            for a in c.execute(sa.select(actions).where(actions.c.status.in_(OPEN_STATUSES))):
-                lvl = escalation_level(a.dollars_at_stake, _weeks_overdue(a.due_date, a.status, as_of),
-                                       a.weeks_resurfaced, settings.escalation, settings.levels)
-                if lvl != a.escalation_level:
-                    c.execute(actions.update().where(actions.c.action_id == a.action_id).values(escalation_level=lvl))
-                    hist.append(_hist(a.action_id, now, week, "run", actor, "escalation_level", a.escalation_level,
-                                      lvl, None))
-                    before = settings.levels.index(a.escalation_level) if a.escalation_level in settings.levels else -1
-                    if settings.levels.index(lvl) > before:
-                        res.escalated.append(a.action_id)
-        if hist:
-            c.execute(action_history.insert(), hist)
-    res.history_rows = len(hist)
-    return res
-
-
 # ---------------------------------------------------------------- reading the tracker
-
-
-def load_actions(store) -> pd.DataFrame:
-    """Every action, with its display ``id`` (A-0001) and attributes unpacked; sorted by id."""
-    store.ensure(actions, action_history, sightings)
-    with store.engine.connect() as c:
-        rows = [dict(r._mapping) for r in c.execute(sa.select(actions).order_by(actions.c.action_id))]
-    cols = [c.name for c in actions.columns]
-    df = pd.DataFrame(rows, columns=cols)
-    df.insert(0, "id", [format_id(i) for i in df["action_id"]])
-    attrs = [json.loads(s) if s else {} for s in df["attributes"]]
-    for a in _ATTRS:
-        df[a] = [d.get(a) for d in attrs]
-    df["due_date"] = pd.to_datetime(df["due_date"])
-    return df
-
-
-def load_history(store, action_id: int | None = None) -> pd.DataFrame:
-    """The change history (all actions, or one), oldest first."""
-    store.ensure(action_history)
-    q = sa.select(action_history).order_by(action_history.c.history_id)
-    if action_id is not None:
-        q = q.where(action_history.c.action_id == action_id)
-    with store.engine.connect() as c:
-        rows = [dict(r._mapping) for r in c.execute(q)]
-    return pd.DataFrame(rows, columns=[c.name for c in action_history.columns])
 
 
 def tracker_view(acts: pd.DataFrame, week: str, levels: list[str]) -> pd.DataFrame:
@@ -597,30 +375,11 @@ def owner_chart(owners: pd.DataFrame, symbol: str = "$", title: str = "") -> "Fi
     return fig
 
 
-# ---------------------------------------------------------------- analysts' changes (CLI, spreadsheet)
+# ---------------------------------------------------------------- analysts' changes (validated here, applied by store.actions)
 
 
-def _apply(c, a: dict, changes: dict, *, source: str, actor: str, now: dt.datetime, week: str | None) -> list[dict]:
-    """Write analyst changes (status, owner, due_date, note) to one action; returns history rows."""
-    hist, upd = [], {}
-    version = a["version"] + 1
-    for f in ("status", "owner", "due_date"):
-        if f in changes and changes[f] != a[f]:
-            upd[f] = changes[f]
-            hist.append(_hist(a["action_id"], now, week, source, actor, f, a[f], changes[f], version))
-    if "status" in upd:
-        upd["closed_at"] = now if upd["status"] in CLOSED_STATUSES else None
-    if changes.get("note"):
-        line = f"{now.date().isoformat()} {actor}: {changes['note']}"
-        upd["notes"] = (a["notes"] + "\n" + line) if a["notes"] else line
-        hist.append(_hist(a["action_id"], now, week, source, actor, "note", None, changes["note"], version))
-    if upd:
-        upd.update(version=version, updated_at=now)
-        c.execute(actions.update().where(actions.c.action_id == a["action_id"]).values(**upd))
-    return hist
-
-
-def _parse_status(v) -> str:
+def parse_status(v) -> str:
+    """An analyst's status as one of STATUSES ('closed' -> 'done', 'in_progress' -> 'in progress')."""
     s = str(v).strip().lower().replace("_", " ").replace("-", " ")
     s = {"inprogress": "in progress", "closed": "done", "complete": "done", "completed": "done"}.get(s, s)
     if s not in STATUSES:
@@ -628,7 +387,8 @@ def _parse_status(v) -> str:
     return s
 
 
-def _parse_date(v) -> dt.date:
+def parse_date(v) -> dt.date:
+    """An analyst's date (YYYY-MM-DD, a date or a timestamp) as a date; ActionError otherwise."""
     if isinstance(v, (dt.datetime, pd.Timestamp)):
         return pd.Timestamp(v).date()
     if isinstance(v, dt.date):
@@ -638,42 +398,6 @@ def _parse_date(v) -> dt.date:
         return dt.date.fromisoformat(t[:10])
     except ValueError:
         raise ActionError(f"date {v!r} is not understood; expected YYYY-MM-DD like 2026-12-04") from None
-
-
-def update_action(store, action_id, *, status: str | None = None, owner: str | None = None, due=None,
-                  note: str | None = None, actor: str | None = None, source: str = "cli",
-                  now: dt.datetime | None = None) -> dict:
-    """Change one action's status, owner, due date and/or add a note; every change goes to the history.
-
-    Returns {"id", "changed": [fields], "action": the action after}. Raises ActionError naming the problem.
-    """
-    aid = parse_id(action_id)
-    changes = {}
-    if status is not None:
-        changes["status"] = _parse_status(status)
-    if owner is not None:
-        if not str(owner).strip():
-            raise ActionError("owner cannot be blank")
-        changes["owner"] = str(owner).strip()
-    if due is not None:
-        changes["due_date"] = _parse_date(due)
-    if note is not None and str(note).strip():
-        changes["note"] = str(note).strip()
-    if not changes:
-        raise ActionError("nothing to update: give --status, --owner, --due and/or --note")
-    store.ensure(actions, action_history, sightings)
-    now = now or _now()
-    actor = actor or os.environ.get("USER") or "analyst"
-    with store.engine.begin() as c:
-        row = c.execute(sa.select(actions).where(actions.c.action_id == aid)).first()
-        if row is None:
-            raise ActionError(f"no action {format_id(aid)} in the store; see `soe actions list --all`")
-        a = dict(row._mapping)
-        hist = _apply(c, a, changes, source=source, actor=actor, now=now, week=None)
-        if hist:
-            c.execute(action_history.insert(), hist)
-        after = dict(c.execute(sa.select(actions).where(actions.c.action_id == aid)).one()._mapping)
-    return {"id": format_id(aid), "changed": [h["field"] for h in hist], "action": after}
 
 
 def list_table(acts: pd.DataFrame, today: dt.date | None = None) -> pd.DataFrame:
@@ -686,161 +410,6 @@ def list_table(acts: pd.DataFrame, today: dt.date | None = None) -> pd.DataFrame
     d["weeks_seen"] = d["weeks_resurfaced"].fillna(0).astype(int) + 1
     return d[["id", "status", "owner", "due_date", "overdue_days", "dollars_at_stake", "escalation_level",
               "weeks_seen", "opened_week", "last_seen_week", "title", "notes", "issue_key", "version"]]
-
-
-def export_actions(store, path: str | Path, *, statuses=None) -> int:
-    """Write the tracker to a spreadsheet analysts edit (.xlsx with a 'How to edit' sheet, or .csv).
-
-    Editable: owner, due_date (YYYY-MM-DD), status, add_note (a new note; ``notes`` keeps the log).
-    ``version`` must stay as exported: it lets the import spot changes made by someone else since.
-    Returns the number of actions written.
-    """
-    acts = load_actions(store)
-    if statuses:
-        acts = acts[acts["status"].isin(statuses)]
-    out = pd.DataFrame({
-        "id": acts["id"], "title": acts["title"], "owner": acts["owner"],
-        "due_date": acts["due_date"].dt.strftime("%Y-%m-%d"), "status": acts["status"], "add_note": "",
-        "notes": acts["notes"].fillna(""), "dollars_at_stake": acts["dollars_at_stake"].round(2),
-        "escalation_level": acts["escalation_level"], "weeks_resurfaced": acts["weeks_resurfaced"],
-        "opened_week": acts["opened_week"], "last_seen_week": acts["last_seen_week"], "source": acts["source"],
-        "version": acts["version"]}, columns=EXPORT_COLUMNS)
-    path = Path(path)
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        howto = pd.DataFrame({"How to edit": [
-            "Edit only: owner, due_date (YYYY-MM-DD), status (open, in progress, done, dropped), add_note.",
-            "Leave id and version as exported; other columns are computed by the weekly run and ignored on import.",
-            "Read it back with: soe actions import FILE (every change is validated and kept in the history).",
-        ]})
-        export_table(out, path, sheet_name="Actions", more_sheets={"How to edit": howto})
-    elif path.suffix.lower() == ".csv":
-        export_table(out, path)  # titles and notes carry customer names: never a live formula
-    else:
-        raise ActionError(f"{path.name}: export to a .xlsx or .csv file")
-    return len(out)
-
-
-@dataclass
-class ImportResult:
-    changed: dict[str, list[str]]
-    unchanged: int
-    warnings: list[str]
-    dry_run: bool = False
-
-
-def import_actions(store, path: str | Path, *, actor: str | None = None, dry_run: bool = False,
-                   now: dt.datetime | None = None) -> ImportResult:
-    """Read an edited export back: validate every row, then apply all changes in one transaction.
-
-    Any problem (unknown id, bad status or date, blank owner, a duplicate row, a field someone else
-    changed since the export) raises ActionError listing every problem with its row, and nothing is
-    changed. Columns other than owner, due_date, status and add_note are ignored (with a warning when
-    their text was edited).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise ActionError(f"{path}: file not found")
-    try:
-        if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
-            xl = pd.ExcelFile(path, engine="openpyxl")
-            sheet = "Actions" if "Actions" in xl.sheet_names else xl.sheet_names[0]
-            df = pd.read_excel(xl, sheet_name=sheet, dtype=object)
-        else:
-            df = unneutralise(pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig"))
-    except Exception as e:  # noqa: BLE001 - a broken spreadsheet must reach the analyst as one line
-        raise ActionError(f"{path.name} could not be read: {type(e).__name__}: {str(e).splitlines()[0][:160]}") from None
-    df.columns = [str(c).strip().lower() for c in df.columns]
-    problems = [f"{path.name}: required column '{c}' is missing (export a fresh file with `soe actions export`)"
-                for c in ("id", "version") if c not in df.columns]
-    if problems:
-        raise ActionError(problems)
-    warnings = []
-    unknown = [c for c in df.columns if c not in EXPORT_COLUMNS]
-    if unknown:
-        warnings.append(f"columns ignored: {', '.join(unknown)}")
-    store.ensure(actions, action_history, sightings)
-    now = now or _now()
-    actor = actor or os.environ.get("USER") or "analyst"
-    with store.engine.begin() as c:
-        current = {r.action_id: dict(r._mapping) for r in c.execute(sa.select(actions))}
-        hist_rows = c.execute(sa.select(action_history.c.action_id, action_history.c.field, action_history.c.version,
-                                        action_history.c.actor, action_history.c.source, action_history.c.at,
-                                        action_history.c.new_value)
-                              .where(action_history.c.field.in_(["status", "owner", "due_date"]))
-                              .order_by(action_history.c.history_id)).fetchall()
-        plans, seen, changed, unchanged = [], {}, {}, 0
-        for i, r in enumerate(df.to_dict("records")):
-            line = f"row {i + 2}"
-            vals = {k: _clean(v) for k, v in r.items()}
-            if not any(vals.get(k) for k in ("id", "owner", "status", "due_date", "add_note")):
-                continue  # a blank row
-            try:
-                aid = parse_id(vals.get("id") or "")
-            except ActionError as e:
-                problems.append(f"{line}: {e}")
-                continue
-            if aid in seen:
-                problems.append(f"{line}: {format_id(aid)} appears again (first on row {seen[aid]})")
-                continue
-            seen[aid] = i + 2
-            a = current.get(aid)
-            if a is None:
-                problems.append(f"{line}: no action {format_id(aid)} in the store")
-                continue
-            try:
-                exported_version = int(float(vals.get("version") or "nan"))
-            except ValueError:
-                problems.append(f"{line}: version {vals.get('version')!r} is not a number; keep it as exported")
-                continue
-            changes = {}
-            try:
-                if "status" in df.columns and vals.get("status") is not None:
-                    changes["status"] = _parse_status(vals["status"])
-                elif "status" in df.columns:
-                    raise ActionError("status is blank; use open, in progress, done or dropped")
-                if "owner" in df.columns:
-                    if vals.get("owner") is None:
-                        raise ActionError("owner is blank")
-                    changes["owner"] = vals["owner"]
-                if "due_date" in df.columns:
-                    if vals.get("due_date") is None:
-                        raise ActionError("due_date is blank; expected YYYY-MM-DD")
-                    changes["due_date"] = _parse_date(r["due_date"])
-            except ActionError as e:
-                problems.append(f"{line} ({format_id(aid)}): {e}")
-                continue
-            changes = {k: v for k, v in changes.items() if v != a[k]}
-            for f in list(changes):
-                mine = [h for h in hist_rows if h.action_id == aid and h.field == f]
-                at_export = [h.new_value for h in mine if (h.version or 0) <= exported_version]
-                if at_export and str(changes[f]) == at_export[-1]:
-                    changes.pop(f)  # the file still shows the value as exported: not an edit
-                    continue
-                later = [h for h in mine if (h.version or 0) > exported_version]
-                if later:
-                    h = later[-1]
-                    problems.append(f"{line} ({format_id(aid)}): {f} was changed by {h.actor} ({h.source}, "
-                                    f"{h.at:%Y-%m-%d %H:%M}) after this file was exported; it is now "
-                                    f"{a[f]!s}. Re-export and edit again.")
-                    changes.pop(f)
-            if vals.get("add_note"):
-                changes["note"] = vals["add_note"]
-            if "title" in df.columns and vals.get("title") and vals["title"] != a["title"]:
-                warnings.append(f"{line} ({format_id(aid)}): the title is set by the run; your edit was ignored")
-            if changes:
-                plans.append((a, changes))
-                changed[format_id(aid)] = sorted(k if k != "note" else "notes" for k in changes)
-            else:
-                unchanged += 1
-        if problems:
-            raise ActionError([f"{path.name}: {p}" for p in problems])
-        if not dry_run:
-            hist = []
-            for a, ch in plans:
-                hist += _apply(c, a, ch, source="import", actor=actor, now=now, week=None)
-            if hist:
-                c.execute(action_history.insert(), hist)
-    return ImportResult(changed, unchanged, warnings, dry_run)
 
 
 # ---------------------------------------------------------------- report views

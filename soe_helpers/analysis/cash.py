@@ -23,9 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
-from soe_helpers.store import engine as _store
 from soe_helpers.core.calendar import FiscalCalendar, week_ordinal
 from soe_helpers.analysis.cash_events import (EVENT_COLUMNS, Event, Impact, apply_scenario, apply_spikes,
                           detect_demand_spikes, detect_orders_at_risk, detect_production_delays, group_small_lines,
@@ -50,8 +48,8 @@ __all__ = [
     "event_weeks_chart",
     "cash_events_table",
     "cash_forecast_table",
-    "save_week",
-    "history",
+    "store_rows",
+    "compare_history",
     "UNDISRUPTED",
     "BASELINE",
     "ALL_SCENARIOS",
@@ -543,63 +541,31 @@ def event_weeks_chart(ci: CashImpact, event_ids: list[str], symbol: str = "$"):
     return fig
 
 
-# ---------------------------------------------------------------- store: week-over-week history
-
-cash_events_t = sa.Table(
-    "soe_cash_events", _store.metadata,
-    sa.Column("week", sa.String(8), nullable=False, index=True),
-    sa.Column("event_id", sa.String(128), nullable=False),
-    sa.Column("type", sa.String(32), nullable=False),
-    sa.Column("dollars_at_stake", sa.Float),
-    sa.Column("pnl_impact_quarter", sa.Float),
-    sa.Column("cash_impact_13w", sa.Float),
-    sa.Column("material", sa.Boolean),
-    sa.Column("sentence", sa.Text),
-    sa.PrimaryKeyConstraint("week", "event_id"),
-)
-
-cash_forecast_t = sa.Table(
-    "soe_cash_forecast", _store.metadata,
-    sa.Column("week", sa.String(8), nullable=False, index=True),
-    sa.Column("scenario", sa.String(128), nullable=False),
-    sa.Column("forecast_week", sa.String(8), nullable=False),
-    sa.Column("opening_cash", sa.Float),
-    sa.Column("receipts", sa.Float),
-    sa.Column("payments", sa.Float),
-    sa.Column("closing_cash", sa.Float),
-    sa.PrimaryKeyConstraint("week", "scenario", "forecast_week"),
-)
-
-__all__ += ["cash_events_t", "cash_forecast_t"]
+# ---------------------------------------------------------------- week-over-week history (kept by store.history)
 
 
-def save_week(st, ci: CashImpact) -> tuple[int, int]:
-    """Write this week's events and forecast lines to the store (replacing this week's rows only).
-    Returns (event rows, forecast rows)."""
+def store_rows(ci: CashImpact) -> tuple[list[dict], list[dict]]:
+    """This week's events and forecast lines as store rows: (``soe_cash_events``, ``soe_cash_forecast``)."""
     ev = [{"week": ci.week, "event_id": r.event_id, "type": r.type, "dollars_at_stake": float(r.dollars_at_stake),
            "pnl_impact_quarter": float(r.pnl_impact_quarter), "cash_impact_13w": float(r.cash_impact_13w),
            "material": bool(r.material), "sentence": r.sentence} for r in ci.events.itertuples(index=False)]
     fc = [{"week": ci.week, "scenario": r.scenario, "forecast_week": r.week, "opening_cash": float(r.opening_cash),
            "receipts": float(r.receipts), "payments": float(r.payments), "closing_cash": float(r.closing_cash)}
           for r in ci.weekly.itertuples(index=False)]
-    return st.replace_week_rows(cash_events_t, ci.week, ev), st.replace_week_rows(cash_forecast_t, ci.week, fc)
+    return ev, fc
 
 
-def history(st, ci: CashImpact) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """What earlier weeks recorded: (events, forecast).
+def compare_history(ci: CashImpact, past: pd.DataFrame, fc: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What earlier weeks recorded, next to this week: (events, forecast).
+
+    Args:
+        past: recorded events, columns week and event_id (every week the store holds).
+        fc: recorded baseline forecast lines, columns week, forecast_week and closing_cash.
 
     events: this week's material events with ``first_week`` (earliest week the event_id was
     recorded, this week if new) and ``weeks_seen``; forecast: last recorded run week before this
     one, its baseline closing cash by forecast week next to this week's (``change`` = now - then).
     """
-    from soe_helpers.core.calendar import week_ordinal
-
-    st.ensure(cash_events_t, cash_forecast_t)
-    with st.engine.connect() as c:
-        past = pd.DataFrame(c.execute(sa.select(cash_events_t.c.week, cash_events_t.c.event_id)).fetchall(),
-                            columns=["week", "event_id"])
-        fc = pd.DataFrame(c.execute(sa.select(cash_forecast_t).where(cash_forecast_t.c.scenario == BASELINE))
-                          .fetchall(), columns=[col.name for col in cash_forecast_t.columns])
     me = week_ordinal(ci.week)
     past = past[past["week"].map(week_ordinal) <= me] if len(past) else past
     ev = ci.events.loc[ci.events["material"], ["event_id", "sentence", "dollars_at_stake"]].copy()

@@ -38,14 +38,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
 from soe_helpers.core.calendar import FiscalCalendar, to_week, week_add, week_end, week_ordinal, week_start
 from soe_helpers.core.frames import isin
 from soe_helpers.analysis.kpis import ap_balance, ar_balance, inventory_value
 from soe_helpers.analysis.reconcile import is_material
 from soe_helpers.core.formats import fmt_money, fmt_pct
-from soe_helpers.store.engine import metadata
 
 __all__ = [
     "DEFAULT_SYSTEMS",
@@ -64,9 +62,8 @@ __all__ = [
     "source_scores",
     "AccuracyResult",
     "run_checks",
-    "accuracy_history",
-    "write_history",
-    "read_history",
+    "history_rows",
+    "HISTORY_COLUMNS",
     "score_chart",
 ]
 
@@ -632,23 +629,14 @@ def run_checks(tables: dict[str, pd.DataFrame | None], week: str, cal: FiscalCal
                           settings.target_score, not_provided)
 
 
-# ---------------------------------------------------------------- history in the store
+# ---------------------------------------------------------------- history rows (the store keeps them: store.history)
 
-accuracy_history = sa.Table(
-    "soe_data_accuracy_history",
-    metadata,
-    sa.Column("week", sa.String(8), nullable=False, index=True),
-    sa.Column("source", sa.String(32), nullable=False),  # a system, or "overall"
-    sa.Column("score", sa.Float),
-    sa.Column("checks", sa.Integer),
-    sa.Column("failed", sa.Integer),
-    sa.Column("run_id", sa.String(64)),
-    sa.PrimaryKeyConstraint("week", "source"),
-)
+#: columns of a week's score history (``soe_data_accuracy_history``)
+HISTORY_COLUMNS = ["week", "source", "score", "checks", "failed", "run_id"]
 
 
-def write_history(store, res: AccuracyResult, run_id: str | None = None) -> int:
-    """Replace the run week's scores in the store (overall and per source); other weeks untouched."""
+def history_rows(res: AccuracyResult, run_id: str | None = None) -> list[dict]:
+    """The week's scores as store rows: overall and one per source (score None when nothing was checked)."""
     ran = res.checks[res.checks["status"] != "not_run"]
     rows = [{"week": res.week, "source": "overall", "score": None if math.isnan(res.score) else res.score,
              "checks": int(len(ran)), "failed": int((ran["status"] == "fail").sum()), "run_id": run_id}]
@@ -656,16 +644,7 @@ def write_history(store, res: AccuracyResult, run_id: str | None = None) -> int:
         rows.append({"week": res.week, "source": str(r.source)[:32],
                      "score": None if math.isnan(r.score) else float(r.score), "checks": int(r.passed + r.failed),
                      "failed": int(r.failed), "run_id": run_id})
-    return store.replace_week_rows(accuracy_history, res.week, rows)
-
-
-def read_history(store, weeks: list[str]) -> pd.DataFrame:
-    """Recorded scores for ``weeks``: week, source, score, checks, failed, run_id."""
-    store.ensure(accuracy_history)
-    with store.engine.connect() as c:
-        rows = c.execute(sa.select(accuracy_history).where(accuracy_history.c.week.in_(list(weeks)))).fetchall()
-    return pd.DataFrame([dict(r._mapping) for r in rows], columns=["week", "source", "score", "checks", "failed",
-                                                                   "run_id"])
+    return rows
 
 
 def score_chart(by_source: pd.DataFrame, overall: float, target: float, title: str = "") -> "Figure":

@@ -52,12 +52,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
 from soe_helpers.core.calendar import FiscalCalendar, to_week, week_add, week_end, week_range, week_start
 from soe_helpers.analysis.reconcile import shipped_facts
 from soe_helpers.core.formats import fmt_money, fmt_pct
-from soe_helpers.store.engine import metadata
 
 __all__ = [
     "LIGHT_RULE", "week_break", "kpi_light", "add_lights", "target_conflicts",
@@ -77,10 +75,8 @@ __all__ = [
     "scorecard",
     "kpi_exceptions",
     "weekly_trend",
-    "kpi_history",
     "history_rows",
-    "write_history",
-    "read_history",
+    "HISTORY_COLUMNS",
     "fmt_kpi",
     "trend_chart",
     "margin_chart",
@@ -649,20 +645,10 @@ def _notes(settings, inv_values: pd.Series, periods: dict) -> list[str]:
     return notes
 
 
-# ---------------------------------------------------------------- history in the store
+# ---------------------------------------------------------------- history rows (the store keeps them: store.history)
 
-kpi_history = sa.Table(
-    "soe_kpi_history",
-    metadata,
-    sa.Column("week", sa.String(8), nullable=False, index=True),
-    sa.Column("kpi", sa.String(48), nullable=False),
-    sa.Column("period", sa.String(16), nullable=False),
-    sa.Column("value", sa.Float),
-    sa.Column("target", sa.Float),
-    sa.Column("status", sa.String(8)),
-    sa.Column("run_id", sa.String(64)),
-    sa.PrimaryKeyConstraint("week", "kpi", "period"),
-)
+#: columns of a week's KPI history (``soe_kpi_history``)
+HISTORY_COLUMNS = ["week", "kpi", "period", "value", "target", "status", "run_id"]
 
 
 def history_rows(k: ExecutionKPIs, run_id: str | None = None) -> list[dict]:
@@ -679,20 +665,6 @@ def history_rows(k: ExecutionKPIs, run_id: str | None = None) -> list[dict]:
                      "value": None if math.isnan(v) else float(v), "target": float(r.target), "status": r.status,
                      "run_id": run_id})
     return rows
-
-
-def write_history(store, k: ExecutionKPIs, run_id: str | None = None) -> int:
-    """Replace the run week's KPI history in the store (other weeks untouched). Returns rows written."""
-    return store.replace_week_rows(kpi_history, k.week, history_rows(k, run_id))
-
-
-def read_history(store, weeks: list[str]) -> pd.DataFrame:
-    """Recorded KPI history for ``weeks``: week, kpi, period, value, target, status, run_id."""
-    store.ensure(kpi_history)
-    with store.engine.connect() as c:
-        rows = c.execute(sa.select(kpi_history).where(kpi_history.c.week.in_(list(weeks)))).fetchall()
-    return pd.DataFrame([dict(r._mapping) for r in rows],
-                        columns=["week", "kpi", "period", "value", "target", "status", "run_id"])
 
 
 # ---------------------------------------------------------------- charts

@@ -51,7 +51,8 @@ import sqlalchemy as sa
 from soe_helpers.core import paths, run_folder
 from soe_helpers.core.calendar import WEEK_RE
 from soe_helpers.deliver.mail import SMTP_PASSWORD_ENV, redact, secret_values
-from soe_helpers.store.engine import Store, metadata, open_store
+from soe_helpers.store.engine import Store, open_store
+from soe_helpers.store.tables import sends
 
 __all__ = ["SendError", "Outgoing", "sends", "find_run", "load_outgoing", "address_message", "deliver",
            "previous_send", "record_send", "claim_send", "confirm_send", "release_claim", "send_week",
@@ -59,26 +60,6 @@ __all__ = ["SendError", "Outgoing", "sends", "find_run", "load_outgoing", "addre
 
 #: Hosts to which a password may go without TLS (a relay on this machine).
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
-
-sends = sa.Table(
-    "soe_sends",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("week", sa.String(8), nullable=False, index=True),
-    sa.Column("run_id", sa.String(64), nullable=False),
-    sa.Column("kind", sa.String(32), nullable=False),  # leadership | failure_notice
-    sa.Column("subject", sa.Text),
-    sa.Column("recipients", sa.Text),  # JSON list of addresses
-    sa.Column("refused", sa.Text),  # JSON {address: "code message"}
-    sa.Column("message_id", sa.String(255)),
-    sa.Column("status", sa.String(16), nullable=False),  # claimed | sent | partial
-    sa.Column("forced", sa.Boolean, nullable=False, default=False),
-    sa.Column("sent_at", sa.DateTime, nullable=False),  # when claimed, then when confirmed
-    # week:kind[:run_id] while the row claims or holds the send; unique: a second claim fails in the database
-    sa.Column("claim_key", sa.String(160)),
-    sa.Column("claimed_by", sa.String(255)),  # host pid of the sender
-    sa.Index("ux_soe_sends_claim", "claim_key", unique=True),
-)
 
 #: What an unconfirmed claim means to the person reading the refusal.
 UNKNOWN_DELIVERY = "delivery unknown: check the mailbox"

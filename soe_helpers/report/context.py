@@ -3,8 +3,9 @@
 In a weekly run the runner has already validated the inputs once and saved the
 canonical tables as Parquet in the run folder; the notebook reads those. Opened
 interactively in JupyterLab (no ``run_dir``), the same call loads and validates the
-sources named in ``params/company.yaml`` and writes to ``outputs/interactive/<week>/``,
-so an analyst's notebook runs the same code path as the weekly pack.
+sources named in ``params/company.yaml`` and writes its exports to ``outputs/interactive/<week>/``,
+so an analyst's notebook runs the same code path as the weekly pack; it reads the store but never
+writes it (:attr:`Week.run_id` is None).
 
     >>> wk = open_week(week="", run_dir="")      # doctest: +SKIP
     >>> orders = wk.table("orders")              # doctest: +SKIP
@@ -58,6 +59,15 @@ class Week:
     interactive: bool
     as_of: pd.Timestamp | None = None
     _tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+
+    @property
+    def run_id(self) -> str | None:
+        """The weekly run this notebook belongs to (its folder's name), or None in an analyst's session.
+
+        The one rule for the store: every writer takes this id, and None writes nothing (an analyst
+        reads the store, never records in it); see :meth:`soe_helpers.store.engine.Store.write_mode`.
+        """
+        return None if self.interactive else self.run_dir.name
 
     @property
     def cal(self) -> FiscalCalendar:

@@ -476,12 +476,13 @@ def run_week(
                 "This run failed; its reports are incomplete and were not published:\n"
                 + "\n".join(f"- {s['name']}: {s.get('error')}" for s in failed) + "\n")
         run_folder.write_manifest(run_dir, manifest)  # written last: the run folder now says "finished"
+        # one transaction: the run's status and, only if ok, its held store writes and (a full run) its figures
         store.finish_run(run_id, status, {"notebooks": [{k: s.get(k) for k in ("name", "status", "error", "seconds")}
-                                                         for s in nb_records]})
+                                                         for s in nb_records]},
+                         figures=figures if status == "ok" and not partial else None)
         if status == "ok" and partial:  # adds the reports it ran to the week's records; "latest" stays put
             store.replace_sections(week, run_id, figures)
         elif status == "ok":
-            store.replace_results(week, run_id, figures)
             run_folder.point_latest(week_dir, run_id)
     try:  # the history page lists every week; a page that cannot be written does not undo the run
         write_index(paths.outputs_dir(), params.company.name, params.company.currency_symbol)

@@ -1,10 +1,16 @@
-"""The week-over-week store: run records and recorded figures (and later actions, KPI history).
+"""The week-over-week store: the engine, run records, recorded figures, and the rule for who may write.
 
-One SQLAlchemy URL: an embedded SQLite file under ``outputs/`` by default, or the URL
+Tables are declared in :mod:`soe_helpers.store.tables`. One SQLAlchemy URL: an embedded SQLite file under ``outputs/`` by default, or the URL
 in the environment variable named by ``params.store.url_env`` (e.g. a PostgreSQL
 server a team shares). The URL may hold a password, so it is read from the
 environment only and shown masked. Every write is one transaction; writing a week's
 rows replaces that week's rows only, never another week's.
+
+**Who writes** (:meth:`Store.write_mode`, the one rule every writer asks): an analyst's session
+(no run id) writes nothing; a run recorded as running has its writes held in ``soe_pending_writes``
+and applied in the same transaction that records it ok (:meth:`Store.finish_run`), so a run that
+fails or is killed leaves the week's history as it was; a run id the store has never recorded
+(a script, a test) writes at once; a finished run writes no more.
 """
 from __future__ import annotations
 
@@ -20,34 +26,16 @@ import sqlalchemy as sa
 
 from soe_helpers.core import paths
 from soe_helpers.core.secrets import mask_url, redact, url_secrets
+from soe_helpers.store import actions as store_actions
+from soe_helpers.store.tables import metadata, pending_writes, results, runs
 
-__all__ = ["Store", "StoreError", "metadata", "runs", "results", "store_url", "open_store"]
+__all__ = ["Store", "StoreError", "metadata", "runs", "results", "pending_writes", "store_url", "open_store",
+           "SKIP", "STAGE", "NOW"]
 
-metadata = sa.MetaData()
+#: what :meth:`Store.write_mode` answers
+SKIP, STAGE, NOW = "skip", "stage", "now"
+
 _DDL_LOCK_KEY = 0x50E_5702E  # PostgreSQL advisory lock held while creating the store's tables
-
-runs = sa.Table(
-    "soe_runs",
-    metadata,
-    sa.Column("run_id", sa.String(64), primary_key=True),
-    sa.Column("week", sa.String(8), nullable=False, index=True),
-    sa.Column("started_at", sa.DateTime, nullable=False),
-    sa.Column("finished_at", sa.DateTime),
-    sa.Column("status", sa.String(16), nullable=False),  # running | ok | failed
-    sa.Column("run_dir", sa.Text),
-    sa.Column("summary", sa.Text),  # JSON: per-notebook status and error lines
-)
-
-results = sa.Table(
-    "soe_results",
-    metadata,
-    sa.Column("week", sa.String(8), nullable=False, index=True),
-    sa.Column("run_id", sa.String(64), nullable=False),
-    sa.Column("section", sa.String(64), nullable=False),
-    sa.Column("key", sa.String(128), nullable=False),
-    sa.Column("value", sa.Text),  # JSON
-    sa.PrimaryKeyConstraint("week", "section", "key"),
-)
 
 
 class StoreError(RuntimeError):
@@ -151,16 +139,92 @@ class Store:
 
     def mark_aborted(self, week: str) -> int:
         """Mark ``week``'s runs still recorded as running as aborted (call while holding the week's lock:
-        a run left "running" then belongs to a process that was killed). Returns how many."""
+        a run left "running" then belongs to a process that was killed) and drop their held writes.
+        Returns how many."""
         with self.engine.begin() as c:
-            res = c.execute(runs.update().where((runs.c.week == week) & (runs.c.status == "running"))
-                            .values(status="aborted", finished_at=_now()))
-            return res.rowcount or 0
+            ids = [r[0] for r in c.execute(sa.select(runs.c.run_id).where(
+                (runs.c.week == week) & (runs.c.status == "running")))]
+            if not ids:
+                return 0
+            c.execute(runs.update().where(runs.c.run_id.in_(ids)).values(status="aborted", finished_at=_now()))
+            c.execute(pending_writes.delete().where(pending_writes.c.run_id.in_(ids)))
+            return len(ids)
 
-    def finish_run(self, run_id: str, status: str, summary: dict) -> None:
+    def finish_run(self, run_id: str, status: str, summary: dict,
+                   figures: dict[str, dict[str, Any]] | None = None) -> None:
+        """Record the run's end in one transaction. ``ok``: its held writes replace the weeks they cover
+        (and ``figures``, if given, the week's recorded figures); any other status drops them.
+
+        Raises:
+            StoreError: the held writes could not be applied; the run is then recorded as failed and
+                the store is left as it was before the run.
+        """
+        try:
+            with self.engine.begin() as c:
+                week = c.execute(sa.select(runs.c.week).where(runs.c.run_id == run_id)).scalar()
+                if status == "ok":
+                    self._apply_pending(c, run_id)
+                    if figures is not None and week:
+                        self._replace_week_rows(c, results, week, _result_rows(week, run_id, figures))
+                self._end_run(c, run_id, status, summary)
+        except (sa.exc.SQLAlchemyError, ValueError, KeyError) as e:
+            if status != "ok":
+                raise
+            first = (str(e).splitlines() or [type(e).__name__])[0][:200]
+            with self.engine.begin() as c:
+                self._end_run(c, run_id, "failed", {**summary, "error": f"store writes not applied: {first}"})
+            raise StoreError(f"run {run_id} finished but its store writes could not be applied ({first}); "
+                             "it is recorded as failed and the store is as it was before the run") from None
+
+    @staticmethod
+    def _end_run(c, run_id: str, status: str, summary: dict) -> None:
+        c.execute(pending_writes.delete().where(pending_writes.c.run_id == run_id))
+        c.execute(runs.update().where(runs.c.run_id == run_id).values(
+            finished_at=_now(), status=status, summary=json.dumps(summary, default=str)))
+
+    # -- who writes, and writes held until a run finishes ok
+    def write_mode(self, run_id: str | None) -> str:
+        """:data:`SKIP` for an analyst's session (no run id), :data:`STAGE` for a run recorded as running,
+        :data:`NOW` for a run id the store never recorded. Raises StoreError for a finished run."""
+        if not run_id:
+            return SKIP
+        with self.engine.connect() as c:
+            status = c.execute(sa.select(runs.c.status).where(runs.c.run_id == run_id)).scalar()
+        if status is None:
+            return NOW
+        if status == "running":
+            return STAGE
+        raise StoreError(f"run {run_id} is recorded as {status}: it can write to the store no more")
+
+    def hold(self, run_id: str, kind: str, table: sa.Table, week: str, payload: Any) -> None:
+        """Hold one write of a running run until :meth:`finish_run` (``kind``: week_rows | action_sync)."""
         with self.engine.begin() as c:
-            c.execute(runs.update().where(runs.c.run_id == run_id).values(
-                finished_at=_now(), status=status, summary=json.dumps(summary, default=str)))
+            c.execute(pending_writes.insert().values(run_id=run_id, kind=kind, table_name=table.name, week=week,
+                                                     payload=json.dumps(payload, default=str), written_at=_now()))
+
+    def held(self, run_id: str | None, kind: str, table: sa.Table) -> dict[str, Any]:
+        """The run's latest held payload of ``kind`` for ``table``, by week ({} without a run id)."""
+        if not run_id:
+            return {}
+        q = (sa.select(pending_writes.c.week, pending_writes.c.payload)
+             .where((pending_writes.c.run_id == run_id) & (pending_writes.c.kind == kind)
+                    & (pending_writes.c.table_name == table.name)).order_by(pending_writes.c.write_id))
+        with self.engine.connect() as c:
+            return {w: json.loads(p) for w, p in c.execute(q)}
+
+    def _apply_pending(self, c, run_id: str) -> None:
+        q = sa.select(pending_writes).where(pending_writes.c.run_id == run_id).order_by(pending_writes.c.write_id)
+        held = [dict(r._mapping) for r in c.execute(q)]
+        latest = {(h["kind"], h["table_name"], h["week"]): h for h in held}  # a later write of a week wins
+        for h in sorted(latest.values(), key=lambda h: h["write_id"]):
+            table = metadata.tables[h["table_name"]]
+            payload = json.loads(h["payload"])
+            if h["kind"] == "week_rows":
+                self._replace_week_rows(c, table, h["week"], [_typed(table, r) for r in payload])
+            elif h["kind"] == "action_sync":
+                store_actions.apply_held_sync(c, payload, run_id)
+            else:
+                raise StoreError(f"run {run_id} holds a write of unknown kind {h['kind']!r}")
 
     def list_runs(self, week: str | None = None) -> list[dict]:
         q = sa.select(runs).order_by(runs.c.started_at)
@@ -172,11 +236,7 @@ class Store:
     # -- recorded figures
     def replace_results(self, week: str, run_id: str, figures: dict[str, dict[str, Any]]) -> None:
         """Replace ``week``'s recorded figures with ``figures`` ({section: {key: value}}) in one transaction."""
-        rows = [
-            {"week": week, "run_id": run_id, "section": s, "key": k, "value": json.dumps(v, default=str)}
-            for s, kv in figures.items() for k, v in kv.items()
-        ]
-        self.replace_week_rows(results, week, rows)
+        self.replace_week_rows(results, week, _result_rows(week, run_id, figures))
 
     def replace_sections(self, week: str, run_id: str, figures: dict[str, dict[str, Any]]) -> None:
         """Replace ``week``'s recorded figures of the sections in ``figures`` only, in one transaction.
@@ -210,15 +270,68 @@ class Store:
     def replace_week_rows(self, table: sa.Table, week: str, rows: Iterable[dict], week_col: str = "week") -> int:
         """Delete ``table``'s rows of ``week`` and insert ``rows``, atomically. Returns rows written."""
         rows = list(rows)
+        self.ensure(table)
+        with self.engine.begin() as c:
+            return self._replace_week_rows(c, table, week, rows, week_col)
+
+    @staticmethod
+    def _replace_week_rows(c, table: sa.Table, week: str, rows: list[dict], week_col: str = "week") -> int:
         bad = [r for r in rows if r.get(week_col) != week]
         if bad:
             raise ValueError(f"replace_week_rows({table.name}, {week}): {len(bad)} row(s) belong to another week")
-        self.ensure(table)
-        with self.engine.begin() as c:
-            c.execute(table.delete().where(table.c[week_col] == week))
-            if rows:
-                c.execute(table.insert(), rows)
+        c.execute(table.delete().where(table.c[week_col] == week))
+        if rows:
+            c.execute(table.insert(), rows)
         return len(rows)
+
+    def write_week(self, table: sa.Table, week: str, rows: Iterable[dict], run_id: str | None) -> int:
+        """Replace ``week``'s rows of ``table`` as :meth:`write_mode` allows: at once, held until the run
+        finishes ok, or not at all (an analyst's session: returns 0). Returns the rows written or held."""
+        rows = list(rows)
+        mode = self.write_mode(run_id)
+        if mode == SKIP:
+            return 0
+        if mode == NOW:
+            return self.replace_week_rows(table, week, rows)
+        bad = [r for r in rows if r.get("week") != week]
+        if bad:
+            raise ValueError(f"write_week({table.name}, {week}): {len(bad)} row(s) belong to another week")
+        self.hold(run_id, "week_rows", table, week, rows)
+        return len(rows)
+
+    def read_weeks(self, table: sa.Table, weeks: Iterable[str] | None = None, run_id: str | None = None) -> list[dict]:
+        """``table``'s rows of ``weeks`` (all weeks if None) as recorded by finished runs, with the weeks
+        that the running run ``run_id`` has written replaced by what it wrote."""
+        self.ensure(table)
+        q = sa.select(table)
+        weeks = None if weeks is None else list(weeks)
+        if weeks is not None:
+            q = q.where(table.c.week.in_(weeks))
+        with self.engine.connect() as c:
+            rows = [dict(r._mapping) for r in c.execute(q)]
+        mine = {w: r for w, r in self.held(run_id, "week_rows", table).items() if weeks is None or w in weeks}
+        if mine:
+            rows = [r for r in rows if r["week"] not in mine] + [_typed(table, r) for rs in mine.values() for r in rs]
+        return rows
+
+
+def _result_rows(week: str, run_id: str, figures: dict[str, dict[str, Any]]) -> list[dict]:
+    return [{"week": week, "run_id": run_id, "section": s, "key": k, "value": json.dumps(v, default=str)}
+            for s, kv in figures.items() for k, v in kv.items()]
+
+
+def _typed(table: sa.Table, row: dict) -> dict:
+    """A held row back from JSON: dates and datetimes parsed for the columns that hold them."""
+    out = dict(row)
+    for col in table.columns:
+        v = out.get(col.name)
+        if isinstance(v, str):
+            if isinstance(col.type, sa.DateTime):
+                out[col.name] = dt.datetime.fromisoformat(v)
+            elif isinstance(col.type, sa.Date):
+                out[col.name] = dt.date.fromisoformat(v[:10])
+    return out
+
 
 
 def open_store(params) -> Store:

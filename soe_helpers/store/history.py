@@ -1,0 +1,54 @@
+"""Week-keyed history in the store: KPI values, data-accuracy scores, cash events and forecast lines.
+
+Every writer takes the run id and goes through :meth:`Store.write_week`, the one rule of who writes:
+nothing for an analyst's session (``run_id`` None, what :attr:`Week.run_id` gives an interactive
+notebook), held until the run finishes ok for a running run, at once for a run id the store never
+recorded. Every reader takes the same run id and sees the weeks a running run wrote as it wrote them.
+A re-run of a week replaces that week's rows only, never another week's.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from soe_helpers.analysis import cash as _cash
+from soe_helpers.analysis import data_accuracy as _da
+from soe_helpers.analysis import kpis as _kpis
+from soe_helpers.store.tables import accuracy_history, cash_events_t, cash_forecast_t, kpi_history
+
+__all__ = ["write_kpis", "read_kpis", "write_accuracy", "read_accuracy", "save_cash_week", "cash_history"]
+
+
+def write_kpis(store, k: "_kpis.ExecutionKPIs", run_id: str | None) -> int:
+    """Replace the run week's KPI history (other weeks untouched). Returns rows written (0: not a run)."""
+    return store.write_week(kpi_history, k.week, _kpis.history_rows(k, run_id), run_id)
+
+
+def read_kpis(store, weeks: list[str], run_id: str | None = None) -> pd.DataFrame:
+    """Recorded KPI history for ``weeks``: week, kpi, period, value, target, status, run_id."""
+    return pd.DataFrame(store.read_weeks(kpi_history, weeks, run_id), columns=_kpis.HISTORY_COLUMNS)
+
+
+def write_accuracy(store, res: "_da.AccuracyResult", run_id: str | None) -> int:
+    """Replace the run week's scores (overall and per source). Returns rows written (0: not a run)."""
+    return store.write_week(accuracy_history, res.week, _da.history_rows(res, run_id), run_id)
+
+
+def read_accuracy(store, weeks: list[str], run_id: str | None = None) -> pd.DataFrame:
+    """Recorded scores for ``weeks``: week, source, score, checks, failed, run_id."""
+    return pd.DataFrame(store.read_weeks(accuracy_history, weeks, run_id), columns=_da.HISTORY_COLUMNS)
+
+
+def save_cash_week(store, ci: "_cash.CashImpact", run_id: str | None) -> tuple[int, int]:
+    """Replace this week's cash events and forecast lines. Returns (event rows, forecast rows), (0, 0) if not a run."""
+    ev, fc = _cash.store_rows(ci)
+    return (store.write_week(cash_events_t, ci.week, ev, run_id),
+            store.write_week(cash_forecast_t, ci.week, fc, run_id))
+
+
+def cash_history(store, ci: "_cash.CashImpact", run_id: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What earlier weeks recorded, next to this week: see :func:`soe_helpers.analysis.cash.compare_history`."""
+    past = pd.DataFrame([{"week": r["week"], "event_id": r["event_id"]}
+                         for r in store.read_weeks(cash_events_t, None, run_id)], columns=["week", "event_id"])
+    fc = pd.DataFrame([r for r in store.read_weeks(cash_forecast_t, None, run_id) if r["scenario"] == _cash.BASELINE],
+                      columns=[col.name for col in cash_forecast_t.columns])
+    return _cash.compare_history(ci, past, fc)
