@@ -95,14 +95,15 @@ def _run_key(name: str) -> tuple[str, int]:
     return stamp, int(n) if n.isdigit() else 1
 
 
-_RUN_ID = re.compile(r"^\d{8}T\d{6}Z(-\d+)?$")
+# 20261125T090000Z (-2 ...: older runs) or 20261125T090000Z-2026-W47-3fa9c1 (runner.new_run_id)
+_RUN_ID = re.compile(r"^\d{8}T\d{6}Z(-\d+|-\d{4}-W\d{2}-[0-9a-f]{6})?$")
 
 
 def _finished_runs(week_dir: Path) -> list[Path]:
     """The week's finished run folders, oldest first (not the ``latest`` link, not runs still going)."""
     runs = [p for p in week_dir.iterdir() if _RUN_ID.match(p.name) and not p.is_symlink() and p.is_dir()
             and (p / "manifest.json").is_file()]
-    return sorted(runs, key=lambda p: _run_key(p.name))
+    return sorted(runs, key=lambda p: (*_run_key(p.name), (p / "manifest.json").stat().st_mtime))
 
 
 def _latest_week(outputs: Path) -> str:
