@@ -149,6 +149,14 @@ def test_an_empty_or_missing_worker_status_is_a_failure_not_a_crash(tmp_path):
                                                       f"free space in {tmp_path} and re-run")
 
 
+def test_a_cell_that_finds_the_disk_full_is_reported_as_a_full_disk():
+    from soe_helpers.run.execute import _KERNEL_DISK_FULL
+
+    evalue = "[Errno 28] No space left on device: '/data/out/2026-W47/r1/variance register.xlsx'"
+    assert _KERNEL_DISK_FULL.search(evalue).group(1) == "/data/out/2026-W47/r1/variance register.xlsx"
+    assert _KERNEL_DISK_FULL.search("[Errno 2] No such file or directory: '/x'") is None
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("pattern, where", [("params.json", "runner"), ("*.status.json", "worker")])
 def test_a_full_disk_fails_the_run_with_one_line_and_attempts_the_notice(monkeypatch, tmp_path, demo_dir,

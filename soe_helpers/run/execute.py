@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -29,6 +30,7 @@ __all__ = ["execute_one", "to_html", "INLINE_BACKEND", "RUNNER_FD_ENV", "EXIT_DI
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 RUNNER_FD_ENV = "SOE_RUNNER_FD"
 EXIT_DISK_FULL = 28  # errno ENOSPC: the worker could not write its results for lack of space
+_KERNEL_DISK_FULL = re.compile(r"\[Errno 28\][^']*'([^']+)'")  # a cell's OSError(ENOSPC), as the kernel reports it
 
 
 def to_html(ipynb: Path, html: Path, header: dict | None = None) -> None:
@@ -139,6 +141,9 @@ def execute_one(spec: dict) -> dict:
             status["disk_full"] = str(getattr(err, "filename", None) or out_nb)
         ename = getattr(e, "ename", type(e).__name__)
         evalue = getattr(e, "evalue", str(e))
+        in_kernel = _KERNEL_DISK_FULL.search(str(evalue)) if hasattr(e, "ename") else None
+        if in_kernel:  # a cell could not write an export or a record: the disk, not the notebook, is at fault
+            status["disk_full"] = in_kernel.group(1)
         status["error"] = f"{ename}: {evalue}".strip()
         cell = getattr(e, "cell_index", None) if hasattr(e, "cell_index") else None
         status["cell"] = cell

@@ -502,6 +502,8 @@ class _RunGuard:
             line, status = str(e), "failed"
         elif isinstance(e, OSError):
             line, status = os_error_line(e), "failed"
+        elif isinstance(e, sa.exc.SQLAlchemyError) and "disk is full" in str(e):  # SQLite: database or disk is full
+            line, status = disk_full_line(self.store.engine.url.database or "the store"), "failed"
         elif isinstance(e, sa.exc.SQLAlchemyError):
             first = (str(e).splitlines() or [type(e).__name__])[0]
             line, status = f"the store {self.store.display_url} failed during the run: {first}", "failed"
@@ -613,6 +615,8 @@ def run_week(
             agg_info = aggregates.build(data_out, params, {n: lt.headers for n, lt in tables.items()},
                                         week_end(week), progress)
         except Exception as e:  # noqa: BLE001 - no report may run on aggregates that do not tie out
+            if is_disk_full(e):
+                raise  # the run's guard reports a full disk in its one line
             msg = str(e) if isinstance(e, aggregates.TieOutError) else \
                 f"the aggregates could not be built: {type(e).__name__}: {e}"
             write_text_atomic(run_dir / "FAILED", f"This run stopped before any report ran:\n{msg}\n")
