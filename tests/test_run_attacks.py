@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DEMO_WEEK, ROOT, SOE
+from test_postgres import pg  # noqa: F401 - the throwaway PostgreSQL server fixture (skips when there is none)
 from soe_helpers.core import atomic
 from soe_helpers.run import runner
 from soe_helpers.run.runner import RunError, WeekLock
@@ -103,6 +104,14 @@ def test_a_killed_holder_releases_the_lock_at_once(tmp_path):
     with WeekLock(tmp_path):  # no stale lock to clear: the OS released it with the process
         assert (tmp_path / ".lock").read_text().strip() == str(os.getpid())
     assert (tmp_path / ".lock").read_text() == ""  # released: no pid left to mislead `soe send`
+
+
+def test_a_week_folder_that_cannot_be_made_is_one_line(tmp_path):
+    (tmp_path / "outputs").write_text("a file where the outputs folder should be")
+    with pytest.raises(RunError) as e:
+        with WeekLock(tmp_path / "outputs" / DEMO_WEEK):
+            pass
+    assert str(e.value) == f"cannot write {tmp_path / 'outputs' / DEMO_WEEK}: Not a directory"
 
 
 # ---------------------------------------------------------------- 3. run ids
@@ -233,14 +242,15 @@ def _read_only(folder: Path) -> list[str] | None:
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("store", ["in outputs", "elsewhere (as a PostgreSQL store is)"])
-def test_a_read_only_outputs_folder_is_one_clear_line_and_exit_2(tmp_path, demo_dir, store):
+@pytest.mark.parametrize("store", ["sqlite in outputs", "sqlite elsewhere", "postgresql"])
+def test_a_read_only_outputs_folder_is_one_clear_line_and_exit_2(tmp_path, demo_dir, store, request):
     out = tmp_path / "out"
+    store_url = request.getfixturevalue("pg").url("postgres") if store == "postgresql" else ""  # skips without a server
     prefix = _read_only(out)
     if prefix is None:
         pytest.skip("cannot make a read-only folder here (root without unshare/mount)")
-    sets = [] if store == "in outputs" else ["--set", f"store.path={tmp_path / 'store.sqlite'}"]
-    env = {**os.environ, "SOE_OUTPUTS": str(out), "SOE_DATA_DIR": str(demo_dir), "SOE_STORE_URL": ""}
+    sets = ["--set", f"store.path={tmp_path / 'store.sqlite'}"] if store == "sqlite elsewhere" else []
+    env = {**os.environ, "SOE_OUTPUTS": str(out), "SOE_DATA_DIR": str(demo_dir), "SOE_STORE_URL": store_url}
     try:
         res = subprocess.run([*prefix, *SOE, "run", "--week", DEMO_WEEK, "--notebooks-dir",
                               str(FIXTURES / "notebooks_fail"), "--only", "good", *sets], cwd=ROOT, env=env,
@@ -250,9 +260,11 @@ def test_a_read_only_outputs_folder_is_one_clear_line_and_exit_2(tmp_path, demo_
     errors = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
     assert res.returncode == 2, res.stderr
     assert "Traceback" not in res.stderr and len(errors) == 1, res.stderr
-    assert str(out) in errors[0] and ("read-only" in errors[0].lower() or "permission" in errors[0].lower()
-                                      or "cannot be opened" in errors[0]), errors[0]
+    assert errors[0].startswith(f"error: cannot write {out}") and "read-only" in errors[0], errors[0]
+    assert f"the outputs folder {out} must be writable (or set SOE_OUTPUTS to a folder that is)" in errors[0]
     assert not any(out.iterdir())
+    if store == "postgresql":
+        assert request.getfixturevalue("pg").admin_password not in res.stderr + res.stdout
 
 
 # ---------------------------------------------------------------- 1. killed and interrupted runs

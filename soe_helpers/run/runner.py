@@ -442,6 +442,15 @@ def os_error_line(e: OSError, fallback: str | os.PathLike | None = None) -> str:
     return f"cannot write {f}: {e.strerror or e}"
 
 
+def _check_writable(folder: Path) -> None:
+    """Refuse to start, in one line, when ``folder`` (or the ancestor it would be made in) cannot be written."""
+    probe = folder
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not os.access(probe, os.W_OK):
+        raise RunError(os_error_line(PermissionError(errno.EACCES, "read-only or not writable", str(probe))))
+
+
 @contextlib.contextmanager
 def _stop_on_signals():
     """SIGTERM and SIGHUP stop the run as Ctrl-C does (workers killed, run recorded as aborted)."""
@@ -579,6 +588,7 @@ def run_week(
              f"({timings['load_validate_seconds']:.1f}s); week {week} ({cal.quarter_of(week)}), data as of {as_of}")
 
     week_dir = paths.outputs_dir() / week
+    _check_writable(paths.outputs_dir())  # before the store, which may live in the same folder
     try:
         store = open_store(params)  # an unreachable store stops the run here, before any run folder exists
     except OSError as e:
