@@ -42,6 +42,11 @@ from typing import Callable
 import nbformat
 import sqlalchemy as sa
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: WeekLock falls back to an exclusive create
+    fcntl = None
+
 from soe_helpers.data import aggregates
 
 from soe_helpers.core import paths
@@ -180,10 +185,6 @@ class WeekLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
             raise RunError(os_error_line(e, self.path)) from None
-        try:
-            import fcntl  # POSIX only
-        except ImportError:  # pragma: no cover - Windows
-            fcntl = None
         if fcntl is None:  # pragma: no cover
             os.close(fd)
             return self._enter_exclusive_create()
@@ -491,8 +492,8 @@ class _RunGuard:
     before the store could record the run is removed again when still empty.
     """
 
-    def __init__(self, store, week: str, params: Params, progress: Callable[[str], None], notebooks_dir):
-        self.store, self.week, self.params, self.progress, self.notebooks_dir = store, week, params, progress, notebooks_dir
+    def __init__(self, store, week: str, params: Params, progress: Callable[[str], None]):
+        self.store, self.week, self.params, self.progress = store, week, params, progress
         self.run_id: str | None = None
         self.run_dir: Path | None = None
         self.recorded = False
@@ -593,7 +594,7 @@ def run_week(
         store = open_store(params)  # an unreachable store stops the run here, before any run folder exists
     except OSError as e:
         raise RunError(os_error_line(e)) from None
-    guard = _RunGuard(store, week, params, progress, notebooks_dir)
+    guard = _RunGuard(store, week, params, progress)
     with _stop_on_signals(), WeekLock(week_dir), store.week_lock(week), guard:
         run_id, run_dir = _new_run_dir(week_dir)
         guard.run_id, guard.run_dir = run_id, run_dir
