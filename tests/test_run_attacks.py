@@ -18,7 +18,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -294,6 +293,13 @@ def _wait(cond, timeout: float, step: float = 0.2):
     return cond()
 
 
+def _kill_quietly(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 @pytest.mark.e2e
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the run's processes through /proc")
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
@@ -316,7 +322,7 @@ def test_workers_die_with_the_runner_and_the_dead_run_records_nothing(tmp_path, 
         assert left, f"processes of the dead run still alive: {_marked_pids(mark)}"
     finally:
         for pid in _marked_pids(mark):
-            with_suppress_kill(pid)
+            _kill_quietly(pid)
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=30)
@@ -338,9 +344,3 @@ def test_workers_die_with_the_runner_and_the_dead_run_records_nothing(tmp_path, 
     with WeekLock(out / DEMO_WEEK):  # no stale lock: a new run may start at once
         pass
 
-
-def with_suppress_kill(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
