@@ -237,7 +237,7 @@ def _cmd_runs(args) -> int:
 
     params = load_params(args.params, args.sets, args.data_dir)
     for r in open_store(params).list_runs(args.week):
-        print(f"{r['week']}  {r['run_id']:22s}  {r['status']:8s}  {r['run_dir']}")
+        print(f"{r['week']}  {r['run_id']:32s}  {r['status']:8s}  {r['run_dir']}")
     return 0
 
 

@@ -38,19 +38,20 @@ import datetime as dt
 import json
 import os
 import re
+import secrets
 import socket
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from soe_helpers.core import atomic as _atomic
 from soe_helpers.core import paths
 
 __all__ = [
     "DATA_DIRNAME", "RESULTS_DIRNAME", "EMAIL_DIRNAME", "MANIFEST", "STARTED", "PARAMS", "RESULTS", "FAILED",
     "LATEST", "LATEST_LINK", "STATES", "RunInfo", "write_atomic", "atomic_path", "week_dir", "interactive_dir",
     "manifest_path", "results_path", "section_path", "data_dir", "table_path", "meta_path", "params_path",
-    "email_dir", "export_path", "failed_path", "new_run_dir", "write_started", "write_manifest", "write_failed",
+    "email_dir", "export_path", "failed_path", "new_run_id", "new_run_dir", "write_started", "write_manifest", "write_failed",
     "read_manifest", "run_state", "list_runs", "latest_full_run", "latest_run", "read_latest", "point_latest",
 ]
 
@@ -76,25 +77,12 @@ _NOT_RUNS = {LATEST_LINK, "interactive"}
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """A temporary path in ``path``'s folder to write to; on success it is fsynced and moved onto ``path``.
-
-    For writers that want a file name (``DataFrame.to_parquet``). On an exception the temporary
-    file is removed and ``path`` is left as it was.
-    """
+    """A temporary path in ``path``'s folder to write to; on success it is fsynced and moved onto ``path``
+    (:func:`soe_helpers.core.atomic.atomic_path`, which also injects a full disk for tests)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as f:  # the writer closed it: flush to disk before it replaces path
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    with _atomic.atomic_path(path) as tmp:
+        yield tmp
 
 
 def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
@@ -102,32 +90,7 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable where the OS allows opening a directory (not on Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    return _atomic.write_bytes_atomic(path, raw)
 
 
 def _write_json(path: Path, obj) -> Path:
@@ -194,18 +157,27 @@ def _utc() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def new_run_id(week: str, now: dt.datetime | None = None) -> str:
+    """A run id unique across weeks, machines and runs started in the same second.
+
+    ``<UTC timestamp>-<week>-<6 random hex>``, e.g. ``20261201T101503Z-2026-W47-3fa9c1``: the
+    timestamp first, so sorting ids (or run folders) by name sorts them by start time.
+    """
+    stamp = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{week}-{secrets.token_hex(3)}"
+
+
 def new_run_dir(week_folder: Path) -> tuple[str, Path]:
     """Create a new, empty run folder in ``week_folder``: (run_id, folder). Never reuses an existing one."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     week_folder.mkdir(parents=True, exist_ok=True)
-    run_id, n = stamp, 1
-    while True:
+    for _ in range(20):
+        run_id = new_run_id(week_folder.name)
         try:
             (week_folder / run_id).mkdir()
             return run_id, week_folder / run_id
         except FileExistsError:
-            n += 1
-            run_id = f"{stamp}-{n}"
+            continue
+    raise FileExistsError(f"cannot create a new run folder in {week_folder}")  # pragma: no cover
 
 
 def write_started(run_dir: Path, week: str, notebooks: list[str], partial: bool) -> Path:

@@ -25,13 +25,16 @@ keeps pointing at the last good run.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import json
 import os
 import platform
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
@@ -39,10 +42,17 @@ from pathlib import Path
 from typing import Callable
 
 import nbformat
+import sqlalchemy as sa
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: WeekLock falls back to an exclusive create
+    fcntl = None
 
 from soe_helpers.data import aggregates
 
 from soe_helpers.core import paths, run_folder
+from soe_helpers.core.atomic import atomic_path, is_disk_full, write_text_atomic
 from soe_helpers.core.calendar import FiscalCalendar, latest_complete_week, parse_week, week_end
 from soe_helpers.report.history import write_index
 from soe_helpers.report.records import SCHEMA_VERSION as RECORDS_SCHEMA_VERSION
@@ -50,10 +60,12 @@ from soe_helpers.data.loaders import DataError, LoadedTable, data_as_of, load_ta
 from soe_helpers.core.params import Params, ParamsError, load_params
 from soe_helpers.data.sources import check_sources
 from soe_helpers.core.secrets import redact, secret_values
+from soe_helpers.run.execute import EXIT_DISK_FULL, RUNNER_FD_ENV, descendant_pids
 from soe_helpers.store.engine import open_store
 
 __all__ = ["RunError", "RunResult", "run_week", "discover_notebooks", "notebook_parameters",
-           "check_notebook_params", "validate_inputs", "WeekLock", "STANDARD_PARAMETERS", "PACKAGES"]
+           "check_notebook_params", "validate_inputs", "WeekLock", "STANDARD_PARAMETERS", "PACKAGES",
+           "RunInterrupted", "new_run_id", "os_error_line", "disk_full_line"]
 
 #: Parameters every pack notebook declares; the runner fills them.
 STANDARD_PARAMETERS = ("week", "run_dir")
@@ -63,6 +75,14 @@ PACKAGES = ("pandas", "numpy", "matplotlib", "statsmodels", "papermill", "nbconv
 
 class RunError(RuntimeError):
     """The run cannot start (bad params, bad data, a locked week...): one clear message."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """The runner was told to stop (SIGTERM, SIGHUP; Ctrl-C is KeyboardInterrupt itself)."""
+
+    def __init__(self, signame: str):
+        super().__init__(signame)
+        self.signame = signame
 
 
 @dataclass
@@ -151,42 +171,61 @@ def check_notebook_params(params: Params, notebooks: list[Path]) -> list[Noteboo
 
 
 class WeekLock:
-    """An exclusive lock on a week's output folder: a second run of the same week is refused."""
+    """An exclusive lock on a week's output folder: a second run of the same week is refused.
+
+    ``fcntl.flock`` on ``<week>/.lock``, held on an open file for the whole run: the OS releases
+    it when the holder exits or is killed, so there is no stale lock to detect and no window in
+    which two starters both see one as stale. The file is never deleted (deleting a locked file
+    would let a newcomer lock a fresh inode beside the holder); it holds the holder's pid, for
+    the message. Where ``flock`` is unavailable (Windows), an exclusive create is the fallback.
+    """
 
     def __init__(self, week_dir: Path):
         self.path = week_dir / ".lock"
+        self._fd: int | None = None
 
     def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-                os.write(fd, f"{os.getpid()}\n".encode())
-                os.close(fd)
-                return self
-            except FileExistsError:
-                try:
-                    pid = int(self.path.read_text().strip() or 0)
-                except (OSError, ValueError):
-                    pid = 0
-                if pid and _alive(pid):
-                    raise RunError(f"another run of this week is in progress (pid {pid}, lock {self.path}); "
-                                   "wait for it to finish") from None
-                self.path.unlink(missing_ok=True)  # stale lock from a killed run
-        raise RunError(f"cannot take the lock {self.path}")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise RunError(os_error_line(e, self.path)) from None
+        if fcntl is None:  # pragma: no cover
+            os.close(fd)
+            return self._enter_exclusive_create()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise RunError(f"another run of this week is in progress (pid {holder}, lock {self.path}); "
+                           "wait for it to finish") from None
+        except OSError:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def _enter_exclusive_create(self):  # pragma: no cover - Windows: the OS deletes nothing for a dead holder
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            raise RunError(f"another run of this week is in progress (lock {self.path}); wait for it to "
+                           "finish, or delete the lock file if no run is going") from None
+        os.write(fd, f"{os.getpid()}\n".encode())
+        os.close(fd)
+        return self
 
     def __exit__(self, *exc):
-        self.path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+        if self._fd is None:  # pragma: no cover - Windows fallback
+            self.path.unlink(missing_ok=True)
+            return
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, 0)
+        os.close(self._fd)  # releases the flock
+        self._fd = None
 
 
 # ---------------------------------------------------------------- inputs
@@ -238,6 +277,9 @@ def _pkg_version(name: str) -> str | None:
         return None
 
 
+new_run_id = run_folder.new_run_id  # the run folder owns the id (tests and soe send read it)
+
+
 def _new_run_dir(week_dir: Path) -> tuple[str, Path]:
     return run_folder.new_run_dir(week_dir)
 
@@ -249,9 +291,19 @@ def _utc() -> str:
 # ---------------------------------------------------------------- execution
 
 
+class DiskFull(RunError):
+    """A worker (or the runner) could not write a file for lack of space."""
+
+
 def _execute(specs: list[NotebookSpec], run_dir: Path, week: str, params: Params, run_id: str, as_of,
              progress: Callable[[str], None], total: int, done_count: list[int]) -> list[dict]:
-    """Run notebooks as worker processes, at most ``max_parallel`` at once, each with a time limit."""
+    """Run notebooks as worker processes, at most ``max_parallel`` at once, each with a time limit.
+
+    Every worker holds the read end of one pipe whose write end only this process holds: when the
+    runner dies or leaves this function (done, interrupted, failed), the pipe closes and every
+    worker kills its kernel and itself (:func:`soe_helpers.run.execute.watch_runner`); the workers
+    still running are also killed here, at once. A worker that reports a full disk stops the run.
+    """
     max_par = params.run.max_parallel or os.cpu_count() or 1
     limit = params.run.timeout_seconds
     pending = list(specs)
@@ -263,66 +315,151 @@ def _execute(specs: list[NotebookSpec], run_dir: Path, week: str, params: Params
     env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     env["PYTHONWARNINGS"] = env.get("PYTHONWARNINGS", "ignore::DeprecationWarning")
     title_of = lambda s: s.name.replace("_", " ").capitalize()  # noqa: E731
-    while pending or running:
-        while pending and len(running) < max_par:
-            s = pending.pop(0)
-            spec = {
-                "name": s.name,
-                "input": str(s.path),
-                "output": str(run_dir / f"{s.name}.ipynb"),
-                "html": str(run_dir / f"{s.name}.html"),
-                "status": str(work / f"{s.name}.status.json"),
-                "kernel": params.run.kernel,
-                "cwd": str(s.path.parent),
-                "log_output": params.run.log_output,
-                "parameters": {"week": week, "run_dir": str(run_dir), **s.parameters},
-                "header": {"title": _title(s.path) or title_of(s), "company": params.company.name, "week": week,
-                           "as_of": str(as_of), "generated": _utc(), "run_id": run_id},
-            }
-            spec_path = work / f"{s.name}.spec.json"
-            spec_path.write_text(json.dumps(spec))
-            proc = subprocess.Popen([sys.executable, "-m", "soe_helpers.run.execute", str(spec_path)],
-                                    env=env, start_new_session=True,
-                                    stdout=open(work / f"{s.name}.log", "w"), stderr=subprocess.STDOUT)
-            running[s.name] = (proc, time.perf_counter(), s, spec)
-            progress(f"  started  {s.name}")
-        time.sleep(0.2)
-        for name in list(running):
-            proc, t0, s, spec = running[name]
-            elapsed = time.perf_counter() - t0
-            rc = proc.poll()
-            if rc is None and elapsed <= limit:
-                continue
-            if rc is None:  # past its time limit: stop it and its kernel
-                _kill_group(proc)
-                st = {"name": name, "status": "failed", "error": f"timed out after {limit}s (run.timeout_seconds)",
-                      "execute_seconds": round(elapsed, 3)}
-            else:
-                sp = Path(spec["status"])
-                st = json.loads(sp.read_text()) if sp.exists() else {
-                    "name": name, "status": "failed",
-                    "error": f"worker exited with code {rc} before reporting; see {work / (name + '.log')}"}
-            st["seconds"] = round(elapsed, 3)
-            st["stage"] = s.stage
-            st["ipynb"] = Path(spec["output"]).name if Path(spec["output"]).exists() else None
-            st["html"] = Path(spec["html"]).name if st["status"] == "ok" else None
-            if st["status"] != "ok" and Path(spec["html"]).exists():
-                Path(spec["html"]).unlink()  # a failed notebook never publishes a partial report
-            statuses.append(st)
-            del running[name]
-            done_count[0] += 1
-            mark = "ok" if st["status"] == "ok" else "FAILED"
-            extra = "" if st["status"] == "ok" else f" — {st.get('error')}"
-            progress(f"[{done_count[0]}/{total}] {mark:6s} {name} ({st['seconds']:.1f}s){extra}")
+    lifeline_r, lifeline_w = os.pipe()  # both ends non-inheritable; the read end is passed to workers explicitly
+    env[RUNNER_FD_ENV] = str(lifeline_r)
+    try:
+        while pending or running:
+            while pending and len(running) < max_par:
+                s = pending.pop(0)
+                spec = {
+                    "name": s.name,
+                    "input": str(s.path),
+                    "output": str(run_dir / f"{s.name}.ipynb"),
+                    "partial": str(work / f"{s.name}.ipynb"),
+                    "html": str(run_dir / f"{s.name}.html"),
+                    "status": str(work / f"{s.name}.status.json"),
+                    "kernel": params.run.kernel,
+                    "cwd": str(s.path.parent),
+                    "log_output": params.run.log_output,
+                    "parameters": {"week": week, "run_dir": str(run_dir), **s.parameters},
+                    "header": {"title": _title(s.path) or title_of(s), "company": params.company.name,
+                               "week": week, "as_of": str(as_of), "generated": _utc(), "run_id": run_id},
+                }
+                spec_path = work / f"{s.name}.spec.json"
+                write_text_atomic(spec_path, json.dumps(spec))
+                with open(work / f"{s.name}.log", "w") as log:
+                    proc = subprocess.Popen([sys.executable, "-m", "soe_helpers.run.execute", str(spec_path)],
+                                            env=env, start_new_session=True, pass_fds=(lifeline_r,),
+                                            stdout=log, stderr=subprocess.STDOUT)
+                running[s.name] = (proc, time.perf_counter(), s, spec)
+                progress(f"  started  {s.name}")
+            time.sleep(0.2)
+            for name in list(running):
+                proc, t0, s, spec = running[name]
+                elapsed = time.perf_counter() - t0
+                rc = proc.poll()
+                if rc is None and elapsed <= limit:
+                    continue
+                if rc is None:  # past its time limit: stop it and its kernel
+                    _kill_group(proc)
+                    _keep_partial_notebook(Path(spec["partial"]), Path(spec["output"]))
+                    st = {"name": name, "status": "failed",
+                          "error": f"timed out after {limit}s (run.timeout_seconds)",
+                          "execute_seconds": round(elapsed, 3)}
+                else:
+                    st = _worker_status(name, rc, Path(spec["status"]), work)
+                del running[name]
+                if st["status"] != "ok" and Path(spec["html"]).exists():
+                    Path(spec["html"]).unlink()  # a failed notebook never publishes a partial report
+                if st.get("disk_full"):
+                    raise DiskFull(disk_full_line(st["disk_full"]))
+                st["seconds"] = round(elapsed, 3)
+                st["stage"] = s.stage
+                st["ipynb"] = Path(spec["output"]).name if Path(spec["output"]).exists() else None
+                st["html"] = Path(spec["html"]).name if st["status"] == "ok" else None
+                statuses.append(st)
+                done_count[0] += 1
+                mark = "ok" if st["status"] == "ok" else "FAILED"
+                extra = "" if st["status"] == "ok" else f" — {st.get('error')}"
+                progress(f"[{done_count[0]}/{total}] {mark:6s} {name} ({st['seconds']:.1f}s){extra}")
+    finally:
+        os.close(lifeline_w)  # every worker still alive sees end-of-file and kills its kernel and itself
+        for proc, *_ in running.values():
+            _kill_group(proc)
+        os.close(lifeline_r)
     return statuses
 
 
+def _worker_status(name: str, rc: int, path: Path, work: Path) -> dict:
+    """The status a finished worker wrote; a failure record when it wrote none or an unreadable one."""
+    log = work / f"{name}.log"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        problem = "before reporting"
+    except (OSError, ValueError):
+        problem = f"leaving an unreadable status file {path}"
+    if rc == EXIT_DISK_FULL:
+        return {"name": name, "status": "failed", "disk_full": str(path)}
+    return {"name": name, "status": "failed", "error": f"worker exited with code {rc} {problem}; see {log}"}
+
+
+def _keep_partial_notebook(partial: Path, output: Path) -> None:
+    """Publish a timed-out notebook's last saved copy (the audit record of where it hung), if it is whole."""
+    try:
+        nbformat.reads(partial.read_text(), as_version=4)
+        with atomic_path(output) as tmp:
+            os.replace(partial, tmp)
+    except Exception:  # noqa: BLE001 - killed mid-save: no executed copy rather than a torn one
+        pass
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill a worker, its process group and its kernel (which jupyter_client starts in a session of its own)."""
+    for pid in descendant_pids(proc.pid):
+        for kill in (lambda: os.killpg(os.getpgid(pid), signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                kill()
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         proc.kill()
     proc.wait(timeout=30)
+
+
+def disk_full_line(filename: str | os.PathLike) -> str:
+    """The one line a run stopped by a full disk reports."""
+    f = Path(filename)
+    return f"disk full while writing {f}: free space in {f.parent} and re-run"
+
+
+def os_error_line(e: OSError, fallback: str | os.PathLike | None = None) -> str:
+    """One plain line for a file-system error of the run: which file, what happened, what to do."""
+    f = e.filename or fallback or "a file of the run"
+    if is_disk_full(e):
+        return disk_full_line(f)
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (f"cannot write {f}: {e.strerror or 'permission denied'}; the outputs folder {paths.outputs_dir()} "
+                "must be writable (or set SOE_OUTPUTS to a folder that is) - nothing of this run was published")
+    return f"cannot write {f}: {e.strerror or e}"
+
+
+def _check_writable(folder: Path) -> None:
+    """Refuse to start, in one line, when ``folder`` (or the ancestor it would be made in) cannot be written."""
+    probe = folder
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not os.access(probe, os.W_OK):
+        raise RunError(os_error_line(PermissionError(errno.EACCES, "read-only or not writable", str(probe))))
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """SIGTERM and SIGHUP stop the run as Ctrl-C does (workers killed, run recorded as aborted)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, _frame):
+        raise RunInterrupted(signal.Signals(signum).name)
+
+    wanted = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    before = {sig: signal.signal(sig, handler) for sig in wanted}
+    try:
+        yield
+    finally:
+        for sig, h in before.items():
+            signal.signal(sig, h)
 
 
 def _title(path: Path) -> str | None:
@@ -334,6 +471,77 @@ def _title(path: Path) -> str | None:
                 if line.startswith("# "):
                     return line[2:].strip()
     return None
+
+
+class _RunGuard:
+    """Whatever stops a started run (a signal, a full or read-only disk, the store failing, a bug) is recorded.
+
+    The run is marked in the store (``aborted`` when interrupted, else ``failed``) with one plain
+    line, the line is written to the run folder's ``FAILED``, and the analysts' failure notice is
+    attempted; a file-system or store error then surfaces as a one-line :class:`RunError`. Each of
+    these steps may itself fail (the disk is full): the others are still tried. A run folder made
+    before the store could record the run is removed again when still empty.
+    """
+
+    def __init__(self, store, week: str, params: Params, progress: Callable[[str], None]):
+        self.store, self.week, self.params, self.progress = store, week, params, progress
+        self.run_id: str | None = None
+        self.run_dir: Path | None = None
+        self.recorded = False
+        self.started: str | None = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, etype, e, tb):
+        if e is None or isinstance(e, RunError) and not isinstance(e, DiskFull):
+            return False  # RunError of the run itself (aggregates) already recorded its failure
+        if isinstance(e, KeyboardInterrupt):
+            sig = getattr(e, "signame", "SIGINT")
+            line, status = f"interrupted by {sig}: the run was stopped and its reports are not published", "aborted"
+        elif isinstance(e, DiskFull):
+            line, status = str(e), "failed"
+        elif isinstance(e, OSError):
+            line, status = os_error_line(e), "failed"
+        elif isinstance(e, sa.exc.SQLAlchemyError) and "disk is full" in str(e):  # SQLite: database or disk is full
+            line, status = disk_full_line(self.store.engine.url.database or "the store"), "failed"
+        elif isinstance(e, sa.exc.SQLAlchemyError):
+            first = (str(e).splitlines() or [type(e).__name__])[0]
+            line, status = f"the store {self.store.display_url} failed during the run: {first}", "failed"
+        else:
+            line, status = f"the run stopped on an unexpected error: {type(e).__name__}: {e}", "failed"
+        self._record(line, status)
+        self.progress(f"FAILED run — {line}")
+        if isinstance(e, (OSError, sa.exc.SQLAlchemyError)):
+            raise RunError(line) from None
+        return False  # interrupts and bugs propagate as they are, now recorded
+
+    def _record(self, line: str, status: str) -> None:
+        if self.run_dir is None:
+            return
+        if not self.recorded:  # the store never knew this run: leave no empty folder behind
+            with contextlib.suppress(OSError):
+                if not any(self.run_dir.iterdir()):
+                    self.run_dir.rmdir()
+            return
+        with contextlib.suppress(Exception):
+            write_text_atomic(self.run_dir / "FAILED", f"This run did not finish; nothing was published:\n{line}\n")
+        with contextlib.suppress(Exception):
+            self.store.finish_run(self.run_id, status, {"error": line, "notebooks": []})
+        if status == "failed":
+            self._failure_notice(line)
+
+    def _failure_notice(self, line: str) -> None:
+        try:  # the analysts' notice; on a full disk it may not fit either, which must not hide the line
+            from soe_helpers.deliver.mail import build_run_email  # noqa: E402 - email code only on this path
+
+            manifest = {"run_id": self.run_id, "week": self.week, "status": "failed",
+                        "company": self.params.company.name, "started_at": self.started, "finished_at": _utc(),
+                        "notebooks": [{"name": "run", "status": "failed", "error": line}]}
+            build_run_email(self.run_dir, manifest, self.params, expected=[])
+        except Exception:  # noqa: BLE001
+            with contextlib.suppress(Exception):
+                self.progress("  (the failure notice could not be written either)")
 
 
 def run_week(
@@ -375,15 +583,22 @@ def run_week(
     week_dir = run_folder.week_dir(week)
     pack = [p.stem for p in discover_notebooks(notebooks_dir)]
     partial = set(s.name for s in specs) != set(pack)  # an --only run: adds to the week's records, never "latest"
-    store = open_store(params)  # an unreachable store stops the run here, before any run folder exists
-    with WeekLock(week_dir), store.week_lock(week):
+    _check_writable(paths.outputs_dir())  # before the store, which may live in the same folder
+    try:
+        store = open_store(params)  # an unreachable store stops the run here, before any run folder exists
+    except OSError as e:
+        raise RunError(os_error_line(e)) from None
+    guard = _RunGuard(store, week, params, progress)
+    with _stop_on_signals(), WeekLock(week_dir), store.week_lock(week), guard:
         run_id, run_dir = _new_run_dir(week_dir)
+        guard.run_id, guard.run_dir = run_id, run_dir
         run_folder.write_started(run_dir, week, [s.name for s in specs], partial)
         aborted = store.mark_aborted(week)
         if aborted:
             progress(f"Note: {aborted} earlier run(s) of {week} had been killed mid-way; marked aborted.")
         store.start_run(run_id, week, run_dir)
-        started = _utc()
+        guard.recorded = True
+        started = guard.started = _utc()
         t0 = time.perf_counter()
         data_out = run_folder.data_dir(run_dir)
         data_out.mkdir()
@@ -406,6 +621,8 @@ def run_week(
             agg_info = aggregates.build(data_out, params, {n: lt.headers for n, lt in tables.items()},
                                         week_end(week), progress)
         except Exception as e:  # noqa: BLE001 - no report may run on aggregates that do not tie out
+            if is_disk_full(e):
+                raise  # the run's guard reports a full disk in its one line
             msg = str(e) if isinstance(e, aggregates.TieOutError) else \
                 f"the aggregates could not be built: {type(e).__name__}: {e}"
             run_folder.write_failed(run_dir, f"This run stopped before any report ran:\n{msg}\n")
