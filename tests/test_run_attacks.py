@@ -27,6 +27,8 @@ import pytest
 from conftest import DEMO_WEEK, ROOT, SOE
 from test_postgres import pg  # noqa: F401 - the throwaway PostgreSQL server fixture (skips when there is none)
 from soe_helpers.core import atomic
+from soe_helpers.core import run_folder
+from soe_helpers.deliver.mail import build_run_email
 from soe_helpers.run import runner
 from soe_helpers.run.runner import RunError, WeekLock
 
@@ -119,7 +121,8 @@ def test_a_week_folder_that_cannot_be_made_is_one_line(tmp_path):
 def test_run_ids_of_weeks_started_in_the_same_second_are_unique_and_sort_by_time(tmp_path):
     import datetime as dt
 
-    from soe_helpers.deliver.send import _RUN_ID, _finished_runs
+    from soe_helpers.core.run_folder import RUN_ID_RE as _RUN_ID
+    from soe_helpers.deliver.send import _finished_runs
     from soe_helpers.store.engine import Store
 
     t = dt.datetime(2026, 12, 1, 10, 15, 3, tzinfo=dt.timezone.utc)
@@ -150,7 +153,7 @@ def test_a_run_the_store_cannot_record_is_one_line_and_leaves_no_empty_folder(mo
     out.mkdir()
     taken = "20261201T101503Z"  # an id of the old format another week's run already holds
     Store(f"sqlite:///{out / 'soe_store.sqlite'}").start_run(taken, "2026-W46", out / "2026-W46" / taken)
-    monkeypatch.setattr(runner, "new_run_id", lambda week, now=None: taken)
+    monkeypatch.setattr(run_folder, "new_run_id", lambda week, now=None: taken)
     with pytest.raises(RunError) as e:
         runner.run_week(DEMO_WEEK, notebooks_dir=FIXTURES / "notebooks_fail", only=["good"], progress=lambda m: None)
     assert str(e.value).startswith("the store sqlite:///") and "UNIQUE constraint failed: soe_runs.run_id" in str(e.value)
@@ -207,7 +210,8 @@ def test_a_full_disk_fails_the_run_with_one_line_and_attempts_the_notice(monkeyp
     monkeypatch.setenv(atomic.FAULT_DISK_FULL_ENV, pattern)
     seen: list[str] = []
     with pytest.raises(RunError) as e:
-        runner.run_week(DEMO_WEEK, notebooks_dir=FIXTURES / "notebooks_fail", only=["good"], progress=seen.append)
+        runner.run_week(DEMO_WEEK, notebooks_dir=FIXTURES / "notebooks_fail", only=["good"], progress=seen.append,
+                        build_email=build_run_email)
     (run_dir,) = [p for p in (tmp_path / "out" / DEMO_WEEK).iterdir() if p.is_dir()]
     full = run_dir / "params.json" if where == "runner" else run_dir / ".work" / "good.status.json"
     line = f"disk full while writing {full}: free space in {full.parent} and re-run"

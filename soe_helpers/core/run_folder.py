@@ -51,7 +51,7 @@ __all__ = [
     "DATA_DIRNAME", "RESULTS_DIRNAME", "EMAIL_DIRNAME", "MANIFEST", "STARTED", "PARAMS", "RESULTS", "FAILED",
     "LATEST", "LATEST_LINK", "STATES", "RunInfo", "write_atomic", "atomic_path", "week_dir", "interactive_dir",
     "manifest_path", "results_path", "section_path", "data_dir", "table_path", "meta_path", "params_path",
-    "email_dir", "export_path", "failed_path", "new_run_id", "new_run_dir", "write_started", "write_manifest", "write_failed",
+    "email_dir", "export_path", "started_path", "RUN_ID_RE", "failed_path", "new_run_id", "new_run_dir", "write_started", "write_manifest", "write_failed",
     "read_manifest", "run_state", "list_runs", "latest_full_run", "latest_run", "read_latest", "point_latest",
 ]
 
@@ -146,6 +146,14 @@ def export_path(run_dir: Path, filename: str) -> Path:
     return Path(run_dir) / filename
 
 
+def started_path(run_dir: Path) -> Path:
+    return Path(run_dir) / STARTED
+
+
+#: a run id: ``20261125T090000Z`` (``-2`` ...: older suites) or ``20261125T090000Z-2026-W47-<hex>``
+RUN_ID_RE = re.compile(r"^\d{8}T\d{6}Z(-\d+|-\d{4}-W\d{2}-[0-9a-f]{6,16})?$")
+
+
 def failed_path(run_dir: Path) -> Path:
     return Path(run_dir) / FAILED
 
@@ -160,11 +168,12 @@ def _utc() -> str:
 def new_run_id(week: str, now: dt.datetime | None = None) -> str:
     """A run id unique across weeks, machines and runs started in the same second.
 
-    ``<UTC timestamp>-<week>-<6 random hex>``, e.g. ``20261201T101503Z-2026-W47-3fa9c1``: the
-    timestamp first, so sorting ids (or run folders) by name sorts them by start time.
+    ``<UTC timestamp>-<week>-<microsecond, 5 hex><8 random hex>``, e.g.
+    ``20261201T101503Z-2026-W47-0a3f21b9c04e7``: the timestamp and then the microsecond first, so sorting ids
+    (or run folders) by name sorts them by start time; the random tail keeps two machines apart.
     """
-    stamp = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
-    return f"{stamp}-{week}-{secrets.token_hex(3)}"
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{week}-{now.microsecond:05x}{secrets.token_hex(4)}"
 
 
 def new_run_dir(week_folder: Path) -> tuple[str, Path]:

@@ -485,6 +485,7 @@ class _RunGuard:
 
     def __init__(self, store, week: str, params: Params, progress: Callable[[str], None]):
         self.store, self.week, self.params, self.progress = store, week, params, progress
+        self.build_email = None  # the deliver layer's failure notice, when soe run passes it
         self.run_id: str | None = None
         self.run_dir: Path | None = None
         self.recorded = False
@@ -521,6 +522,7 @@ class _RunGuard:
             return
         if not self.recorded:  # the store never knew this run: leave no empty folder behind
             with contextlib.suppress(OSError):
+                run_folder.started_path(self.run_dir).unlink(missing_ok=True)
                 if not any(self.run_dir.iterdir()):
                     self.run_dir.rmdir()
             return
@@ -533,12 +535,12 @@ class _RunGuard:
 
     def _failure_notice(self, line: str) -> None:
         try:  # the analysts' notice; on a full disk it may not fit either, which must not hide the line
-            from soe_helpers.deliver.mail import build_run_email  # noqa: E402 - email code only on this path
-
+            if self.build_email is None:
+                return
             manifest = {"run_id": self.run_id, "week": self.week, "status": "failed",
                         "company": self.params.company.name, "started_at": self.started, "finished_at": _utc(),
                         "notebooks": [{"name": "run", "status": "failed", "error": line}]}
-            build_run_email(self.run_dir, manifest, self.params, expected=[])
+            self.build_email(self.run_dir, manifest, self.params, expected=[])
         except Exception:  # noqa: BLE001
             with contextlib.suppress(Exception):
                 self.progress("  (the failure notice could not be written either)")
@@ -589,6 +591,7 @@ def run_week(
     except OSError as e:
         raise RunError(os_error_line(e)) from None
     guard = _RunGuard(store, week, params, progress)
+    guard.build_email = build_email
     with _stop_on_signals(), WeekLock(week_dir), store.week_lock(week), guard:
         run_id, run_dir = _new_run_dir(week_dir)
         guard.run_id, guard.run_dir = run_id, run_dir
