@@ -38,6 +38,8 @@ EXPECTED_DIFFERENCES: dict[str, str] = {
     "cash_impact.lowest_cash_any_line_name": "new", "cash_impact.margin_any_line": "new",
     "cash_impact.first_breach_any_line_week": "new", "cash_impact.first_breach_any_line_name": "new",
     "cash_impact.runway_weeks_any_line": "new", "cash_impact.lines_below_min": "new", "cash_impact.cash_walk": "new",
+    # issue 14: one exposure per root cause in the action tracker
+    "actions.at_stake_total": "new", "actions.exposures": "new", "actions.opportunities": "new",
     # the summary's words follow the figures above
     "executive_summary.headline": "follows the landing", "executive_summary.subject": "follows the headline",
     "executive_summary.items": "follows the landing and cash figures", "executive_summary.lights": "follows items",

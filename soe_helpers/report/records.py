@@ -129,6 +129,16 @@ class FailedCheck(_Model):
     material: Optional[bool] = Field(None, description="dollars at stake above materiality")
 
 
+class Exposure(_Model):
+    exposure_id: Optional[str] = None
+    root: Optional[str] = Field(None, description="what it is about: an order, a supplier, a product line ...")
+    measure: Optional[str] = Field(None, description="revenue, cash and P&L, or data")
+    title: Optional[str] = None
+    dollars_at_stake: Num = Field(None, description="the largest of its evidence, currency")
+    evidence: Optional[list[str]] = Field(None, description="the signals of each report that saw it")
+    owner: Optional[str] = None
+
+
 class SummaryItem(_Model):
     report: Optional[str] = Field(None, description="notebook of the report the item comes from")
     topic: Optional[str] = None
@@ -313,6 +323,10 @@ class ActionsRecord(Record):
     top_open: Optional[list[OpenAction]] = Field(None, description="the five largest open actions")
     run_changes: Optional[dict[str, int]] = Field(None, description="this run: opened, updated, resurfaced, "
                                                                     "escalated, reopened")
+    at_stake_total: Num = Field(None, description="dollars at stake of the week's distinct exposures (one per root "
+                                                  "cause: analysis.exposures), currency; never adds a signal twice")
+    exposures: Optional[list[Exposure]] = Field(None, description="the distinct exposures, largest first")
+    opportunities: Optional[list[Exposure]] = Field(None, description="favourable variances, listed apart")
 
 
 class DataAccuracyRecord(Record):
@@ -445,13 +459,18 @@ def execution_kpis_record(k, ar: Mapping[str, Any], buckets) -> ExecutionKpisRec
     ))
 
 
-def actions_record(week: str, view, sync, inputs: Mapping[str, Any]) -> ActionsRecord:
+def actions_record(week: str, view, sync, inputs: Mapping[str, Any], exposures=None) -> ActionsRecord:
     """The action tracker's record from its :func:`actions.tracker_view` after this run's
-    :func:`actions.sync_week` and the report exports it read (``inputs``: file -> frame or None)."""
+    :func:`actions.sync_week`, the report exports it read (``inputs``: file -> frame or None) and the week's
+    :func:`soe_helpers.analysis.exposures.exposures`."""
     s = _actions.summary(view)
     top = _actions.display(view, view["is_open"], 5)[["id", "title", "owner", "dollars_at_stake", "escalation"]]
+    cols = ["exposure_id", "root", "measure", "title", "dollars_at_stake", "evidence", "owner"]
+    ex = {} if exposures is None else dict(
+        at_stake_total=exposures.at_stake_total, exposures=exposures.risks[cols].to_dict("records"),
+        opportunities=exposures.opportunities[cols].to_dict("records"))
     return _build(ActionsRecord, dict(
-        week=week, **s,
+        week=week, **s, **ex,
         inputs_missing=[f for f, df in inputs.items() if df is None],
         top_open=top.to_dict("records"),
         run_changes={"opened": len(sync.created), "updated": len(sync.updated), "resurfaced": len(sync.resurfaced),

@@ -577,9 +577,15 @@ def _action_items(ref, r: records.ActionsRecord, *, week, materiality, rules, sy
         return []
     overdue, escalated = int(_num(r.overdue) or 0), int(_num(r.escalated) or 0)
     new, closed = _num(r.new_this_week), _num(r.closed_this_week)
-    stake = _num(r.dollars_at_stake_open)
+    distinct = _num(r.at_stake_total)
+    stake = distinct if distinct is not None else _num(r.dollars_at_stake_open)
     s = f"{int(n_open)} open action{'s' if n_open != 1 else ''}"
-    if stake is not None:
+    if distinct is not None:
+        s += (f" on {len(r.exposures or [])} distinct exposures, {fmt_money(distinct, symbol)} at stake "
+              f"(each counted once)")
+        if r.opportunities:
+            s += f", and {len(r.opportunities)} opportunit{'ies' if len(r.opportunities) != 1 else 'y'} apart"
+    elif stake is not None:
         s += f" with {fmt_money(stake, symbol)} at stake"
     s += f": {overdue} overdue, {escalated} escalated"
     to = r.escalated_to
@@ -588,9 +594,13 @@ def _action_items(ref, r: records.ActionsRecord, *, week, materiality, rules, sy
     if new is not None or closed is not None:
         s += f"; {int(new or 0)} opened and {int(closed or 0)} closed this week"
     top = _owner_rows(r.by_owner)[:3]
-    if top:
+    if r.exposures:  # the distinct exposures say it without counting a root cause twice
+        e = r.exposures[0]
+        s += (f". Largest exposure: {e.title} ({fmt_money(e.dollars_at_stake, symbol)}, {e.measure}"
+              + (f", {e.owner}" if e.owner else "") + ")")
+    elif top:
         s += ". Most at stake: " + ", ".join(o + (f" {fmt_money(d, symbol)}" if d is not None else "") for o, d in top)
-    big = next((a for a in (r.top_open or []) if a.title), None)
+    big = None if r.exposures else next((a for a in (r.top_open or []) if a.title), None)
     if big:
         bits = [str(b) for b in (big.owner, fmt_money(big.dollars_at_stake, symbol)
                                  if _num(big.dollars_at_stake) is not None else None) if b]
@@ -743,6 +753,7 @@ _TRACKED = (
     ("actions", "overdue", "Overdue actions", "count"),
     ("actions", "escalated", "Escalated actions", "count"),
     ("actions", "dollars_at_stake_open", "Dollars at stake in open actions", "money"),
+    ("actions", "at_stake_total", "Dollars at stake, distinct exposures", "money"),
     ("data_accuracy", "score", "Data accuracy score", "pct"),
 )
 
