@@ -159,3 +159,9 @@ def test_no_data_dir_is_a_clear_error(tmp_path):
     p = load_params([f])
     with pytest.raises(ParamsError, match="data.dir is not set: give --data-dir"):
         p.data_dir()
+
+
+def test_an_email_address_with_a_line_break_is_one_clear_error():
+    with pytest.raises(ParamsError, match="line break") as e:
+        load_params(sets=['email.leadership=["cfo@example.com\\r\\nBcc: evil@example.com"]'])
+    assert "Traceback" not in str(e.value) and "email.leadership" in str(e.value)

@@ -173,6 +173,8 @@ class EmailParams(_Strict):
         from email.utils import parseaddr
 
         for a in [v] if isinstance(v, str) else (v or []):
+            if any(ch in a for ch in "\r\n\x00"):  # a header injection, and a raw traceback in smtplib before
+                raise ValueError(f"{a!r} holds a line break or NUL: one address per list item, on one line")
             addr = parseaddr(a)[1]
             if not addr or "@" not in addr or addr.startswith("@") or addr.endswith("@") or " " in addr:
                 raise ValueError(f"{a!r} is not an email address like 'Name <name@example.com>'")
