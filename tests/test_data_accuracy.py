@@ -57,8 +57,8 @@ def _company():
             "gl_balances": gl}
 
 
-def _run(t, **settings):
-    return da.run_checks(t, WEEK, CAL, DataAccuracyParams(**settings), Materiality())
+def _run(t, materiality=None, **settings):
+    return da.run_checks(t, WEEK, CAL, DataAccuracyParams(**settings), materiality or Materiality())
 
 
 def _check(res, cid):
@@ -102,7 +102,10 @@ def test_gl_tie_outs_at_the_week_end_and_at_an_earlier_gl_date():
     ar = _check(res, "tie_out:gl_ar_vs_invoices")
     assert ar["status"] == "fail" and ar["difference"] == -30.0 and ar["reference"] == 268.0
     assert _check(res, "tie_out:gl_ap_vs_bills")["status"] == "pass"
-    assert ar["material"]  # 30 / 268 = 11.2% > 5%
+    assert not ar["material"]  # 30 / 268 = 11.2% but $30: under the $5K threshold, never material
+    big = _run(t, Materiality(abs=20.0, pct=0.05))
+    assert _check(big, "tie_out:gl_ar_vs_invoices")["material"]  # $30 >= $20 and 11.2% >= 5%
+    assert not _check(_run(t, Materiality(abs=20.0, pct=0.12)), "tie_out:gl_ar_vs_invoices")["material"]  # 11.2% < 12%
     gl = t["gl_balances"].assign(date=D("2026-11-20"), balance=[268.0, 50.0, 90.0])
     row, _ = da.tie_out_gl(gl, "accounts_receivable", ["1200"], "invoices",
                            lambda d: float(da.ar_balance(t["invoices"], [d]).iloc[0]), WEEK)
@@ -260,7 +263,13 @@ def test_every_planted_mismatch_is_found_and_nothing_else(demo_overlapped):
     res = da.run_checks(tables, week, CAL, params.data_accuracy, params.materiality)
     expected = {p["check_id"] for p in planted["planted_mismatches"]}
     assert set(res.failed["check_id"]) == expected, res.failed[["check_id", "sentence"]].to_string()
-    assert res.failed["material"].all()
+    # the one materiality rule ($5K and 5% of the reference): only the CRM bookings tie-out
+    # ($15,780 at stake on $183,748 booked, 8.6%) is material; the GL AR one ($27,350 on $1.28M, 2.1%),
+    # MRP on-hand ($14,485 on $985K, 1.5%) and the CRM duplicate / orphan ($13K on $2.8M) are not
+    material = dict(zip(res.failed["check_id"], res.failed["material"]))
+    assert material == {"tie_out:crm_bookings_vs_erp_orders": True, "tie_out:gl_ar_vs_invoices": False,
+                        "tie_out:mrp_vs_erp_on_hand": False, "duplicates:crm_bookings_same_order": False,
+                        "orphans:crm_bookings_order": False}, res.failed[["check_id", "dollars_at_stake", "reference"]]
     exc = res.exceptions
     for p in planted["planted_mismatches"]:
         mine = exc[exc["check_id"] == p["check_id"]]

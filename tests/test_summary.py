@@ -76,8 +76,10 @@ def test_headline_never_shows_figures_of_a_failed_report():
 def test_demand_items_sentences_and_lights():
     items = items_for({"demand_reconciliation": DEMAND})
     land = row(items, "Quarter landing")
-    assert land["light"] == "red"  # $480K behind: material
+    assert land["light"] == "amber"  # $480K behind but 4.8% of plan: under 5%, not material (watch)
     assert land["sentence"] == ("2026-Q4 is projected to land at $9.52M, $480K (4.8%) behind the $10.00M plan.")
+    at5 = {**DEMAND, "landing_gap": -500_000.0, "landing": 9_500_000.0}  # exactly 5% and over $5K: material
+    assert row(items_for({"demand_reconciliation": at5}), "Quarter landing")["light"] == "red"
     assert land["link"] == "demand_reconciliation.html"
     wk = row(items, "This week's shipments")
     assert wk["light"] == "red" and "Shipped $700K in 2026-W47 against $800K planned (-$100K, -12.5%)" in wk["sentence"]
@@ -340,5 +342,5 @@ def test_assumptions_state_the_rules():
     from soe_helpers.core.params import load_params
 
     text = " ".join(sm.assumptions(load_params(), {"data_accuracy": {"target": 0.95}}))
-    assert "above $5.0K or 5.0% of its reference" in text and "less than 25% above it" in text
+    assert "a variance of $5.0K or more that is also at least 5.0% of its reference" in text and "less than 25% above it" in text
     assert "Target this run: 95.0%" in text and "never an earlier week's" in text

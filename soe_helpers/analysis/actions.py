@@ -54,6 +54,7 @@ import sqlalchemy as sa
 
 from soe_helpers.core.calendar import week_end, week_label, week_ordinal, week_start
 from soe_helpers.core.formats import fmt_money
+from soe_helpers.analysis.materiality import material_mask
 from soe_helpers.store.engine import metadata
 
 __all__ = [
@@ -227,14 +228,21 @@ def _measure_kind(basis: str, measure: str) -> str:
 
 
 def proposals_from_variances(register: pd.DataFrame, *, periods=("week", "qtd"),
-                             levels=("product_line", "sku", "region"), min_dollars: float = 50000.0) -> pd.DataFrame:
+                             levels=("product_line", "sku", "region"), min_dollars: float = 50000.0,
+                             materiality=None) -> pd.DataFrame:
     """One proposal per underlying variance issue in the register (see the module docstring).
+
+    A row must be material (the one rule of :mod:`soe_helpers.analysis.materiality`, checked again here
+    when ``materiality`` is given, so a register written under other thresholds cannot widen the list)
+    and at least ``min_dollars`` (the action threshold: it narrows materiality, never widens it).
 
     The week's and the quarter-to-date rows of the same level, key and reference are one issue; its
     dollars at stake are the larger |variance| and its sentence the quarter-to-date one when present.
     """
     r = register[register["period"].isin(periods) & register["level"].isin(levels)]
     r = r[r["variance"].abs() >= min_dollars]
+    if materiality is not None:
+        r = r[material_mask(r["variance"], r["reference"], materiality)]
     rows = []
     for _, g in r.assign(_kind=[_measure_kind(str(b), str(m)) for b, m in zip(r["basis"], r["measure"])],
                          _abs=r["variance"].abs()).groupby(["_kind", "level", "key"], sort=False):
@@ -257,9 +265,17 @@ def proposals_from_variances(register: pd.DataFrame, *, periods=("week", "qtd"),
     return _frame(rows).sort_values("dollars_at_stake", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def proposals_from_events(events: pd.DataFrame, *, min_dollars: float = 10000.0) -> pd.DataFrame:
-    """One proposal per detected event (stable ``event_id``) at or above ``min_dollars`` at stake."""
-    e = events[pd.to_numeric(events["dollars_at_stake"], errors="coerce").fillna(0.0).abs() >= min_dollars]
+def proposals_from_events(events: pd.DataFrame, *, min_dollars: float = 10000.0, materiality=None) -> pd.DataFrame:
+    """One proposal per detected event (stable ``event_id``) at or above ``min_dollars`` at stake.
+
+    With ``materiality``, the event's dollars at stake must also be material (no reference: the absolute
+    threshold), so ``min_dollars`` set below ``materiality.abs`` cannot open actions on immaterial events.
+    """
+    at_stake = pd.to_numeric(events["dollars_at_stake"], errors="coerce").fillna(0.0)
+    keep = at_stake.abs() >= min_dollars
+    if materiality is not None:
+        keep &= material_mask(at_stake, None, materiality)
+    e = events[keep]
     e = e.drop_duplicates("event_id", keep="first")
     rows = []
     for r in e.to_dict("records"):
@@ -308,15 +324,20 @@ def proposals_from_kpis(exceptions: pd.DataFrame, *, min_dollars: float = 25000.
     return _frame(rows)
 
 
-def propose(inputs: dict[str, pd.DataFrame | None], settings) -> pd.DataFrame:
-    """All proposals from the inputs :func:`read_inputs` found, with owners; one row per issue key."""
+def propose(inputs: dict[str, pd.DataFrame | None], settings, materiality=None) -> pd.DataFrame:
+    """All proposals from the inputs :func:`read_inputs` found, with owners; one row per issue key.
+
+    ``materiality`` (``params.materiality``): variances and events must be material under the one rule
+    as well as pass the tracker's own (larger) action thresholds.
+    """
     parts = []
     if inputs.get("variance_register.csv") is not None:
         parts.append(proposals_from_variances(inputs["variance_register.csv"], periods=settings.variance_periods,
                                               levels=settings.variance_levels,
-                                              min_dollars=settings.min_dollars_variance))
+                                              min_dollars=settings.min_dollars_variance, materiality=materiality))
     if inputs.get("cash_events.csv") is not None:
-        parts.append(proposals_from_events(inputs["cash_events.csv"], min_dollars=settings.min_dollars_event))
+        parts.append(proposals_from_events(inputs["cash_events.csv"], min_dollars=settings.min_dollars_event,
+                                           materiality=materiality))
     if inputs.get("data_accuracy_checks.csv") is not None:
         parts.append(proposals_from_checks(inputs["data_accuracy_checks.csv"]))
     if inputs.get("kpi_exceptions.csv") is not None:
@@ -876,9 +897,10 @@ def source_summary(inputs: dict[str, pd.DataFrame | None], proposals: pd.DataFra
 
 def rules_text(settings, symbol: str = "$") -> list[str]:
     """The tracker's rules in words: thresholds, ownership, escalation, reopening."""
-    out = [f"An action opens for a material variance of {fmt_money(settings.min_dollars_variance, symbol)} or more "
-           f"({', '.join(settings.variance_levels)}; {' and '.join(settings.variance_periods)}), a detected event of "
-           f"{fmt_money(settings.min_dollars_event, symbol)} or more, a failing material data check, or a KPI off "
+    out = [f"An action opens for a material variance that is also {fmt_money(settings.min_dollars_variance, symbol)} "
+           f"or more ({', '.join(settings.variance_levels)}; {' and '.join(settings.variance_periods)}), a material "
+           f"detected event of {fmt_money(settings.min_dollars_event, symbol)} or more at stake, a failing material "
+           "data check, or a KPI off "
            f"target worth {fmt_money(settings.min_dollars_kpi, symbol)} or more over 13 weeks.",
            f"Owner: the first of {', '.join(f.replace('_', ' ') for f in settings.owner_order)} with an owner in "
            f"params, else {settings.default_owner}. A new action is due {settings.due_days} days after the week ends.",

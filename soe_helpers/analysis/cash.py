@@ -34,6 +34,7 @@ from soe_helpers.analysis.cash_events import (EVENT_COLUMNS, Event, Impact, appl
 from soe_helpers.analysis.cash_forecast import (Assumptions, CashInputs, Projection, build_inputs, cash_summary, project, weekly_cash,
                             working_capital)
 from soe_helpers.core.formats import fmt_money, fmt_pct
+from soe_helpers.analysis.materiality import is_material
 
 __all__ = [
     "CashImpact",
@@ -175,7 +176,7 @@ def cash_week(tables: dict[str, pd.DataFrame], week: str, params, cal: FiscalCal
 
     # -- each detected event alone
     impacts = measure_events(base, full, events, q_weeks)
-    rows = [_event_row(ev, impacts[ev.event_id], sym, params.materiality.abs) for ev in events]
+    rows = [_event_row(ev, impacts[ev.event_id], sym, params.materiality) for ev in events]
     ev_df = pd.DataFrame(rows, columns=EVENT_COLUMNS + _EVENT_EXTRA)
     ev_df = ev_df.sort_values(["dollars_at_stake", "event_id"], ascending=[False, True], kind="stable")
     ev_df = ev_df.reset_index(drop=True)
@@ -253,14 +254,14 @@ _EVENT_EXTRA = ["material", "cash_low_point", "receipts_delayed", "exposure", "r
                 "expedite", "overtime", "carrying_cost", "worst_week"]
 
 
-def _event_row(ev: Event, imp: Impact, sym: str, material_abs: float) -> dict:
+def _event_row(ev: Event, imp: Impact, sym: str, materiality) -> dict:
     worst = imp.weekly.loc[imp.weekly["net"].idxmin(), "week"] if len(imp.weekly) and imp.weekly["net"].min() < 0 else ""
     return {
         "event_id": ev.event_id, "type": ev.type, "sentence": event_sentence(ev, imp, sym),
         "product_line": ev.product_line, "region": ev.region, "supplier_id": ev.supplier_id,
         "customer_id": ev.customer_id, "sku": ev.sku, "order_id": ev.order_id,
         "pnl_impact_quarter": imp.pnl_impact_quarter, "cash_impact_13w": imp.cash_impact_13w,
-        "dollars_at_stake": imp.dollars_at_stake, "material": bool(imp.dollars_at_stake > material_abs),
+        "dollars_at_stake": imp.dollars_at_stake, "material": is_material(imp.dollars_at_stake, None, materiality),
         "cash_low_point": imp.cash_low_point, "receipts_delayed": imp.receipts_delayed, "exposure": imp.exposure,
         "revenue_in_quarter": imp.revenue_in_quarter, "penalty": -imp.pnl.get("penalty", 0.0),
         "expedite": -imp.pnl.get("expedite", 0.0), "overtime": -imp.pnl.get("overtime", 0.0),
@@ -428,7 +429,7 @@ def assumption_lines(params, ci: CashImpact | None = None) -> list[str]:
              f"{cp.spike_min_weeks} of the last {cp.spike_lookback_weeks} weeks; the baseline assumes the spike "
              f"continues {cp.spike_persist_weeks} more weeks at the same ratio.")
     a.append(f"Supplier delays count from {cp.supplier_delay_min_days} days past the promised date; an event is listed "
-             f"when its dollars at stake pass {fmt_money(params.materiality.abs, sym)}.")
+             f"when its dollars at stake are material: {fmt_money(params.materiality.abs, sym)} or more.")
     a.append(f"Late order lines (rescheduled by the ERP, or short of stock) worth {fmt_money(line_event_min_value(params), sym)} "
              "or more are events of their own; two or more smaller ones of the same SKU are one event, measured together.")
     return a

@@ -27,7 +27,7 @@ that could not run (an optional export not provided) is listed as *not run* and 
 of the score. Target: ``data_accuracy.target_score`` (95%).
 
 A failing check is **material** when its dollars (differences, or the value of the
-failing records) pass the company's materiality thresholds against its reference, or,
+failing records) are material under the one rule of :mod:`soe_helpers.analysis.materiality`, or,
 for a check with no dollar measure (freshness, coverage), whenever it fails: a stale or
 incomplete source makes every report that uses it unreliable.
 """
@@ -43,7 +43,7 @@ import sqlalchemy as sa
 from soe_helpers.core.calendar import FiscalCalendar, to_week, week_add, week_end, week_ordinal, week_start
 from soe_helpers.core.frames import isin
 from soe_helpers.analysis.kpis import ap_balance, ar_balance, inventory_value
-from soe_helpers.analysis.reconcile import is_material
+from soe_helpers.analysis.materiality import material_mask
 from soe_helpers.core.formats import fmt_money, fmt_pct
 from soe_helpers.store.engine import metadata
 
@@ -618,9 +618,8 @@ def run_checks(tables: dict[str, pd.DataFrame | None], week: str, cal: FiscalCal
 
     checks = pd.DataFrame(rows)
     has_dollars = checks.pop("_has_dollars").astype(bool)
-    money_material = is_material(checks["dollars_at_stake"].fillna(0.0), checks["reference"].fillna(0.0),
-                                 materiality.abs, materiality.pct, materiality.rule)
-    checks["material"] = (checks["status"] == "fail") & (~has_dollars | np.asarray(money_material, dtype=bool))
+    money_material = material_mask(checks["dollars_at_stake"].fillna(0.0), checks["reference"], materiality)
+    checks["material"] = (checks["status"] == "fail") & (~has_dollars | money_material)
     money = ["difference", "gross_difference", "reference", "dollars_at_stake"]
     checks[money] = checks[money].round(2) + 0.0  # cents; no "-0.00" from float noise
     checks = checks[CHECK_COLUMNS]

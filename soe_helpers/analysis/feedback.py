@@ -58,6 +58,7 @@ from soe_helpers.analysis import forecast_error as fe
 from soe_helpers.core.calendar import from_ordinal, week_end, week_ordinal, week_range
 from soe_helpers.report.charts import COLORS
 from soe_helpers.analysis.reconcile import plan_prices
+from soe_helpers.analysis.materiality import is_material
 from soe_helpers.core.formats import fmt_pct
 
 __all__ = [
@@ -495,7 +496,8 @@ def forecast_feedback(forecasts: pd.DataFrame, booked_weekly: pd.DataFrame, orde
         booked_weekly, order_history: the aggregates of :mod:`soe_helpers.data.aggregates` (actual demand).
         week: the run week; only demand and snapshots up to its end are used.
         p: ``params.forecast_feedback`` (:class:`soe_helpers.core.params.ForecastFeedbackParams`).
-        materiality: ``params.materiality``; a line's bias is material above its ``pct``.
+        materiality: ``params.materiality``; a line's bias is material when its bias at list price passes
+            the one rule of :mod:`soe_helpers.analysis.materiality` against its demand at list price.
         as_of: the data's as-of date; a week not complete by then is refused.
     Returns:
         :class:`ForecastFeedback`.
@@ -595,7 +597,8 @@ def forecast_feedback(forecasts: pd.DataFrame, booked_weekly: pd.DataFrame, orde
         on="product_line", suffixes=("", "_line_grain"))
     bt_lag = backtest_summary(bt, ["lag"])
 
-    fig = _figures(week, by_lag, by_line, ts, fva_lag, corr, bt_all, bt_line, focus, base_seconds, materiality)
+    fig = _figures(week, by_lag, by_line, ts, fva_lag, corr, bt_all, bt_line, focus, base_seconds, materiality,
+                   bias_value(ew[ew["lag"] == focus], products))
     return ForecastFeedback(
         week=week, history=(first, week), window=(win_first, week), backtest_window=(bt_first, week),
         latest_snapshot=latest, errors=errors, by_lag=by_lag, by_lag_line_grain=by_lag_line, by_line=by_line,
@@ -611,7 +614,24 @@ def _at(df: pd.DataFrame, col: str, **where):
     return float(df.loc[m, col].iloc[0]) if m.any() else float("nan")
 
 
-def _figures(week, by_lag, by_line, ts, fva_lag, corr, bt_all, bt_line, focus, base_seconds, materiality) -> dict:
+def bias_value(errors: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
+    """Forecast bias in money per product line: (forecast - actual) units x list price, with demand at list price.
+
+    Args:
+        errors: forecast errors (sku, product_line, forecast, actual in units), one lag.
+        products: the validated ``products`` table (sku, list_price).
+    Returns:
+        A new frame indexed by product_line with ``bias_value`` (currency; + = over-forecast) and
+        ``demand_value`` (actual demand at list price, the reference of the materiality test).
+    """
+    e = errors[["sku", "product_line", "forecast", "actual"]].merge(products[["sku", "list_price"]], on="sku", how="left")
+    price = e["list_price"].fillna(0.0)
+    return pd.DataFrame({"product_line": e["product_line"], "bias_value": (e["forecast"] - e["actual"]) * price,
+                         "demand_value": e["actual"] * price}).groupby("product_line").sum()
+
+
+def _figures(week, by_lag, by_line, ts, fva_lag, corr, bt_all, bt_line, focus, base_seconds, materiality,
+             line_values: pd.DataFrame) -> dict:
     """The headline figures recorded in results.json (section forecast_feedback)."""
     raw, cor = _at(bt_all, "wape_raw", grain="sku"), _at(bt_all, "wape_corrected", grain="sku")
     lraw, lcor = _at(bt_all, "wape_raw", grain="line"), _at(bt_all, "wape_corrected", grain="line")
@@ -646,13 +666,23 @@ def _figures(week, by_lag, by_line, ts, fva_lag, corr, bt_all, bt_line, focus, b
         c = _at(corr[corr["level"] == "product_line"], "correction_pct", key=top["product_line"], lag=focus)
         f["most_biased_line"] = {"product_line": top["product_line"], "bias_pct_lag4": _at(
             by_line, "bias_pct", product_line=top["product_line"], lag=4), "bias_pct_focus_lag": float(top["bias_pct"]),
-            "correction": c, "material": bool(materiality is None or abs(top["bias_pct"]) > materiality.pct),
+            "correction": c, "material": _bias_material(line_values, top["product_line"], materiality),
             "backtest_improvement": _at(bt_line, "improvement", product_line=top["product_line"]),
             "backtest_improvement_line_grain": _at(bt_line, "improvement_line_grain",
                                                    product_line=top["product_line"])}
     else:
         f["most_biased_line"] = None
     return f
+
+
+def _bias_material(line_values: pd.DataFrame, line: str, materiality) -> bool:
+    """The line's focus-lag bias is material under the one rule (its bias in money against its demand in money)."""
+    if materiality is None:
+        return True
+    if line not in line_values.index:
+        return False
+    v = line_values.loc[line]
+    return is_material(float(v["bias_value"]), float(v["demand_value"]), materiality)
 
 
 # ---------------------------------------------------------------- words and display tables
@@ -671,7 +701,8 @@ def headline(fb: ForecastFeedback, materiality=None) -> str:
         return f"No lag-{lag} forecast with known demand between {span}: forecast bias cannot be measured."
     b = mb["bias_pct_focus_lag"]
     if not mb["material"]:
-        pct = f" (materiality {fmt_pct(materiality.pct)})" if materiality is not None else ""
+        pct = (f" (material: {fmt_pct(materiality.pct)} of demand and at least {materiality.abs:,.0f} at list price)"
+               if materiality is not None else "")
         return (f"No product line is materially biased at lag {lag} ({span}): the largest bias is "
                 f"{mb['product_line']}, {fmt_pct(abs(b))} {_over(b)}-forecast{pct}.")
     s = f"The plan {_over(b)}-forecasts {mb['product_line']} by {fmt_pct(abs(b))} at lag {lag} ({span})"

@@ -30,6 +30,7 @@ import pandas as pd
 
 from soe_helpers.core.calendar import FiscalCalendar, week_add, week_ordinal
 from soe_helpers.core.formats import fmt_money, fmt_pct, fmt_units
+from soe_helpers.analysis.materiality import material_mask
 
 __all__ = [
     "shipped_facts",
@@ -38,7 +39,6 @@ __all__ = [
     "forecast_for_weeks",
     "latest_forecast",
     "compare",
-    "is_material",
     "flag_material",
     "pvm_bridge",
     "bridge_steps",
@@ -146,32 +146,9 @@ def compare(actual: pd.DataFrame, reference: pd.DataFrame, by: list[str], value:
     return out.sort_values("variance", key=np.abs, ascending=False, kind="stable").reset_index(drop=True)
 
 
-def is_material(variance, reference, abs_threshold: float = 5000.0, pct_threshold: float = 0.05,
-                rule: str = "either"):
-    """True where |variance| > abs_threshold and/or |variance| / |reference| > pct_threshold.
-
-    ``rule`` "either" (default) flags a variance passing either threshold, "both" only those
-    passing both. A non-zero variance on a zero reference passes the relative test.
-    Works on scalars and arrays.
-    """
-    v = np.abs(np.asarray(variance, dtype=float))
-    r = np.abs(np.asarray(reference, dtype=float))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.where(r > 0, v / np.where(r > 0, r, 1.0), np.where(v > 0, np.inf, 0.0))
-    a_ok, p_ok = v > abs_threshold, rel > pct_threshold
-    if rule == "either":
-        res = a_ok | p_ok
-    elif rule == "both":
-        res = a_ok & p_ok
-    else:
-        raise ValueError(f"materiality rule {rule!r} is not 'either' or 'both'")
-    return bool(res) if np.ndim(res) == 0 else res
-
-
 def flag_material(df: pd.DataFrame, materiality, reference_col: str, variance_col: str = "variance") -> pd.DataFrame:
-    """A copy of ``df`` with a boolean ``material`` column (see :func:`is_material`)."""
-    return df.assign(material=is_material(df[variance_col], df[reference_col], materiality.abs,
-                                          materiality.pct, materiality.rule))
+    """A copy of ``df`` with a boolean ``material`` column: the one rule of :mod:`soe_helpers.analysis.materiality`."""
+    return df.assign(material=material_mask(df[variance_col], df[reference_col], materiality))
 
 
 # ---------------------------------------------------------------- price / volume / mix

@@ -31,6 +31,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from soe_helpers.analysis.kpis import fmt_kpi
+from soe_helpers.analysis.materiality import is_material
 from soe_helpers.report.charts import COLORS, money_axis
 from soe_helpers.core.formats import fmt_money, fmt_pct
 
@@ -298,13 +299,6 @@ def _short_week(w: str | None) -> str:
     return str(w)[-3:] if w and len(str(w)) == 8 and str(w)[4:6] == "-W" else str(w or "–")
 
 
-def _is_material(amount: float, base: float | None, materiality) -> bool:
-    """Same rule as :func:`soe_helpers.analysis.reconcile.is_material` on plain floats."""
-    over_abs = abs(amount) > materiality.abs
-    over_pct = bool(base) and abs(amount) / abs(base) > materiality.pct
-    return (over_abs or over_pct) if materiality.rule == "either" else (over_abs and over_pct)
-
-
 def _owner_of(owners: Mapping[str, str] | None, v: Mapping[str, Any]) -> str | None:
     """The owner of a variance or event: by its issue key (``variance:<level>:<key>``, ``event:<event_id>``)."""
     if not owners:
@@ -329,14 +323,14 @@ def _demand_items(ref, sec, *, week, materiality, rules, symbol, owners, link):
     if gap is not None and landing is not None:
         word = "behind" if gap < 0 else "ahead of"
         pct = f" ({fmt_pct(abs(gap) / abs(plan_q))})" if plan_q else ""
-        light = "green" if gap >= 0 else ("red" if _is_material(gap, plan_q, materiality) else "amber")
+        light = "green" if gap >= 0 else ("red" if is_material(gap, plan_q, materiality) else "amber")
         items.append(_item(ref, "Quarter landing", light,
                            f"{quarter} is projected to land at {fmt_money(landing, symbol)}, "
                            f"{fmt_money(abs(gap), symbol)}{pct} {word} the {fmt_money(plan_q, symbol)} plan.", link))
     shipped, planned = _num(sec.get("week_shipped_revenue")), _num(sec.get("week_plan_revenue"))
     if shipped is not None and planned is not None:
         var = shipped - planned
-        light = "green" if var >= 0 else ("red" if _is_material(var, planned, materiality) else "amber")
+        light = "green" if var >= 0 else ("red" if is_material(var, planned, materiality) else "amber")
         pct = f", {fmt_pct(var / planned, signed=True)}" if planned else ""
         items.append(_item(ref, "This week's shipments", light,
                            f"Shipped {fmt_money(shipped, symbol)} in {week} against {fmt_money(planned, symbol)} "
@@ -391,7 +385,7 @@ def _cash_items(ref, sec, *, week, materiality, rules, symbol, owners, link):
         if min_cash is not None and val < min_cash:
             light, s = "red", s + f" and under the {fmt_money(min_cash, symbol)} minimum"
         else:
-            light = "amber" if diff < 0 and _is_material(diff, base13, materiality) else "green"
+            light = "amber" if diff < 0 and is_material(diff, base13, materiality) else "green"
         items.append(_item(ref, "Scenario risk", light, s + ".", link))
     elif base13 is not None:
         items.append(_item(ref, "Week-13 cash", "green",
@@ -415,7 +409,7 @@ def _cash_items(ref, sec, *, week, materiality, rules, symbol, owners, link):
             owner = _owner_of(owners, top[0])
             s += f". Largest: {str(top[0]['sentence']).rstrip('.')}" + (f" (owner: {owner})" if owner else "")
         worst = min(x for x in (pnl, cash13, 0.0) if x is not None)
-        light = "green" if n == 0 or worst >= 0 else ("red" if _is_material(worst, None, materiality) else "amber")
+        light = "green" if n == 0 or worst >= 0 else ("red" if is_material(worst, None, materiality) else "amber")
         items.append(_item(ref, "Disruptions", light, s + ".", link))
     return items
 
@@ -872,9 +866,9 @@ def status_table(statuses: Mapping[str, dict], pack: Iterable[ReportRef] = PACK)
 def assumptions(params, results: Mapping[str, dict] | None = None) -> list[str]:
     """The rules behind the summary's traffic lights, as sentences (the report prints them)."""
     m, r, sym = params.materiality, params.executive_summary, params.company.currency_symbol
-    rule = "or" if m.rule == "either" else "and"
     out = [
-        f"Material: a variance above {fmt_money(m.abs, sym)} {rule} {fmt_pct(m.pct)} of its reference. "
+        f"Material: a variance of {fmt_money(m.abs, sym)} or more that is also at least {fmt_pct(m.pct)} of its "
+        "reference (with no reference, the amount alone decides). "
         "Behind plan by a material amount = Act (red); behind but not material = Watch (amber).",
         f"Cash: Act when the 13-week low point is below the minimum cash, Watch when it is less than "
         f"{fmt_pct(r.cash_watch_margin, digits=0)} above it; scenarios are Watch when they cut week-13 cash "
