@@ -262,7 +262,7 @@ def test_summary_and_owner_totals_tie_out(store):
     assert sm["dollars_at_stake_open"] == 320000 == sum(sm["by_owner"].values())
     owners = A.by_owner(view)
     assert owners["dollars_at_stake"].sum() == sm["dollars_at_stake_open"] and owners["open"].sum() == sm["open"]
-    assert "2 open actions, $320K at stake" in A.headline(sm)  # EMEA ($60K) was dropped
+    assert "2 open actions, $320K at stake" in A.headline(sm, symbol="$")  # EMEA ($60K) was dropped
 
 
 # ---------------------------------------------------------------- analysts' edits

@@ -323,8 +323,10 @@ def test_forecast_feedback_finds_corrects_and_proves_the_biased_line():
     assert fb.fmt_points(0.1834) == "+18.3 pts" and fb.fmt_points(np.nan) == "–"
     from matplotlib.figure import Figure
 
-    assert isinstance(fb.plot_backtest(r.backtest_by_line, r.backtest_overall, "t"), Figure)
-    assert isinstance(fb.plot_accuracy_by_lag(r, "t"), Figure)
+    from soe_helpers.report import charts
+
+    assert isinstance(charts.plot_backtest(r.backtest_by_line, r.backtest_overall, "t"), Figure)
+    assert isinstance(charts.plot_accuracy_by_lag(r, "t"), Figure)
 
 
 def test_forecast_feedback_refuses_what_it_cannot_measure():

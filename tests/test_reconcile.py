@@ -88,10 +88,10 @@ def test_quarter_landing_by_hand():
 
 
 def test_sentence_words_and_sign():
-    s = variance_sentence("Controllers", -412_000, -0.142, 2_490_000, 2_902_000, "plan", "quarter-to-date")
+    s = variance_sentence("Controllers", -412_000, -0.142, 2_490_000, 2_902_000, "plan", "quarter-to-date", symbol="$")
     assert s == "Controllers is $412K (14.2%) behind plan quarter-to-date: shipped $2.49M vs $2.90M."
-    assert "ahead of" in variance_sentence("X", 10, np.inf, 10, 0, "plan", "in 2026-W47")
-    assert "(" not in variance_sentence("X", 10, np.inf, 10, 0, "plan", "in 2026-W47")
+    assert "ahead of" in variance_sentence("X", 10, np.inf, 10, 0, "plan", "in 2026-W47", symbol="$")
+    assert "(" not in variance_sentence("X", 10, np.inf, 10, 0, "plan", "in 2026-W47", symbol="$")
 
 
 def _tiny_company():
@@ -123,7 +123,7 @@ def test_reconcile_week_ties_out():
     orders, shipments, products, customers, plan, forecasts = _tiny_company()
     weekly = from_frames(orders=orders, shipments=shipments)
     rec = reconcile_week(weekly["booked_weekly"], weekly["shipped_weekly"], products, customers, plan, forecasts,
-                         "2026-W47", FiscalCalendar("iso"), Materiality())
+                         "2026-W47", FiscalCalendar("iso"), Materiality(), symbol="$")
     # week: shipped A 100 x 11 = 1100, B 40 x 20 = 800 -> 1900 vs plan 2000
     assert rec.totals["week_shipped_revenue"] == 1900.0 and rec.totals["week_plan_revenue"] == 2000.0
     for per in (rec.week_vs_plan, rec.qtd_vs_plan):

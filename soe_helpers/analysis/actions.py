@@ -62,8 +62,7 @@ __all__ = [
     "EDITABLE", "ActionError", "actions", "action_history", "sightings",
     "format_id", "parse_id", "read_inputs", "proposals_from_variances", "proposals_from_events",
     "proposals_from_checks", "proposals_from_kpis", "propose", "assign_owner", "escalation_level",
-    "SyncResult", "sync_week", "sources_read", "load_actions", "load_history", "tracker_view", "summary", "by_owner",
-    "owner_chart", "update_action", "export_actions", "import_actions", "ImportResult", "list_table",
+    "SyncResult", "sync_week", "sources_read", "load_actions", "load_history", "tracker_view", "summary", "by_owner", "update_action", "export_actions", "import_actions", "ImportResult", "list_table",
 ]
 
 STATUSES = ("open", "in progress", "done", "dropped")
@@ -570,7 +569,7 @@ def tracker_view(acts: pd.DataFrame, week: str, levels: list[str]) -> pd.DataFra
     return d
 
 
-def summary(view: pd.DataFrame, symbol: str = "$") -> dict:
+def summary(view: pd.DataFrame) -> dict:
     """Headline figures of the tracker (from :func:`tracker_view`): counts, open dollars, by owner."""
     o = view[view["is_open"]]
     return {
@@ -589,32 +588,6 @@ def by_owner(view: pd.DataFrame) -> pd.DataFrame:
     g = o.groupby("owner").agg(open=("id", "size"), overdue=("overdue", "sum"), escalated=("escalated", "sum"),
                                dollars_at_stake=("dollars_at_stake", "sum")).reset_index()
     return g.sort_values("dollars_at_stake", ascending=False, kind="stable").reset_index(drop=True)
-
-
-def owner_chart(owners: pd.DataFrame, symbol: str = "$", title: str = "") -> "Figure":
-    """Horizontal bars of open dollars at stake by owner (overdue share darker)."""
-    import matplotlib.pyplot as plt
-
-    from soe_helpers.report.charts import COLORS, money_axis
-
-    d = owners.sort_values("dollars_at_stake").tail(15)
-    fig, ax = plt.subplots(figsize=(8, 0.4 * len(d) + 1.3))
-    ax.barh([str(o) for o in d["owner"]], d["dollars_at_stake"], color=COLORS["actual"])
-    for i, (v, n) in enumerate(zip(d["dollars_at_stake"], d["open"])):
-        ax.annotate(f"{fmt_money(v, symbol)} · {n}", (v, i), xytext=(3, 0), textcoords="offset points",
-                    va="center", fontsize=8)
-    money_axis(ax, symbol, axis="x")
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(4))
-    top = float(d["dollars_at_stake"].max()) if len(d) else 0.0
-    ax.set_xlim(0, (top if np.isfinite(top) and top > 0 else 1.0) * 1.25)  # room for the labels
-    if d.empty:
-        ax.text(0.5, 0.5, "No open actions", transform=ax.transAxes, ha="center", va="center")
-    ax.set_title(title or "Open dollars at stake by owner (· open actions)")
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
 
 
 # ---------------------------------------------------------------- analysts' changes (CLI, spreadsheet)
@@ -895,7 +868,7 @@ def source_summary(inputs: dict[str, pd.DataFrame | None], proposals: pd.DataFra
     return pd.DataFrame(rows)
 
 
-def rules_text(settings, symbol: str = "$") -> list[str]:
+def rules_text(settings, symbol: str) -> list[str]:
     """The tracker's rules in words: thresholds, ownership, escalation, reopening."""
     out = [f"An action opens for a material variance that is also {fmt_money(settings.min_dollars_variance, symbol)} "
            f"or more ({', '.join(settings.variance_levels)}; {' and '.join(settings.variance_periods)}), a material "
@@ -921,7 +894,7 @@ def rules_text(settings, symbol: str = "$") -> list[str]:
     return out
 
 
-def headline(s: dict, symbol: str = "$") -> str:
+def headline(s: dict, symbol: str) -> str:
     """'21 open actions, $3.87M at stake: 2 overdue, 11 escalated; 4 new this week, 1 closed.'"""
     esc = ", ".join(f"{n} to {lvl}" for lvl, n in s["escalated_to"].items())
     return (f"{s['open']} open action{'s' if s['open'] != 1 else ''}, {fmt_money(s['dollars_at_stake_open'], symbol)} "

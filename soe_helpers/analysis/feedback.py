@@ -47,16 +47,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
 
 from soe_helpers.analysis import baselines
 from soe_helpers.analysis import forecast_error as fe
 from soe_helpers.core.calendar import from_ordinal, week_end, week_ordinal, week_range
-from soe_helpers.report.charts import COLORS
 from soe_helpers.analysis.reconcile import plan_prices
 from soe_helpers.analysis.materiality import is_material
 from soe_helpers.core.formats import fmt_pct
@@ -74,7 +70,6 @@ __all__ = [
     "fva_table",
     "ForecastFeedback",
     "forecast_feedback",
-    "plot_backtest",
     "headline",
     "backtest_sentence",
     "fmt_points",
@@ -89,7 +84,6 @@ __all__ = [
     "assumptions",
     "fva_sku_display",
     "line_corrections",
-    "plot_accuracy_by_lag",
 ]
 
 CORRECTION_COLUMNS = ["level", "key", "product_line", "lag", "weeks", "capped_weeks", "forecast", "actual",
@@ -864,13 +858,6 @@ def fva_sku_display(fb: ForecastFeedback, top: int = 10, worst: bool = True) -> 
     return out
 
 
-def plot_accuracy_by_lag(fb: ForecastFeedback, title: str) -> Figure:
-    """WAPE by lag of the S&OP forecast and the three baselines (SKU grain, trailing window)."""
-    d = fb.by_lag.rename(columns={"wape": "sop", "wape_naive": "naive", "wape_seasonal_naive": "seasonal_naive",
-                                  "wape_ets": "ets"})
-    return fe.plot_wape_by_lag(d[["lag", "sop", "naive", "seasonal_naive", "ets"]], title)
-
-
 _METHODS = {"ets_seasonal": "Holt-Winters seasonal", "ets_damped": "damped trend", "naive_fallback": "naive fallback",
             "no_demand_yet": "no demand yet"}
 _LEVELS = {"product_line": "product lines", "sku": "SKUs"}
@@ -915,38 +902,3 @@ def assumptions(fb: ForecastFeedback, p) -> list[str]:
         f"Backtest: the last {p.backtest_weeks} target weeks, every lag, each forecast corrected as of its own "
         "snapshot week (rolling origin), scored by WAPE per SKU and per product line total.",
     ]
-
-
-# ---------------------------------------------------------------- chart
-
-
-def plot_backtest(bt_line: pd.DataFrame, bt_all: pd.DataFrame, title: str) -> Figure:
-    """Backtest WAPE, as made vs bias-corrected, per product line and for all lines: left per SKU,
-    right per product line total (``bt_line`` and ``bt_all`` from :func:`forecast_feedback`)."""
-    grains = (("", "sku", "SKU forecasts"), ("_line_grain", "line", "Product line totals"))
-    fig, axes = plt.subplots(1, 2, figsize=(8.6, 0.5 * (len(bt_line) + 1) + 1.6), sharey=True)
-    for ax, (suffix, grain, label) in zip(axes, grains):
-        tot = bt_all[bt_all["grain"] == grain]
-        raw = np.r_[bt_line[f"wape_raw{suffix}"].to_numpy(float), tot["wape_raw"].to_numpy(float)]
-        cor = np.r_[bt_line[f"wape_corrected{suffix}"].to_numpy(float), tot["wape_corrected"].to_numpy(float)]
-        names = [*map(str, bt_line["product_line"]), "All lines"]
-        y = np.arange(len(names))[::-1]
-        ax.barh(y + 0.2, raw, height=0.38, color=fe.METHOD_COLORS["sop"], label="S&OP forecast as made")
-        ax.barh(y - 0.2, cor, height=0.38, color=fe.METHOD_COLORS["corrected"], label="Bias-corrected")
-        for yi, a, b in zip(y, raw, cor):
-            if np.isfinite(a) and np.isfinite(b) and a > 0:
-                ax.annotate(f"{(b - a) / a * 100:+.1f}%", (max(a, b), yi), xytext=(3, -3), textcoords="offset points",
-                            fontsize=7.5, color=COLORS["good"] if b < a else COLORS["bad"])
-        ax.set_yticks(y)
-        ax.set_yticklabels(names)
-        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        top = np.nanmax(np.r_[raw, cor]) if np.isfinite(np.r_[raw, cor]).any() else 1.0
-        ax.set_xlim(0, top * 1.3)
-        ax.set_xlabel("WAPE, all lags")
-        ax.set_title(label, fontsize=9)
-    fig.suptitle(title, fontweight="bold", fontsize=11)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
-    plt.close(fig)
-    return fig

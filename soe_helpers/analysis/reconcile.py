@@ -264,7 +264,7 @@ def customer_run_rate(shipped: pd.DataFrame, before_week: str, n_weeks: int = 13
 
 
 def variance_sentence(name: str, variance: float, pct: float, actual: float, reference: float, basis: str,
-                      period: str, what: str = "shipped", symbol: str = "$") -> str:
+                      period: str, what: str = "shipped", *, symbol: str) -> str:
     """Plain-language line: 'Controllers is $412K (14.2%) behind plan quarter-to-date: shipped $2.49M vs $2.90M.'"""
     direction = "ahead of" if variance >= 0 else "behind"
     pct_txt = "" if not np.isfinite(pct) else f" ({fmt_pct(abs(pct))})"
@@ -296,7 +296,7 @@ def _label_sku(df: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
 
 
 def reconcile_week(booked_weekly, shipped_weekly, products, customers, plan, forecasts, week: str,
-                   cal: FiscalCalendar, materiality, symbol: str = "$") -> Reconciliation:
+                   cal: FiscalCalendar, materiality, symbol: str) -> Reconciliation:
     """Everything the demand reconciliation report shows for ``week`` (see the module docstring).
 
     ``booked_weekly`` and ``shipped_weekly`` are the aggregates of :mod:`soe_helpers.data.aggregates`
@@ -393,7 +393,7 @@ def _fill_line(df: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
 _BASIS = {"plan": "plan", "run_rate": "its run-rate", "forecast": "the lag-1 forecast"}
 
 
-def variance_register(vs_plan: dict, vs_fc: dict, materiality, week: str, symbol: str = "$") -> pd.DataFrame:
+def variance_register(vs_plan: dict, vs_fc: dict, materiality, week: str, symbol: str) -> pd.DataFrame:
     """Material variances only, every period, level and basis, ranked by |variance| ($).
 
     Columns: period, level, key, name, product_line, region, basis, measure, actual, reference,
@@ -429,7 +429,7 @@ def variance_register(vs_plan: dict, vs_fc: dict, materiality, week: str, symbol
                         "actual": rd[a_col], "reference": rd[r_col], "variance": rd["variance"],
                         "variance_pct": rd["variance_pct"],
                         "sentence": variance_sentence(name, rd["variance"], rd["variance_pct"], rd[a_col], rd[r_col],
-                                                      basis, period_txt[per], what, symbol),
+                                                      basis, period_txt[per], what, symbol=symbol),
                     })
     cols = ["period", "level", "key", "name", "product_line", "region", "basis", "measure", "actual", "reference",
             "variance", "variance_pct", "sentence"]

@@ -50,7 +50,7 @@ class _Strict(BaseModel):
 class Company(_Strict):
     name: str
     currency: str = "USD"
-    currency_symbol: str = "$"
+    currency_symbol: str = "$"   # the one place the currency symbol has a default: the company's params
 
 
 class CalendarParams(_Strict):

@@ -276,7 +276,7 @@ def _num(x) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def headline_money(x, symbol: str = "$") -> str:
+def headline_money(x, symbol: str) -> str:
     """Money for a subject line: ``475697 -> '$0.48M'``, ``1234567 -> '$1.2M'``, ``48200 -> '$48K'``.
 
     Unsigned magnitudes read best in a headline ("$0.48M behind plan"); the sign goes in words.
@@ -651,7 +651,7 @@ def build_items(
     week: str,
     materiality,
     rules,
-    symbol: str = "$",
+    symbol: str,
     owners: Mapping[str, str] | None = None,
     pack: Iterable[ReportRef] = PACK,
 ) -> pd.DataFrame:
@@ -695,7 +695,7 @@ def lights_count(items: pd.DataFrame) -> dict[str, int]:
 # ---------------------------------------------------------------- headline and subject
 
 
-def headline(results: Mapping[str, dict], statuses: Mapping[str, dict], *, week: str, symbol: str = "$") -> str:
+def headline(results: Mapping[str, dict], statuses: Mapping[str, dict], *, week: str, symbol: str) -> str:
     """The week in one line, e.g. ``"$0.48M behind plan, cash low point $1.2M in W05"``.
 
     Built from demand_reconciliation.landing_gap and cash_impact.lowest_cash / lowest_week;
@@ -769,7 +769,7 @@ def changes_since(
     *,
     previous_week: str,
     materiality,
-    symbol: str = "$",
+    symbol: str,
     shown_sections: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """This week's tracked figures against the previous week's, with a sentence for each change that matters.
@@ -821,7 +821,7 @@ def change_sentences(changes: pd.DataFrame | None, previous_week: str) -> list[s
     return list(moved["sentence"]) or [f"No tracked figure moved materially since {previous_week}."]
 
 
-def changes_display(changes: pd.DataFrame | None, symbol: str = "$") -> pd.DataFrame:
+def changes_display(changes: pd.DataFrame | None, symbol: str) -> pd.DataFrame:
     """:func:`changes_since` formatted for a table: metric, last week, this week, change (strings)."""
     cols = ["Metric", "Last week", "This week", "Change"]
     if changes is None or changes.empty:
@@ -937,7 +937,7 @@ def kpi_html(kpis: pd.DataFrame) -> str:
 # ---------------------------------------------------------------- charts
 
 
-def landing_chart(section: Mapping[str, Any] | None, symbol: str = "$") -> Figure | None:
+def landing_chart(section: Mapping[str, Any] | None, symbol: str) -> Figure | None:
     """Quarter plan vs projected landing (shipped to date + latest forecast), one bar each; None without figures."""
     sec = section or {}
     plan_q, actual, landing = (_num(sec.get(k)) for k in ("plan_quarter", "actual_qtd", "landing"))
@@ -960,7 +960,7 @@ def landing_chart(section: Mapping[str, Any] | None, symbol: str = "$") -> Figur
     return fig
 
 
-def cash_chart(forecast: pd.DataFrame | None, min_cash: float | None = None, symbol: str = "$",
+def cash_chart(forecast: pd.DataFrame | None, min_cash: float | None, symbol: str,
                scenario_col: str = "scenario", week_col: str = "week",
                value_col: str = "closing_cash") -> Figure | None:
     """13-week closing cash: the baseline (forecast colour), each scenario, the minimum-cash line and the low point.
