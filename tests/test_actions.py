@@ -450,3 +450,16 @@ def test_weekly_run_lists_owned_actions_and_a_done_action_survives_a_rerun(pack_
     assert again["run_changes"]["opened"] == 0 and again["closed_this_week"] >= 1
     hist = A.load_history(store, A.parse_id(target))
     assert hist[hist["field"] == "status"]["new_value"].tolist() == ["open", "done"]
+
+
+def test_variances_open_actions_only_when_material_and_over_the_action_threshold():
+    from soe_helpers.core.params import Materiality
+
+    reg = _register([_variance("A", -60_000), _variance("B", -60_000), _variance("C", -40_000)])
+    reg["reference"] = [1_000_000.0, 2_000_000.0, 100_000.0]  # A 6%, B 3% (not material), C 40% but under $50K
+    keys = A.proposals_from_variances(reg, min_dollars=50_000, materiality=Materiality())["issue_key"].tolist()
+    assert keys == ["variance:shipments_vs_plan:product_line:A"], keys
+    ev = pd.DataFrame({"event_id": ["e1", "e2"], "dollars_at_stake": [4_000.0, 6_000.0], "type": "x",
+                       "sentence": ["s1", "s2"]})
+    low = A.proposals_from_events(ev, min_dollars=1_000, materiality=Materiality())  # an action threshold below $5K
+    assert low["issue_key"].str.endswith("e2").tolist() == [True], low  # cannot open an action on a $4K event
