@@ -263,7 +263,7 @@ def test_summary_and_owner_totals_tie_out(store):
     assert sm["dollars_at_stake_open"] == 320000 == sum(sm["by_owner"].values())
     owners = A.by_owner(view)
     assert owners["dollars_at_stake"].sum() == sm["dollars_at_stake_open"] and owners["open"].sum() == sm["open"]
-    assert "2 open actions, $320K at stake" in A.headline(sm)  # EMEA ($60K) was dropped
+    assert "2 open actions, $320K at stake" in A.headline(sm, symbol="$")  # EMEA ($60K) was dropped
 
 
 # ---------------------------------------------------------------- analysts' edits
@@ -506,3 +506,16 @@ def test_a_runs_sync_is_kept_when_it_finishes_ok_and_dropped_when_it_fails(store
     _two_weeks(other, s)
     T.sync_week(other, w47, "2026-W47", s, run_id="good", now=NOW)
     assert _tracker_rows(other) == _tracker_rows(store)
+
+
+def test_variances_open_actions_only_when_material_and_over_the_action_threshold():
+    from soe_helpers.core.params import Materiality
+
+    reg = _register([_variance("A", -60_000), _variance("B", -60_000), _variance("C", -40_000)])
+    reg["reference"] = [1_000_000.0, 2_000_000.0, 100_000.0]  # A 6%, B 3% (not material), C 40% but under $50K
+    keys = A.proposals_from_variances(reg, min_dollars=50_000, materiality=Materiality())["issue_key"].tolist()
+    assert keys == ["variance:shipments_vs_plan:product_line:A"], keys
+    ev = pd.DataFrame({"event_id": ["e1", "e2"], "dollars_at_stake": [4_000.0, 6_000.0], "type": "x",
+                       "sentence": ["s1", "s2"]})
+    low = A.proposals_from_events(ev, min_dollars=1_000, materiality=Materiality())  # an action threshold below $5K
+    assert low["issue_key"].str.endswith("e2").tolist() == [True], low  # cannot open an action on a $4K event

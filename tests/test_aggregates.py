@@ -134,7 +134,7 @@ def test_ar_ageing_by_hand_and_it_ties_to_the_ar_balance():
     assert o.loc["C1", "overdue"] == 500.0 and o.loc["C2", "overdue"] == 460.0 and o.loc["C2", "oldest"] == "over 90"
     assert o.loc["C2", "over_90"] == 60.0 and o.loc["C1", "customer"] == "One"
     assert fig["open"] == 1010.0 and fig["overdue"] == 960.0 and fig["over_90"] == 60.0
-    assert kpis.ar_ageing_headline(fig) == ("Open AR at 2026-11-22 is $1.0K: $960 (95.0%) past due, "
+    assert kpis.ar_ageing_headline(fig, symbol="$") == ("Open AR at 2026-11-22 is $1.0K: $960 (95.0%) past due, "
                                             "$60 more than 90 days.")
 
 

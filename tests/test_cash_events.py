@@ -111,7 +111,7 @@ def test_article_vendor_switch_at_30k_against_a_two_week_revenue_slip_side_by_si
     assert t.loc["Switch vendor", "one_off_costs"] == 30_000.0
     assert t.loc["Switch vendor", "cash_impact_13w"] == pytest.approx(-80_000.0)
     assert t.loc["Switch vendor", "week13_closing"] == pytest.approx(t.loc["Baseline (no action)", "week13_closing"] - 80_000)
-    s = cash.decision_sentence(label, t.reset_index())
+    s = cash.decision_sentence(label, t.reset_index(), sym="$")
     assert "'Switch vendor' is best for this quarter's P&L by $20K" in s and "'Accept a 2-week slip' leaves more cash" in s
     # the switch is an alternative, not an extra disruption: "all scenarios" is the slip alone
     assert ci.summary[cash.ALL_SCENARIOS]["week13_closing"] == ci.summary["Accept a 2-week slip"]["week13_closing"]
@@ -338,8 +338,10 @@ def test_a_quiet_week_without_events_or_scenarios():
     assert cash.close_check(ci.detected_bridge) and cash.close_check(ci.scenario_bridge)
     rec = records.cash_record(ci, "$")
     assert rec.events == 0 and rec.scenario_week13_closing == {}
-    assert "0 disruptions detected" in cash.headline(ci)[1]
-    assert cash.event_weeks_chart(ci, []) is not None and cash.cash_chart(ci) is not None
+    assert "0 disruptions detected" in cash.headline(ci, symbol="$")[1]
+    from soe_helpers.report import charts
+
+    assert charts.event_weeks_chart(ci, [], "$") is not None and charts.cash_chart(ci, "$") is not None
 
 
 def test_store_keeps_events_and_forecasts_week_over_week(tmp_path):
@@ -387,7 +389,7 @@ def test_small_late_lines_of_one_sku_are_one_event_measured_together():
     assert together.receipts_delayed == 1500.0
     # 7 and 14 days late: expedite 3% on both (from 7 days); C2's penalty 1.5%/week begun x 2 weeks on $1,000
     assert together.pnl["expedite"] == pytest.approx(-0.03 * 1500) and together.pnl["penalty"] == pytest.approx(-30.0)
-    sentence = event_sentence(g, together)
+    sentence = event_sentence(g, together, sym="$")
     assert sentence.startswith("2 smaller order lines of A (L1; each under $2.5K, $1.5K in all, 2 customer(s)) "
                                "are scheduled to ship 7 to 14 days after their promise")
 

@@ -58,8 +58,8 @@ def _company():
             "gl_balances": gl}
 
 
-def _run(t, **settings):
-    return da.run_checks(t, WEEK, CAL, DataAccuracyParams(**settings), Materiality())
+def _run(t, materiality=None, **settings):
+    return da.run_checks(t, WEEK, CAL, DataAccuracyParams(**settings), materiality or Materiality(), symbol="$")
 
 
 def _check(res, cid):
@@ -72,7 +72,7 @@ def test_a_clean_company_scores_100_percent():
     assert res.score == 1.0 and res.status == "met" and (res.by_source["score"] == 1.0).all()
     assert res.exceptions.empty
     assert set(res.checks["status"]) == {"pass"}
-    assert "meets the 95% target" in res.headline()
+    assert "meets the 95% target" in res.headline(symbol="$")
 
 
 def test_bookings_tie_out_lists_each_difference_with_its_sign():
@@ -81,7 +81,7 @@ def test_bookings_tie_out_lists_each_difference_with_its_sign():
         "booking_id": ["K1", "K2", "K3", "K4", "K5"],
         "booking_date": [D("2026-11-16"), D("2026-11-17"), D("2026-11-18"), D("2026-11-13"), D("2026-11-20")],
         "customer_id": ["C1"] * 5, "order_id": ["O1", "O2", "O9", "O1", "O3"], "amount": [200.0, 75.0, 40.0, 0.5, 8.0]})
-    row, exc = da.tie_out_bookings(t["crm_bookings"], t["orders"], WEEK)
+    row, exc = da.tie_out_bookings(t["crm_bookings"], t["orders"], WEEK, symbol="$")
     # O1: ERP 200 (the cancelled line excluded) vs CRM 200 + 0.50 booked the week before: within $1 rounding
     # O2: CRM 75 vs ERP 60 -> +15; O9: CRM only -> +40
     e = exc.set_index("key")
@@ -92,7 +92,7 @@ def test_bookings_tie_out_lists_each_difference_with_its_sign():
     assert row["gross_difference"] == 55.0 and row["difference"] == pytest.approx(55.5)
     assert row["reference"] == 268.0
     t["crm_bookings"] = t["crm_bookings"].iloc[:1]  # O2 and O3 not booked in CRM
-    _, exc = da.tie_out_bookings(t["crm_bookings"], t["orders"], WEEK)
+    _, exc = da.tie_out_bookings(t["crm_bookings"], t["orders"], WEEK, symbol="$")
     assert exc.set_index("key").loc["O2", "issue"] == "not in CRM" and exc["difference"].tolist() == [-60.0, -8.0]
 
 
@@ -103,12 +103,15 @@ def test_gl_tie_outs_at_the_week_end_and_at_an_earlier_gl_date():
     ar = _check(res, "tie_out:gl_ar_vs_invoices")
     assert ar["status"] == "fail" and ar["difference"] == -30.0 and ar["reference"] == 268.0
     assert _check(res, "tie_out:gl_ap_vs_bills")["status"] == "pass"
-    assert ar["material"]  # 30 / 268 = 11.2% > 5%
+    assert not ar["material"]  # 30 / 268 = 11.2% but $30: under the $5K threshold, never material
+    big = _run(t, Materiality(abs=20.0, pct=0.05))
+    assert _check(big, "tie_out:gl_ar_vs_invoices")["material"]  # $30 >= $20 and 11.2% >= 5%
+    assert not _check(_run(t, Materiality(abs=20.0, pct=0.12)), "tie_out:gl_ar_vs_invoices")["material"]  # 11.2% < 12%
     gl = t["gl_balances"].assign(date=D("2026-11-20"), balance=[268.0, 50.0, 90.0])
     row, _ = da.tie_out_gl(gl, "accounts_receivable", ["1200"], "invoices",
-                           lambda d: float(da.ar_balance(t["invoices"], [d]).iloc[0]), WEEK)
+                           lambda d: float(da.ar_balance(t["invoices"], [d]).iloc[0]), WEEK, symbol="$")
     assert row["status"] == "pass" and "2026-11-20" in row["sentence"] and "latest balance before" in row["sentence"]
-    row, _ = da.tie_out_gl(gl, "accounts_receivable", ["9999"], "invoices", lambda d: 0.0, WEEK)
+    row, _ = da.tie_out_gl(gl, "accounts_receivable", ["9999"], "invoices", lambda d: 0.0, WEEK, symbol="$")
     assert row["status"] == "not_run" and "no account 9999" in row["sentence"]
 
 
@@ -116,13 +119,13 @@ def test_mrp_on_hand_differences_valued_at_standard_cost():
     t = _company()
     t["mrp_inventory"] = pd.DataFrame({"week": [WEEK, WEEK], "sku": ["A", "B"], "location": ["X", "Y"],
                                        "on_hand_qty": [3.0, 10.0]})
-    row, exc = da.tie_out_on_hand(t["mrp_inventory"], t["inventory"], t["products"], WEEK)
+    row, exc = da.tie_out_on_hand(t["mrp_inventory"], t["inventory"], t["products"], WEEK, symbol="$")
     e = exc.set_index("key")
     assert e.loc["A @ X", "difference"] == -20.0  # 2 units x $10
     assert e.loc["B @ X", "difference"] == -40.0 and e.loc["B @ X", "issue"].startswith("not in MRP")
     assert e.loc["B @ Y", "difference"] == 40.0 and e.loc["B @ Y", "issue"].startswith("not in ERP")
     assert row["records_checked"] == 3 and row["records_failed"] == 3 and row["gross_difference"] == 100.0
-    ok, _ = da.tie_out_on_hand(t["mrp_inventory"], t["inventory"], t["products"], WEEK, quantity_tolerance=10)
+    ok, _ = da.tie_out_on_hand(t["mrp_inventory"], t["inventory"], t["products"], WEEK, quantity_tolerance=10, symbol="$")
     assert ok["status"] == "pass"
 
 
@@ -150,7 +153,7 @@ def test_completeness_finds_uninvoiced_shipments_missing_inventory_forecast_plan
     t["forecasts"] = t["forecasts"].iloc[0:0]                   # no forecast for A
     t["plan"] = t["plan"].iloc[1:]                              # the quarter's first week unplanned
     t["products"] = t["products"].assign(unit_cost=[10.0, 0.0])  # B has no standard cost
-    rows, exc = da.completeness_checks(t, WEEK, CAL)
+    rows, exc = da.completeness_checks(t, WEEK, CAL, symbol="$")
     r = {x["check_id"]: x for x in rows}
     assert r["completeness:shipments_invoiced"]["records_failed"] == 1
     assert r["completeness:shipments_invoiced"]["dollars_at_stake"] == 60.0
@@ -160,7 +163,7 @@ def test_completeness_finds_uninvoiced_shipments_missing_inventory_forecast_plan
     assert r["completeness:product_costs"]["records_failed"] == 1
     assert set(exc["key"]) >= {"O2", "B", "A", "2026-W40"} and "O3" not in set(exc["key"])  # O3 inside the lag
     # a shipment inside the invoicing lag is not yet due to be invoiced
-    rows, _ = da.completeness_checks(t, WEEK, CAL, invoice_lag_days=5)
+    rows, _ = da.completeness_checks(t, WEEK, CAL, invoice_lag_days=5, symbol="$")
     assert {x["check_id"]: x for x in rows}["completeness:shipments_invoiced"]["status"] == "pass"
 
 
@@ -170,20 +173,20 @@ def test_duplicates_and_orphans():
                                "po_id": ["P1", "P1", "P404"], "bill_date": [D("2026-11-16")] * 3,
                                "amount": [50.0, 50.0, 70.0], "paid_date": [pd.NaT] * 3})
     t["crm_bookings"] = pd.concat([t["crm_bookings"], t["crm_bookings"].iloc[[0]].assign(booking_id="K9")])
-    rows, exc = da.duplicate_checks(t, WEEK)
+    rows, exc = da.duplicate_checks(t, WEEK, symbol="$")
     r = {x["check_id"]: x for x in rows}
     assert r["duplicates:ap_bills"]["records_failed"] == 1 and r["duplicates:ap_bills"]["dollars_at_stake"] == 50.0
     assert r["duplicates:crm_bookings_same_order"]["records_failed"] == 1
     assert "K9 duplicates K1" in set(exc["key"]) and "B2 duplicates B1" in set(exc["key"])
     assert "booked again (order O1)" in set(exc["issue"])
     assert r["duplicates:ar_invoices"]["status"] == "pass"
-    rows, exc = da.orphan_checks(t, WEEK)
+    rows, exc = da.orphan_checks(t, WEEK, symbol="$")
     r = {x["check_id"]: x for x in rows}
     assert r["orphans:bills_po"]["records_failed"] == 1 and r["orphans:bills_po"]["dollars_at_stake"] == 70.0
     assert exc["key"].tolist() == ["B3 → P404"]
     # outside the 13-week window: not checked
     t["bills"] = t["bills"].assign(bill_date=D("2026-01-05"))
-    rows, _ = da.orphan_checks(t, WEEK)
+    rows, _ = da.orphan_checks(t, WEEK, symbol="$")
     assert {x["check_id"]: x for x in rows}["orphans:bills_po"]["records_checked"] == 0
 
 
@@ -258,10 +261,16 @@ def test_every_planted_mismatch_is_found_and_nothing_else(demo_overlapped):
     assert {"crm_bookings", "mrp_inventory", "gl_balances"} <= set(tables)
     planted = json.loads((demo_overlapped / "planted_mismatches.json").read_text())
     week = planted["run_week"]
-    res = da.run_checks(tables, week, CAL, params.data_accuracy, params.materiality)
+    res = da.run_checks(tables, week, CAL, params.data_accuracy, params.materiality, symbol="$")
     expected = {p["check_id"] for p in planted["planted_mismatches"]}
     assert set(res.failed["check_id"]) == expected, res.failed[["check_id", "sentence"]].to_string()
-    assert res.failed["material"].all()
+    # the one materiality rule ($5K and 5% of the reference): only the CRM bookings tie-out
+    # ($15,780 at stake on $183,748 booked, 8.6%) is material; the GL AR one ($27,350 on $1.28M, 2.1%),
+    # MRP on-hand ($14,485 on $985K, 1.5%) and the CRM duplicate / orphan ($13K on $2.8M) are not
+    material = dict(zip(res.failed["check_id"], res.failed["material"]))
+    assert material == {"tie_out:crm_bookings_vs_erp_orders": True, "tie_out:gl_ar_vs_invoices": False,
+                        "tie_out:mrp_vs_erp_on_hand": False, "duplicates:crm_bookings_same_order": False,
+                        "orphans:crm_bookings_order": False}, res.failed[["check_id", "dollars_at_stake", "reference"]]
     exc = res.exceptions
     for p in planted["planted_mismatches"]:
         mine = exc[exc["check_id"] == p["check_id"]]

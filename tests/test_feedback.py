@@ -323,8 +323,10 @@ def test_forecast_feedback_finds_corrects_and_proves_the_biased_line():
     assert fb.fmt_points(0.1834) == "+18.3 pts" and fb.fmt_points(np.nan) == "–"
     from matplotlib.figure import Figure
 
-    assert isinstance(fb.plot_backtest(r.backtest_by_line, r.backtest_overall, "t"), Figure)
-    assert isinstance(fb.plot_accuracy_by_lag(r, "t"), Figure)
+    from soe_helpers.report import charts
+
+    assert isinstance(charts.plot_backtest(r.backtest_by_line, r.backtest_overall, "t"), Figure)
+    assert isinstance(charts.plot_accuracy_by_lag(r, "t"), Figure)
 
 
 def test_forecast_feedback_refuses_what_it_cannot_measure():
@@ -376,3 +378,20 @@ def test_weekly_pack_finds_and_corrects_the_demo_optimistic_line(pack_run):
     for marker in ("Traceback", "open_week(", "wk.record", "show_table(", "&lt;Figure", "Text("):
         assert marker not in body, marker
     assert "over-forecasts Controllers by" in body and body.count("image/png") >= 3
+
+
+def test_a_lines_bias_is_material_by_the_one_rule_in_money():
+    from soe_helpers.analysis.feedback import _bias_material, bias_value
+    from soe_helpers.core.params import Materiality
+
+    errors = pd.DataFrame({"sku": ["a", "b", "c"], "product_line": ["L1", "L1", "L2"],
+                           "forecast": [110.0, 50.0, 1_100.0], "actual": [100.0, 50.0, 1_000.0]})
+    products = pd.DataFrame({"sku": ["a", "b", "c"], "list_price": [100.0, 10.0, 100.0]})
+    v = bias_value(errors, products)
+    # L1: +10 units x $100 = $1,000 over on $10,500 of demand (9.5%); L2: +100 x $100 = $10,000 on $100,000 (10%)
+    assert v.loc["L1"].tolist() == [1_000.0, 10_500.0] and v.loc["L2"].tolist() == [10_000.0, 100_000.0]
+    m = Materiality()
+    assert not _bias_material(v, "L1", m)   # 9.5% but only $1,000: under $5K
+    assert _bias_material(v, "L2", m)       # $10K and 10%
+    assert not _bias_material(v, "L2", Materiality(pct=0.11))
+    assert _bias_material(v, "L2", None) and not _bias_material(v, "L9", m)

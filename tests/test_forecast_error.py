@@ -228,8 +228,10 @@ def test_accuracy_trend_rolling_by_hand():
 def test_charts_return_figures():
     from matplotlib.figure import Figure
 
+    from soe_helpers.report import charts
+
     by_lag = pd.DataFrame({"lag": [1, 2], "sop": [0.3, 0.35], "naive": [0.5, 0.5], "ets": [0.32, 0.36]})
-    assert isinstance(fe.plot_wape_by_lag(by_lag, "t"), Figure)
+    assert isinstance(charts.plot_wape_by_lag(by_lag, "t"), Figure)
     e = _errors()
     trend = fe.accuracy_trend(e, [1], rolling_weeks=1)
-    assert isinstance(fe.plot_accuracy_trend(trend, fe.accuracy_trend(e, [1], 1, by=["product_line"]), "t"), Figure)
+    assert isinstance(charts.plot_accuracy_trend(trend, fe.accuracy_trend(e, [1], 1, by=["product_line"]), "t"), Figure)

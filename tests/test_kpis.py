@@ -224,7 +224,7 @@ def test_kpi_exceptions_translate_gaps_into_dollars():
     ctx = {"13w": {"days": 91.0, "revenue": 910.0, "cogs": 455.0, "value_due": 1000.0}}
     gm = pd.DataFrame({"period": ["13w", "13w", "13w"], "product_line": ["A", "B", "Total"],
                        "revenue": [1000.0, 500.0, 1500.0], "gross_margin_pct": [0.30, 0.45, 0.35]})
-    exc = kpi_exceptions(card, ctx, gm, {"B": 0.50}, 0.40).set_index("exception_id")
+    exc = kpi_exceptions(card, ctx, gm, {"B": 0.50}, 0.40, symbol="$").set_index("exception_id")
     assert exc.loc["kpi:dso", "dollars_at_stake"] == pytest.approx(5 * 10)        # 5 days x $10 a day
     assert exc.loc["kpi:dpo", "dollars_at_stake"] == pytest.approx(5 * 5)         # 5 days early x $5 COGS a day
     assert exc.loc["kpi:otif_value", "dollars_at_stake"] == pytest.approx(50.0)   # 5 points x $1,000 due
@@ -253,7 +253,7 @@ def _tiny_company():
 
 def test_execution_kpis_for_a_tiny_company_by_hand():
     settings_ = KpiParams(balance_basis="ending")
-    k = execution_kpis(*_tiny_company(), "2026-W47", FiscalCalendar("iso"), settings_)
+    k = execution_kpis(*_tiny_company(), "2026-W47", FiscalCalendar("iso"), settings_, "$")
     assert k.periods["13w"][0] == "2026-W35" and k.periods["quarter"][0] == "2026-W40"
     wk = k.values["week"]
     assert wk["otif"] == 1.0 and k.values["13w"]["otif"] == 0.5       # O2 (due W46) was short
@@ -268,7 +268,7 @@ def test_execution_kpis_for_a_tiny_company_by_hand():
 
 def test_history_replaces_only_the_run_week(tmp_path):
     store = Store(f"sqlite:///{tmp_path / 's.sqlite'}")
-    k = execution_kpis(*_tiny_company(), "2026-W47", FiscalCalendar("iso"), KpiParams())
+    k = execution_kpis(*_tiny_company(), "2026-W47", FiscalCalendar("iso"), KpiParams(), "$")
     n = write_kpis(store, k, "run1")
     assert n == len(history_rows(k)) and n > 30
     k46 = types.SimpleNamespace(**{**k.__dict__, "week": "2026-W46"})

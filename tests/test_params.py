@@ -6,15 +6,14 @@ from soe_helpers.data.sources import check_sources
 
 def test_company_file_is_valid_and_defaults_apply():
     p = load_params()
-    assert p.materiality.abs == 5000 and p.materiality.pct == 0.05 and p.materiality.rule == "either"
+    assert p.materiality.abs == 5000 and p.materiality.pct == 0.05
     assert p.calendar.type == "iso"
     assert set(p.data.sources) >= {"orders", "shipments", "products", "customers", "plan", "forecasts"}
 
 
 def test_set_parses_yaml_scalars_and_dotted_keys():
-    p = load_params(sets=["materiality.abs=10000", "materiality.rule=both", "calendar.type=4-4-5",
-                          "run.log_output=true"])
-    assert p.materiality.abs == 10000.0 and p.materiality.rule == "both"
+    p = load_params(sets=["materiality.abs=10000", "calendar.type=4-4-5", "run.log_output=true"])
+    assert p.materiality.abs == 10000.0
     assert p.calendar.type == "4-4-5" and p.run.log_output is True
 
 
@@ -165,3 +164,10 @@ def test_an_email_address_with_a_line_break_is_one_clear_error():
     with pytest.raises(ParamsError, match="line break") as e:
         load_params(sets=['email.leadership=["cfo@example.com\\r\\nBcc: evil@example.com"]'])
     assert "Traceback" not in str(e.value) and "email.leadership" in str(e.value)
+
+
+def test_materiality_rule_is_gone_with_a_message_saying_why(tmp_path):
+    with pytest.raises(ParamsError) as e:
+        load_params(sets=["materiality.rule=either"])
+    msg = str(e.value)
+    assert "'materiality.rule' ('either') is no longer a setting" in msg and "delete the 'rule' line" in msg, msg

@@ -8,20 +8,17 @@ from hypothesis import strategies as st
 from soe_helpers.data.aggregates import from_frames
 from soe_helpers.core.calendar import FiscalCalendar
 from soe_helpers.core.params import Materiality
-from soe_helpers.analysis.reconcile import (bridge_steps, compare, forecast_for_weeks, is_material, latest_forecast,
+from soe_helpers.analysis.reconcile import (bridge_steps, compare, forecast_for_weeks, flag_material, latest_forecast,
                                    pvm_bridge, reconcile_week, variance_sentence)
 
 
-def test_materiality_either_and_both():
-    # variance, reference -> (either, both) at $5K / 5%
-    cases = [(6000, 1_000_000, True, False), (100, 1000, True, False), (4000, 100_000, False, False),
-             (5000, 100_000, False, False), (-6000, 50_000, True, True), (1, 0, True, False), (0, 0, False, False)]
-    for v, r, either, both in cases:
-        assert is_material(v, r) is either, (v, r)
-        assert is_material(v, r, rule="both") is both, (v, r)
-    assert is_material([6000, 10], [1e6, 1e6]).tolist() == [True, False]
-    with pytest.raises(ValueError, match="not 'either' or 'both'"):
-        is_material(1, 1, rule="any")
+def test_flag_material_uses_the_one_rule():
+    # $5K and 5%: both must hold; a zero plan leaves the absolute test alone
+    df = pd.DataFrame({"variance": [6000.0, 6000.0, -5000.0, 4999.0, 7000.0],
+                       "plan_revenue": [1_000_000.0, 100_000.0, 100_000.0, 0.0, 0.0]})
+    out = flag_material(df, Materiality(), "plan_revenue")
+    assert out["material"].tolist() == [False, True, True, False, True], out
+    assert "material" not in df.columns  # a copy, the input untouched
 
 
 def test_compare_outer_join_and_signs():
@@ -78,10 +75,10 @@ def test_forecast_lag_selection_falls_back_to_earlier_snapshot():
 
 
 def test_sentence_words_and_sign():
-    s = variance_sentence("Controllers", -412_000, -0.142, 2_490_000, 2_902_000, "plan", "quarter-to-date")
+    s = variance_sentence("Controllers", -412_000, -0.142, 2_490_000, 2_902_000, "plan", "quarter-to-date", symbol="$")
     assert s == "Controllers is $412K (14.2%) behind plan quarter-to-date: shipped $2.49M vs $2.90M."
-    assert "ahead of" in variance_sentence("X", 10, np.inf, 10, 0, "plan", "in 2026-W47")
-    assert "(" not in variance_sentence("X", 10, np.inf, 10, 0, "plan", "in 2026-W47")
+    assert "ahead of" in variance_sentence("X", 10, np.inf, 10, 0, "plan", "in 2026-W47", symbol="$")
+    assert "(" not in variance_sentence("X", 10, np.inf, 10, 0, "plan", "in 2026-W47", symbol="$")
 
 
 def _tiny_company():
@@ -113,7 +110,7 @@ def test_reconcile_week_ties_out():
     orders, shipments, products, customers, plan, forecasts = _tiny_company()
     weekly = from_frames(orders=orders, shipments=shipments)
     rec = reconcile_week(weekly["booked_weekly"], weekly["shipped_weekly"], products, customers, plan, forecasts,
-                         "2026-W47", FiscalCalendar("iso"), Materiality())
+                         "2026-W47", FiscalCalendar("iso"), Materiality(), symbol="$")
     # week: shipped A 100 x 11 = 1100, B 40 x 20 = 800 -> 1900 vs plan 2000
     assert rec.totals["week_shipped_revenue"] == 1900.0 and rec.totals["week_plan_revenue"] == 2000.0
     for per in (rec.week_vs_plan, rec.qtd_vs_plan):

@@ -35,7 +35,7 @@ CASH = {"lowest_cash": 1_234_567.0, "lowest_week": "2027-W05", "min_cash": 1_000
 
 
 def items_for(results, statuses=ALL_OK, **kw):
-    return sm.build_items(results, statuses, week=WEEK, materiality=M, rules=RULES, **kw)
+    return sm.build_items(results, statuses, week=WEEK, materiality=M, rules=RULES, **{"symbol": "$", **kw})
 
 
 def row(items, topic):
@@ -50,25 +50,25 @@ def row(items, topic):
 @pytest.mark.parametrize("x, want", [(475_697, "$0.48M"), (1_234_567, "$1.2M"), (48_200, "$48K"),
                                      (-820_000, "-$0.82M"), (950, "$950"), (2.5e9, "$2.5B"), (None, "–")])
 def test_headline_money(x, want):
-    assert sm.headline_money(x) == want
+    assert sm.headline_money(x, symbol="$") == want
 
 
 def test_headline_and_subject_use_the_gap_and_the_cash_low_point():
     results = {"demand_reconciliation": DEMAND, "cash_impact": CASH}
-    head = sm.headline(results, ALL_OK, week=WEEK)
+    head = sm.headline(results, ALL_OK, week=WEEK, symbol="$")
     assert head == "$0.48M behind plan, cash low $1.2M in 2027-W05"   # the week with its year
     assert sm.subject(WEEK, head) == "S&OE 2026-W47: $0.48M behind plan, cash low $1.2M in 2027-W05"
     below = {**CASH, "lowest_cash_any_line": 947_000.0, "lowest_cash_any_line_week": "2027-W01",
              "lowest_cash_any_line_name": "all scenarios"}
     # the low of ANY line, not the baseline's
     assert sm.headline({"demand_reconciliation": {**DEMAND, "landing_gap": 120_000.0}, "cash_impact": below},
-                       ALL_OK, week=WEEK) == "$0.12M ahead of plan, cash low $0.95M in 2027-W01 (below minimum)"
+                       ALL_OK, week=WEEK, symbol="$") == "$0.12M ahead of plan, cash low $0.95M in 2027-W01 (below minimum)"
 
 
 def test_headline_never_shows_figures_of_a_failed_report():
     results = {"demand_reconciliation": DEMAND, "cash_impact": CASH}
     st_ = {**ALL_OK, "cash_impact": {"status": "failed", "error": "boom"}}
-    assert sm.headline(results, st_, week=WEEK) == "$0.48M behind plan, cash figures missing"
+    assert sm.headline(results, st_, week=WEEK, symbol="$") == "$0.48M behind plan, cash figures missing"
     assert sm.subject(WEEK, "a\n  b\tc", prefix="S&OE") == "S&OE 2026-W47: a b c"  # one header line
 
 
@@ -78,8 +78,10 @@ def test_headline_never_shows_figures_of_a_failed_report():
 def test_demand_items_sentences_and_lights():
     items = items_for({"demand_reconciliation": DEMAND})
     land = row(items, "Quarter landing")
-    assert land["light"] == "red"  # $480K behind: material
+    assert land["light"] == "amber"  # $480K behind but 4.8% of plan: under 5%, not material (watch)
     assert land["sentence"] == ("2026-Q4 is projected to land at $9.52M, $480K (4.8%) behind the $10.00M plan.")
+    at5 = {**DEMAND, "landing_gap": -500_000.0, "landing": 9_500_000.0}  # exactly 5% and over $5K: material
+    assert row(items_for({"demand_reconciliation": at5}), "Quarter landing")["light"] == "red"
     assert land["link"] == "demand_reconciliation.html"
     wk = row(items, "This week's shipments")
     assert wk["light"] == "red" and "Shipped $700K in 2026-W47 against $800K planned (-$100K, -12.5%)" in wk["sentence"]
@@ -104,7 +106,7 @@ def test_owners_are_named_beside_variances_and_events():
 
 def test_top_variances_follow_the_param():
     items = sm.build_items({"demand_reconciliation": DEMAND}, ALL_OK, week=WEEK, materiality=M,
-                           rules=ExecutiveSummaryParams(top_variances=1))
+                           rules=ExecutiveSummaryParams(top_variances=1), symbol="$")
     assert (items["topic"] == "Variance").sum() == 1
     assert row(items, "Material variances")["sentence"].endswith("the largest follows.")
 
@@ -263,7 +265,7 @@ def test_changes_since_last_week():
     before = {"demand_reconciliation": {"landing_gap": -400_000.0, "landing": 9.5216e6, "material_variances": 12},
               "actions": {"open": 10}, "data_accuracy": {"score": 0.931}, "execution_kpis": {"dso": {"13w": 44.0}},
               "cash_impact": {"lowest_cash": 1.0}}
-    ch = sm.changes_since(now, before, previous_week="2026-W46", materiality=M).set_index("key")
+    ch = sm.changes_since(now, before, previous_week="2026-W46", materiality=M, symbol="$").set_index("key")
     assert ch.loc["landing_gap", "change"] == -80_000.0 and ch.loc["landing_gap", "changed"]
     assert ch.loc["landing_gap", "sentence"] == "Landing vs plan: down from -$400K to -$480K (-$80K) since 2026-W46."
     assert not ch.loc["landing", "changed"]  # $1.6K < $5K materiality
@@ -271,12 +273,12 @@ def test_changes_since_last_week():
     assert not ch.loc["score", "changed"]  # 0.1 point
     assert ch.loc["dso", "sentence"] == "DSO: up from 44.0 days to 47.0 days (+3.0 days) since 2026-W46."
     assert "overdue" not in ch.index and "lowest_cash" not in ch.index  # only figures recorded both weeks
-    shown = sm.changes_since(now, before, previous_week="2026-W46", materiality=M, shown_sections=["actions"])
+    shown = sm.changes_since(now, before, previous_week="2026-W46", materiality=M, shown_sections=["actions"], symbol="$")
     assert set(shown["section"]) == {"actions"}  # a report not ok this week is never compared
-    lines = sm.change_sentences(sm.changes_since(now, before, previous_week="2026-W46", materiality=M), "2026-W46")
+    lines = sm.change_sentences(sm.changes_since(now, before, previous_week="2026-W46", materiality=M, symbol="$"), "2026-W46")
     assert len(lines) == 3 and lines[0].startswith("Landing vs plan")
     assert sm.change_sentences(None, "2026-W46") == ["No figures were recorded for 2026-W46: nothing to compare with."]
-    disp = sm.changes_display(ch.reset_index())
+    disp = sm.changes_display(ch.reset_index(), symbol="$")
     assert disp.set_index("Metric").loc["Open actions", "Change"] == "+2"
 
 
@@ -332,23 +334,23 @@ def test_issue_owners_from_the_tracker_export(tmp_path):
 
 
 def test_charts():
-    fig = sm.landing_chart(DEMAND)
+    fig = sm.landing_chart(DEMAND, symbol="$")
     assert isinstance(fig, Figure) and sm.figure_png(fig)[:4] == b"\x89PNG"
-    assert sm.landing_chart({"plan_quarter": 1.0}) is None
+    assert sm.landing_chart({"plan_quarter": 1.0}, symbol="$") is None
     weeks = [f"2026-W{w}" for w in range(48, 53)]
     df = pd.DataFrame({"scenario": ["baseline"] * 5 + ["slip"] * 5, "week": weeks * 2,
                        "closing_cash": [5, 4, 3, 4, 5, 5, 3, 2, 3, 4]})
-    fig = sm.cash_chart(df, 2.5)
+    fig = sm.cash_chart(df, 2.5, "$")
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels == ["slip", "baseline (forecast)", "minimum $2"]
-    assert sm.cash_chart(df.drop(columns=["closing_cash"])) is None and sm.cash_chart(None) is None
+    assert sm.cash_chart(df.drop(columns=["closing_cash"]), None, "$") is None and sm.cash_chart(None, None, "$") is None
 
 
 def test_assumptions_state_the_rules():
     from soe_helpers.core.params import load_params
 
     text = " ".join(sm.assumptions(load_params(), {"data_accuracy": {"target": 0.95}}))
-    assert "above $5.0K or 5.0% of its reference" in text and "less than 25% above it" in text
+    assert "a variance of $5.0K or more that is also at least 5.0% of its reference" in text and "less than 25% above it" in text
     assert "Target this run: 95.0%" in text and "never an earlier week's" in text
 
 

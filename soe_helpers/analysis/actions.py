@@ -51,13 +51,14 @@ import pandas as pd
 from soe_helpers.core.calendar import week_end, week_start
 from soe_helpers.core.exports import read_table
 from soe_helpers.core.formats import fmt_money
+from soe_helpers.analysis.materiality import material_mask
 
 __all__ = [
     "STATUSES", "OPEN_STATUSES", "CLOSED_STATUSES", "INPUT_FILES", "PROPOSAL_COLUMNS", "EXPORT_COLUMNS",
     "EDITABLE", "ActionError", "format_id", "parse_id", "parse_status", "parse_date", "read_inputs",
     "proposals_from_variances", "proposals_from_events", "proposals_from_checks", "proposals_from_kpis", "propose",
     "assign_owner", "escalation_level", "weeks_overdue", "sources_read", "tracker_view", "summary", "by_owner",
-    "owner_chart", "list_table",
+    "list_table",
 ]
 
 STATUSES = ("open", "in progress", "done", "dropped")
@@ -161,14 +162,21 @@ def _measure_kind(basis: str, measure: str) -> str:
 
 
 def proposals_from_variances(register: pd.DataFrame, *, periods=("week", "qtd"),
-                             levels=("product_line", "sku", "region"), min_dollars: float = 50000.0) -> pd.DataFrame:
+                             levels=("product_line", "sku", "region"), min_dollars: float = 50000.0,
+                             materiality=None) -> pd.DataFrame:
     """One proposal per underlying variance issue in the register (see the module docstring).
+
+    A row must be material (the one rule of :mod:`soe_helpers.analysis.materiality`, checked again here
+    when ``materiality`` is given, so a register written under other thresholds cannot widen the list)
+    and at least ``min_dollars`` (the action threshold: it narrows materiality, never widens it).
 
     The week's and the quarter-to-date rows of the same level, key and reference are one issue; its
     dollars at stake are the larger |variance| and its sentence the quarter-to-date one when present.
     """
     r = register[register["period"].isin(periods) & register["level"].isin(levels)]
     r = r[r["variance"].abs() >= min_dollars]
+    if materiality is not None:
+        r = r[material_mask(r["variance"], r["reference"], materiality)]
     rows = []
     for _, g in r.assign(_kind=[_measure_kind(str(b), str(m)) for b, m in zip(r["basis"], r["measure"])],
                          _abs=r["variance"].abs()).groupby(["_kind", "level", "key"], sort=False):
@@ -191,9 +199,17 @@ def proposals_from_variances(register: pd.DataFrame, *, periods=("week", "qtd"),
     return _frame(rows).sort_values("dollars_at_stake", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def proposals_from_events(events: pd.DataFrame, *, min_dollars: float = 10000.0) -> pd.DataFrame:
-    """One proposal per detected event (stable ``event_id``) at or above ``min_dollars`` at stake."""
-    e = events[pd.to_numeric(events["dollars_at_stake"], errors="coerce").fillna(0.0).abs() >= min_dollars]
+def proposals_from_events(events: pd.DataFrame, *, min_dollars: float = 10000.0, materiality=None) -> pd.DataFrame:
+    """One proposal per detected event (stable ``event_id``) at or above ``min_dollars`` at stake.
+
+    With ``materiality``, the event's dollars at stake must also be material (no reference: the absolute
+    threshold), so ``min_dollars`` set below ``materiality.abs`` cannot open actions on immaterial events.
+    """
+    at_stake = pd.to_numeric(events["dollars_at_stake"], errors="coerce").fillna(0.0)
+    keep = at_stake.abs() >= min_dollars
+    if materiality is not None:
+        keep &= material_mask(at_stake, None, materiality)
+    e = events[keep]
     e = e.drop_duplicates("event_id", keep="first")
     rows = []
     for r in e.to_dict("records"):
@@ -242,15 +258,20 @@ def proposals_from_kpis(exceptions: pd.DataFrame, *, min_dollars: float = 25000.
     return _frame(rows)
 
 
-def propose(inputs: dict[str, pd.DataFrame | None], settings) -> pd.DataFrame:
-    """All proposals from the inputs :func:`read_inputs` found, with owners; one row per issue key."""
+def propose(inputs: dict[str, pd.DataFrame | None], settings, materiality=None) -> pd.DataFrame:
+    """All proposals from the inputs :func:`read_inputs` found, with owners; one row per issue key.
+
+    ``materiality`` (``params.materiality``): variances and events must be material under the one rule
+    as well as pass the tracker's own (larger) action thresholds.
+    """
     parts = []
     if inputs.get("variance_register.csv") is not None:
         parts.append(proposals_from_variances(inputs["variance_register.csv"], periods=settings.variance_periods,
                                               levels=settings.variance_levels,
-                                              min_dollars=settings.min_dollars_variance))
+                                              min_dollars=settings.min_dollars_variance, materiality=materiality))
     if inputs.get("cash_events.csv") is not None:
-        parts.append(proposals_from_events(inputs["cash_events.csv"], min_dollars=settings.min_dollars_event))
+        parts.append(proposals_from_events(inputs["cash_events.csv"], min_dollars=settings.min_dollars_event,
+                                           materiality=materiality))
     if inputs.get("data_accuracy_checks.csv") is not None:
         parts.append(proposals_from_checks(inputs["data_accuracy_checks.csv"]))
     if inputs.get("kpi_exceptions.csv") is not None:
@@ -328,7 +349,7 @@ def tracker_view(acts: pd.DataFrame, week: str, levels: list[str]) -> pd.DataFra
     return d
 
 
-def summary(view: pd.DataFrame, symbol: str = "$") -> dict:
+def summary(view: pd.DataFrame) -> dict:
     """Headline figures of the tracker (from :func:`tracker_view`): counts, open dollars, by owner."""
     o = view[view["is_open"]]
     return {
@@ -347,32 +368,6 @@ def by_owner(view: pd.DataFrame) -> pd.DataFrame:
     g = o.groupby("owner").agg(open=("id", "size"), overdue=("overdue", "sum"), escalated=("escalated", "sum"),
                                dollars_at_stake=("dollars_at_stake", "sum")).reset_index()
     return g.sort_values("dollars_at_stake", ascending=False, kind="stable").reset_index(drop=True)
-
-
-def owner_chart(owners: pd.DataFrame, symbol: str = "$", title: str = "") -> "Figure":
-    """Horizontal bars of open dollars at stake by owner (overdue share darker)."""
-    import matplotlib.pyplot as plt
-
-    from soe_helpers.report.charts import COLORS, money_axis
-
-    d = owners.sort_values("dollars_at_stake").tail(15)
-    fig, ax = plt.subplots(figsize=(8, 0.4 * len(d) + 1.3))
-    ax.barh([str(o) for o in d["owner"]], d["dollars_at_stake"], color=COLORS["actual"])
-    for i, (v, n) in enumerate(zip(d["dollars_at_stake"], d["open"])):
-        ax.annotate(f"{fmt_money(v, symbol)} · {n}", (v, i), xytext=(3, 0), textcoords="offset points",
-                    va="center", fontsize=8)
-    money_axis(ax, symbol, axis="x")
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(4))
-    top = float(d["dollars_at_stake"].max()) if len(d) else 0.0
-    ax.set_xlim(0, (top if np.isfinite(top) and top > 0 else 1.0) * 1.25)  # room for the labels
-    if d.empty:
-        ax.text(0.5, 0.5, "No open actions", transform=ax.transAxes, ha="center", va="center")
-    ax.set_title(title or "Open dollars at stake by owner (· open actions)")
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
 
 
 # ---------------------------------------------------------------- analysts' changes (validated here, applied by store.actions)
@@ -441,11 +436,12 @@ def source_summary(inputs: dict[str, pd.DataFrame | None], proposals: pd.DataFra
     return pd.DataFrame(rows)
 
 
-def rules_text(settings, symbol: str = "$") -> list[str]:
+def rules_text(settings, symbol: str) -> list[str]:
     """The tracker's rules in words: thresholds, ownership, escalation, reopening."""
-    out = [f"An action opens for a material variance of {fmt_money(settings.min_dollars_variance, symbol)} or more "
-           f"({', '.join(settings.variance_levels)}; {' and '.join(settings.variance_periods)}), a detected event of "
-           f"{fmt_money(settings.min_dollars_event, symbol)} or more, a failing material data check, or a KPI off "
+    out = [f"An action opens for a material variance that is also {fmt_money(settings.min_dollars_variance, symbol)} "
+           f"or more ({', '.join(settings.variance_levels)}; {' and '.join(settings.variance_periods)}), a material "
+           f"detected event of {fmt_money(settings.min_dollars_event, symbol)} or more at stake, a failing material "
+           "data check, or a KPI off "
            f"target worth {fmt_money(settings.min_dollars_kpi, symbol)} or more over 13 weeks.",
            f"Owner: the first of {', '.join(f.replace('_', ' ') for f in settings.owner_order)} with an owner in "
            f"params, else {settings.default_owner}. A new action is due {settings.due_days} days after the week ends.",
@@ -466,7 +462,7 @@ def rules_text(settings, symbol: str = "$") -> list[str]:
     return out
 
 
-def headline(s: dict, symbol: str = "$") -> str:
+def headline(s: dict, symbol: str) -> str:
     """'21 open actions, $3.87M at stake: 2 overdue, 11 escalated; 4 new this week, 1 closed.'"""
     esc = ", ".join(f"{n} to {lvl}" for lvl, n in s["escalated_to"].items())
     return (f"{s['open']} open action{'s' if s['open'] != 1 else ''}, {fmt_money(s['dollars_at_stake_open'], symbol)} "

@@ -32,6 +32,7 @@ from soe_helpers.analysis.cash_events import (EVENT_COLUMNS, Event, Impact, appl
 from soe_helpers.analysis.cash_forecast import (Assumptions, CashInputs, Projection, build_inputs, cash_summary, project, weekly_cash,
                             working_capital)
 from soe_helpers.core.formats import fmt_money, fmt_pct
+from soe_helpers.analysis.materiality import is_material
 
 __all__ = [
     "CashImpact",
@@ -42,10 +43,8 @@ __all__ = [
     "forecast_export",
     "decision_table",
     "bridge_steps",
+    "event_label",
     "close_check",
-    "cash_chart",
-    "bridge_chart",
-    "event_weeks_chart",
     "cash_events_table",
     "cash_forecast_table",
     "store_rows",
@@ -173,7 +172,7 @@ def cash_week(tables: dict[str, pd.DataFrame], week: str, params, cal: FiscalCal
 
     # -- each detected event alone
     impacts = measure_events(base, full, events, q_weeks)
-    rows = [_event_row(ev, impacts[ev.event_id], sym, params.materiality.abs) for ev in events]
+    rows = [_event_row(ev, impacts[ev.event_id], sym, params.materiality) for ev in events]
     ev_df = pd.DataFrame(rows, columns=EVENT_COLUMNS + _EVENT_EXTRA)
     ev_df = ev_df.sort_values(["dollars_at_stake", "event_id"], ascending=[False, True], kind="stable")
     ev_df = ev_df.reset_index(drop=True)
@@ -251,14 +250,14 @@ _EVENT_EXTRA = ["material", "cash_low_point", "receipts_delayed", "exposure", "r
                 "expedite", "overtime", "carrying_cost", "worst_week"]
 
 
-def _event_row(ev: Event, imp: Impact, sym: str, material_abs: float) -> dict:
+def _event_row(ev: Event, imp: Impact, sym: str, materiality) -> dict:
     worst = imp.weekly.loc[imp.weekly["net"].idxmin(), "week"] if len(imp.weekly) and imp.weekly["net"].min() < 0 else ""
     return {
         "event_id": ev.event_id, "type": ev.type, "sentence": event_sentence(ev, imp, sym),
         "product_line": ev.product_line, "region": ev.region, "supplier_id": ev.supplier_id,
         "customer_id": ev.customer_id, "sku": ev.sku, "order_id": ev.order_id,
         "pnl_impact_quarter": imp.pnl_impact_quarter, "cash_impact_13w": imp.cash_impact_13w,
-        "dollars_at_stake": imp.dollars_at_stake, "material": bool(imp.dollars_at_stake > material_abs),
+        "dollars_at_stake": imp.dollars_at_stake, "material": is_material(imp.dollars_at_stake, None, materiality),
         "cash_low_point": imp.cash_low_point, "receipts_delayed": imp.receipts_delayed, "exposure": imp.exposure,
         "revenue_in_quarter": imp.revenue_in_quarter, "penalty": -imp.pnl.get("penalty", 0.0),
         "expedite": -imp.pnl.get("expedite", 0.0), "overtime": -imp.pnl.get("overtime", 0.0),
@@ -276,14 +275,15 @@ def _detected_bridge(lines, ev_df, impacts, full, base, events, sym) -> pd.DataF
     for r in mat.itertuples(index=False):
         c = impacts[r.event_id].cash_impact_13w
         if abs(c) >= 0.005:
-            steps.append((_short(r.event_id), c))
+            steps.append((event_label(r.event_id), c))
     rest = ev_df.loc[~ev_df["material"], "cash_impact_13w"].sum()
     if abs(rest) >= 0.005:
         steps.append((f"{int((~ev_df['material']).sum())} smaller events", float(rest)))
     return bridge_steps(start, steps, end, "Without detected events", "Baseline", residual_label="Overlap between events")
 
 
-def _short(event_id: str) -> str:
+def event_label(event_id: str) -> str:
+    """A short label of an event for charts and bridges: ``supplier_delay:S-017 -> 'Supplier S-017'``."""
     kind, _, key = event_id.partition(":")
     return {"supplier_delay": "Supplier", "production_delay": "Late order", "order_at_risk": "At risk",
             "demand_spike": "Spike"}.get(kind, kind) + " " + key
@@ -376,7 +376,7 @@ def decision_table(ci: CashImpact) -> dict[str, pd.DataFrame]:
     return out
 
 
-def decision_sentence(label: str, table: pd.DataFrame, sym: str = "$") -> str:
+def decision_sentence(label: str, table: pd.DataFrame, sym: str) -> str:
     """Which option is best on P&L this quarter and which on cash, and by how much."""
     opts = table.iloc[1:]
     if opts.empty:
@@ -426,119 +426,10 @@ def assumption_lines(params, ci: CashImpact | None = None) -> list[str]:
              f"{cp.spike_min_weeks} of the last {cp.spike_lookback_weeks} weeks; the baseline assumes the spike "
              f"continues {cp.spike_persist_weeks} more weeks at the same ratio.")
     a.append(f"Supplier delays count from {cp.supplier_delay_min_days} days past the promised date; an event is listed "
-             f"when its dollars at stake pass {fmt_money(params.materiality.abs, sym)}.")
+             f"when its dollars at stake are material: {fmt_money(params.materiality.abs, sym)} or more.")
     a.append(f"Late order lines (rescheduled by the ERP, or short of stock) worth {fmt_money(line_event_min_value(params), sym)} "
              "or more are events of their own; two or more smaller ones of the same SKU are one event, measured together.")
     return a
-
-
-# ---------------------------------------------------------------- charts
-
-
-def cash_chart(ci: CashImpact, symbol: str = "$", title: str | None = None):
-    """Weekly closing cash: baseline, each scenario, all scenarios and without detected events, with the
-    minimum-cash line. Returns a matplotlib Figure."""
-    import matplotlib.pyplot as plt
-
-    from soe_helpers.report.charts import COLORS, money_axis
-
-    fig, ax = plt.subplots(figsize=(8.5, 4.0))
-    weeks = ci.inputs.weeks
-    x = np.arange(len(weeks))
-    names = [n for n in pd.unique(ci.weekly["scenario"]) if n not in (BASELINE, UNDISRUPTED, ALL_SCENARIOS)]
-    und = ci.line(UNDISRUPTED)
-    ax.plot(x, und["closing_cash"], color=COLORS["plan"], lw=1.5, ls="--", label="Without detected events")
-    for i, n in enumerate(names):
-        ax.plot(x, ci.line(n)["closing_cash"], color=COLORS["scenario"][i % len(COLORS["scenario"])], lw=1.4,
-                label=n)
-    if ALL_SCENARIOS in set(ci.weekly["scenario"]):
-        ax.plot(x, ci.line(ALL_SCENARIOS)["closing_cash"], color=COLORS["bad"], lw=1.8, ls=":", label="All scenarios")
-    ax.plot(x, ci.line(BASELINE)["closing_cash"], color=COLORS["forecast"], lw=2.6, marker="o", ms=3,
-            label="Baseline forecast")
-    ax.axhline(ci.min_cash, color=COLORS["bad"], lw=1.0, ls="-.", label="Minimum cash")
-    ax.set_xticks(x)
-    ax.set_xticklabels([w[-3:] if w[-3:] != "W01" else w[:4] + "-W01" for w in weeks], fontsize=7)
-    money_axis(ax, symbol)
-    ax.set_title(title or f"Closing cash by week, {weeks[0]} to {weeks[-1]}")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, fontsize=7)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
-
-
-def bridge_chart(steps: pd.DataFrame, title: str, symbol: str = "$"):
-    """Horizontal waterfall of a bridge (steps from :func:`bridge_steps`). The axis is zoomed on the
-    range the bridge moves through (it does not start at zero, as the title says). Returns a Figure."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter
-
-    from soe_helpers.report.charts import COLORS, money_axis
-
-    n = len(steps)
-    fig, ax = plt.subplots(figsize=(8.5, 0.42 * n + 1.3))
-    ys = np.arange(n)[::-1]
-    running, spans = 0.0, []
-    for r in steps.itertuples(index=False):
-        if r.kind == "total":
-            running = r.amount
-            spans.append((None, r.amount))
-        else:
-            spans.append((running, running + r.amount))
-            running += r.amount
-    ends = [v for a, b in spans for v in (a, b) if v is not None]
-    lo, hi = min(ends), max(ends)
-    pad = max(0.25 * (hi - lo), 0.002 * max(abs(hi), 1.0), 1.0)
-    left_edge = lo - pad
-    for y, r, (a, b) in zip(ys, steps.itertuples(index=False), spans):
-        if a is None:
-            ax.barh(y, b - left_edge, left=left_edge, color=COLORS["actual"])
-            x_lab = b
-        else:
-            ax.barh(y, b - a, left=a, color=COLORS["good"] if r.amount >= 0 else COLORS["bad"])
-            x_lab = max(a, b)
-        total_txt = ("-" if r.amount < 0 else "") + f"{symbol}{abs(r.amount):,.0f}"
-        ax.annotate(total_txt if r.kind == "total" else ("+" if r.amount >= 0 else "-") + fmt_money(abs(r.amount), symbol),
-                    (x_lab, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
-    ax.set_xlim(left_edge, hi + 1.6 * pad)
-    ax.set_yticks(ys)
-    ax.set_yticklabels([str(s) for s in steps["step"]], fontsize=7)
-    if (hi + 1.6 * pad - left_edge) < 0.2 * max(abs(hi), abs(lo), 1.0):
-        # a narrow window on a large balance: thousands with separators tell the ticks apart
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: ("-" if v < 0 else "") + f"{symbol}{abs(v) / 1e3:,.0f}K"))
-    else:
-        money_axis(ax, symbol, axis="x")
-    ax.set_title(title + " (axis zoomed)")
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
-
-
-def event_weeks_chart(ci: CashImpact, event_ids: list[str], symbol: str = "$"):
-    """Change in weekly net cash flow caused by each of ``event_ids`` (grouped bars). Returns a Figure."""
-    import matplotlib.pyplot as plt
-
-    from soe_helpers.report.charts import COLORS, money_axis
-
-    weeks = ci.inputs.weeks
-    x = np.arange(len(weeks))
-    k = max(len(event_ids), 1)
-    fig, ax = plt.subplots(figsize=(8.5, 3.4))
-    for i, eid in enumerate(event_ids):
-        w = ci.impacts[eid].weekly
-        ax.bar(x + (i - (k - 1) / 2) * 0.8 / k, w["net"], width=0.8 / k,
-               color=COLORS["scenario"][i % len(COLORS["scenario"])], label=_short(eid))
-    ax.axhline(0, color="#333", lw=0.8)
-    ax.set_xticks(x)
-    ax.set_xticklabels([w[-3:] for w in weeks], fontsize=7)
-    money_axis(ax, symbol)
-    ax.set_title("Change in weekly net cash flow, top events")
-    if event_ids:
-        ax.legend(fontsize=7, loc="lower left")
-    else:
-        ax.text(0.5, 0.5, "No material events this week", transform=ax.transAxes, ha="center", color="#52606d")
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
 
 
 # ---------------------------------------------------------------- week-over-week history (kept by store.history)
@@ -604,7 +495,7 @@ TABLES = ("products", "customers", "suppliers", "forecasts", "plan", "orders", "
           "purchase_orders", "bills", "inventory", "cash")
 
 
-def headline(ci: CashImpact, symbol: str = "$") -> list[str]:
+def headline(ci: CashImpact, symbol: str) -> list[str]:
     """The report's opening sentences: where baseline cash bottoms out vs the minimum, week-13 cash, and
     what the detected disruptions cost this quarter and over 13 weeks."""
     b = ci.summary[BASELINE]

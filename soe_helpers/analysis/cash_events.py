@@ -643,7 +643,7 @@ def _receipt_shift(imp: Impact, sym: str) -> str:
     return ""
 
 
-def event_sentence(ev: Event, imp: Impact, sym: str = "$") -> str:
+def event_sentence(ev: Event, imp: Impact, sym: str) -> str:
     """A plain-language sentence for a detected event, with its dollars."""
     f = ev.facts
     costs = []
@@ -690,7 +690,7 @@ def event_sentence(ev: Event, imp: Impact, sym: str = "$") -> str:
     return f"{ev.event_id}: {_pnl_cash(imp, sym)}."
 
 
-def scenario_sentence(name: str, ev: Event, imp: Impact, sym: str = "$") -> str:
+def scenario_sentence(name: str, ev: Event, imp: Impact, sym: str) -> str:
     """A plain-language sentence for an analyst scenario."""
     f = ev.facts
     shift = _receipt_shift(imp, sym)

@@ -27,7 +27,7 @@ that could not run (an optional export not provided) is listed as *not run* and 
 of the score. Target: ``data_accuracy.target_score`` (95%).
 
 A failing check is **material** when its dollars (differences, or the value of the
-failing records) pass the company's materiality thresholds against its reference, or,
+failing records) are material under the one rule of :mod:`soe_helpers.analysis.materiality`, or,
 for a check with no dollar measure (freshness, coverage), whenever it fails: a stale or
 incomplete source makes every report that uses it unreliable.
 """
@@ -42,7 +42,7 @@ import pandas as pd
 from soe_helpers.core.calendar import FiscalCalendar, to_week, week_add, week_end, week_ordinal, week_start
 from soe_helpers.core.frames import isin
 from soe_helpers.analysis.kpis import ap_balance, ar_balance, inventory_value
-from soe_helpers.analysis.reconcile import is_material
+from soe_helpers.analysis.materiality import material_mask
 from soe_helpers.core.formats import fmt_money, fmt_pct
 
 __all__ = [
@@ -64,7 +64,6 @@ __all__ = [
     "run_checks",
     "history_rows",
     "HISTORY_COLUMNS",
-    "score_chart",
 ]
 
 #: The system each canonical table comes from (``data_accuracy.systems`` overrides).
@@ -146,7 +145,7 @@ def load_available(wk, names) -> dict[str, pd.DataFrame | None]:
 
 
 def tie_out_bookings(bookings: pd.DataFrame, orders: pd.DataFrame, week: str, *, tolerance: float = 1.0,
-                     systems: dict | None = None, symbol: str = "$") -> tuple[dict, pd.DataFrame]:
+                     systems: dict | None = None, symbol: str) -> tuple[dict, pd.DataFrame]:
     """CRM bookings vs ERP orders for every order booked in either system during ``week``.
 
     Each order's CRM amount (all its bookings) is compared with its ERP value (non-cancelled lines,
@@ -190,7 +189,7 @@ def tie_out_bookings(bookings: pd.DataFrame, orders: pd.DataFrame, week: str, *,
 
 def tie_out_gl(gl: pd.DataFrame, account: str, accounts: list[str], detail_name: str, detail_value,
                week: str, *, tolerance: float = 1.0, systems: dict | None = None,
-               symbol: str = "$") -> tuple[dict, pd.DataFrame]:
+               symbol: str) -> tuple[dict, pd.DataFrame]:
     """A GL control account vs its detail at the run week's end (or the latest GL date before it).
 
     Args:
@@ -237,7 +236,7 @@ def tie_out_gl(gl: pd.DataFrame, account: str, accounts: list[str], detail_name:
 
 def tie_out_on_hand(mrp: pd.DataFrame, inventory: pd.DataFrame, products: pd.DataFrame, week: str, *,
                     quantity_tolerance: float = 0.0, systems: dict | None = None,
-                    symbol: str = "$") -> tuple[dict, pd.DataFrame]:
+                    symbol: str) -> tuple[dict, pd.DataFrame]:
     """MRP vs ERP on-hand units for ``week`` per SKU and site; differences valued at standard cost.
 
     Difference = MRP - ERP (units x unit cost, currency; negative = the MRP shows fewer). A SKU/site in
@@ -318,7 +317,7 @@ def freshness(tables: dict[str, pd.DataFrame | None], week: str, *, limits: dict
 
 def completeness_checks(tables: dict[str, pd.DataFrame | None], week: str, cal: FiscalCalendar, *,
                         invoice_lag_days: int = 3, tolerance: float = 1.0, systems: dict | None = None,
-                        symbol: str = "$") -> tuple[list[dict], pd.DataFrame]:
+                        symbol: str) -> tuple[list[dict], pd.DataFrame]:
     """Shipments invoiced, inventory and forecast coverage, the quarter's plan, product costs. See the module doc."""
     sy = {**DEFAULT_SYSTEMS, **(systems or {})}
     rows, excs = [], []
@@ -420,7 +419,7 @@ def _window(week: str) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 
 def duplicate_checks(tables: dict[str, pd.DataFrame | None], week: str, *, systems: dict | None = None,
-                     symbol: str = "$") -> tuple[list[dict], pd.DataFrame]:
+                     symbol: str) -> tuple[list[dict], pd.DataFrame]:
     """Records entered twice over the trailing 13 weeks; dollars = the value of the extra copies."""
     sy = {**DEFAULT_SYSTEMS, **(systems or {})}
     lo, hi = _window(week)
@@ -462,7 +461,7 @@ def duplicate_checks(tables: dict[str, pd.DataFrame | None], week: str, *, syste
 
 
 def orphan_checks(tables: dict[str, pd.DataFrame | None], week: str, *, systems: dict | None = None,
-                  symbol: str = "$") -> tuple[list[dict], pd.DataFrame]:
+                  symbol: str) -> tuple[list[dict], pd.DataFrame]:
     """Records over the trailing 13 weeks that name an order or PO the ERP does not have."""
     sy = {**DEFAULT_SYSTEMS, **(systems or {})}
     lo, hi = _window(week)
@@ -540,7 +539,7 @@ class AccuracyResult:
     def status(self) -> str:
         return "n/a" if math.isnan(self.score) else ("met" if self.score >= self.target - 1e-12 else "below")
 
-    def headline(self, symbol: str = "$") -> str:
+    def headline(self, symbol: str) -> str:
         ran = int((self.checks["status"] != "not_run").sum())
         f = self.failed
         if math.isnan(self.score):
@@ -553,7 +552,7 @@ class AccuracyResult:
 
 
 def run_checks(tables: dict[str, pd.DataFrame | None], week: str, cal: FiscalCalendar, settings, materiality,
-               symbol: str = "$") -> AccuracyResult:
+               symbol: str) -> AccuracyResult:
     """Every check for ``week`` (see the module docstring); ``settings`` is ``params.data_accuracy``.
 
     ``tables`` maps table name -> frame, None for an optional export not provided. Required tables:
@@ -615,9 +614,8 @@ def run_checks(tables: dict[str, pd.DataFrame | None], week: str, cal: FiscalCal
 
     checks = pd.DataFrame(rows)
     has_dollars = checks.pop("_has_dollars").astype(bool)
-    money_material = is_material(checks["dollars_at_stake"].fillna(0.0), checks["reference"].fillna(0.0),
-                                 materiality.abs, materiality.pct, materiality.rule)
-    checks["material"] = (checks["status"] == "fail") & (~has_dollars | np.asarray(money_material, dtype=bool))
+    money_material = material_mask(checks["dollars_at_stake"].fillna(0.0), checks["reference"], materiality)
+    checks["material"] = (checks["status"] == "fail") & (~has_dollars | money_material)
     money = ["difference", "gross_difference", "reference", "dollars_at_stake"]
     checks[money] = checks[money].round(2) + 0.0  # cents; no "-0.00" from float noise
     checks = checks[CHECK_COLUMNS]
@@ -645,35 +643,6 @@ def history_rows(res: AccuracyResult, run_id: str | None = None) -> list[dict]:
                      "score": None if math.isnan(r.score) else float(r.score), "checks": int(r.passed + r.failed),
                      "failed": int(r.failed), "run_id": run_id})
     return rows
-
-
-def score_chart(by_source: pd.DataFrame, overall: float, target: float, title: str = "") -> "Figure":
-    """Horizontal bars: the score of each source and overall (green at or above target, red below)."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import PercentFormatter
-
-    from soe_helpers.report.charts import COLORS
-
-    d = by_source.dropna(subset=["score"])
-    labels = ["Overall"] + [str(s) for s in d["source"]]
-    vals = [overall] + d["score"].tolist()
-    fig, ax = plt.subplots(figsize=(8, 0.42 * len(labels) + 1.3))
-    y = np.arange(len(labels))[::-1]
-    ax.barh(y, vals, color=[COLORS["good"] if v >= target - 1e-12 else COLORS["bad"] for v in vals])
-    ax.axvline(target, color="#333", ls="--", lw=1.2)
-    ax.annotate(f"target {target:.0%}", (target, y.max() + 0.5), xytext=(-3, 0), textcoords="offset points",
-                ha="right", va="center", fontsize=8)
-    for yi, v in zip(y, vals):
-        ax.annotate(f"{v:.1%}", (v, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
-    ax.set_yticks(y)
-    ax.set_yticklabels(labels)
-    ax.set_xlim(0, 1.08)
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax.set_ylim(-0.6, y.max() + 0.9)
-    ax.set_title(title or "Share of checks passed, by source system")
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
 
 
 # ---------------------------------------------------------------- report views

@@ -47,17 +47,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
 
 from soe_helpers.analysis import baselines
 from soe_helpers.analysis import forecast_error as fe
 from soe_helpers.core.calendar import from_ordinal, week_end, week_ordinal, week_range
-from soe_helpers.report.charts import COLORS
 from soe_helpers.analysis.reconcile import plan_prices
+from soe_helpers.analysis.materiality import is_material
 from soe_helpers.core.formats import fmt_pct
 
 __all__ = [
@@ -75,7 +72,6 @@ __all__ = [
     "fva_table",
     "ForecastFeedback",
     "forecast_feedback",
-    "plot_backtest",
     "headline",
     "backtest_sentence",
     "fmt_points",
@@ -90,7 +86,6 @@ __all__ = [
     "assumptions",
     "fva_sku_display",
     "line_corrections",
-    "plot_accuracy_by_lag",
 ]
 
 CORRECTION_COLUMNS = ["level", "key", "product_line", "lag", "weeks", "capped_weeks", "forecast", "actual",
@@ -515,7 +510,8 @@ def forecast_feedback(forecasts: pd.DataFrame, booked_weekly: pd.DataFrame, orde
         booked_weekly, order_history: the aggregates of :mod:`soe_helpers.data.aggregates` (actual demand).
         week: the run week; only demand and snapshots up to its end are used.
         p: ``params.forecast_feedback`` (:class:`soe_helpers.core.params.ForecastFeedbackParams`).
-        materiality: ``params.materiality``; a line's bias is material above its ``pct``.
+        materiality: ``params.materiality``; a line's bias is material when its bias at list price passes
+            the one rule of :mod:`soe_helpers.analysis.materiality` against its demand at list price.
         as_of: the data's as-of date; a week not complete by then is refused.
     Returns:
         :class:`ForecastFeedback`.
@@ -613,7 +609,8 @@ def forecast_feedback(forecasts: pd.DataFrame, booked_weekly: pd.DataFrame, orde
         on="product_line", suffixes=("", "_line_grain"))
     bt_lag = backtest_summary(bt, ["lag"])
 
-    fig = _figures(week, by_lag, by_line, ts, fva_lag, corr, bt_all, bt_line, focus, base_seconds, materiality)
+    fig = _figures(week, by_lag, by_line, ts, fva_lag, corr, bt_all, bt_line, focus, base_seconds, materiality,
+                   bias_value(ew[ew["lag"] == focus], products))
     return ForecastFeedback(
         week=week, history=(first, week), window=(win_first, week), backtest_window=(bt_first, week),
         latest_snapshot=latest, errors=errors, by_lag=by_lag, by_lag_line_grain=by_lag_line, by_line=by_line,
@@ -629,7 +626,24 @@ def _at(df: pd.DataFrame, col: str, **where):
     return float(df.loc[m, col].iloc[0]) if m.any() else float("nan")
 
 
-def _figures(week, by_lag, by_line, ts, fva_lag, corr, bt_all, bt_line, focus, base_seconds, materiality) -> dict:
+def bias_value(errors: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
+    """Forecast bias in money per product line: (forecast - actual) units x list price, with demand at list price.
+
+    Args:
+        errors: forecast errors (sku, product_line, forecast, actual in units), one lag.
+        products: the validated ``products`` table (sku, list_price).
+    Returns:
+        A new frame indexed by product_line with ``bias_value`` (currency; + = over-forecast) and
+        ``demand_value`` (actual demand at list price, the reference of the materiality test).
+    """
+    e = errors[["sku", "product_line", "forecast", "actual"]].merge(products[["sku", "list_price"]], on="sku", how="left")
+    price = e["list_price"].fillna(0.0)
+    return pd.DataFrame({"product_line": e["product_line"], "bias_value": (e["forecast"] - e["actual"]) * price,
+                         "demand_value": e["actual"] * price}).groupby("product_line").sum()
+
+
+def _figures(week, by_lag, by_line, ts, fva_lag, corr, bt_all, bt_line, focus, base_seconds, materiality,
+             line_values: pd.DataFrame) -> dict:
     """The headline figures recorded in results.json (section forecast_feedback)."""
     raw, cor = _at(bt_all, "wape_raw", grain="sku"), _at(bt_all, "wape_corrected", grain="sku")
     lraw, lcor = _at(bt_all, "wape_raw", grain="line"), _at(bt_all, "wape_corrected", grain="line")
@@ -664,13 +678,23 @@ def _figures(week, by_lag, by_line, ts, fva_lag, corr, bt_all, bt_line, focus, b
         c = _at(corr[corr["level"] == "product_line"], "correction_pct", key=top["product_line"], lag=focus)
         f["most_biased_line"] = {"product_line": top["product_line"], "bias_pct_lag4": _at(
             by_line, "bias_pct", product_line=top["product_line"], lag=4), "bias_pct_focus_lag": float(top["bias_pct"]),
-            "correction": c, "material": bool(materiality is None or abs(top["bias_pct"]) > materiality.pct),
+            "correction": c, "material": _bias_material(line_values, top["product_line"], materiality),
             "backtest_improvement": _at(bt_line, "improvement", product_line=top["product_line"]),
             "backtest_improvement_line_grain": _at(bt_line, "improvement_line_grain",
                                                    product_line=top["product_line"])}
     else:
         f["most_biased_line"] = None
     return f
+
+
+def _bias_material(line_values: pd.DataFrame, line: str, materiality) -> bool:
+    """The line's focus-lag bias is material under the one rule (its bias in money against its demand in money)."""
+    if materiality is None:
+        return True
+    if line not in line_values.index:
+        return False
+    v = line_values.loc[line]
+    return is_material(float(v["bias_value"]), float(v["demand_value"]), materiality)
 
 
 # ---------------------------------------------------------------- words and display tables
@@ -689,7 +713,8 @@ def headline(fb: ForecastFeedback, materiality=None) -> str:
         return f"No lag-{lag} forecast with known demand between {span}: forecast bias cannot be measured."
     b = mb["bias_pct_focus_lag"]
     if not mb["material"]:
-        pct = f" (materiality {fmt_pct(materiality.pct)})" if materiality is not None else ""
+        pct = (f" (material: {fmt_pct(materiality.pct)} of demand and at least {materiality.abs:,.0f} at list price)"
+               if materiality is not None else "")
         return (f"No product line is materially biased at lag {lag} ({span}): the largest bias is "
                 f"{mb['product_line']}, {fmt_pct(abs(b))} {_over(b)}-forecast{pct}.")
     s = f"The plan {_over(b)}-forecasts {mb['product_line']} by {fmt_pct(abs(b))} at lag {lag} ({span})"
@@ -851,13 +876,6 @@ def fva_sku_display(fb: ForecastFeedback, top: int = 10, worst: bool = True) -> 
     return out
 
 
-def plot_accuracy_by_lag(fb: ForecastFeedback, title: str) -> Figure:
-    """WAPE by lag of the S&OP forecast and the three baselines (SKU grain, trailing window)."""
-    d = fb.by_lag.rename(columns={"wape": "sop", "wape_naive": "naive", "wape_seasonal_naive": "seasonal_naive",
-                                  "wape_ets": "ets"})
-    return fe.plot_wape_by_lag(d[["lag", "sop", "naive", "seasonal_naive", "ets"]], title)
-
-
 _METHODS = {"ets_seasonal": "Holt-Winters seasonal", "ets_damped": "damped trend", "naive_fallback": "naive fallback",
             "no_demand_yet": "no demand yet"}
 _LEVELS = {"product_line": "product lines", "sku": "SKUs"}
@@ -902,38 +920,3 @@ def assumptions(fb: ForecastFeedback, p) -> list[str]:
         f"Backtest: the last {p.backtest_weeks} target weeks, every lag, each forecast corrected as of its own "
         "snapshot week (rolling origin), scored by WAPE per SKU and per product line total.",
     ]
-
-
-# ---------------------------------------------------------------- chart
-
-
-def plot_backtest(bt_line: pd.DataFrame, bt_all: pd.DataFrame, title: str) -> Figure:
-    """Backtest WAPE, as made vs bias-corrected, per product line and for all lines: left per SKU,
-    right per product line total (``bt_line`` and ``bt_all`` from :func:`forecast_feedback`)."""
-    grains = (("", "sku", "SKU forecasts"), ("_line_grain", "line", "Product line totals"))
-    fig, axes = plt.subplots(1, 2, figsize=(8.6, 0.5 * (len(bt_line) + 1) + 1.6), sharey=True)
-    for ax, (suffix, grain, label) in zip(axes, grains):
-        tot = bt_all[bt_all["grain"] == grain]
-        raw = np.r_[bt_line[f"wape_raw{suffix}"].to_numpy(float), tot["wape_raw"].to_numpy(float)]
-        cor = np.r_[bt_line[f"wape_corrected{suffix}"].to_numpy(float), tot["wape_corrected"].to_numpy(float)]
-        names = [*map(str, bt_line["product_line"]), "All lines"]
-        y = np.arange(len(names))[::-1]
-        ax.barh(y + 0.2, raw, height=0.38, color=fe.METHOD_COLORS["sop"], label="S&OP forecast as made")
-        ax.barh(y - 0.2, cor, height=0.38, color=fe.METHOD_COLORS["corrected"], label="Bias-corrected")
-        for yi, a, b in zip(y, raw, cor):
-            if np.isfinite(a) and np.isfinite(b) and a > 0:
-                ax.annotate(f"{(b - a) / a * 100:+.1f}%", (max(a, b), yi), xytext=(3, -3), textcoords="offset points",
-                            fontsize=7.5, color=COLORS["good"] if b < a else COLORS["bad"])
-        ax.set_yticks(y)
-        ax.set_yticklabels(names)
-        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        top = np.nanmax(np.r_[raw, cor]) if np.isfinite(np.r_[raw, cor]).any() else 1.0
-        ax.set_xlim(0, top * 1.3)
-        ax.set_xlabel("WAPE, all lags")
-        ax.set_title(label, fontsize=9)
-    fig.suptitle(title, fontweight="bold", fontsize=11)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
-    plt.close(fig)
-    return fig

@@ -32,14 +32,10 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
 
 from soe_helpers.core.calendar import from_ordinal, week_ordinal
-from soe_helpers.report.charts import COLORS
 
 __all__ = [
     "ERROR_COLUMNS",
@@ -59,8 +55,6 @@ __all__ = [
     "accuracy",
     "accuracy_trend",
     "tracking_signals",
-    "plot_wape_by_lag",
-    "plot_accuracy_trend",
 ]
 
 #: Columns of the error table :func:`forecast_errors` returns.
@@ -371,70 +365,3 @@ def tracking_signals(errors: pd.DataFrame, through_week: str, lags: Iterable[int
     out["alert"] = out["ts"].abs() > threshold
     out["direction"] = np.where(out["ts"] < 0, "over-forecast", np.where(out["ts"] > 0, "under-forecast", "none"))
     return out
-
-
-# ---------------------------------------------------------------- charts
-
-#: Line colours of the methods in the charts (the S&OP forecast keeps the suite's forecast colour).
-METHOD_COLORS = {"sop": COLORS["forecast"], "corrected": COLORS["good"], "naive": COLORS["plan"],
-                 "seasonal_naive": COLORS["scenario"][1], "ets": COLORS["scenario"][0]}
-METHOD_LABELS = {"sop": "S&OP forecast", "corrected": "S&OP, bias-corrected", "naive": "Naive (last week)",
-                 "seasonal_naive": "Seasonal naive (same week last year)", "ets": "Statistical (ETS)"}
-__all__ += ["METHOD_COLORS", "METHOD_LABELS"]
-
-
-def plot_wape_by_lag(by_lag: pd.DataFrame, title: str) -> Figure:
-    """WAPE by lag, one line per method: ``by_lag`` has a ``lag`` column and one WAPE column per
-    method named as in :data:`METHOD_LABELS` (missing methods are skipped)."""
-    fig, ax = plt.subplots(figsize=(8, 3.6))
-    for m, label in METHOD_LABELS.items():
-        if m in by_lag:
-            sop = m == "sop"
-            ax.plot(by_lag["lag"], by_lag[m], color=METHOD_COLORS[m], lw=2.6 if sop else 1.6,
-                    marker="o", ms=4 if sop else 3, ls="-" if sop else "--", label=label, zorder=3 if sop else 2)
-    ax.set_xlabel("Lag: weeks between the forecast and the week forecast")
-    ax.set_ylabel("WAPE")
-    ax.set_xticks(list(by_lag["lag"]))
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax.set_ylim(bottom=0)
-    ax.set_title(title)
-    ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
-
-
-def plot_accuracy_trend(trend: pd.DataFrame, line_trend: pd.DataFrame, title: str) -> Figure:
-    """Top: rolling WAPE by target week, one line per lag (``trend`` from :func:`accuracy_trend`),
-    weekly WAPE as faint points. Bottom: rolling bias % per product line (``line_trend``, one lag,
-    ``by=["product_line"]``)."""
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 5.2), sharex=True, height_ratios=[3, 3])
-    weeks = sorted(set(trend["target_week"]) | set(line_trend["target_week"]), key=week_ordinal)
-    xpos = {w: i for i, w in enumerate(weeks)}
-    palette = [COLORS["actual"], COLORS["forecast"], COLORS["scenario"][0], COLORS["scenario"][2]]
-    for i, (lag, g) in enumerate(trend.groupby("lag", sort=True)):
-        c = palette[i % len(palette)]
-        x = g["target_week"].map(xpos)
-        ax1.scatter(x, g["wape"], s=6, color=c, alpha=0.25)
-        ax1.plot(x, g["rolling_wape"], color=c, lw=2, label=f"Lag {lag}")
-    lines = [COLORS["actual"], COLORS["bad"], COLORS["good"], COLORS["scenario"][0], COLORS["scenario"][1],
-             COLORS["plan"], COLORS["scenario"][2], COLORS["scenario"][3]]
-    lag = line_trend["lag"].iloc[0] if len(line_trend) else ""
-    for i, (name, g) in enumerate(line_trend.groupby("product_line", sort=True)):
-        ax2.plot(g["target_week"].map(xpos), g["rolling_bias_pct"], color=lines[i % len(lines)], lw=1.8,
-                 label=str(name))
-    ax2.axhline(0, color="#333", lw=0.8)
-    ax1.set_ylabel("WAPE (SKU level)")
-    ax2.set_ylabel(f"Bias at lag {lag} (+ = over)")
-    for ax in (ax1, ax2):
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax1.set_ylim(bottom=0)
-    step = max(1, len(weeks) // 10)
-    ax2.set_xticks(range(0, len(weeks), step))
-    ax2.set_xticklabels([weeks[i] for i in range(0, len(weeks), step)], fontsize=7, rotation=30, ha="right")
-    ax1.set_title(title)
-    ax1.legend(loc="lower left", fontsize=8, ncol=4)
-    ax2.legend(loc="upper left", fontsize=7, ncol=3)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig

@@ -78,8 +78,6 @@ __all__ = [
     "history_rows",
     "HISTORY_COLUMNS",
     "fmt_kpi",
-    "trend_chart",
-    "margin_chart",
     "ExecutionKPIs",
     "execution_kpis",
     "ar_ageing_summary",
@@ -449,7 +447,7 @@ def fmt_kpi(value: float, unit: str, day_digits: int = 1) -> str:
 
 
 def kpi_exceptions(card: pd.DataFrame, context: dict, gm: pd.DataFrame, gm_targets: dict[str, float],
-                   default_gm_target: float, period: str = "13w", symbol: str = "$") -> pd.DataFrame:
+                   default_gm_target: float, period: str = "13w", *, symbol: str) -> pd.DataFrame:
     """KPIs off target over ``period``, each translated into dollars at stake (for the action tracker).
 
     Dollar translations (positive = money at stake, currency):
@@ -572,7 +570,7 @@ def weekly_trend(lines: pd.DataFrame, shipped: pd.DataFrame, invoices: pd.DataFr
 
 
 def execution_kpis(orders, shipments, products, customers, invoices, bills, inventory, week: str,
-                   cal: FiscalCalendar, settings, symbol: str = "$",
+                   cal: FiscalCalendar, settings, symbol: str,
                    shipped_weekly: pd.DataFrame | None = None) -> ExecutionKPIs:
     """Everything the execution-KPI report shows for ``week`` (see the module docstring for every formula).
 
@@ -667,89 +665,6 @@ def history_rows(k: ExecutionKPIs, run_id: str | None = None) -> list[dict]:
     return rows
 
 
-# ---------------------------------------------------------------- charts
-
-
-def trend_chart(trend: pd.DataFrame, history: pd.DataFrame, targets, title: str = "") -> "Figure":
-    """Four panels over the trend weeks: OTIF, working-capital days, cash conversion cycle, gross margin %.
-
-    Lines are recomputed from today's data; hollow markers are the values recorded in the store when each
-    week was reported (a gap between the two means the data was restated since).
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import PercentFormatter
-
-    from soe_helpers.report.charts import COLORS
-
-    fig, axes = plt.subplots(2, 2, figsize=(10, 6))
-    x = np.arange(len(trend))
-    labels = [w[-3:] for w in trend["week"]]
-    hist = history.set_index(["week", "kpi", "period"])["value"] if len(history) else pd.Series(dtype=float)
-
-    def recorded(kpi, period):
-        return [hist.get((w, kpi, period), np.nan) for w in trend["week"]]
-
-    panels = [
-        (axes[0, 0], "Order fulfilment (OTIF), weekly", [("otif_value", "OTIF by value", COLORS["actual"], "week"),
-                                                        ("otif", "OTIF by lines", COLORS["forecast"], "week")],
-         targets.otif, True),
-        (axes[0, 1], "Working-capital days, trailing 13 weeks",
-         [("dso", "DSO", COLORS["actual"], "13w"), ("dio", "DIO", COLORS["forecast"], "13w"),
-          ("dpo", "DPO", COLORS["neutral"], "13w")], None, False),
-        (axes[1, 0], "Cash conversion cycle (days), trailing 13 weeks", [("ccc", "CCC", COLORS["actual"], "13w")],
-         targets.ccc, False),
-        (axes[1, 1], "Gross margin %, weekly", [("gross_margin_pct", "Gross margin", COLORS["actual"], "week")],
-         targets.gross_margin_pct, True),
-    ]
-    for ax, ttl, series, target, pct in panels:
-        labelled = False
-        for kpi, label, color, period in series:
-            ax.plot(x, trend[kpi], color=color, lw=2, marker="o", ms=3, label=label)
-            rec = recorded(kpi, period)
-            if not all(np.isnan(v) for v in rec):
-                ax.plot(x, rec, ls="none", marker="o", ms=7, mfc="none", mec=color,
-                        label="_nolegend_" if labelled else "as recorded in the store")
-                labelled = True
-        if target is not None:
-            ax.axhline(target, color=COLORS["plan"], ls="--", lw=1.2, label="Target")
-        if ttl.startswith("Working"):
-            for kpi_, color in (("dso", COLORS["actual"]), ("dio", COLORS["forecast"]), ("dpo", COLORS["neutral"])):
-                ax.axhline(getattr(targets, kpi_), color=color, ls=":", lw=1,
-                           label="Targets (dotted)" if kpi_ == "dso" else "_nolegend_")
-        if pct:
-            ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0 if "OTIF" in ttl else 1))
-        ax.set_xticks(x)
-        ax.set_xticklabels(labels, fontsize=7)
-        ax.set_title(ttl)
-        ax.legend(fontsize=7, loc="best")
-    if title:
-        fig.suptitle(title, fontweight="bold")
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
-
-
-def margin_chart(gm: pd.DataFrame, period: str = "13w", title: str = "") -> "Figure":
-    """Gross margin % by product line for ``period`` (bars; green at or above target, red below) with targets."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import PercentFormatter
-
-    from soe_helpers.report.charts import COLORS
-
-    d = gm[(gm["period"] == period) & (gm["product_line"] != "Total")].sort_values("gross_margin_pct")
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(d) + 1.4))
-    colors = [COLORS["good"] if s == "met" else COLORS["bad"] for s in d["status"]]
-    y = np.arange(len(d))
-    ax.barh(y, d["gross_margin_pct"], color=colors)
-    ax.scatter(d["target"], y, marker="|", s=400, color="#333", label="Target", zorder=3)
-    ax.set_yticks(y)
-    ax.set_yticklabels([str(v) for v in d["product_line"]])
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax.set_title(title or f"Gross margin % by product line, {PERIOD_LABELS[period].lower()}")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
 
 
 # ---------------------------------------------------------------- report views
@@ -852,7 +767,7 @@ def ar_ageing_summary(ageing: pd.DataFrame, customers: pd.DataFrame, top_n: int 
         figures
 
 
-def ar_ageing_headline(figures: dict, symbol: str = "$") -> str:
+def ar_ageing_headline(figures: dict, symbol: str) -> str:
     """'Open AR at 2026-11-22 is $5.07M: $984K (19.4%) past due, $0 more than 90 days.'"""
     return (f"Open AR at {figures['as_of']} is {fmt_money(figures['open'], symbol)}: "
             f"{fmt_money(figures['overdue'], symbol)} ({fmt_pct(figures['overdue_share'])}) past due, "

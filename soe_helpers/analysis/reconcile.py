@@ -31,6 +31,7 @@ import pandas as pd
 from soe_helpers.analysis import landing as LD
 from soe_helpers.core.calendar import FiscalCalendar, week_add, week_end, week_ordinal
 from soe_helpers.core.formats import fmt_money, fmt_pct, fmt_units
+from soe_helpers.analysis.materiality import material_mask
 
 __all__ = [
     "shipped_facts",
@@ -39,7 +40,6 @@ __all__ = [
     "forecast_for_weeks",
     "latest_forecast",
     "compare",
-    "is_material",
     "flag_material",
     "pvm_bridge",
     "bridge_steps",
@@ -146,32 +146,9 @@ def compare(actual: pd.DataFrame, reference: pd.DataFrame, by: list[str], value:
     return out.sort_values("variance", key=np.abs, ascending=False, kind="stable").reset_index(drop=True)
 
 
-def is_material(variance, reference, abs_threshold: float = 5000.0, pct_threshold: float = 0.05,
-                rule: str = "either"):
-    """True where |variance| > abs_threshold and/or |variance| / |reference| > pct_threshold.
-
-    ``rule`` "either" (default) flags a variance passing either threshold, "both" only those
-    passing both. A non-zero variance on a zero reference passes the relative test.
-    Works on scalars and arrays.
-    """
-    v = np.abs(np.asarray(variance, dtype=float))
-    r = np.abs(np.asarray(reference, dtype=float))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.where(r > 0, v / np.where(r > 0, r, 1.0), np.where(v > 0, np.inf, 0.0))
-    a_ok, p_ok = v > abs_threshold, rel > pct_threshold
-    if rule == "either":
-        res = a_ok | p_ok
-    elif rule == "both":
-        res = a_ok & p_ok
-    else:
-        raise ValueError(f"materiality rule {rule!r} is not 'either' or 'both'")
-    return bool(res) if np.ndim(res) == 0 else res
-
-
 def flag_material(df: pd.DataFrame, materiality, reference_col: str, variance_col: str = "variance") -> pd.DataFrame:
-    """A copy of ``df`` with a boolean ``material`` column (see :func:`is_material`)."""
-    return df.assign(material=is_material(df[variance_col], df[reference_col], materiality.abs,
-                                          materiality.pct, materiality.rule))
+    """A copy of ``df`` with a boolean ``material`` column: the one rule of :mod:`soe_helpers.analysis.materiality`."""
+    return df.assign(material=material_mask(df[variance_col], df[reference_col], materiality))
 
 
 # ---------------------------------------------------------------- price / volume / mix
@@ -256,7 +233,7 @@ def customer_run_rate(shipped: pd.DataFrame, before_week: str, n_weeks: int = 13
 
 
 def variance_sentence(name: str, variance: float, pct: float, actual: float, reference: float, basis: str,
-                      period: str, what: str = "shipped", symbol: str = "$") -> str:
+                      period: str, what: str = "shipped", *, symbol: str) -> str:
     """Plain-language line: 'Controllers is $412K (14.2%) behind plan quarter-to-date: shipped $2.49M vs $2.90M.'"""
     direction = "ahead of" if variance >= 0 else "behind"
     pct_txt = "" if not np.isfinite(pct) else f" ({fmt_pct(abs(pct))})"
@@ -291,7 +268,7 @@ def _label_sku(df: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
 
 
 def reconcile_week(booked_weekly, shipped_weekly, products, customers, plan, forecasts, week: str,
-                   cal: FiscalCalendar, materiality, symbol: str = "$", *, orders: pd.DataFrame | None = None,
+                   cal: FiscalCalendar, materiality, symbol: str, *, orders: pd.DataFrame | None = None,
                    shipments: pd.DataFrame | None = None, corrections: pd.DataFrame | None = None) -> Reconciliation:
     """Everything the demand reconciliation report shows for ``week`` (see the module docstring).
 
@@ -431,7 +408,7 @@ def _fill_line(df: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
 _BASIS = {"plan": "plan", "run_rate": "its run-rate", "forecast": "the lag-1 forecast"}
 
 
-def variance_register(vs_plan: dict, vs_fc: dict, materiality, week: str, symbol: str = "$") -> pd.DataFrame:
+def variance_register(vs_plan: dict, vs_fc: dict, materiality, week: str, symbol: str) -> pd.DataFrame:
     """Material variances only, every period, level and basis, ranked by |variance| ($).
 
     Columns: period, level, key, name, product_line, region, basis, measure, actual, reference,
@@ -467,7 +444,7 @@ def variance_register(vs_plan: dict, vs_fc: dict, materiality, week: str, symbol
                         "actual": rd[a_col], "reference": rd[r_col], "variance": rd["variance"],
                         "variance_pct": rd["variance_pct"],
                         "sentence": variance_sentence(name, rd["variance"], rd["variance_pct"], rd[a_col], rd[r_col],
-                                                      basis, period_txt[per], what, symbol),
+                                                      basis, period_txt[per], what, symbol=symbol),
                     })
     cols = ["period", "level", "key", "name", "product_line", "region", "basis", "measure", "actual", "reference",
             "variance", "variance_pct", "sentence"]

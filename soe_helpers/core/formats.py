@@ -17,7 +17,7 @@ def is_blank(x) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NA
 
 
-def fmt_money(x, symbol: str = "$", exact: bool = False) -> str:
+def fmt_money(x, symbol: str, exact: bool = False) -> str:
     """``1234567 -> '$1.23M'``, ``-212400 -> '-$212K'``, ``950.4 -> '$950'``; exact=True -> ``$1,234,567.00``."""
     if is_blank(x):
         return "–"

@@ -50,7 +50,7 @@ class _Strict(BaseModel):
 class Company(_Strict):
     name: str
     currency: str = "USD"
-    currency_symbol: str = "$"
+    currency_symbol: str = "$"   # the one place the currency symbol has a default: the company's params
 
 
 class CalendarParams(_Strict):
@@ -70,11 +70,21 @@ class CalendarParams(_Strict):
 
 
 class Materiality(_Strict):
-    """A variance is material when |variance| > abs (currency) and/or |variance| / |base| > pct."""
+    """One rule (:mod:`soe_helpers.analysis.materiality`): material = |variance| >= abs (currency) AND
+    (no reference or |variance| / |reference| >= pct). The percentage narrows, never widens."""
 
     abs: float = Field(5000.0, ge=0)
     pct: float = Field(0.05, ge=0, le=10)
-    rule: Literal["either", "both"] = "either"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_rule(cls, data):
+        if isinstance(data, dict) and "rule" in data:
+            raise ValueError(
+                f"'materiality.rule' ({data['rule']!r}) is no longer a setting: a variance is material when it is at "
+                "least materiality.abs AND at least materiality.pct of its reference (the percentage only narrows "
+                "the list); delete the 'rule' line from your params file")
+        return data
 
 
 class Source(_Strict):
@@ -667,4 +677,6 @@ def load_params(
 
 def params_from_json(path: str | Path) -> Params:
     """Reload params a run resolved and saved (``params.json`` in the run folder)."""
-    return Params.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    (data.get("materiality") or {}).pop("rule", None)  # a run recorded before the one materiality rule
+    return Params.model_validate(data)

@@ -1,8 +1,10 @@
 """Display helpers for notebooks: money and percentages formatted for finance, tables escaped.
 
 Every data value that reaches HTML goes through :func:`html.escape` here (a customer
-named ``<script>`` shows as text). Money is shown as ``$1.2M`` / ``$212K`` / ``$950``
-with negatives as ``-$212K`` and marked red in tables; percentages with one decimal.
+named ``<script>`` shows as text). Money is shown in the company's currency as ``$1.2M`` /
+``€212K`` / ``$950`` with negatives as ``-$212K`` and marked red in tables; percentages with
+one decimal. A table with money columns needs the symbol: ``show_table(t, money=[...], symbol=cur)``
+with ``cur = p.company.currency_symbol`` (there is no "$" default: a euro company gets euros).
 """
 from __future__ import annotations
 
@@ -37,13 +39,24 @@ def html_table(
     pct: Iterable[str] = (),
     units: Iterable[str] = (),
     signed_pct: Iterable[str] = (),
-    symbol: str = "$",
+    symbol: str | None = None,
     exact_money: bool = False,
     rename: dict[str, str] | None = None,
     max_rows: int | None = None,
 ) -> str:
-    """An escaped HTML table with finance formatting; negatives get class ``neg``."""
+    """An escaped HTML table with finance formatting; negatives get class ``neg``.
+
+    Args:
+        money, pct, units, signed_pct: the columns shown as money, percentages, units, signed percentages.
+        symbol: the company's currency symbol (``params.company.currency_symbol``); required when
+            ``money`` names a column of ``df``.
+    Raises:
+        ValueError: money columns without a symbol.
+    """
     money, pct, units, signed_pct = set(money), set(pct), set(units), set(signed_pct)
+    if symbol is None and money & set(df.columns):
+        raise ValueError(f"html_table: money columns {sorted(money & set(df.columns))} need the company's currency "
+                         "symbol: pass symbol=p.company.currency_symbol")
     rename = {**LABELS, **(rename or {})}
     if max_rows is not None:
         df = df.head(max_rows)

@@ -31,6 +31,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from soe_helpers.analysis.kpis import fmt_kpi
+from soe_helpers.analysis.materiality import is_material
 from soe_helpers.core import run_folder
 from soe_helpers.report import records
 from soe_helpers.report.charts import COLORS, money_axis
@@ -274,7 +275,7 @@ def _num(x) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def headline_money(x, symbol: str = "$") -> str:
+def headline_money(x, symbol: str) -> str:
     """Money for a subject line: ``475697 -> '$0.48M'``, ``1234567 -> '$1.2M'``, ``48200 -> '$48K'``.
 
     Unsigned magnitudes read best in a headline ("$0.48M behind plan"); the sign goes in words.
@@ -295,13 +296,6 @@ def headline_money(x, symbol: str = "$") -> str:
 
 def _short_week(w: str | None) -> str:
     return str(w)[-3:] if w and len(str(w)) == 8 and str(w)[4:6] == "-W" else str(w or "–")
-
-
-def _is_material(amount: float, base: float | None, materiality) -> bool:
-    """Same rule as :func:`soe_helpers.analysis.reconcile.is_material` on plain floats."""
-    over_abs = abs(amount) > materiality.abs
-    over_pct = bool(base) and abs(amount) / abs(base) > materiality.pct
-    return (over_abs or over_pct) if materiality.rule == "either" else (over_abs and over_pct)
 
 
 def _owner_of(owners: Mapping[str, str] | None, v: records.Variance | records.CashEvent) -> str | None:
@@ -328,7 +322,7 @@ def _demand_items(ref, r: records.ReconciliationRecord, *, week, materiality, ru
     if gap is not None and landing is not None:
         word = "behind" if gap < 0 else "ahead of"
         pct = f" ({fmt_pct(abs(gap) / abs(plan_q))})" if plan_q else ""
-        light = "green" if gap >= 0 else ("red" if _is_material(gap, plan_q, materiality) else "amber")
+        light = "green" if gap >= 0 else ("red" if is_material(gap, plan_q, materiality) else "amber")
         text = (f"{quarter} is projected to land at {fmt_money(landing, symbol)}, "
                 f"{fmt_money(abs(gap), symbol)}{pct} {word} the {fmt_money(plan_q, symbol)} plan")
         parts = [_num(r.actual_qtd), _num(r.backlog_in_quarter), _num(r.unbooked_in_quarter)]
@@ -344,7 +338,7 @@ def _demand_items(ref, r: records.ReconciliationRecord, *, week, materiality, ru
     shipped, planned = _num(r.week_shipped_revenue), _num(r.week_plan_revenue)
     if shipped is not None and planned is not None:
         var = shipped - planned
-        light = "green" if var >= 0 else ("red" if _is_material(var, planned, materiality) else "amber")
+        light = "green" if var >= 0 else ("red" if is_material(var, planned, materiality) else "amber")
         pct = f", {fmt_pct(var / planned, signed=True)}" if planned else ""
         items.append(_item(ref, "This week's shipments", light,
                            f"Shipped {fmt_money(shipped, symbol)} in {week} against {fmt_money(planned, symbol)} "
@@ -425,7 +419,7 @@ def _cash_items(ref, r: records.CashImpactRecord, *, week, materiality, rules, s
             owner = _owner_of(owners, top[0])
             s += f". Largest: {str(top[0].sentence).rstrip('.')}" + (f" (owner: {owner})" if owner else "")
         worst = min(x for x in (pnl, cash13, 0.0) if x is not None)
-        light = "green" if n == 0 or worst >= 0 else ("red" if _is_material(worst, None, materiality) else "amber")
+        light = "green" if n == 0 or worst >= 0 else ("red" if is_material(worst, None, materiality) else "amber")
         items.append(_item(ref, "Disruptions", light, s + ".", link))
     return items
 
@@ -654,7 +648,7 @@ def build_items(
     week: str,
     materiality,
     rules,
-    symbol: str = "$",
+    symbol: str,
     owners: Mapping[str, str] | None = None,
     pack: Iterable[ReportRef] = PACK,
 ) -> pd.DataFrame:
@@ -700,7 +694,7 @@ def lights_count(items: pd.DataFrame) -> dict[str, int]:
 # ---------------------------------------------------------------- headline and subject
 
 
-def headline(results: Mapping[str, dict], statuses: Mapping[str, dict], *, week: str, symbol: str = "$") -> str:
+def headline(results: Mapping[str, dict], statuses: Mapping[str, dict], *, week: str, symbol: str) -> str:
     """The week in one line, e.g. ``"$0.48M behind plan, cash low $1.2M in 2027-W05"``.
 
     Built from demand_reconciliation.landing_gap and cash_impact.lowest_cash / lowest_week;
@@ -777,7 +771,7 @@ def changes_since(
     *,
     previous_week: str,
     materiality,
-    symbol: str = "$",
+    symbol: str,
     shown_sections: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """This week's tracked figures against the previous week's, with a sentence for each change that matters.
@@ -830,7 +824,7 @@ def change_sentences(changes: pd.DataFrame | None, previous_week: str) -> list[s
     return list(moved["sentence"]) or [f"No tracked figure moved materially since {previous_week}."]
 
 
-def changes_display(changes: pd.DataFrame | None, symbol: str = "$") -> pd.DataFrame:
+def changes_display(changes: pd.DataFrame | None, symbol: str) -> pd.DataFrame:
     """:func:`changes_since` formatted for a table: metric, last week, this week, change (strings)."""
     cols = ["Metric", "Last week", "This week", "Change"]
     if changes is None or changes.empty:
@@ -875,9 +869,9 @@ def status_table(statuses: Mapping[str, dict], pack: Iterable[ReportRef] = PACK)
 def assumptions(params, results: Mapping[str, dict] | None = None) -> list[str]:
     """The rules behind the summary's traffic lights, as sentences (the report prints them)."""
     m, r, sym = params.materiality, params.executive_summary, params.company.currency_symbol
-    rule = "or" if m.rule == "either" else "and"
     out = [
-        f"Material: a variance above {fmt_money(m.abs, sym)} {rule} {fmt_pct(m.pct)} of its reference. "
+        f"Material: a variance of {fmt_money(m.abs, sym)} or more that is also at least {fmt_pct(m.pct)} of its "
+        "reference (with no reference, the amount alone decides). "
         "Behind plan by a material amount = Act (red); behind but not material = Watch (amber).",
         f"Cash: Act when the 13-week low point is below the minimum cash, Watch when it is less than "
         f"{fmt_pct(r.cash_watch_margin, digits=0)} above it; scenarios are Watch when they cut week-13 cash "
@@ -948,7 +942,7 @@ def kpi_html(kpis: pd.DataFrame) -> str:
 
 
 def landing_chart(section: records.ReconciliationRecord | Mapping[str, Any] | None,
-                  symbol: str = "$") -> Figure | None:
+                  symbol: str) -> Figure | None:
     """Quarter plan vs projected landing (shipped to date + latest forecast), one bar each; None without figures.
 
     ``section``: the demand reconciliation's record (or its section of results)."""
@@ -975,7 +969,7 @@ def landing_chart(section: records.ReconciliationRecord | Mapping[str, Any] | No
     return fig
 
 
-def cash_chart(forecast: pd.DataFrame | None, min_cash: float | None = None, symbol: str = "$",
+def cash_chart(forecast: pd.DataFrame | None, min_cash: float | None, symbol: str,
                scenario_col: str = "scenario", week_col: str = "week",
                value_col: str = "closing_cash") -> Figure | None:
     """13-week closing cash: the baseline (forecast colour), each scenario, the minimum-cash line and the low point.

@@ -1,0 +1,30 @@
+"""Tables in the company's currency: html_table formats money with the symbol it is given, and refuses to guess."""
+import pandas as pd
+import pytest
+
+from soe_helpers.core.formats import Presentation, fmt_money
+from soe_helpers.core.params import load_params
+from soe_helpers.report.display import html_table
+
+
+def test_money_columns_use_the_symbol_given():
+    df = pd.DataFrame({"line": ["A", "B"], "variance": [-212_400.0, 1_234_567.0], "share": [0.041, -0.1]})
+    out = html_table(df, money=["variance"], pct=["share"], symbol="€")
+    assert '<td class="num neg">-€212K</td>' in out and '<td class="num">€1.23M</td>' in out
+    assert "$" not in out
+    assert "€1,234,567.00" in html_table(df, money=["variance"], symbol="€", exact_money=True)
+
+
+def test_money_without_a_symbol_is_refused_not_shown_in_dollars():
+    df = pd.DataFrame({"variance": [1.0]})
+    with pytest.raises(ValueError, match=r"money columns \['variance'\] need the company's currency symbol"):
+        html_table(df, money=["variance"])
+    assert "<td" in html_table(df, units=["variance"])  # no money column: no symbol needed
+
+
+def test_presentation_travels_from_params():
+    p = load_params(sets=["company.currency_symbol=€"])
+    pres = Presentation.from_params(p)
+    assert pres.symbol == "€" and pres.money(-212_400) == "-€212K" == fmt_money(-212_400, "€")
+    with pytest.raises(TypeError):
+        fmt_money(5)  # no "$" default anywhere: the symbol is always passed
