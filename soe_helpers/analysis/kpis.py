@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from soe_helpers.data.aggregates import BUCKETS, compute
 from soe_helpers.core.calendar import FiscalCalendar, to_week, week_add, week_end, week_range, week_start
 from soe_helpers.analysis.reconcile import shipped_facts
 from soe_helpers.core.formats import fmt_money, fmt_pct
@@ -586,8 +587,6 @@ def execution_kpis(orders, shipments, products, customers, invoices, bills, inve
                             on_time_tolerance_days=settings.on_time_tolerance_days,
                             in_full_tolerance=settings.in_full_tolerance)
     if shipped_weekly is None:
-        from soe_helpers.data.aggregates import compute
-
         shipped_weekly = compute({"orders": orders, "shipments": shipments}, names=["shipped_weekly"])["shipped_weekly"]
     shipped = shipped_facts(shipped_weekly, products, customers)
     # balances at every week end from 13 weeks before the earliest trend window to the run week
@@ -733,8 +732,6 @@ def ar_ageing_summary(ageing: pd.DataFrame, customers: pd.DataFrame, top_n: int 
         overdue AR), oldest (their oldest bucket with money). ``figures``: as_of (the ageing date),
         open, overdue, over_90, overdue_share. The buckets' total equals :func:`ar_balance` at the ageing date.
     """
-    from soe_helpers.data.aggregates import BUCKETS
-
     g = ageing.groupby("bucket").agg(amount=("amount", "sum"), invoices=("invoices", "sum"),
                                      customers=("customer_id", "nunique"))
     g = g.reindex(list(BUCKETS)).fillna(0.0)
