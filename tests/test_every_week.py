@@ -30,9 +30,13 @@ WEEKS = week_range(FIRST_WEEK, LAST_WEEK)
 
 
 @pytest.fixture(scope="module")
-def demo(demo_dir):
+def demo(demo_dir, tmp_path_factory):
     params = load_params(data_dir=demo_dir)
-    tables = {n: lt.frame for n, lt in load_tables(params).items()}
+    snap = tmp_path_factory.mktemp("snapshot")
+    tables = {}
+    for n, lt in load_tables(params).items():  # through Parquet, as the runner hands tables to the notebooks
+        lt.frame.to_parquet(snap / f"{n}.parquet", index=False)
+        tables[n] = pd.read_parquet(snap / f"{n}.parquet")
     as_of = pd.Timestamp(data_as_of(tables))
     assert latest_complete_week(as_of) == LAST_WEEK
     return params, tables, as_of, FiscalCalendar.from_params(params.calendar)

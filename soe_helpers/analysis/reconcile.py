@@ -390,7 +390,8 @@ def _landing_parts(lf, plan_q, book, products, customers, orders, shipments, cor
     booked = book[book["week"].isin(rest)].assign(revenue=lambda d: at_plan_price(d, price))
     unbooked = LD.unbooked_demand(fc, booked, rest, week_end(q_weeks[-1]), lags)
     snap = lf["snapshot_week"].iloc[0] if len(lf) else week
-    lag = unbooked["week"].map(week_ordinal) - week_ordinal(snap)
+    # built from a list: an empty frame's text column stays text after .map and would not subtract
+    lag = pd.Series([week_ordinal(w) - week_ordinal(snap) for w in unbooked["week"]], index=unbooked.index, dtype=int)
     unbooked = LD.corrected_unbooked(unbooked, corrections, lag)
     return {"backlog": backlog, "unbooked": unbooked, "notes": notes, "uncovered": uncovered}
 

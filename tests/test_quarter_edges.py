@@ -1,0 +1,28 @@
+"""The full weekly pack on the demo's quarter-edge weeks: a quarter's last week, the next quarter's first,
+and the first week of a year. Every report must be ok, with a landing that holds its parts."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import soe
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("week", ["2026-W39", "2026-W40", "2026-W01"])
+def test_the_pack_runs_on_quarter_edge_weeks(pack_env, tmp_path, week):
+    env = {**pack_env, "SOE_OUTPUTS": str(tmp_path / "out")}
+    res = soe("run", "--week", week, env=env)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    latest = json.loads((tmp_path / "out" / week / "latest.json").read_text())
+    run_dir = tmp_path / "out" / week / latest["run_dir"]
+    m = json.loads((run_dir / "manifest.json").read_text())
+    assert m["status"] == "ok" and all(n["status"] == "ok" for n in m["notebooks"]), m["notebooks"]
+    r = json.loads((run_dir / "results.json").read_text())["demand_reconciliation"]
+    assert r["week"] == week
+    assert abs(r["landing"] - (r["actual_qtd"] + r["backlog_in_quarter"] + r["unbooked_in_quarter"])) < 0.01
+    if week == "2026-W39":  # the quarter's last week: nothing is left to land but what shipped
+        assert r["backlog_in_quarter"] == 0 and r["unbooked_in_quarter"] == 0 and r["landing"] == r["actual_qtd"]
+    assert (tmp_path / "out" / "index.html").exists()
