@@ -30,8 +30,9 @@ def euro_run(pack_env, tmp_path_factory) -> Path:
     env = {**pack_env, "SOE_OUTPUTS": str(tmp_path_factory.mktemp("euro_outputs"))}
     res = soe("run", "--week", DEMO_WEEK, "--set", "company.currency_symbol=€", env=env)
     assert res.returncode == 0, res.stdout + res.stderr
-    latest = json.loads((Path(env["SOE_OUTPUTS"]) / DEMO_WEEK / "latest.json").read_text())
-    return Path(latest["run_dir"])
+    week_dir = Path(env["SOE_OUTPUTS"]) / DEMO_WEEK
+    latest = json.loads((week_dir / "latest.json").read_text())
+    return week_dir / latest["run_dir"]  # relative to the week folder
 
 
 def test_every_report_shows_euros_and_no_dollar_amount(euro_run):

@@ -40,6 +40,14 @@ EXPECTED_DIFFERENCES: dict[str, str] = {
     "cash_impact.runway_weeks_any_line": "new", "cash_impact.lines_below_min": "new", "cash_impact.cash_walk": "new",
     # issue 14: one exposure per root cause in the action tracker
     "actions.at_stake_total": "new", "actions.exposures": "new", "actions.opportunities": "new",
+    # issue 11: one materiality rule (below $5K never material; the percentage only narrows): fewer variances,
+    # data checks and actions
+    "demand_reconciliation.material_variances": "materiality", "demand_reconciliation.top_variances": "materiality",
+    "data_accuracy.failed_checks": "materiality", "data_accuracy.material_failed_checks": "materiality",
+    "actions.by_owner": "materiality", "actions.dollars_at_stake_open": "materiality",
+    "actions.new_this_week": "materiality", "actions.open": "materiality", "actions.run_changes": "materiality",
+    "actions.top_open": "materiality", "actions.escalated": "materiality", "actions.escalated_to": "materiality",
+    "actions.overdue": "materiality",
     # the summary's words follow the figures above
     "executive_summary.headline": "follows the landing", "executive_summary.subject": "follows the headline",
     "executive_summary.items": "follows the landing and cash figures", "executive_summary.lights": "follows items",

@@ -116,13 +116,13 @@ def test_the_summary_reads_records_and_says_so_when_one_is_malformed():
                "demand_reconciliation": {"week": WEEK, "landing": 9_520_000.0, "landing_gap": -480_000.0,
                                          "plan_quarter": 10_000_000.0, "actual_qtd": 5_500_000.0}}
     ok = {r.notebook: {"status": "ok"} for r in sm.PACK}
-    items = sm.build_items(results, ok, week=WEEK, materiality=Materiality(), rules=ExecutiveSummaryParams())
+    items = sm.build_items(results, ok, week=WEEK, materiality=Materiality(), rules=ExecutiveSummaryParams(), symbol="$")
     acts = items[items["report"] == "action_tracker"]
     assert acts["sentence"].tolist() == ["The action tracker report recorded none of the figures the summary uses."]
     assert acts["light"].tolist() == ["grey"]
-    assert sm.headline(results, ok, week=WEEK).startswith("$0.48M behind plan")
+    assert sm.headline(results, ok, week=WEEK, symbol="$").startswith("$0.48M behind plan")
     rec = records.load(results).demand_reconciliation
-    assert sm.landing_chart(rec) is not None and sm.landing_chart(None) is None
+    assert sm.landing_chart(rec, "$") is not None and sm.landing_chart(None, "$") is None
 
 
 def test_every_figure_the_summary_tracks_week_to_week_is_a_field_of_its_record():

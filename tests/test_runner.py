@@ -88,11 +88,20 @@ def test_rerun_keeps_the_earlier_run(pack_run, pack_env):
     assert (first / "demand_reconciliation.html").exists()
 
 
-def test_a_partial_run_adds_to_the_week_records_and_keeps_latest(pack_run, pack_env):
+def test_a_partial_run_adds_to_the_week_records_and_keeps_latest(pack_run, pack_env, tmp_path):
+    import shutil
+
     from soe_helpers.core import run_folder
     from soe_helpers.store.engine import Store
 
-    store = Store(f"sqlite:///{Path(pack_env['SOE_OUTPUTS']) / 'soe_store.sqlite'}")
+    # a copy of the session's outputs and store: other tests run the same week in the shared ones
+    out = tmp_path / "outputs"
+    shutil.copytree(pack_run["outputs"], out, symlinks=True)
+    pack_env = {**pack_env, "SOE_OUTPUTS": str(out)}
+    week_dir = out / DEMO_WEEK
+    pack_run = {**pack_run, "week_dir": week_dir,
+                "manifest": {"run_id": run_folder.latest_full_run(week_dir).run_id}}
+    store = Store(f"sqlite:///{out / 'soe_store.sqlite'}")
 
     def rows() -> dict[str, set]:
         with store.engine.connect() as c:
