@@ -462,11 +462,17 @@ def rules_text(settings, symbol: str) -> list[str]:
     return out
 
 
-def headline(s: dict, symbol: str) -> str:
-    """'21 open actions, $3.87M at stake: 2 overdue, 11 escalated; 4 new this week, 1 closed.'"""
+def headline(s: dict, symbol: str, exposures=None) -> str:
+    """'21 open actions on 9 distinct exposures, $1.2M at stake: 2 overdue, 11 escalated; 4 new this week, 1 closed.'
+
+    With ``exposures`` (:func:`soe_helpers.analysis.exposures.exposures`) the dollars are the distinct exposures'
+    (each root cause once); without, the open actions' own dollars (which may count one cause twice)."""
     esc = ", ".join(f"{n} to {lvl}" for lvl, n in s["escalated_to"].items())
-    return (f"{s['open']} open action{'s' if s['open'] != 1 else ''}, {fmt_money(s['dollars_at_stake_open'], symbol)} "
-            f"at stake: {s['overdue']} overdue, {s['escalated']} escalated" + (f" ({esc})" if esc else "") +
+    stake = (f" on {len(exposures.risks)} distinct exposure{'s' if len(exposures.risks) != 1 else ''}, "
+             f"{fmt_money(exposures.at_stake_total, symbol)} at stake" if exposures is not None
+             else f", {fmt_money(s['dollars_at_stake_open'], symbol)} at stake")
+    return (f"{s['open']} open action{'s' if s['open'] != 1 else ''}{stake}: "
+            f"{s['overdue']} overdue, {s['escalated']} escalated" + (f" ({esc})" if esc else "") +
             f"; {s['new_this_week']} new this week, {s['closed_this_week']} closed, "
             f"{s['resurfacing']} resurfacing.")
 
