@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-__all__ = ["Presentation", "fmt_money", "fmt_pct", "fmt_units", "is_blank"]
+__all__ = ["Presentation", "fmt_money", "fmt_money_headline", "fmt_pct", "fmt_units", "is_blank"]
 
 
 def is_blank(x) -> bool:
@@ -47,6 +47,27 @@ def fmt_pct(x, signed: bool = False, digits: int = 1) -> str:
 def fmt_units(x) -> str:
     return "–" if is_blank(x) else f"{float(x):,.0f}"
 
+
+
+def fmt_money_headline(x, symbol: str) -> str:
+    """Money for a subject line: ``475697 -> '$0.48M'``, ``1234567 -> '$1.2M'``, ``48200 -> '$48K'``.
+
+    Unsigned magnitudes read best in a headline ("$0.48M behind plan"); the sign goes in words.
+    """
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return "–"
+    if math.isnan(v):
+        return "–"
+    a, sign = abs(v), "-" if v < 0 else ""
+    if a >= 1e9:
+        return f"{sign}{symbol}{a / 1e9:.1f}B"
+    if a >= 1e6:
+        return f"{sign}{symbol}{a / 1e6:.1f}M"
+    if a >= 1e5:
+        return f"{sign}{symbol}{a / 1e6:.2f}M"
+    return fmt_money(v, symbol)
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from soe_helpers.core import run_folder
 from soe_helpers.report import records
 from soe_helpers.report.charts import COLORS, money_axis
 from soe_helpers.core.exports import read_table
-from soe_helpers.core.formats import fmt_money, fmt_pct
+from soe_helpers.core.formats import fmt_money, fmt_money_headline, fmt_pct
 
 __all__ = [
     "PACK",
@@ -275,23 +275,7 @@ def _num(x) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def headline_money(x, symbol: str) -> str:
-    """Money for a subject line: ``475697 -> '$0.48M'``, ``1234567 -> '$1.2M'``, ``48200 -> '$48K'``.
-
-    Unsigned magnitudes read best in a headline ("$0.48M behind plan"); the sign goes in words.
-    """
-    v = _num(x)
-    if v is None:
-        return "–"
-    a = abs(v)
-    sign = "-" if v < 0 else ""
-    if a >= 1e9:
-        return f"{sign}{symbol}{a / 1e9:.1f}B"
-    if a >= 1e6:
-        return f"{sign}{symbol}{a / 1e6:.1f}M"
-    if a >= 1e5:
-        return f"{sign}{symbol}{a / 1e6:.2f}M"
-    return fmt_money(v, symbol)
+headline_money = fmt_money_headline  # the subject line's money format lives with the others (core.formats)
 
 
 def _short_week(w: str | None) -> str:
