@@ -113,11 +113,9 @@ def test_a_partial_run_adds_to_the_week_records_and_keeps_latest(pack_run, pack_
         return out
 
     full = pack_run["manifest"]["run_id"]
-    before = rows()
-    assert {r for s in before.values() for _, r in s} <= {full} | {r.run_id for r in run_folder.list_runs(
-        pack_run["week_dir"]) if r.partial}, "the week's records come from its full run (and partial runs)"
+    before = rows()  # other tests of the session may have run the week before: whatever the records are, they stay
     latest_before = json.loads((pack_run["week_dir"] / "latest.json").read_text())
-    assert latest_before == {"run_id": full, "run_dir": full}  # relative to the week folder
+    assert latest_before["run_dir"] == latest_before["run_id"]  # relative to the week folder
     res = soe("run", "--week", DEMO_WEEK, "--only", "data_accuracy", env=pack_env)
     assert res.returncode == 0, res.stdout + res.stderr
     part = run_folder.latest_run(pack_run["week_dir"])
