@@ -927,7 +927,8 @@ def kpi_html(kpis: pd.DataFrame) -> str:
 
 def landing_chart(section: records.ReconciliationRecord | Mapping[str, Any] | None,
                   symbol: str) -> Figure | None:
-    """Quarter plan vs projected landing (shipped to date + latest forecast), one bar each; None without figures.
+    """Quarter plan vs projected landing (shipped to date + open orders and demand not yet booked that ship in the
+    quarter), one bar each; None without figures.
 
     ``section``: the demand reconciliation's record (or its section of results)."""
     r = records.parse("demand_reconciliation", section)
@@ -940,7 +941,7 @@ def landing_chart(section: records.ReconciliationRecord | Mapping[str, Any] | No
     ax = fig.subplots()
     ax.barh([1], [plan_q], color=COLORS["plan"], height=0.55, label="Quarter plan")
     ax.barh([0], [actual], color=COLORS["actual"], height=0.55, label="Shipped to date")
-    ax.barh([0], [landing - actual], left=[actual], color=COLORS["forecast"], height=0.55, label="Latest forecast")
+    ax.barh([0], [landing - actual], left=[actual], color=COLORS["forecast"], height=0.55, label="Open orders + not yet booked")
     ax.set_yticks([0, 1], ["Projected", "Plan"])
     for y, v in ((1, plan_q), (0, landing)):
         ax.annotate(fmt_money(v, symbol), (v, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
