@@ -62,11 +62,24 @@ def test_fit_rule_and_fallbacks():
     assert bl.fit_series(np.array([]))["method"] == "no_demand_yet"
     short = bl.fit_series(np.array([5.0, 6, 7]), season=52, min_weeks=16)
     assert short["method"] == "naive_fallback" and "3 weeks of history (< 16)" in short["note"]
-    damped = bl.fit_series(50 + rng.normal(0, 5, 30), season=52, min_weeks=16)
-    assert damped["method"] == "ets_damped" and 0 <= damped["alpha"] <= 1 and 0 < damped["phi"] <= 1
+    # a short trendless series: simple smoothing wins on AICc (no trend parameters to pay for)
+    flat = bl.fit_series(50 + rng.normal(0, 5, 30), season=52, min_weeks=16)
+    assert flat["method"] == "ets_simple" and 0 <= flat["alpha"] <= 1 and np.isnan(flat["beta"])
+    assert "AICc simple" in flat["note"] and "damped" in flat["note"] and "seasonal" not in flat["note"]
+    # a steady climb of 3 units a week: a trend form wins, and its trend is about +3
+    climb = bl.fit_series(100 + 3.0 * np.arange(40) + rng.normal(0, 1, 40), season=52, min_weeks=16)
+    assert climb["method"] in ("ets_trend", "ets_damped") and abs(climb["initial_trend"] - 3) < 1
     t = np.arange(24)
     seasonal = bl.fit_series(100 + 20 * np.sin(2 * np.pi * t / 6) + rng.normal(0, 2, 24), season=6, min_weeks=16)
     assert seasonal["method"] == "ets_seasonal" and len(seasonal["initial_seasons"]) == 6
+
+
+def test_the_kept_form_has_the_lowest_aicc():
+    rng = np.random.default_rng(5)
+    y = 80 + rng.normal(0, 4, 60)
+    spec = bl.fit_series(y, season=52, min_weeks=16)
+    others = [bl._fit_form(y, f, 52)[1] for f in ("ets_simple", "ets_trend", "ets_damped")]
+    assert spec["aicc"] == pytest.approx(min(others))
 
 
 def test_a_failed_fit_falls_back(monkeypatch):
@@ -77,28 +90,32 @@ def test_a_failed_fit_falls_back(monkeypatch):
     spec = bl.fit_series(np.arange(1.0, 40.0), season=12, min_weeks=16)
     assert spec["method"] == "naive_fallback"
     assert "seasonal fit failed: LinAlgError" in spec["note"] and "damped fit failed" in spec["note"]
+    assert "simple fit failed" in spec["note"]
 
 
-@pytest.mark.parametrize("seasonal", [False, True])
-def test_forecast_series_matches_statsmodels(seasonal):
+@pytest.mark.parametrize("form", ["ets_simple", "ets_trend", "ets_damped", "ets_seasonal"])
+def test_every_form_forecasts_as_statsmodels_does(form):
     rng = np.random.default_rng(7)
     t = np.arange(40)
+    seasonal = form == "ets_seasonal"
     y = 200 + 2 * t + (30 * np.sin(2 * np.pi * t / 8) if seasonal else 0) + rng.normal(0, 8, 40)
-    season = 8 if seasonal else 52   # 40 weeks: two seasons of 8, not of 52
-    spec = bl.fit_series(y, season=season, min_weeks=16)
-    assert spec["method"] == ("ets_seasonal" if seasonal else "ets_damped")
-    kw = dict(trend="add", damped_trend=True, seasonal="add" if seasonal else None,
+    season = 8 if seasonal else 52
+    spec, _ = bl._fit_form(y, form, season)
+    trend, damped, _s = bl.FORMS[form]
+    kw = dict(trend="add" if trend else None, damped_trend=damped, seasonal="add" if seasonal else None,
               seasonal_periods=season if seasonal else None)
-    init = {"initial_level": spec["initial_level"], "initial_trend": spec["initial_trend"]}
+    init = {"initial_level": spec["initial_level"]}
+    if trend:
+        init["initial_trend"] = spec["initial_trend"]
     if seasonal:
         init["initial_seasonal"] = spec["initial_seasons"]
     ref = ExponentialSmoothing(y, initialization_method="known", **kw, **init).fit(
-        smoothing_level=spec["alpha"], smoothing_trend=spec["beta"], damping_trend=spec["phi"],
+        smoothing_level=spec["alpha"], smoothing_trend=spec["beta"] if trend else None,
+        damping_trend=spec["phi"] if damped else None,
         smoothing_seasonal=spec["gamma"] if seasonal else None, optimized=False)
     lags = np.arange(1, 11)
     out = bl.forecast_series(y, spec, np.array([len(y) - 1]), lags, season)
     assert np.allclose(out[0], np.clip(ref.forecast(10), 0, None))
-    # one step ahead from every origin = statsmodels' fitted values
     one = bl.forecast_series(y, spec, np.arange(len(y) - 1), np.array([1]), season)[:, 0]
     assert np.allclose(one, np.clip(ref.fittedvalues[1:], 0, None))
 
@@ -111,7 +128,7 @@ def test_ets_has_no_leakage_and_handles_new_items():
     origins = [_wk(i) for i in range(20, 36)]
     res = bl.ets(p, origins, [1, 2, 4], season=52, min_weeks=16, refit_every=8)
     f = res.forecasts
-    assert set(f["method"]) == {"ets_damped", "no_demand_yet", "naive_fallback"}
+    assert set(f["method"]) == {"ets_simple", "no_demand_yet", "naive_fallback"}  # A is flat: simple smoothing
     n = f[f["sku"] == "N"].set_index(["snapshot_week", "lag"])
     assert n.loc[(_wk(25), 1), "forecast"] == 0.0 and n.loc[(_wk(25), 1), "method"] == "no_demand_yet"
     assert n.loc[(_wk(31), 2), "forecast"] == new[31]           # demand began after calibration: naive
@@ -126,6 +143,6 @@ def test_ets_has_no_leakage_and_handles_new_items():
     assert np.allclose(m.loc[upto, "forecast"], m.loc[upto, "forecast_2"])
     later = m[~upto & (m["sku"] == "A")]
     assert (later["forecast"] != later["forecast_2"]).all()     # ... and later ones do use the new weeks
-    assert res.method_counts() == {"ets_damped": 1, "naive_fallback": 1}
+    assert res.method_counts() == {"ets_simple": 1, "naive_fallback": 1}
     with pytest.raises(ValueError, match="refit_every"):
         bl.ets(p, origins, [1], refit_every=0)

@@ -10,15 +10,20 @@ row with the S&OP snapshot made at the same origin (forecast value added, FVA).
   (52 weeks); for lags above m, whole seasons further back. Missing when that week is
   before the history.
 - ``ets``: exponential smoothing fitted with statsmodels (``ExponentialSmoothing``, additive
-  errors) on each series' history from its first week with demand, by this rule:
+  errors) on each series' history from its first week with demand. Each series gets the form
+  its own history supports, chosen by information criterion:
 
-  1. at least two full seasons (2 x m weeks): Holt-Winters, additive damped trend and
-     additive seasonality (``ets_seasonal``);
-  2. at least ``min_weeks`` weeks (16): Holt's damped trend, no seasonality (``ets_damped``);
-  3. otherwise, or when a fit raises or gives non-finite parameters or forecasts: the
-     naive forecast (``naive_fallback``); before the first demand: 0 (``no_demand_yet``).
+  1. with at least ``min_weeks`` weeks (16) the candidates are simple smoothing (level only,
+     ``ets_simple``), Holt's linear trend (``ets_trend``) and Holt's damped trend
+     (``ets_damped``); with at least two full seasons (2 x m weeks) also Holt-Winters, damped
+     trend and additive seasonality (``ets_seasonal``);
+  2. each candidate is fitted by least squares and the one with the lowest corrected Akaike
+     information criterion (AICc, which charges every smoothing parameter and initial state,
+     so a short trendless series gets simple smoothing) is kept; a tie goes to the simpler form;
+  3. with fewer weeks, or when every fit raises or gives non-finite parameters or forecasts:
+     the naive forecast (``naive_fallback``); before the first demand: 0 (``no_demand_yet``).
 
-  Rule 1 is tried first and falls to rule 2 on failure. Parameters are estimated on the
+  Parameters are estimated on the
   data up to a *calibration* origin and re-estimated every ``refit_every`` weeks; between
   calibrations the fitted model is run forward over the newly known weeks with its
   parameters held (states updated, parameters not), so no forecast uses demand after its
@@ -42,7 +47,7 @@ import pandas as pd
 from soe_helpers.core.calendar import from_ordinal
 from soe_helpers.analysis.forecast_error import week_ordinals
 
-__all__ = ["FORECAST_COLUMNS", "EtsResult", "naive", "seasonal_naive", "ets", "fit_series", "forecast_series"]
+__all__ = ["FORECAST_COLUMNS", "FORMS", "EtsResult", "naive", "seasonal_naive", "ets", "fit_series", "forecast_series"]
 
 FORECAST_COLUMNS = ["snapshot_week", "target_week", "lag", "forecast"]
 
@@ -135,7 +140,7 @@ class EtsResult:
     """What :func:`ets` returns: the forecasts, one row per fit, and the time it took."""
 
     forecasts: pd.DataFrame  # id_col, snapshot_week, target_week, lag, forecast, method
-    fits: pd.DataFrame       # id_col, calibration_week, method, weeks, alpha, beta, gamma, phi, converged, note
+    fits: pd.DataFrame       # id_col, calibration_week, method, weeks, alpha, beta, gamma, phi, aicc, converged, note
     seconds: float
 
     def method_counts(self) -> dict[str, int]:
@@ -144,59 +149,85 @@ class EtsResult:
         return {str(k): int(v) for k, v in last["method"].value_counts().items()}
 
 
-def _es_model(y: np.ndarray, seasonal: bool, season: int, **init):
-    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+#: The exponential-smoothing forms a series may get, simplest first: name -> (trend, damped, seasonal).
+FORMS: dict[str, tuple[bool, bool, bool]] = {
+    "ets_simple": (False, False, False),
+    "ets_trend": (True, False, False),
+    "ets_damped": (True, True, False),
+    "ets_seasonal": (True, True, True),
+}
 
-    return ExponentialSmoothing(y, trend="add", damped_trend=True, seasonal="add" if seasonal else None,
+
+def _es_model(y: np.ndarray, form: str, season: int, **init):
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing  # statsmodels: loaded only when ETS runs
+
+    trend, damped, seasonal = FORMS[form]
+    return ExponentialSmoothing(y, trend="add" if trend else None, damped_trend=damped,
+                                seasonal="add" if seasonal else None,
                                 seasonal_periods=season if seasonal else None, **init)
 
 
+def _fit_form(y: np.ndarray, form: str, season: int) -> tuple[dict, float]:
+    """Fit one form by least squares; returns (spec, AICc). Raises when the fit is unusable."""
+    trend, damped, seasonal = FORMS[form]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning and overflow chatter; recorded below instead
+        init = "heuristic" if seasonal else "estimated"
+        # least squares from the default start: the same SSE as the brute-force grid + L-BFGS-B
+        # in our trials, several times faster (every demo series is fitted in the weekly run)
+        res = _es_model(y, form, season, initialization_method=init).fit(method="least_squares", use_brute=False)
+    p = res.params
+    spec = {
+        "method": form, "weeks": int(y.size),
+        "alpha": float(p["smoothing_level"]),
+        "beta": float(p["smoothing_trend"]) if trend else float("nan"),
+        "gamma": float(p["smoothing_seasonal"]) if seasonal else float("nan"),
+        "phi": float(p["damping_trend"]) if damped else (1.0 if trend else float("nan")),
+        "initial_level": float(p["initial_level"]),
+        "initial_trend": float(p["initial_trend"]) if trend else 0.0,
+        "initial_seasons": np.asarray(p["initial_seasons"], dtype=float) if seasonal else None,
+        "converged": bool(getattr(res, "mle_retvals", None) is None or res.mle_retvals.success),
+    }
+    numbers = [spec["alpha"], spec["initial_level"], spec["initial_trend"]]
+    numbers += [spec["beta"], spec["phi"]] if trend else []
+    numbers += [spec["gamma"], *spec["initial_seasons"]] if seasonal else []
+    if not np.all(np.isfinite(numbers)) or not np.all(np.isfinite(res.fittedvalues)):
+        raise ValueError("non-finite parameters or fitted values")
+    aicc = float(res.aicc)
+    if not np.isfinite(aicc):  # too few weeks for this form's parameters: AICc undefined
+        raise ValueError("AICc undefined (too few weeks for the form's parameters)")
+    return spec, aicc
+
+
 def fit_series(y: np.ndarray, season: int = 52, min_weeks: int = 16) -> dict:
-    """Fit one series by the fallback rule of the module docstring.
+    """Fit one series by the rule of the module docstring (the form with the lowest AICc).
 
     Args:
         y: weekly demand from the series' first week with demand up to the calibration origin.
     Returns:
-        A spec dict: method, weeks, converged, note and, for ETS methods, the fitted
-        smoothing parameters (alpha, beta, gamma, phi) and initial states.
+        A spec dict: method (the form kept), weeks, converged, aicc, note (the candidates' AICc
+        and any failed fit) and, for ETS methods, the fitted smoothing parameters (alpha,
+        beta, gamma, phi; NaN where the form has none) and initial states.
     """
     y = np.asarray(y, dtype=float)
     n = y.size
     if n == 0:
         return {"method": "no_demand_yet", "weeks": 0, "converged": True, "note": "no demand yet"}
-    notes = []
-    tries = ([True] if n >= 2 * season else []) + ([False] if n >= min_weeks else [])
-    for seasonal in tries:
+    if n < min_weeks:
+        return {"method": "naive_fallback", "weeks": n, "converged": True,
+                "note": f"{n} weeks of history (< {min_weeks})"}
+    forms = [f for f in FORMS if not FORMS[f][2] or n >= 2 * season]
+    fitted, notes = [], []
+    for form in forms:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # ConvergenceWarning and overflow chatter; recorded below instead
-                init = "heuristic" if seasonal else "estimated"
-                # least squares from the default start: the same SSE as the brute-force grid + L-BFGS-B
-                # in our trials, several times faster (every demo series is fitted in the weekly run)
-                res = _es_model(y, seasonal, season, initialization_method=init).fit(
-                    method="least_squares", use_brute=False)
-            p = res.params
-            spec = {
-                "method": "ets_seasonal" if seasonal else "ets_damped", "weeks": n,
-                "alpha": float(p["smoothing_level"]), "beta": float(p["smoothing_trend"]),
-                "gamma": float(p["smoothing_seasonal"]) if seasonal else float("nan"),
-                "phi": float(p["damping_trend"]), "initial_level": float(p["initial_level"]),
-                "initial_trend": float(p["initial_trend"]),
-                "initial_seasons": np.asarray(p["initial_seasons"], dtype=float) if seasonal else None,
-                "converged": bool(getattr(res, "mle_retvals", None) is None or res.mle_retvals.success),
-                "note": "; ".join(notes),
-            }
-            numbers = [spec["alpha"], spec["beta"], spec["phi"], spec["initial_level"], spec["initial_trend"]]
-            if seasonal:
-                numbers += [spec["gamma"], *spec["initial_seasons"]]
-            if not np.all(np.isfinite(numbers)) or not np.all(np.isfinite(res.fittedvalues)):
-                raise ValueError("non-finite parameters or fitted values")
-            return spec
-        except Exception as exc:  # a failed fit falls back by the documented rule
-            notes.append(f"{'seasonal' if seasonal else 'damped'} fit failed: {type(exc).__name__}")
-    if not tries:
-        notes.append(f"{n} weeks of history (< {min_weeks})")
-    return {"method": "naive_fallback", "weeks": n, "converged": True, "note": "; ".join(notes)}
+            fitted.append(_fit_form(y, form, season))
+        except Exception as exc:  # a failed fit leaves the other candidates; all failed -> naive
+            notes.append(f"{form.removeprefix('ets_')} fit failed: {type(exc).__name__}")
+    if not fitted:
+        return {"method": "naive_fallback", "weeks": n, "converged": True, "note": "; ".join(notes)}
+    best, best_aicc = min(fitted, key=lambda t: t[1])     # min keeps the first (simplest) of equal AICc
+    aiccs = ", ".join(f"{s['method'].removeprefix('ets_')} {a:.1f}" for s, a in fitted)
+    return {**best, "aicc": best_aicc, "note": "; ".join([f"AICc {aiccs}", *notes])}
 
 
 def forecast_series(y: np.ndarray, spec: dict, origins: np.ndarray, lags: np.ndarray, season: int = 52) -> np.ndarray:
@@ -217,19 +248,24 @@ def forecast_series(y: np.ndarray, spec: dict, origins: np.ndarray, lags: np.nda
         return np.zeros((origins.size, lags.size))
     if method == "naive_fallback":
         return np.repeat(y[origins][:, None], lags.size, axis=1)
-    seasonal = method == "ets_seasonal"
-    init = {"initialization_method": "known", "initial_level": spec["initial_level"],
-            "initial_trend": spec["initial_trend"]}
+    has_trend, damped, seasonal = FORMS[method]
+    init = {"initialization_method": "known", "initial_level": spec["initial_level"]}
+    if has_trend:
+        init["initial_trend"] = spec["initial_trend"]
     if seasonal:
         init["initial_seasonal"] = spec["initial_seasons"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = _es_model(y[: origins.max() + 1], seasonal, season, **init).fit(
-            smoothing_level=spec["alpha"], smoothing_trend=spec["beta"], damping_trend=spec["phi"],
+        res = _es_model(y[: origins.max() + 1], method, season, **init).fit(
+            smoothing_level=spec["alpha"], smoothing_trend=spec["beta"] if has_trend else None,
+            damping_trend=spec["phi"] if damped else None,
             smoothing_seasonal=spec["gamma"] if seasonal else None, optimized=False)
-    level, trend = np.asarray(res.level), np.asarray(res.trend)
-    damp = np.cumsum(spec["phi"] ** np.arange(1, lags.max() + 1))[lags - 1]     # phi + ... + phi^h
-    out = level[origins][:, None] + trend[origins][:, None] * damp[None, :]
+    level = np.asarray(res.level)
+    out = np.repeat(level[origins][:, None], lags.size, axis=1)
+    if has_trend:
+        trend = np.asarray(res.trend)
+        damp = np.cumsum(spec["phi"] ** np.arange(1, lags.max() + 1))[lags - 1]  # phi + ... + phi^h (h if phi=1)
+        out = out + trend[origins][:, None] * damp[None, :]
     if seasonal:
         # seasonal state for week (origin + h) is the one last updated a whole number of seasons earlier
         states = np.r_[spec["initial_seasons"], np.asarray(res.season)]          # states[season + t] = s_t
@@ -277,7 +313,7 @@ def ets(panel: pd.DataFrame, origins: Iterable[str], lags: Iterable[int], season
                             "note": "first demand after the calibration week"}
                 fits.append({id_col: sid, "calibration_week": from_ordinal(int(weeks[c])),
                              **{k: spec.get(k, np.nan) for k in ("method", "weeks", "alpha", "beta", "gamma", "phi",
-                                                                 "converged", "note")}})
+                                                                 "aicc", "converged", "note")}})
                 o = idx[rows]
                 live = o >= start
                 vals[rows[~live], :, j] = 0.0
@@ -287,5 +323,6 @@ def ets(panel: pd.DataFrame, origins: Iterable[str], lags: Iterable[int], season
                 vals[rows[live], :, j] = forecast_series(series[start:], spec, o[live] - start, lags, season)
                 meth[rows[live], :, j] = spec["method"]
     out = _long(weeks, ids, idx, lags, vals, id_col, extra={"method": meth})
-    fit_cols = [id_col, "calibration_week", "method", "weeks", "alpha", "beta", "gamma", "phi", "converged", "note"]
+    fit_cols = [id_col, "calibration_week", "method", "weeks", "alpha", "beta", "gamma", "phi", "aicc", "converged",
+                "note"]
     return EtsResult(out, pd.DataFrame(fits, columns=fit_cols), time.perf_counter() - t0)

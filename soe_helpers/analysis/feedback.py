@@ -876,7 +876,8 @@ def fva_sku_display(fb: ForecastFeedback, top: int = 10, worst: bool = True) -> 
     return out
 
 
-_METHODS = {"ets_seasonal": "Holt-Winters seasonal", "ets_damped": "damped trend", "naive_fallback": "naive fallback",
+_METHODS = {"ets_seasonal": "Holt-Winters seasonal", "ets_damped": "damped trend", "ets_trend": "linear trend",
+            "ets_simple": "simple smoothing", "naive_fallback": "naive fallback",
             "no_demand_yet": "no demand yet"}
 _LEVELS = {"product_line": "product lines", "sku": "SKUs"}
 
@@ -901,10 +902,12 @@ def assumptions(fb: ForecastFeedback, p) -> list[str]:
         "Forecast value added (FVA) = WAPE of a baseline − WAPE of the S&OP forecast, in points, at the same "
         "origin and lag: positive = the S&OP forecast is better. Baselines: naive (the last known week), seasonal "
         f"naive (the same week {p.seasonal_period} weeks earlier) and exponential smoothing (statsmodels).",
-        f"Exponential smoothing rule: Holt-Winters with damped trend and additive {p.seasonal_period}-week "
-        f"seasonality when a series has two full seasons of history; Holt's damped trend without seasonality from "
-        f"{p.ets_min_weeks} weeks; otherwise, or when a fit fails, the naive forecast. Parameters are estimated on "
-        f"data known at the time and re-estimated every {p.ets_refit_weeks} weeks. Methods used ({mix}). "
+        f"Exponential smoothing rule: each series gets the form its history supports, the one with the lowest "
+        f"corrected Akaike information criterion (AICc) among simple smoothing, linear trend and damped trend "
+        f"from {p.ets_min_weeks} weeks of history, and Holt-Winters with additive {p.seasonal_period}-week "
+        f"seasonality once a series has two full seasons; with less history, or when every fit fails, the naive "
+        f"forecast. Parameters are estimated on data known at the time and re-estimated every "
+        f"{p.ets_refit_weeks} weeks. Methods used ({mix}). "
         f"{len(fb.ets_fits)} fits over {fb.ets_fits.loc[fb.ets_fits['level'] == 'product_line', 'key'].nunique()} "
         f"product lines and {fb.ets_fits.loc[fb.ets_fits['level'] == 'sku', 'key'].nunique()} SKUs; all baselines "
         f"took {fb.baseline_seconds:.1f} s.",
