@@ -273,14 +273,14 @@ def leadership_html(ctx: dict, *, cids: Mapping[str, str], links: Mapping[str, s
 <tr><td class="header"><div class="company">{_e(ctx['company'])}</div>
 <div class="title">S&amp;OE weekly pack · {_e(ctx['week'])}</div><div class="meta">{meta}</div></td></tr>
 <tr><td class="headline">{_e(ctx['headline'][:1].upper() + ctx['headline'][1:])}.</td></tr>
-<tr><td class="section"><h2>Decisions this week</h2>{decisions_html}{lines_html}<p class="more">{previous_html}</p></td></tr>
+<tr><td class="section"><h2>Decisions this week</h2>{decisions_html}{lines_html}</td></tr>
 {kpi_html}
 <tr><td class="section"><h2>Detail</h2>
 <table role="presentation" class="items" width="100%" cellpadding="0" cellspacing="0" border="0">{''.join(rows)}</table>
 </td></tr>
 {charts}
 <tr><td class="section"><h2>What changed since {_e(ctx['previous_week'])}</h2>{change_html}</td></tr>
-<tr><td class="section"><h2>Reports</h2><ul class="list">{''.join(reports)}</ul>{note}</td></tr>
+<tr><td class="section"><h2>Reports</h2><ul class="list">{''.join(reports)}</ul>{note}<p>{previous_html}</p></td></tr>
 <tr><td class="section"><h2>Glossary</h2>{glossary_html}</td></tr>
 <tr><td class="footer">Automated email from the S&amp;OE weekly pack of {_e(ctx['company'])}: figures from run
 {_e(ctx['run_id'])}, data as of {_e(ctx['as_of'])}, amounts in the company currency. Act = needs a decision,
@@ -314,10 +314,6 @@ def leadership_text(ctx: dict, *, links: Mapping[str, str], attached: set[str], 
     if not ctx["decisions"]:
         lines.append("  No decision is asked this week.")
     lines += [_wrap(f"{k}: {v}", indent="    ", first="  ") for k, v in ctx["first_screen"]]
-    prev = ctx["previous_run"]
-    lines.append(_wrap("Previous week: " + ("first week on record." if prev is None else
-                                            (prev["url"] or f"{prev['week']} (run {prev['run_id']})")), indent="    ",
-                       first="  "))
     if len(ctx["kpis"]):
         periods = set(sm.kpi_display(ctx["kpis"])["Period"]) - {""}
         lines += ["", "SCOREBOARD: KPIS VS TARGETS" + (f" ({periods.pop().upper()})" if len(periods) == 1 else "")]
@@ -347,6 +343,9 @@ def leadership_text(ctx: dict, *, links: Mapping[str, str], attached: set[str], 
         lines.append(f"  - {ref.title}: {state}" + (f" · {where}" if where else ""))
     if attachment_note:
         lines += ["", _wrap(attachment_note)]
+    prev = ctx["previous_run"]
+    lines += ["", _wrap("Previous week: " + ("first week on record." if prev is None else
+                                            (prev["url"] or f"{prev['week']} (run {prev['run_id']}).")))]
     lines += ["", "GLOSSARY"] + [_wrap(f"{t}: {m}", indent="    ", first="  - ") for t, m in ctx["glossary"]]
     lines += ["", _wrap(f"Automated email from the S&OE weekly pack of {ctx['company'].rstrip('.')}. "
                         "Act = needs a decision, "

@@ -411,7 +411,8 @@ def _cash_items(ref, r: records.CashImpactRecord, *, week, materiality, rules, s
         top = [e for e in (r.top_events or []) if e.sentence]
         if top:
             owner = _owner_of(owners, top[0])
-            s += f". Largest: {str(top[0].sentence).rstrip('.')}" + (f" (owner: {owner})" if owner else "")
+            first = str(top[0].sentence).split("; ", 1)[0].rstrip(".")  # what happened; its figures are above
+            s += f". Largest: {first}" + (f" (owner: {owner})" if owner else "")
         worst = min(x for x in (pnl, cash13, 0.0) if x is not None)
         light = "green" if n == 0 or worst >= 0 else ("red" if is_material(worst, None, materiality) else "amber")
         items.append(_item(ref, "Disruptions", light, s + ".", link))
@@ -822,19 +823,19 @@ def _scenario_decisions(c: records.CashImpactRecord, actions, *, symbol, default
         if alt is not None:
             gap = _num(best.pnl_impact_quarter) - _num(alt.pnl_impact_quarter)
             dollars = abs(gap)
+            q = _short_quarter(c.quarter) if c.quarter else quarter
+            low = _num(alt.lowest_cash)
+            alt_breaches = low is not None and min_cash is not None and low < min_cash
             if gap >= 0:
                 meaning = f"better for {quarter} P&L than the other option"
-                why = f"{fmt_money(gap, symbol)} better for {quarter} P&L"
+                why = f"{fmt_money(gap, symbol)} better for {q} P&L" + (" and keeps cash above minimum"
+                                                                        if alt_breaches else "")
             else:
                 meaning = f"less {quarter} P&L than the other option, to stay above minimum cash"
-                why = f"keeps cash above the minimum for {fmt_money(-gap, symbol)} less {quarter} P&L"
-            low, low_week = _num(alt.lowest_cash), alt.lowest_week
-            if low is not None and min_cash is not None and low < min_cash:
-                why += (f"; '{alt.name}' takes cash to {fmt_money(low, symbol)} in {low_week}, below the "
-                        f"{fmt_money(min_cash, symbol)} minimum")
+                why = f"keeps cash above minimum for {fmt_money(-gap, symbol)} less {q} P&L"
         if not safe and min_cash is not None:
             why = (f"the highest low point, {fmt_money(_num(best.lowest_cash), symbol)} in {best.lowest_week}; "
-                   f"every option goes below the {fmt_money(min_cash, symbol)} minimum")
+                   "every option goes below minimum")
         targets = {o.target for o in opts}
         owner, due = _first_action(actions, targets=targets)
         weight = max((_num(o.one_off_costs) or 0.0) for o in opts) + (dollars or 0.0)
@@ -847,10 +848,10 @@ def _scenario_decisions(c: records.CashImpactRecord, actions, *, symbol, default
 
 #: root kind -> the question an exposure asks (its title first)
 _QUESTIONS = {
-    "order": "Hold its current ship date?",
+    "order": "Hold its ship date?",
     "supplier": "Accept the delay or change supplier?",
-    "shipments_vs_plan": "Recover it this quarter or accept the lower landing?",
-    "shipments_vs_run_rate": "Recover it this quarter or accept the lower landing?",
+    "shipments_vs_plan": "Recover it or accept the lower landing?",
+    "shipments_vs_run_rate": "Recover it or accept the lower landing?",
     "orders_vs_forecast": "Win the orders back or lower the forecast?",
 }
 _MEASURE_REPORT = {"cash and P&L": "cash_impact", "data": "data_accuracy"}
@@ -909,9 +910,7 @@ def decisions(recs: records.Records, actions: pd.DataFrame | None = None, *, sym
         top = es[0]
         dollars = max(_num(e.dollars_at_stake) or 0.0 for e in es)
         kind = (top.root or "").split(":")[0]
-        title = top.title or top.root or "An exposure"
-        if len(es) > 1:
-            title += " (" + "; ".join(str(e.title).split(": ", 1)[-1] for e in es[1:]) + ")"
+        title = top.title or top.root or "An exposure"  # a product line's other signals: in the detail
         owner, due = _first_action(actions, roots=[e.root for e in es])
         rec, why = None, None
         for sc in scenarios:
@@ -920,8 +919,10 @@ def decisions(recs: records.Records, actions: pd.DataFrame | None = None, *, sym
             low = _num(sc.lowest_cash)
             if min_cash is not None and low is not None and low < min_cash:
                 rec = f"prevent '{sc.name}'"
-                why = (f"it takes cash below the {fmt_money(min_cash, symbol)} minimum in "
-                       f"{sc.first_breach_week or sc.lowest_week} (low {fmt_money(low, symbol)} in {sc.lowest_week})")
+                first = sc.first_breach_week or sc.lowest_week
+                why = (f"cash would fall to {fmt_money(low, symbol)} in {sc.lowest_week}, below minimum"
+                       if first == sc.lowest_week else
+                       f"cash would go below minimum in {first}, to {fmt_money(low, symbol)} in {sc.lowest_week}")
                 breach_covered = True
                 break
         report = _MEASURE_REPORT.get(str(top.measure or "").split(":")[0],
@@ -958,22 +959,26 @@ def _owner_name(owner: str | None) -> str | None:
 
 
 def decision_sentence(d: records.Decision, symbol: str, titles: Mapping[str, str] | None = None) -> tuple[str, str]:
-    """(question, the rest) of one decision in plain words: dollars, recommended option and why, owner, due."""
+    """(question, the rest) of one decision in plain words: dollars, recommended option and why, owner, due.
+
+    ``"Production delay: SO-500000 ($515K at stake). Hold its ship date?"``, ``"Recommended: prevent ...:
+    cash would fall to $954K in 2027-W01, below minimum. Raj Patel, due 2026-11-29."``
+    """
     titles = titles or {r.notebook: r.noun for r in PACK}
-    bits = []
+    q = d.question or ""
     if _num(d.dollars) is not None and d.dollars_meaning == "at stake":
-        bits.append(f"{fmt_money(d.dollars, symbol)} at stake.")
+        head, sep, ask = q.partition(". ")
+        q = f"{head} ({fmt_money(d.dollars, symbol)} at stake){sep}{ask}"
     if d.recommendation:
         rec = d.recommendation[:1].upper() + d.recommendation[1:]
-        bits.append(f"Recommended: {rec}" + (f": {d.why}." if d.why else "."))
+        bits = [f"Recommended: {rec}" + (f": {d.why}." if d.why else ".")]
     else:
         where = titles.get(d.report or "", "")
-        bits.append((f"Options: see the {where} report" + (f" ({d.why})." if d.why else ".")) if where
-                    else "Options: not computed.")
+        bits = [(f"Options: {where} report" + (f" ({d.why})." if d.why else ".")) if where else "Options: not computed."]
     who = _owner_name(d.owner)
     if who or d.due:
-        bits.append(", ".join(x for x in (f"Owner {who}" if who else "", f"due {d.due}" if d.due else "") if x) + ".")
-    return d.question or "", " ".join(bits)
+        bits.append(", ".join(x for x in (who or "", f"due {d.due}" if d.due else "") if x) + ".")
+    return q, " ".join(bits)
 
 
 def first_screen(recs: records.Records, *, symbol: str, materiality) -> list[tuple[str, str]]:
@@ -987,13 +992,12 @@ def first_screen(recs: records.Records, *, symbol: str, materiality) -> list[tup
         landing, plan_q, gap = _num(d.landing), _num(d.plan_quarter), _num(d.landing_gap)
         gap = landing - plan_q if gap is None else gap
         a, b = fmt_money_pair(landing, plan_q, symbol)
-        s = (f"{_short_quarter(d.quarter)} lands {a} vs {b} plan, {fmt_money(abs(gap), symbol)} "
-             f"{'behind' if gap < 0 else 'ahead'}")
+        s = f"{a}, {fmt_money(abs(gap), symbol)} {'behind' if gap < 0 else 'ahead of'} the {b} plan"
         corr, slip = _num(d.landing_corrected), _num(d.slip_risk)
         if corr is not None and abs(corr - landing) >= materiality.abs:
             s += f"; {fmt_money_pair(corr, plan_q, symbol)[0]} bias-corrected"
         if slip:
-            s += f"; {fmt_money(slip, symbol)} of orders could slip out"
+            s += f"; {fmt_money(slip, symbol)} of orders could slip"
         out.append(("Landing", s + "."))
     c = recs.cash_impact
     if c is not None:
@@ -1003,10 +1007,11 @@ def first_screen(recs: records.Records, *, symbol: str, materiality) -> list[tup
             low, week, line = _num(c.lowest_cash), c.lowest_week, "baseline"
         min_cash = _num(c.min_cash)
         if low is not None:
-            s = f"low {fmt_money(low, symbol)} in {week} ({line})"
+            s = f"low {fmt_money(low, symbol)} in {week}" + (" (baseline)" if line == "baseline" else "")
             first = c.first_breach_any_line_week or c.first_breach_week
             if min_cash is not None and first:
-                s += f"; first below the {fmt_money(min_cash, symbol)} minimum in {first}"
+                s += f"; below the {fmt_money(min_cash, symbol)} minimum from {first}"
+                s += "" if c.first_breach_week else " on a scenario line"
             elif min_cash is not None:
                 s += f"; {fmt_money(low - min_cash, symbol)} above the {fmt_money(min_cash, symbol)} minimum"
             out.append(("Cash", s + "."))
@@ -1016,7 +1021,7 @@ def first_screen(recs: records.Records, *, symbol: str, materiality) -> list[tup
         otif = week_of("otif_value")
         if otif is not None:
             target = _num((k.targets or {}).get("otif_value"))
-            s = f"OTIF by value {fmt_pct(otif)} in {k.week}" + (f" vs {fmt_pct(target)} target" if target else "")
+            s = f"OTIF by value {fmt_pct(otif)} this week" + (f" vs {fmt_pct(target)} target" if target else "")
             on, full = week_of("on_time_value"), week_of("in_full_value")
             if on is not None and full is not None:
                 s += f" (on time {fmt_pct(on)}, in full {fmt_pct(full)})"
