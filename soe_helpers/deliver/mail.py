@@ -258,9 +258,9 @@ def leadership_html(ctx: dict, *, cids: Mapping[str, str], links: Mapping[str, s
     glossary_html = '<ul class="list">' + "".join(f"<li><b>{_e(t)}</b>: {_e(m)}</li>" for t, m in ctx["glossary"]) + "</ul>"
     first_q = sm.decision_sentence(ctx["decisions"][0], ctx["symbol"])[0] if ctx["decisions"] else ""
     preheader = _e(ctx["headline"] + ". " + first_q)[:300]
-    meta = " · ".join(_e(x) for x in (f"Week {ctx['week']}" + (f" ({ctx['quarter']})" if ctx["quarter"] else ""),
-                                      f"data as of {ctx['as_of']}", f"generated {ctx['generated']}",
-                                      f"run {ctx['run_id']}") if x)
+    # the first screen is the decisions: when and from which run the figures are goes to the footer
+    meta = f"Data as of {_e(ctx['as_of'])}" if ctx["as_of"] else ""
+    when = f" ({ctx['quarter']})" if ctx["quarter"] else ""
     doc = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="x-apple-disable-message-reformatting"><meta name="color-scheme" content="light">
@@ -271,11 +271,11 @@ def leadership_html(ctx: dict, *, cids: Mapping[str, str], links: Mapping[str, s
 <!--[if mso]><table role="presentation" width="640" cellpadding="0" cellspacing="0" border="0"><tr><td><![endif]-->
 <table role="presentation" class="container" width="100%" cellpadding="0" cellspacing="0" border="0">
 <tr><td class="header"><div class="company">{_e(ctx['company'])}</div>
-<div class="title">S&amp;OE weekly pack · {_e(ctx['week'])}</div><div class="meta">{meta}</div></td></tr>
+<div class="title">S&amp;OE weekly pack · {_e(ctx['week'] + when)}</div><div class="meta">{meta}</div></td></tr>
 <tr><td class="headline">{_e(ctx['headline'][:1].upper() + ctx['headline'][1:])}.</td></tr>
-<tr><td class="section"><h2>Decisions this week</h2>{decisions_html}{lines_html}</td></tr>
+<tr><td class="section"><h2>Decisions</h2>{decisions_html}{lines_html}</td></tr>
 {kpi_html}
-<tr><td class="section"><h2>Detail</h2>
+<tr><td class="section"><h2>This week, in detail</h2>
 <table role="presentation" class="items" width="100%" cellpadding="0" cellspacing="0" border="0">{''.join(rows)}</table>
 </td></tr>
 {charts}
@@ -283,7 +283,7 @@ def leadership_html(ctx: dict, *, cids: Mapping[str, str], links: Mapping[str, s
 <tr><td class="section"><h2>Reports</h2><ul class="list">{''.join(reports)}</ul>{note}<p>{previous_html}</p></td></tr>
 <tr><td class="section"><h2>Glossary</h2>{glossary_html}</td></tr>
 <tr><td class="footer">Automated email from the S&amp;OE weekly pack of {_e(ctx['company'])}: figures from run
-{_e(ctx['run_id'])}, data as of {_e(ctx['as_of'])}, amounts in the company currency. Act = needs a decision,
+{_e(ctx['run_id'])} (generated {_e(ctx['generated'])}), data as of {_e(ctx['as_of'])}, amounts in the company currency. Act = needs a decision,
 Watch = keep an eye on it, On track = within plan or target, Missing = the report did not run or failed
 (its numbers are never carried over from an earlier week). Reply to reach the FP&amp;A team.</td></tr>
 </table>
@@ -307,7 +307,7 @@ def leadership_text(ctx: dict, *, links: Mapping[str, str], attached: set[str], 
     lines = [f"{ctx['company']}",
              f"S&OE weekly pack · {ctx['week']}" + (f" ({ctx['quarter']})" if ctx["quarter"] else ""),
              f"Data as of {ctx['as_of']} · generated {ctx['generated']} · run {ctx['run_id']}", "",
-             _wrap(ctx["headline"][:1].upper() + ctx["headline"][1:] + "."), "", "DECISIONS THIS WEEK"]
+             _wrap(ctx["headline"][:1].upper() + ctx["headline"][1:] + "."), "", "DECISIONS"]
     for i, d in enumerate(ctx["decisions"], 1):
         q, rest = sm.decision_sentence(d, ctx["symbol"])
         lines.append(_wrap(f"{q} {rest}", indent="    ", first=f"  {i}. "))

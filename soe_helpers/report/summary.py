@@ -992,7 +992,7 @@ def first_screen(recs: records.Records, *, symbol: str, materiality) -> list[tup
         landing, plan_q, gap = _num(d.landing), _num(d.plan_quarter), _num(d.landing_gap)
         gap = landing - plan_q if gap is None else gap
         a, b = fmt_money_pair(landing, plan_q, symbol)
-        s = f"{a}, {fmt_money(abs(gap), symbol)} {'behind' if gap < 0 else 'ahead of'} the {b} plan"
+        s = f"{fmt_money(abs(gap), symbol)} {'behind' if gap < 0 else 'ahead of'} the {b} plan at {a}"
         corr, slip = _num(d.landing_corrected), _num(d.slip_risk)
         if corr is not None and abs(corr - landing) >= materiality.abs:
             s += f"; {fmt_money_pair(corr, plan_q, symbol)[0]} bias-corrected"
@@ -1010,8 +1010,7 @@ def first_screen(recs: records.Records, *, symbol: str, materiality) -> list[tup
             s = f"low {fmt_money(low, symbol)} in {week}" + (" (baseline)" if line == "baseline" else "")
             first = c.first_breach_any_line_week or c.first_breach_week
             if min_cash is not None and first:
-                s += f"; below the {fmt_money(min_cash, symbol)} minimum from {first}"
-                s += "" if c.first_breach_week else " on a scenario line"
+                s += f"; first below the {fmt_money(min_cash, symbol)} minimum in {first}"
             elif min_cash is not None:
                 s += f"; {fmt_money(low - min_cash, symbol)} above the {fmt_money(min_cash, symbol)} minimum"
             out.append(("Cash", s + "."))
