@@ -303,3 +303,28 @@ def test_the_email_and_the_reports_link_the_week_before_when_it_has_a_full_run(t
     assert previous_week_header(tmp_path / "2026-W46" / "20261118T120000Z" / "cash_impact.ipynb",
                                 {"week": "2026-W46"}) == {"previous_week": ""}
     assert "Previous week: first week on record" in render_page("", {"week": "2026-W46", "previous_week": ""})
+
+
+# ---------------------------------------------------------------- the real pack
+
+
+@pytest.mark.e2e
+def test_the_pack_summary_leads_with_decisions_in_plain_text(pack_run):
+    run_dir = pack_run["run_dir"]
+    assert run_dir is not None, pack_run["proc"].stdout[-2000:] + pack_run["proc"].stderr[-2000:]
+    summ = pack_run["results"]["executive_summary"]
+    assert 0 < len(summ["decisions"]) <= 5
+    for d in summ["decisions"]:
+        assert d["question"] and d["dollars"] and d["owner"] and (d["recommendation"] or d["report"])
+    assert re.match(rf"S&OE {WEEK}: \d decisions?; Q4 lands \S+ vs \S+ plan; cash low \S+ in 20\d\d-W\d\d$",
+                    summ["subject"]), summ["subject"]
+    doc = (run_dir / "executive_summary.html").read_text()
+    first = visible_text(doc, "Scoreboard")
+    assert words(first) <= 150, (words(first), first)
+    assert "Decisions" in first and "Previous week: first week on record." in visible_text(doc)
+    msg = email.message_from_bytes((run_dir / pack_run["manifest"]["email"]["file"]).read_bytes(),
+                                   policy=policy.default)
+    for part in (visible_text(doc), msg.get_body(("plain",)).get_content(),
+                 visible_text(msg.get_body(("html",)).get_content())):
+        assert not PY_VALUES.search(part), part[max(0, PY_VALUES.search(part).start() - 80):][:160]
+        assert not EXACT.search(part), part[max(0, EXACT.search(part).start() - 80):][:160]

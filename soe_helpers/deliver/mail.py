@@ -10,7 +10,10 @@ A good run writes ``<run_dir>/email/leadership.eml``::
           image/png  (Content-ID)  the charts, shown inline with <img src="cid:...">
       text/html  (attachment)      the full reports, unless params link them instead
 
-Subject: ``S&OE 2026-W47: $0.48M behind plan, cash low $1.2M in 2027-W05``. To: the
+Subject: ``S&OE 2026-W47: 3 decisions; Q4 lands $10.5M vs $10.0M plan; cash low $939K in 2027-W05``
+(:func:`soe_helpers.report.summary.subject`). The body leads with the decisions the week asks
+(:func:`soe_helpers.report.summary.decisions`) and one line each for landing, cash and delivery, then the
+KPI scoreboard, the detail, what changed, the reports and a glossary. To: the
 leadership list; Cc: the analysts (``email.copy_analysts``). The HTML part stays below
 ``email.max_html_kb`` (100 KB: Gmail clips larger messages) or the build fails.
 

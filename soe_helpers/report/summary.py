@@ -8,6 +8,10 @@ succeeded**. A failed notebook, one that was not part of the run, or one that re
 nothing yields one plain sentence saying so ("The cash impact report failed this week:
 its figures are not shown"), never last week's or a partial run's numbers.
 
+The first screen is the decisions the week asks (:func:`decisions`: each with its question, dollars,
+owner, due date and the option the analysis supports, never an invented one), then one line each for the
+landing, cash and delivery (:func:`first_screen`); the KPI scoreboard and the detail items follow.
+
 Traffic lights (``light``): ``red`` = act (a material shortfall, a breach of a target or
 of minimum cash, escalated actions), ``amber`` = watch (behind but not material, close to
 a limit, bias alerts, overdue actions), ``green`` = on track, ``grey`` = no figures.
@@ -73,6 +77,7 @@ __all__ = [
     "headline_money",
     "open_actions",
     "decisions",
+    "decisions_count",
     "decision_sentence",
     "first_screen",
     "decisions_html",
@@ -720,14 +725,18 @@ def headline(results: Mapping[str, dict], statuses: Mapping[str, dict], *, week:
     return "; ".join(parts) if parts else "weekly pack"
 
 
+def decisions_count(n: int) -> str:
+    """``3 -> '3 decisions'``, ``1 -> '1 decision'``, ``0 -> 'no decisions'``."""
+    return f"{n} decision{'s' if n != 1 else ''}" if n else "no decisions"
+
+
 def subject(week: str, headline_text: str, prefix: str = "S&OE", decisions: int | None = None) -> str:
     """``"S&OE 2026-W47: 3 decisions; Q4 lands $10.5M vs $10.0M plan; cash low $939K in 2027-W05"``.
 
     One line, no control characters; ``decisions``: how many the week asks (None = not counted, as in a
     failure notice).
     """
-    count = "" if decisions is None else (f"{decisions} decision{'s' if decisions != 1 else ''}; " if decisions
-                                          else "no decisions; ")
+    count = "" if decisions is None else decisions_count(decisions) + "; "
     s = f"{prefix} {week}: {count}{headline_text}".strip()
     return " ".join(s.split())
 
