@@ -33,6 +33,7 @@ M = Materiality()  # $5K or 5%
 DEMO = Path(__file__).parent / "data" / "demo_w47_summary"
 LABEL = "S-017 is late: accept the slip or switch vendor?"
 PY_VALUES = re.compile(r"\b(True|False|None|nan|NaN)\b")
+DUP_LABEL = re.compile(r"\b([A-Za-z][\w' ]{3,40}?)\s*:\s*\1\b", re.I)  # a topic repeated as its sentence's start
 EXACT = re.compile(r"\d{1,3}(,\d{3})+\.\d\d\b|\d{5,}\.\d+")  # 4,512,340.17 or 4512340.17: exact figures
 
 
@@ -278,6 +279,7 @@ def test_the_demo_weeks_email_leads_with_its_decisions_within_150_words(tmp_path
     for part in (visible_text(doc), text, str(msg["Subject"])):
         assert not PY_VALUES.search(part), PY_VALUES.search(part)
         assert not EXACT.search(part), EXACT.search(part)
+        assert not DUP_LABEL.search(part), DUP_LABEL.search(part)  # "Data accuracy: Data accuracy score ..."
     assert "Previous week: first week on record." in text and "Glossary" in doc and "OTIF:" in text
 
 

@@ -614,7 +614,7 @@ def _accuracy_items(ref, r: records.DataAccuracyRecord, *, week, materiality, ru
     target = _num(r.target)
     failed = r.failed_checks
     n_failed = len(failed) if failed is not None else None
-    s = f"Data accuracy score {fmt_pct(score)}"
+    s = f"Score {fmt_pct(score)}"  # the topic says "Data accuracy"
     if target is not None:
         s += f" against a {fmt_pct(target)} target"
         light = "green" if score >= target else ("amber" if target - score <= rules.accuracy_watch_points else "red")
