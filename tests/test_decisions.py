@@ -330,3 +330,13 @@ def test_the_pack_summary_leads_with_decisions_in_plain_text(pack_run):
                  visible_text(msg.get_body(("html",)).get_content())):
         assert not PY_VALUES.search(part), part[max(0, PY_VALUES.search(part).start() - 80):][:160]
         assert not EXACT.search(part), part[max(0, EXACT.search(part).start() - 80):][:160]
+
+
+def test_each_scenario_names_what_it_is_about_as_the_tracker_roots_do():
+    from soe_helpers.analysis.cash import scenario_target
+
+    assert [scenario_target(sc) for sc in load_params().cash.scenarios] == [
+        "supplier:S-017", "supplier:S-017", "sku:SEN-1007", "order:SO-500000"]
+    assert sm._root_matches("order:SO-500000/1", "order:SO-500000")
+    assert sm._root_matches("production_delay:sku=ENC-3022", "sku:ENC-3022")
+    assert not sm._root_matches("order:SO-5000001/1", "order:SO-500000")
