@@ -100,7 +100,7 @@ def decide(**kw):
 def test_the_decisions_of_a_week_built_on_paper():
     d = decide()
     # E-01 $515K, Controllers $341K (its orders shortfall is the same line's), the S-017 comparison
-    # ($30K one-off + $17K between the options); Power Supplies ($78K, not escalated) and the
+    # ($67K between the options' 13-week cash); Power Supplies ($78K, not escalated) and the
     # PWR-5004 opportunity (escalated, but good news) ask nothing.
     assert [x.key for x in d] == ["E-01", "E-02", f"decision:{LABEL}"]
     so = d[0]

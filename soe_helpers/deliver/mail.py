@@ -258,7 +258,8 @@ def leadership_html(ctx: dict, *, cids: Mapping[str, str], links: Mapping[str, s
         previous_html = f'Previous week: <a href="{_e(prev["url"])}">{_e(prev["week"])}</a>.'
     else:
         previous_html = f"Previous week: {_e(prev['week'])} (run {_e(prev['run_id'])})."
-    glossary_html = '<ul class="list">' + "".join(f"<li><b>{_e(t)}</b>: {_e(m)}</li>" for t, m in ctx["glossary"]) + "</ul>"
+    glossary_html = ('<ul class="list">' + "".join(f"<li><b>{_e(t)}</b>: {_e(m)}</li>" for t, m in ctx["glossary"])
+                     + "</ul>")
     first_q = sm.decision_sentence(ctx["decisions"][0], ctx["symbol"])[0] if ctx["decisions"] else ""
     preheader = _e(ctx["headline"] + ". " + first_q)[:300]
     # the first screen is the decisions: when and from which run the figures are goes to the footer

@@ -811,7 +811,14 @@ def _short_quarter(q: str | None) -> str:
     return str(q).rsplit("-", 1)[-1] if q else "The quarter"
 
 
-def _scenario_decisions(c: records.CashImpactRecord, actions, *, symbol, default_owner) -> list[tuple[float, records.Decision, set]]:
+def _spread(opts: list[records.ScenarioFigures], field: str) -> float:
+    """The widest difference of ``field`` between a decision's options: the money the choice moves."""
+    vals = [_num(getattr(o, field)) or 0.0 for o in opts]
+    return max(vals) - min(vals) if vals else 0.0
+
+
+def _scenario_decisions(c: records.CashImpactRecord, actions, *, symbol,
+                        default_owner) -> list[tuple[float, records.Decision, set]]:
     """One decision per label the cash report's scenarios share, with the option it supports and why."""
     out = []
     min_cash = _num(c.min_cash)
@@ -847,7 +854,7 @@ def _scenario_decisions(c: records.CashImpactRecord, actions, *, symbol, default
                    "every option goes below minimum")
         targets = {o.target for o in opts}
         owner, due = _first_action(actions, targets=targets)
-        weight = max((_num(o.one_off_costs) or 0.0) for o in opts) + (dollars or 0.0)
+        weight = max(_spread(opts, "pnl_impact_quarter"), _spread(opts, "cash_impact_13w"))
         out.append((weight, records.Decision(
             key=f"decision:{label}", question=label, dollars=dollars, dollars_meaning=meaning,
             owner=owner or default_owner, due=due, recommendation=best.name, why=why or None, report="cash_impact"),
@@ -880,6 +887,7 @@ def decisions(recs: records.Records, actions: pd.DataFrame | None = None, *, sym
 
     1. each decision the cash report compared (scenarios sharing a ``decision`` label): the option that keeps
        cash above the minimum with the best P&L this quarter (without one, the highest low point), and why;
+       ranked by the widest P&L or cash spread between its options;
     2. each distinct exposure (one per root cause, :mod:`soe_helpers.analysis.exposures`) whose action the
        tracker escalated, or that a cash scenario is about; a product line's shortfalls are one decision.
        A what-if about it that takes cash below the minimum is the reason to prevent it; otherwise the
@@ -934,8 +942,9 @@ def decisions(recs: records.Records, actions: pd.DataFrame | None = None, *, sym
                        f"cash would go below minimum in {first}, to {fmt_money(low, symbol)} in {sc.lowest_week}")
                 breach_covered = True
                 break
-        report = _MEASURE_REPORT.get(str(top.measure or "").split(":")[0],
-                                     "demand_reconciliation" if str(top.measure).startswith("revenue") else "action_tracker")
+        measure = str(top.measure or "")
+        report = _MEASURE_REPORT.get(measure.split(":")[0],
+                                     "demand_reconciliation" if measure.startswith("revenue") else "action_tracker")
         cands.append((dollars, records.Decision(
             key=top.exposure_id or key, question=f"{title}. {_QUESTIONS.get(kind, 'What is the response?')}",
             dollars=dollars, dollars_meaning="at stake", owner=owner or top.owner or default_owner, due=due,
@@ -983,7 +992,8 @@ def decision_sentence(d: records.Decision, symbol: str, titles: Mapping[str, str
         bits = [f"Recommended: {rec}" + (f": {d.why}." if d.why else ".")]
     else:
         where = titles.get(d.report or "", "")
-        bits = [(f"Options: {where} report" + (f" ({d.why})." if d.why else ".")) if where else "Options: not computed."]
+        bits = [(f"Options: {where} report" + (f" ({d.why})." if d.why else ".")) if where
+                else "Options: not computed."]
     who = _owner_name(d.owner)
     if who or d.due:
         bits.append(", ".join(x for x in (who or "", f"due {d.due}" if d.due else "") if x) + ".")
