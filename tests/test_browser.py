@@ -162,7 +162,7 @@ def test_email_renders_on_a_phone(browser, tmp_path):
     rec = build_run_email(run_dir, manifest, load_params(), expected=PACK_NOTEBOOKS, previous={})
     m, png = browser.render(email_as_page(run_dir / rec["file"], tmp_path))
     check_phone_page(m, png)
-    assert "$0.48M behind plan, cash low $1.2M in 2027-W05." in m["text"]
+    assert "Q4 lands $9.5M vs $10.0M plan; cash low $1.23M in 2027-W05." in m["text"]
     assert "<script>alert(1)</script> is $90K" in m["text"]  # shown as text, never run
     assert len(m["imgs"]) == 2
     (tmp_path / "email_390.png").write_bytes(png)

@@ -12,6 +12,7 @@ import pytest
 
 from soe_helpers.deliver import mail as ep
 from soe_helpers.report import summary as sm
+from soe_helpers.core.formats import fmt_money_pair
 from soe_helpers.core.params import load_params
 
 WEEK = "2026-W47"
@@ -118,7 +119,7 @@ def test_leadership_email_structure_size_cids_and_attachments(tmp_path):
     msg, doc = check_leadership_eml(run_dir / rec["file"])
     assert tree(msg)[:2] == ["multipart/mixed", ["multipart/alternative", "text/plain",
                                                  ["multipart/related", "text/html", "image/png", "image/png"]]]
-    assert msg["Subject"] == "S&OE 2026-W47: $0.48M behind plan, cash low $1.2M in 2027-W05"
+    assert msg["Subject"] == "S&OE 2026-W47: no decisions; Q4 lands $9.5M vs $10.0M plan; cash low $1.23M in 2027-W05"
     assert rec["to"] == ["cfo@kestrel.example", "coo@kestrel.example", "vp.sales@kestrel.example"]
     assert rec["cc"] == ["fpa@kestrel.example"] and msg["Auto-Submitted"] == "auto-generated"
     atts = [p.get_filename() for p in msg.iter_attachments() if p.get_content_disposition() == "attachment"]
@@ -252,8 +253,9 @@ def test_pack_run_writes_the_leadership_email(pack_run):
     path = pack_run["run_dir"] / m["email"]["file"]
     msg, doc = check_leadership_eml(path)
     r = pack_run["results"]["demand_reconciliation"]
-    gap = sm.headline_money(abs(r["landing_gap"]), symbol="$")
-    assert msg["Subject"].startswith(f"S&OE {m['week']}: {gap} {'behind' if r['landing_gap'] < 0 else 'ahead of'} plan")
+    landing, plan = fmt_money_pair(r["landing"], r["plan_quarter"], "$")
+    assert re.match(rf"S&OE {m['week']}: [3-5] decisions; Q4 lands {re.escape(landing)} vs {re.escape(plan)} plan; "
+                    r"cash low \S+ in 20\d\d-W\d\d$", msg["Subject"]), msg["Subject"]
     assert len(doc.encode()) < 100 * 1024  # as received: CRLF line ends; the manifest counts LF
     assert 0 <= len(doc.encode()) - m["email"]["html_bytes"] <= doc.count("\n")
     names = {p.get_filename() for p in msg.iter_attachments() if p.get_content_disposition() == "attachment"}

@@ -55,6 +55,8 @@ EXPECTED_DIFFERENCES: dict[str, str] = {
     # the summary's words follow the figures above
     "executive_summary.headline": "follows the landing", "executive_summary.subject": "follows the headline",
     "executive_summary.items": "follows the landing and cash figures", "executive_summary.lights": "follows items",
+    # issue 15: the decisions first; each scenario's figures recorded so the summary can compare a decision's options
+    "executive_summary.decisions": "new: the week's decisions", "cash_impact.scenarios": "new: each scenario's figures",
 }
 
 

@@ -120,7 +120,7 @@ def test_the_summary_reads_records_and_says_so_when_one_is_malformed():
     acts = items[items["report"] == "action_tracker"]
     assert acts["sentence"].tolist() == ["The action tracker report recorded none of the figures the summary uses."]
     assert acts["light"].tolist() == ["grey"]
-    assert sm.headline(results, ok, week=WEEK, symbol="$").startswith("$0.48M behind plan")
+    assert sm.headline(results, ok, week=WEEK, symbol="$").startswith("The quarter lands $9.5M vs $10.0M plan")
     rec = records.load(results).demand_reconciliation
     assert sm.landing_chart(rec, "$") is not None and sm.landing_chart(None, "$") is None
 

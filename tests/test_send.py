@@ -111,7 +111,7 @@ def test_send_delivers_the_leadership_email_once(smtp_server, good_run, tmp_path
     raw = tmp_path / "received.eml"
     raw.write_bytes(m["data"])
     msg, doc = check_leadership_eml(raw)  # intact after a real SMTP hop
-    assert msg["Subject"] == "S&OE 2026-W47: $0.48M behind plan, cash low $1.2M in 2027-W05"
+    assert msg["Subject"] == "S&OE 2026-W47: no decisions; Q4 lands $9.5M vs $10.0M plan; cash low $1.23M in 2027-W05"
     assert msg["To"] == ", ".join(f"{n} <{a}>" for n, a in zip(["Dana Whitfield", "Raj Patel", "Maria Lopez"], LEADERS))
     assert "&lt;script&gt;" in doc and EVIL not in doc
     assert said[0].startswith("Sent the leadership email of 2026-W47, run 20261125T120000Z (ok) to 4 recipient(s)")

@@ -56,19 +56,22 @@ def test_headline_money(x, want):
 def test_headline_and_subject_use_the_gap_and_the_cash_low_point():
     results = {"demand_reconciliation": DEMAND, "cash_impact": CASH}
     head = sm.headline(results, ALL_OK, week=WEEK, symbol="$")
-    assert head == "$0.48M behind plan, cash low $1.2M in 2027-W05"   # the week with its year
-    assert sm.subject(WEEK, head) == "S&OE 2026-W47: $0.48M behind plan, cash low $1.2M in 2027-W05"
+    assert head == "Q4 lands $9.5M vs $10.0M plan; cash low $1.23M in 2027-W05"   # the week with its year
+    assert sm.subject(WEEK, head, decisions=3) == "S&OE 2026-W47: 3 decisions; " + head
+    assert sm.subject(WEEK, head, decisions=1) == "S&OE 2026-W47: 1 decision; " + head
+    assert sm.subject(WEEK, head, decisions=0) == "S&OE 2026-W47: no decisions; " + head
     below = {**CASH, "lowest_cash_any_line": 947_000.0, "lowest_cash_any_line_week": "2027-W01",
              "lowest_cash_any_line_name": "all scenarios"}
-    # the low of ANY line, not the baseline's
-    assert sm.headline({"demand_reconciliation": {**DEMAND, "landing_gap": 120_000.0}, "cash_impact": below},
-                       ALL_OK, week=WEEK, symbol="$") == "$0.12M ahead of plan, cash low $0.95M in 2027-W01 (below minimum)"
+    # the low of ANY line, not the baseline's; a thin margin over plan is not rounded away
+    thin = {**DEMAND, "landing": 10_030_000.0, "landing_gap": 30_000.0}
+    assert sm.headline({"demand_reconciliation": thin, "cash_impact": below},
+                       ALL_OK, week=WEEK, symbol="$") == "Q4 lands $10.03M vs $10.00M plan; cash low $947K in 2027-W01"
 
 
 def test_headline_never_shows_figures_of_a_failed_report():
     results = {"demand_reconciliation": DEMAND, "cash_impact": CASH}
     st_ = {**ALL_OK, "cash_impact": {"status": "failed", "error": "boom"}}
-    assert sm.headline(results, st_, week=WEEK, symbol="$") == "$0.48M behind plan, cash figures missing"
+    assert sm.headline(results, st_, week=WEEK, symbol="$") == "Q4 lands $9.5M vs $10.0M plan; cash figures missing"
     assert sm.subject(WEEK, "a\n  b\tc", prefix="S&OE") == "S&OE 2026-W47: a b c"  # one header line
 
 

@@ -203,6 +203,7 @@ def cash_week(tables: dict[str, pd.DataFrame], week: str, params, cal: FiscalCal
         lines[sc.name] = wk
         s = cash_summary(wk, cp.min_cash)
         sc_rows.append({"name": sc.name, "kind": sc.kind, "decision": sc.decision or "", "combine": sc.combine,
+                        "target": scenario_target(sc),
                         "sentence": scenario_sentence(sc.name, sev, imp, sym),
                         "pnl_impact_quarter": imp.pnl_impact_quarter, "cash_impact_13w": imp.cash_impact_13w,
                         "revenue_in_quarter": imp.revenue_in_quarter, "receipts_delayed": imp.receipts_delayed,
@@ -349,6 +350,17 @@ def forecast_export(ci: CashImpact) -> pd.DataFrame:
     return w
 
 
+def scenario_target(sc) -> str | None:
+    """What a scenario is about, in the form the action tracker's roots use: ``supplier:<id>``, ``po:<id>``,
+    ``order:<id>``, ``sku:<id>`` or ``product_line:<name>`` (None when it names none)."""
+    for attr, prefix in (("supplier_id", "supplier"), ("po_id", "po"), ("order_id", "order"), ("sku", "sku"),
+                         ("product_line", "product_line")):
+        v = getattr(sc, attr, None)
+        if v:
+            return f"{prefix}:{v}"
+    return None
+
+
 def decision_table(ci: CashImpact) -> dict[str, pd.DataFrame]:
     """Scenarios sharing a ``decision`` label, side by side with the baseline: decision -> table.
 
@@ -392,7 +404,7 @@ def decision_sentence(label: str, table: pd.DataFrame, sym: str) -> str:
     return txt + f"; '{best_c['option']}' leaves more cash at week 13 ({fmt_money(best_c['cash_impact_13w'], sym)} vs baseline)."
 
 
-__all__ += ["decision_sentence"]
+__all__ += ["decision_sentence", "scenario_target"]
 
 
 def assumption_lines(params, ci: CashImpact | None = None) -> list[str]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-__all__ = ["Presentation", "fmt_money", "fmt_money_headline", "fmt_pct", "fmt_units", "is_blank"]
+__all__ = ["Presentation", "fmt_money", "fmt_money_headline", "fmt_money_pair", "fmt_pct", "fmt_units", "is_blank"]
 
 
 def is_blank(x) -> bool:
@@ -68,6 +68,32 @@ def fmt_money_headline(x, symbol: str) -> str:
     if a >= 1e5:
         return f"{sign}{symbol}{a / 1e6:.2f}M"
     return fmt_money(v, symbol)
+
+
+def fmt_money_pair(a, b, symbol: str) -> tuple[str, str]:
+    """Two amounts compared in a headline (a landing and its plan), rounded alike and never hiding their gap.
+
+    ``fmt_money_headline`` rules for both; when the two would read the same although they differ, more
+    digits (in the larger amount's unit) until they do not: ``(10_526_180, 10_017_136) -> ('$10.5M', '$10.0M')``,
+    ``(10_030_000, 10_000_000) -> ('$10.03M', '$10.00M')``.
+    """
+    sa, sb = fmt_money_headline(a, symbol), fmt_money_headline(b, symbol)
+    try:
+        x, y = float(a), float(b)
+    except (TypeError, ValueError):
+        return sa, sb
+    if math.isnan(x) or math.isnan(y):
+        return sa, sb
+    big = max(abs(x), abs(y))
+    if big < 1e5:  # fmt_money's K and units read fine side by side
+        unit, suffix, digits = (1e3, "K", 0) if big >= 1e4 else (1e3, "K", 1) if big >= 1e3 else (1, "", 0)
+    else:          # both in the larger one's unit, so that they compare at a glance
+        unit, suffix, digits = (1e9, "B", 1) if big >= 1e9 else (1e6, "M", 1 if big >= 1e6 else 2)
+    sa, sb = (f"{'-' if v < 0 else ''}{symbol}{abs(v) / unit:.{digits}f}{suffix}" for v in (x, y))
+    while sa == sb and x != y and digits < 4:
+        digits += 1
+        sa, sb = (f"{'-' if v < 0 else ''}{symbol}{abs(v) / unit:.{digits}f}{suffix}" for v in (x, y))
+    return sa, sb
 
 
 @dataclass(frozen=True)

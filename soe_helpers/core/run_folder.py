@@ -363,3 +363,26 @@ def point_latest(week_folder: Path, run_id: str) -> None:
         os.replace(link_tmp, week_folder / LATEST_LINK)
     except OSError:
         link_tmp.unlink(missing_ok=True)  # file systems without symlinks: latest.json is enough
+
+
+# ---------------------------------------------------------------- links between runs
+
+
+def report_href_from_run(week: str, run_id: str, report: str) -> str:
+    """The relative link, from any report of a run folder, to ``report`` of run ``run_id`` of ``week``.
+
+    Run folders are ``<outputs>/<week>/<run_id>/``, so it is ``../../<week>/<run_id>/<report>.html``.
+    """
+    return f"../../{week}/{run_id}/{report}.html"
+
+
+def previous_full_run(week: str, outputs: Path | None = None) -> tuple[str, RunInfo] | None:
+    """(previous ISO week, its latest full successful run) before ``week``, or None when it has none on record."""
+    from soe_helpers.core.calendar import week_add  # pandas-backed: loaded only when a link to last week is made
+
+    prev = week_add(week, -1)
+    info = latest_full_run(week_dir(prev, outputs))
+    return (prev, info) if info is not None else None
+
+
+__all__ += ["report_href_from_run", "previous_full_run"]

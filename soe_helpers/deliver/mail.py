@@ -10,7 +10,10 @@ A good run writes ``<run_dir>/email/leadership.eml``::
           image/png  (Content-ID)  the charts, shown inline with <img src="cid:...">
       text/html  (attachment)      the full reports, unless params link them instead
 
-Subject: ``S&OE 2026-W47: $0.48M behind plan, cash low $1.2M in 2027-W05``. To: the
+Subject: ``S&OE 2026-W47: 3 decisions; Q4 lands $10.5M vs $10.0M plan; cash low $939K in 2027-W05``
+(:func:`soe_helpers.report.summary.subject`). The body leads with the decisions the week asks
+(:func:`soe_helpers.report.summary.decisions`) and one line each for landing, cash and delivery, then the
+KPI scoreboard, the detail, what changed, the reports and a glossary. To: the
 leadership list; Cc: the analysts (``email.copy_analysts``). The HTML part stays below
 ``email.max_html_kb`` (100 KB: Gmail clips larger messages) or the build fails.
 
@@ -40,7 +43,7 @@ import css_inline
 from soe_helpers.report import records
 from soe_helpers.report import summary as sm
 from soe_helpers.core.calendar import week_add
-from soe_helpers.core.run_folder import EMAIL_DIRNAME, write_atomic
+from soe_helpers.core.run_folder import EMAIL_DIRNAME, previous_full_run, write_atomic
 from soe_helpers.core.secrets import SMTP_PASSWORD_ENV, redact, secret_values
 
 __all__ = [
@@ -104,6 +107,7 @@ h2 { font-size: 16px; color: #1f4e79; margin: 8px 0 6px 0; padding-bottom: 3px; 
 .neg { color: #b42318; }
 .list { margin: 0; padding-left: 18px; font-size: 14px; }
 .list li { margin: 0 0 4px 0; }
+.line { margin: 4px 0; font-size: 14px; }
 .footer { padding: 12px 16px 18px 16px; font-size: 11px; color: #52606d; border-top: 1px solid #d9e2ec; }
 .preheader { display: none; mso-hide: all; font-size: 1px; color: #ffffff; line-height: 1px; max-height: 0;
              max-width: 0;
@@ -175,12 +179,22 @@ def _context(run_dir: Path, manifest: dict, params, previous: Mapping[str, dict]
                                 symbol=sym, shown_sections=ok_sections) if previous else None)
     recs = records.load(results, ok=ok_sections, week=week)  # typed; a report not ok this run is None
     kpis = sm.kpi_table(recs.execution_kpis)
-    return {"week": week, "quarter": manifest.get("quarter", ""), "symbol": sym, "results": results, "records": recs,
+    decisions = sm.decisions(recs, sm.open_actions(run_dir), symbol=sym, materiality=params.materiality,
+                             default_owner=params.actions.default_owner)
+    found = previous_full_run(week, run_dir.parent.parent) if run_dir.parent.name == week else None
+    previous_run = None
+    if found is not None:
+        tpl = params.email.report_url
+        previous_run = {"week": found[0], "run_id": found[1].path.name,
+                        "url": tpl.format(week=found[0], run_id=found[1].path.name, report="executive_summary")
+                        if tpl else ""}
+    return {"decisions": decisions, "first_screen": sm.first_screen(recs, symbol=sym, materiality=params.materiality),
+            "previous_run": previous_run, "glossary": sm.glossary(),"week": week, "quarter": manifest.get("quarter", ""), "symbol": sym, "results": results, "records": recs,
             "statuses": statuses, "items": items, "headline": head, "changes": changes, "previous_week": prev_week,
             "kpis": kpis, "ok_sections": ok_sections, "company": manifest.get("company") or params.company.name,
             "as_of": manifest.get("data_as_of", ""), "run_id": manifest.get("run_id", ""),
             "generated": manifest.get("finished_at", ""),
-            "subject": sm.subject(week, head, params.email.subject_prefix)}
+            "subject": sm.subject(week, head, params.email.subject_prefix, decisions=len(decisions))}
 
 
 def leadership_html(ctx: dict, *, cids: Mapping[str, str], links: Mapping[str, str], attached: set[str],
@@ -209,7 +223,7 @@ def leadership_html(ctx: dict, *, cids: Mapping[str, str], links: Mapping[str, s
             for kpi, actual, target, light in zip(shown["KPI"], shown["Actual"], shown["Target"], ctx["kpis"]["light"]))
         periods = set(shown["Period"]) - {""}
         when = f" ({periods.pop().lower()})" if len(periods) == 1 else ""
-        kpi_html = (f'<tr><td class="section"><h2>KPIs vs targets{_e(when)}</h2>'
+        kpi_html = (f'<tr><td class="section"><h2>Scoreboard: KPIs vs targets{_e(when)}</h2>'
                     f'<table class="grid" role="presentation">'
                     f'<tr><th>KPI</th><th class="num">Actual</th><th class="num">Target</th><th>Status</th></tr>'
                     f'{krows}</table></td></tr>')
@@ -231,10 +245,26 @@ def leadership_html(ctx: dict, *, cids: Mapping[str, str], links: Mapping[str, s
     if where:
         reports.insert(0, f"<li>Executive summary · {where}</li>")
     note = f"<p>{_e(attachment_note)}</p>" if attachment_note else ""
-    preheader = _e(ctx["headline"] + ". " + " ".join(items["sentence"].head(2)))[:300]
-    meta = " · ".join(_e(x) for x in (f"Week {ctx['week']}" + (f" ({ctx['quarter']})" if ctx["quarter"] else ""),
-                                      f"data as of {ctx['as_of']}", f"generated {ctx['generated']}",
-                                      f"run {ctx['run_id']}") if x)
+    decisions_html = "".join(
+        f'<li><b>{_e(q)}</b> {_e(rest)}</li>' for q, rest in (sm.decision_sentence(d, ctx["symbol"])
+                                                              for d in ctx["decisions"]))
+    decisions_html = (f'<ol class="list">{decisions_html}</ol>' if decisions_html
+                      else "<p>No decision is asked this week.</p>")
+    lines_html = "".join(f'<p class="line"><b>{_e(k)}:</b> {_e(v)}</p>' for k, v in ctx["first_screen"])
+    prev = ctx["previous_run"]
+    if prev is None:
+        previous_html = "Previous week: first week on record."
+    elif prev["url"]:
+        previous_html = f'Previous week: <a href="{_e(prev["url"])}">{_e(prev["week"])}</a>.'
+    else:
+        previous_html = f"Previous week: {_e(prev['week'])} (run {_e(prev['run_id'])})."
+    glossary_html = ('<ul class="list">' + "".join(f"<li><b>{_e(t)}</b>: {_e(m)}</li>" for t, m in ctx["glossary"])
+                     + "</ul>")
+    first_q = sm.decision_sentence(ctx["decisions"][0], ctx["symbol"])[0] if ctx["decisions"] else ""
+    preheader = _e(ctx["headline"] + ". " + first_q)[:300]
+    # the first screen is the decisions: when and from which run the figures are goes to the footer
+    meta = f"Data as of {_e(ctx['as_of'])}" if ctx["as_of"] else ""
+    when = f" ({ctx['quarter']})" if ctx["quarter"] else ""
     doc = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="x-apple-disable-message-reformatting"><meta name="color-scheme" content="light">
@@ -245,17 +275,19 @@ def leadership_html(ctx: dict, *, cids: Mapping[str, str], links: Mapping[str, s
 <!--[if mso]><table role="presentation" width="640" cellpadding="0" cellspacing="0" border="0"><tr><td><![endif]-->
 <table role="presentation" class="container" width="100%" cellpadding="0" cellspacing="0" border="0">
 <tr><td class="header"><div class="company">{_e(ctx['company'])}</div>
-<div class="title">S&amp;OE weekly pack · {_e(ctx['week'])}</div><div class="meta">{meta}</div></td></tr>
+<div class="title">S&amp;OE weekly pack · {_e(ctx['week'] + when)}</div><div class="meta">{meta}</div></td></tr>
 <tr><td class="headline">{_e(ctx['headline'][:1].upper() + ctx['headline'][1:])}.</td></tr>
-<tr><td class="section"><h2>This week</h2>
+<tr><td class="section"><h2>Decisions</h2>{decisions_html}{lines_html}</td></tr>
+{kpi_html}
+<tr><td class="section"><h2>This week, in detail</h2>
 <table role="presentation" class="items" width="100%" cellpadding="0" cellspacing="0" border="0">{''.join(rows)}</table>
 </td></tr>
 {charts}
-{kpi_html}
 <tr><td class="section"><h2>What changed since {_e(ctx['previous_week'])}</h2>{change_html}</td></tr>
-<tr><td class="section"><h2>Reports</h2><ul class="list">{''.join(reports)}</ul>{note}</td></tr>
+<tr><td class="section"><h2>Reports</h2><ul class="list">{''.join(reports)}</ul>{note}<p>{previous_html}</p></td></tr>
+<tr><td class="section"><h2>Glossary</h2>{glossary_html}</td></tr>
 <tr><td class="footer">Automated email from the S&amp;OE weekly pack of {_e(ctx['company'])}: figures from run
-{_e(ctx['run_id'])}, data as of {_e(ctx['as_of'])}, amounts in the company currency. Act = needs a decision,
+{_e(ctx['run_id'])} (generated {_e(ctx['generated'])}), data as of {_e(ctx['as_of'])}, amounts in the company currency. Act = needs a decision,
 Watch = keep an eye on it, On track = within plan or target, Missing = the report did not run or failed
 (its numbers are never carried over from an earlier week). Reply to reach the FP&amp;A team.</td></tr>
 </table>
@@ -279,7 +311,19 @@ def leadership_text(ctx: dict, *, links: Mapping[str, str], attached: set[str], 
     lines = [f"{ctx['company']}",
              f"S&OE weekly pack · {ctx['week']}" + (f" ({ctx['quarter']})" if ctx["quarter"] else ""),
              f"Data as of {ctx['as_of']} · generated {ctx['generated']} · run {ctx['run_id']}", "",
-             _wrap(ctx["headline"][:1].upper() + ctx["headline"][1:] + "."), "", "THIS WEEK"]
+             _wrap(ctx["headline"][:1].upper() + ctx["headline"][1:] + "."), "", "DECISIONS"]
+    for i, d in enumerate(ctx["decisions"], 1):
+        q, rest = sm.decision_sentence(d, ctx["symbol"])
+        lines.append(_wrap(f"{q} {rest}", indent="    ", first=f"  {i}. "))
+    if not ctx["decisions"]:
+        lines.append("  No decision is asked this week.")
+    lines += [_wrap(f"{k}: {v}", indent="    ", first="  ") for k, v in ctx["first_screen"]]
+    if len(ctx["kpis"]):
+        periods = set(sm.kpi_display(ctx["kpis"])["Period"]) - {""}
+        lines += ["", "SCOREBOARD: KPIS VS TARGETS" + (f" ({periods.pop().upper()})" if len(periods) == 1 else "")]
+        for k in ctx["kpis"].itertuples(index=False):
+            lines.append(f"  - {k.text} [{sm.LIGHTS.get(k.light, sm.LIGHTS['grey'])[0]}]")
+    lines += ["", "DETAIL"]
     last = sm.last_of_report(ctx["items"])
     for i, r in enumerate(ctx["items"].itertuples(index=False)):
         tag = f"[{sm.LIGHTS.get(r.light, sm.LIGHTS['grey'])[0].upper()}]"
@@ -287,11 +331,6 @@ def leadership_text(ctx: dict, *, links: Mapping[str, str], attached: set[str], 
         where = _report_ref(r.report, links, attached)[1] if last[i] else ""
         if where:
             lines.append(_wrap(where, indent="    "))
-    if len(ctx["kpis"]):
-        periods = set(sm.kpi_display(ctx["kpis"])["Period"]) - {""}
-        lines += ["", "KPIS VS TARGETS" + (f" ({periods.pop().upper()})" if len(periods) == 1 else "")]
-        for k in ctx["kpis"].itertuples(index=False):
-            lines.append(f"  - {k.text} [{sm.LIGHTS.get(k.light, sm.LIGHTS['grey'])[0]}]")
     lines += ["", f"WHAT CHANGED SINCE {ctx['previous_week']}"]
     ch = ctx["changes"]
     if ch is None:
@@ -308,6 +347,10 @@ def leadership_text(ctx: dict, *, links: Mapping[str, str], attached: set[str], 
         lines.append(f"  - {ref.title}: {state}" + (f" · {where}" if where else ""))
     if attachment_note:
         lines += ["", _wrap(attachment_note)]
+    prev = ctx["previous_run"]
+    lines += ["", _wrap("Previous week: " + ("first week on record." if prev is None else
+                                            (prev["url"] or f"{prev['week']} (run {prev['run_id']}).")))]
+    lines += ["", "GLOSSARY"] + [_wrap(f"{t}: {m}", indent="    ", first="  - ") for t, m in ctx["glossary"]]
     lines += ["", _wrap(f"Automated email from the S&OE weekly pack of {ctx['company'].rstrip('.')}. "
                         "Act = needs a decision, "
                         "Watch = keep an eye on it, On track = within plan or target, Missing = the report did "

@@ -37,6 +37,8 @@ __all__ = [
     "OpenAction",
     "FailedCheck",
     "SummaryItem",
+    "ScenarioFigures",
+    "Decision",
     "ReconciliationRecord",
     "CashImpactRecord",
     "ForecastFeedbackRecord",
@@ -139,6 +141,40 @@ class Exposure(_Model):
     owner: Optional[str] = None
 
 
+class ScenarioFigures(_Model):
+    name: Optional[str] = None
+    kind: Optional[str] = Field(None, description="supplier_delay, vendor_switch, production_delay, demand_spike")
+    decision: Optional[str] = Field(None, description="the decision it is an option of (scenarios sharing the label); "
+                                                      "None = a what-if alone")
+    target: Optional[str] = Field(None, description="what it is about: supplier:<id>, po:<id>, order:<id>, sku:<id> "
+                                                    "or product_line:<name>")
+    pnl_impact_quarter: Num = Field(None, description="P&L effect this quarter vs baseline, currency; negative = less")
+    cash_impact_13w: Num = Field(None, description="cash effect over 13 weeks vs baseline, currency; negative = less")
+    one_off_costs: Num = Field(None, description="one-off cost of the option, currency, unsigned")
+    week13_closing: Num = Field(None, description="its line's week-13 closing cash, currency")
+    lowest_week: Optional[str] = Field(None, description="week of its line's lowest closing cash")
+    lowest_cash: Num = Field(None, description="its line's lowest closing cash in 13 weeks, currency")
+    first_breach_week: Optional[str] = Field(None, description="first week its line closes below the minimum; "
+                                                               "None = none")
+
+
+class Decision(_Model):
+    """One decision the week asks of leadership (see :func:`soe_helpers.report.summary.decisions`)."""
+
+    key: Optional[str] = Field(None, description="what it is about: an exposure id or 'decision:<label>'")
+    question: Optional[str] = Field(None, description="the decision asked, in plain words")
+    dollars: Num = Field(None, description="the money the decision moves, currency, unsigned; its meaning in "
+                                           "dollars_meaning")
+    dollars_meaning: Optional[str] = Field(None, description="what the dollars are, e.g. 'at stake' or 'better for "
+                                                             "2026-Q4 P&L than the other option'")
+    owner: Optional[str] = Field(None, description="owner of its action in the action tracker")
+    due: Optional[str] = Field(None, description="due date of its action, ISO date")
+    recommendation: Optional[str] = Field(None, description="the option the analysis recommends; None = it computed "
+                                                            "no options (see the report)")
+    why: Optional[str] = Field(None, description="why, in one clause")
+    report: Optional[str] = Field(None, description="notebook of the report holding its options")
+
+
 class SummaryItem(_Model):
     report: Optional[str] = Field(None, description="notebook of the report the item comes from")
     topic: Optional[str] = None
@@ -229,6 +265,8 @@ class CashImpactRecord(Record):
     bridges_close: Optional[bool] = Field(None, description="both week-13 bridges close to the cent")
     forecast_closes: Optional[bool] = Field(None, description="every line's weeks close to the cent")
     warnings: Optional[list[str]] = Field(None, description="scenarios that change nothing this week")
+    scenarios: Optional[list[ScenarioFigures]] = Field(None, description="each what-if scenario's figures, options "
+                                                                         "of a decision sharing its label")
 
 
 class ForecastFeedbackRecord(Record):
@@ -358,6 +396,7 @@ class ExecutiveSummaryRecord(Record):
     run_id: Optional[str] = Field(None, description="run whose figures are summarised")
     reports_without_figures: Optional[list[str]] = None
     items: Optional[list[SummaryItem]] = None
+    decisions: Optional[list[Decision]] = Field(None, description="the decisions the week asks of leadership")
 
 
 #: section -> its record type
@@ -419,6 +458,8 @@ def cash_record(ci, symbol: str) -> CashImpactRecord:
         bridges_close=bool(_cash.close_check(ci.detected_bridge) and _cash.close_check(ci.scenario_bridge)),
         forecast_closes=bool(_cash.forecast_closes(ci.weekly)),
         warnings=list(ci.warnings),
+        scenarios=[{**{k: r.get(k) for k in ScenarioFigures.model_fields}, "decision": r.get("decision") or None}
+                   for r in ci.scenarios.to_dict("records")],
     ))
 
 
@@ -495,12 +536,14 @@ def data_accuracy_record(week: str, res) -> DataAccuracyRecord:
 
 
 def executive_summary_record(week: str, quarter: str, headline: str, subject: str, items, lights: Mapping[str, int],
-                             run_id: str) -> ExecutiveSummaryRecord:
-    """The executive summary's record from its items (:func:`summary.build_items`), headline and subject."""
+                             run_id: str, decisions=None) -> ExecutiveSummaryRecord:
+    """The executive summary's record from its items (:func:`summary.build_items`), headline, subject and
+    decisions (:func:`summary.decisions`)."""
     return _build(ExecutiveSummaryRecord, dict(
         week=week, quarter=quarter, headline=headline, subject=subject, lights=lights, run_id=run_id,
         reports_without_figures=sorted(set(items.loc[items["light"] == "grey", "report"])),
         items=items[["report", "topic", "light", "sentence"]].to_dict("records"),
+        decisions=None if decisions is None else [d.model_dump() if isinstance(d, Decision) else d for d in decisions],
     ))
 
 

@@ -8,6 +8,10 @@ succeeded**. A failed notebook, one that was not part of the run, or one that re
 nothing yields one plain sentence saying so ("The cash impact report failed this week:
 its figures are not shown"), never last week's or a partial run's numbers.
 
+The first screen is the decisions the week asks (:func:`decisions`: each with its question, dollars,
+owner, due date and the option the analysis supports, never an invented one), then one line each for the
+landing, cash and delivery (:func:`first_screen`); the KPI scoreboard and the detail items follow.
+
 Traffic lights (``light``): ``red`` = act (a material shortfall, a breach of a target or
 of minimum cash, escalated actions), ``amber`` = watch (behind but not material, close to
 a limit, bias alerts, overdue actions), ``green`` = on track, ``grey`` = no figures.
@@ -30,13 +34,14 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 from matplotlib.figure import Figure
 
+from soe_helpers.analysis.exposures import classify
 from soe_helpers.analysis.kpis import fmt_kpi
 from soe_helpers.analysis.materiality import is_material
 from soe_helpers.core import run_folder
 from soe_helpers.report import records
 from soe_helpers.report.charts import COLORS, money_axis
 from soe_helpers.core.exports import read_table
-from soe_helpers.core.formats import fmt_money, fmt_money_headline, fmt_pct
+from soe_helpers.core.formats import fmt_money, fmt_money_headline, fmt_money_pair, fmt_pct
 
 __all__ = [
     "PACK",
@@ -70,6 +75,16 @@ __all__ = [
     "cash_chart",
     "figure_png",
     "headline_money",
+    "open_actions",
+    "decisions",
+    "decisions_count",
+    "decision_sentence",
+    "first_screen",
+    "decisions_html",
+    "first_screen_html",
+    "previous_week_link",
+    "previous_week_html",
+    "glossary",
 ]
 
 
@@ -401,7 +416,8 @@ def _cash_items(ref, r: records.CashImpactRecord, *, week, materiality, rules, s
         top = [e for e in (r.top_events or []) if e.sentence]
         if top:
             owner = _owner_of(owners, top[0])
-            s += f". Largest: {str(top[0].sentence).rstrip('.')}" + (f" (owner: {owner})" if owner else "")
+            first = str(top[0].sentence).split("; ", 1)[0].rstrip(".")  # what happened; its figures are above
+            s += f". Largest: {first}" + (f" (owner: {owner})" if owner else "")
         worst = min(x for x in (pnl, cash13, 0.0) if x is not None)
         light = "green" if n == 0 or worst >= 0 else ("red" if is_material(worst, None, materiality) else "amber")
         items.append(_item(ref, "Disruptions", light, s + ".", link))
@@ -598,7 +614,7 @@ def _accuracy_items(ref, r: records.DataAccuracyRecord, *, week, materiality, ru
     target = _num(r.target)
     failed = r.failed_checks
     n_failed = len(failed) if failed is not None else None
-    s = f"Data accuracy score {fmt_pct(score)}"
+    s = f"Score {fmt_pct(score)}"  # the topic says "Data accuracy"
     if target is not None:
         s += f" against a {fmt_pct(target)} target"
         light = "green" if score >= target else ("amber" if target - score <= rules.accuracy_watch_points else "red")
@@ -679,18 +695,22 @@ def lights_count(items: pd.DataFrame) -> dict[str, int]:
 
 
 def headline(results: Mapping[str, dict], statuses: Mapping[str, dict], *, week: str, symbol: str) -> str:
-    """The week in one line, e.g. ``"$0.48M behind plan, cash low $1.2M in 2027-W05"``.
+    """The week in one line, e.g. ``"Q4 lands $10.5M vs $10.0M plan; cash low $939K in 2027-W05"``.
 
-    Built from demand_reconciliation.landing_gap and cash_impact.lowest_cash / lowest_week;
-    a report that is not ``ok`` (see :func:`report_state`) says so instead of a number.
+    The landing and the plan are rounded alike, with the digits their gap needs
+    (:func:`soe_helpers.core.formats.fmt_money_pair`); the cash low point is the lowest cash of any forecast
+    line (``cash_impact.lowest_cash_any_line``, else the baseline's) with its week. A report that is not
+    ``ok`` (see :func:`report_state`) says so instead of a number.
     """
     parts = []
     refs = {r.section: r for r in PACK}
     recs = records.load(results)
     if report_state(refs["demand_reconciliation"], statuses, results, week) == "ok":
-        gap = _num(recs.demand_reconciliation.landing_gap) if recs.demand_reconciliation else None
-        if gap is not None:
-            parts.append(f"{headline_money(abs(gap), symbol)} {'behind' if gap < 0 else 'ahead of'} plan")
+        d = recs.demand_reconciliation
+        landing, plan_q = (_num(d.landing), _num(d.plan_quarter)) if d else (None, None)
+        if landing is not None and plan_q is not None:
+            a, b = fmt_money_pair(landing, plan_q, symbol)
+            parts.append(f"{_short_quarter(d.quarter)} lands {a} vs {b} plan")
     else:
         parts.append("demand figures missing")
     if report_state(refs["cash_impact"], statuses, results, week) == "ok":
@@ -698,18 +718,393 @@ def headline(results: Mapping[str, dict], statuses: Mapping[str, dict], *, week:
         any_low = _num(c.lowest_cash_any_line) if c else None
         low = any_low if any_low is not None else (_num(c.lowest_cash) if c else None)
         if low is not None:
-            s = f"cash low {headline_money(low, symbol)} in {c.lowest_cash_any_line_week if any_low is not None else c.lowest_week}"
-            mc = _num(c.min_cash)
-            parts.append(s + (" (below minimum)" if mc is not None and low < mc else ""))
+            parts.append(f"cash low {fmt_money(low, symbol)} in "
+                         f"{c.lowest_cash_any_line_week if any_low is not None else c.lowest_week}")
     else:
         parts.append("cash figures missing")
-    return ", ".join(parts) if parts else "weekly pack"
+    return "; ".join(parts) if parts else "weekly pack"
 
 
-def subject(week: str, headline_text: str, prefix: str = "S&OE") -> str:
-    """``"S&OE 2026-W47: $0.48M behind plan, cash low $1.2M in 2027-W05"`` (one line, no control chars)."""
-    s = f"{prefix} {week}: {headline_text}".strip()
+def decisions_count(n: int) -> str:
+    """``3 -> '3 decisions'``, ``1 -> '1 decision'``, ``0 -> 'no decisions'``."""
+    return f"{n} decision{'s' if n != 1 else ''}" if n else "no decisions"
+
+
+def subject(week: str, headline_text: str, prefix: str = "S&OE", decisions: int | None = None) -> str:
+    """``"S&OE 2026-W47: 3 decisions; Q4 lands $10.5M vs $10.0M plan; cash low $939K in 2027-W05"``.
+
+    One line, no control characters; ``decisions``: how many the week asks (None = not counted, as in a
+    failure notice).
+    """
+    count = "" if decisions is None else decisions_count(decisions) + "; "
+    s = f"{prefix} {week}: {count}{headline_text}".strip()
     return " ".join(s.split())
+
+
+# ---------------------------------------------------------------- the decisions: the first screen
+
+
+#: Columns of :func:`open_actions`.
+ACTION_COLUMNS = ["issue_key", "root", "title", "owner", "due_date", "escalation"]
+
+
+def open_actions(run_dir: str | Path | None) -> pd.DataFrame:
+    """The open actions of this run's action tracker export, each with its exposure's root cause.
+
+    Reads ``actions_all.csv`` (issue_key, title, owner, due_date, status, escalation_level, source_type ...);
+    ``root`` is :func:`soe_helpers.analysis.exposures.classify`'s, so an action is matched to the exposure
+    (and to a cash scenario about the same order or supplier) it belongs to. Only this run's export is
+    read: an owner or due date is never carried over from another week. Empty without an export.
+
+    Returns:
+        DataFrame with :data:`ACTION_COLUMNS` (escalation: the level escalated to, "" = not escalated).
+    """
+    empty = pd.DataFrame(columns=ACTION_COLUMNS)
+    df = read_artifact(run_dir, _ACTION_FILES[0]) if run_dir else None
+    if df is None or "issue_key" not in df.columns or "owner" not in df.columns:
+        return empty
+    if "status" in df.columns:  # closed actions ask nothing of anyone
+        df = df[~df["status"].astype(str).isin(["done", "dropped"])]
+    if df.empty:
+        return empty
+    df = df.reset_index(drop=True)
+    for c in ("source_type", "title", "product_line", "type"):
+        if c not in df.columns:
+            df[c] = ""
+    roots = classify(df[["issue_key", "source_type", "title", "product_line", "type"]].fillna(""))["root"]
+    blank = lambda c: df[c].fillna("").astype(str) if c in df.columns else pd.Series("", index=df.index)  # noqa: E731
+    esc = blank("escalation_level").where(lambda x: x.str.lower() != "owner", "")
+    return pd.DataFrame({"issue_key": df["issue_key"].astype(str), "root": roots.astype(str),
+                         "title": blank("title"), "owner": blank("owner"), "due_date": blank("due_date"),
+                         "escalation": esc}, columns=ACTION_COLUMNS)
+
+
+def _root_matches(root: str, target: str | None) -> bool:
+    """Whether an action's root (``order:SO-1/1``, ``supplier:S-017``...) is what a scenario ``target`` names."""
+    if not target or not root:
+        return False
+    if root == target or root.startswith(target + "/"):
+        return True
+    kind, _, ref = target.partition(":")
+    if kind == "sku":  # a demand spike or a small lines' delay of the SKU
+        return root.endswith(f":{ref}") or root.endswith(f"sku={ref}")
+    if kind == "product_line":
+        return root.endswith(f":line:{ref}")
+    return False
+
+
+def _first_action(actions: pd.DataFrame | None, roots: Iterable[str] = (), targets: Iterable[str | None] = ()):
+    """(owner, due date) of the open action on one of ``roots`` or about one of ``targets``: (None, None) if none."""
+    if actions is None or actions.empty:
+        return None, None
+    roots, targets = set(roots), [t for t in targets if t]
+    hit = actions[[r in roots or any(_root_matches(r, t) for t in targets) for r in actions["root"]]]
+    if hit.empty:
+        return None, None
+    due = sorted(d for d in hit["due_date"] if d)
+    owner = next((o for o in hit["owner"] if o), None)
+    return owner, (due[0] if due else None)
+
+
+def _short_quarter(q: str | None) -> str:
+    """``2026-Q4 -> 'Q4'``: the week beside it carries the year."""
+    return str(q).rsplit("-", 1)[-1] if q else "The quarter"
+
+
+def _spread(opts: list[records.ScenarioFigures], field: str) -> float:
+    """The widest difference of ``field`` between a decision's options: the money the choice moves."""
+    vals = [_num(getattr(o, field)) or 0.0 for o in opts]
+    return max(vals) - min(vals) if vals else 0.0
+
+
+def _scenario_decisions(c: records.CashImpactRecord, actions, *, symbol,
+                        default_owner) -> list[tuple[float, records.Decision, set]]:
+    """One decision per label the cash report's scenarios share, with the option it supports and why."""
+    out = []
+    min_cash = _num(c.min_cash)
+    by_label: dict[str, list[records.ScenarioFigures]] = {}
+    for sc in c.scenarios or []:
+        if sc.decision and _num(sc.pnl_impact_quarter) is not None:
+            by_label.setdefault(sc.decision, []).append(sc)
+    quarter = c.quarter or "this quarter"
+    for label, opts in by_label.items():
+        safe = [o for o in opts if min_cash is None or _num(o.lowest_cash) is None or _num(o.lowest_cash) >= min_cash]
+        if safe:
+            best = max(safe, key=lambda o: _num(o.pnl_impact_quarter))
+        else:  # every option goes below the minimum: the one that keeps the most cash
+            best = max(opts, key=lambda o: _num(o.lowest_cash) if _num(o.lowest_cash) is not None else -math.inf)
+        others = [o for o in opts if o is not best]
+        alt = max(others, key=lambda o: _num(o.pnl_impact_quarter)) if others else None
+        why, dollars, meaning = "", None, None
+        if alt is not None:
+            gap = _num(best.pnl_impact_quarter) - _num(alt.pnl_impact_quarter)
+            dollars = abs(gap)
+            q = _short_quarter(c.quarter) if c.quarter else quarter
+            low = _num(alt.lowest_cash)
+            alt_breaches = low is not None and min_cash is not None and low < min_cash
+            if gap >= 0:
+                meaning = f"better for {quarter} P&L than the other option"
+                why = f"{fmt_money(gap, symbol)} better for {q} P&L" + (" and keeps cash above minimum"
+                                                                        if alt_breaches else "")
+            else:
+                meaning = f"less {quarter} P&L than the other option, to stay above minimum cash"
+                why = f"keeps cash above minimum for {fmt_money(-gap, symbol)} less {q} P&L"
+        if not safe and min_cash is not None:
+            why = (f"the highest low point, {fmt_money(_num(best.lowest_cash), symbol)} in {best.lowest_week}; "
+                   "every option goes below minimum")
+        targets = {o.target for o in opts}
+        owner, due = _first_action(actions, targets=targets)
+        weight = max(_spread(opts, "pnl_impact_quarter"), _spread(opts, "cash_impact_13w"))
+        out.append((weight, records.Decision(
+            key=f"decision:{label}", question=label, dollars=dollars, dollars_meaning=meaning,
+            owner=owner or default_owner, due=due, recommendation=best.name, why=why or None, report="cash_impact"),
+            targets))
+    return out
+
+
+#: root kind -> the question an exposure asks (its title first)
+_QUESTIONS = {
+    "order": "Hold its ship date?",
+    "supplier": "Accept the delay or change supplier?",
+    "shipments_vs_plan": "Recover it or accept the lower landing?",
+    "shipments_vs_run_rate": "Recover it or accept the lower landing?",
+    "orders_vs_forecast": "Win the orders back or lower the forecast?",
+}
+_MEASURE_REPORT = {"cash and P&L": "cash_impact", "data": "data_accuracy"}
+
+
+def _exposure_group(root: str) -> str:
+    """Exposures decided together: a product line's shipments and orders shortfalls are one decision."""
+    parts = root.split(":")
+    return f"line:{parts[-1]}" if len(parts) >= 3 and parts[-2] == "line" else root
+
+
+def decisions(recs: records.Records, actions: pd.DataFrame | None = None, *, symbol: str, materiality,
+              default_owner: str | None = None, limit: int = 5) -> list[records.Decision]:
+    """The 3 to 5 decisions the week asks of leadership, from the run's records (one place for every report).
+
+    Chosen, largest dollars first, from what the analysis computed, never inventing an option:
+
+    1. each decision the cash report compared (scenarios sharing a ``decision`` label): the option that keeps
+       cash above the minimum with the best P&L this quarter (without one, the highest low point), and why;
+       ranked by the widest P&L or cash spread between its options;
+    2. each distinct exposure (one per root cause, :mod:`soe_helpers.analysis.exposures`) whose action the
+       tracker escalated, or that a cash scenario is about; a product line's shortfalls are one decision.
+       A what-if about it that takes cash below the minimum is the reason to prevent it; otherwise the
+       options are the report's ("see the report", ``recommendation`` None). Opportunities are not asked;
+    3. baseline cash below the minimum, when no decision above is about it;
+    4. a quarter landing materially behind plan: pull forward backlog or accept the landing.
+
+    Args:
+        recs: the run's typed records (only reports ok this run: :func:`records.load` with ``ok``).
+        actions: :func:`open_actions` of this run (owners and due dates); None = no tracker export.
+        materiality: ``params.materiality`` (a landing gap or exposure below it asks no decision).
+        default_owner: owner of a decision no action names (``params.actions.default_owner``).
+        limit: at most this many decisions.
+    Returns:
+        :class:`records.Decision` list, most dollars first.
+    """
+    cands: list[tuple[float, records.Decision]] = []
+    c, a, d = recs.cash_impact, recs.actions, recs.demand_reconciliation
+    min_cash = _num(c.min_cash) if c else None
+    covered: set[str | None] = set()
+    scenarios = [sc for sc in (c.scenarios or [])] if c else []
+    for weight, dec, targets in (_scenario_decisions(c, actions, symbol=symbol, default_owner=default_owner)
+                                 if c else []):
+        cands.append((weight, dec))
+        covered |= targets
+    groups: dict[str, list[records.Exposure]] = {}
+    esc_roots = set(actions.loc[actions["escalation"] != "", "root"]) if actions is not None and len(actions) else set()
+    for e in (a.exposures or []) if a else []:
+        root = e.root or ""
+        if any(_root_matches(root, t) for t in covered if t):
+            continue  # its decision is the cash report's comparison above
+        about = [sc for sc in scenarios if not sc.decision and _root_matches(root, sc.target)]
+        if (root in esc_roots or about) and is_material(_num(e.dollars_at_stake) or 0.0, None, materiality):
+            groups.setdefault(_exposure_group(root), []).append(e)
+    breach_covered = False
+    for key, es in groups.items():
+        top = es[0]
+        dollars = max(_num(e.dollars_at_stake) or 0.0 for e in es)
+        kind = (top.root or "").split(":")[0]
+        title = top.title or top.root or "An exposure"  # a product line's other signals: in the detail
+        owner, due = _first_action(actions, roots=[e.root for e in es])
+        rec, why = None, None
+        for sc in scenarios:
+            if sc.decision or not any(_root_matches(e.root or "", sc.target) for e in es):
+                continue
+            low = _num(sc.lowest_cash)
+            if min_cash is not None and low is not None and low < min_cash:
+                rec = f"prevent '{sc.name}'"
+                first = sc.first_breach_week or sc.lowest_week
+                why = (f"cash would fall to {fmt_money(low, symbol)} in {sc.lowest_week}, below minimum"
+                       if first == sc.lowest_week else
+                       f"cash would go below minimum in {first}, to {fmt_money(low, symbol)} in {sc.lowest_week}")
+                breach_covered = True
+                break
+        measure = str(top.measure or "")
+        report = _MEASURE_REPORT.get(measure.split(":")[0],
+                                     "demand_reconciliation" if measure.startswith("revenue") else "action_tracker")
+        cands.append((dollars, records.Decision(
+            key=top.exposure_id or key, question=f"{title}. {_QUESTIONS.get(kind, 'What is the response?')}",
+            dollars=dollars, dollars_meaning="at stake", owner=owner or top.owner or default_owner, due=due,
+            recommendation=rec, why=why, report=report)))
+    if c is not None and c.first_breach_week and min_cash is not None and not breach_covered:
+        short = -(_num(c.margin_over_min) or 0.0)
+        cands.append((max(short, 0.0), records.Decision(
+            key="cash:baseline_below_minimum",
+            question=f"Baseline cash goes below the {fmt_money(min_cash, symbol)} minimum in {c.first_breach_week}: "
+                     "how is the gap covered?",
+            dollars=max(short, 0.0), dollars_meaning="below the minimum at the low point", owner=default_owner,
+            recommendation=None, why=None, report="cash_impact")))
+    gap, plan_q = (_num(d.landing_gap), _num(d.plan_quarter)) if d else (None, None)
+    if gap is not None and gap < 0 and is_material(gap, plan_q, materiality):
+        after = _num(d.backlog_after_quarter)
+        why = (f"{fmt_money(after, symbol)} of open orders are due after quarter end"
+               if after and after > 0 else None)
+        cands.append((-gap, records.Decision(
+            key="landing", question=f"{_short_quarter(d.quarter)} lands {fmt_money(-gap, symbol)} behind plan: "
+                                    "pull forward backlog or accept the landing?",
+            dollars=-gap, dollars_meaning="behind plan", owner=default_owner, recommendation=None, why=why,
+            report="demand_reconciliation")))
+    cands.sort(key=lambda t: -t[0])
+    return [dec for _, dec in cands[:limit]]
+
+
+def _owner_name(owner: str | None) -> str | None:
+    """``'Ken Ito (Procurement manager)' -> 'Ken Ito'``: the first screen names, the detail gives the role."""
+    return str(owner).split(" (", 1)[0] if owner else None
+
+
+def decision_sentence(d: records.Decision, symbol: str, titles: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """(question, the rest) of one decision in plain words: dollars, recommended option and why, owner, due.
+
+    ``"Production delay: SO-500000 ($515K at stake). Hold its ship date?"``, ``"Recommended: prevent ...:
+    cash would fall to $954K in 2027-W01, below minimum. Raj Patel, due 2026-11-29."``
+    """
+    titles = titles or {r.notebook: r.noun for r in PACK}
+    q = d.question or ""
+    if _num(d.dollars) is not None and d.dollars_meaning == "at stake":
+        head, sep, ask = q.partition(". ")
+        q = f"{head} ({fmt_money(d.dollars, symbol)} at stake){sep}{ask}"
+    if d.recommendation:
+        rec = d.recommendation[:1].upper() + d.recommendation[1:]
+        bits = [f"Recommended: {rec}" + (f": {d.why}." if d.why else ".")]
+    else:
+        where = titles.get(d.report or "", "")
+        bits = [(f"Options: {where} report" + (f" ({d.why})." if d.why else ".")) if where
+                else "Options: not computed."]
+    who = _owner_name(d.owner)
+    if who or d.due:
+        bits.append(", ".join(x for x in (who or "", f"due {d.due}" if d.due else "") if x) + ".")
+    return q, " ".join(bits)
+
+
+def first_screen(recs: records.Records, *, symbol: str, materiality) -> list[tuple[str, str]]:
+    """The week in three lines after the decisions: (label, sentence) for landing, cash and delivery.
+
+    A report that is not ok this run (its record None) has no line; the scoreboard says it is missing.
+    """
+    out = []
+    d = recs.demand_reconciliation
+    if d is not None and _num(d.landing) is not None and _num(d.plan_quarter) is not None:
+        landing, plan_q, gap = _num(d.landing), _num(d.plan_quarter), _num(d.landing_gap)
+        gap = landing - plan_q if gap is None else gap
+        a, b = fmt_money_pair(landing, plan_q, symbol)
+        s = f"{fmt_money(abs(gap), symbol)} {'behind' if gap < 0 else 'ahead of'} the {b} plan at {a}"
+        corr, slip = _num(d.landing_corrected), _num(d.slip_risk)
+        if corr is not None and abs(corr - landing) >= materiality.abs:
+            s += f"; {fmt_money_pair(corr, plan_q, symbol)[0]} bias-corrected"
+        if slip:
+            s += f"; {fmt_money(slip, symbol)} of orders could slip"
+        out.append(("Landing", s + "."))
+    c = recs.cash_impact
+    if c is not None:
+        low = _num(c.lowest_cash_any_line)
+        week, line = c.lowest_cash_any_line_week, c.lowest_cash_any_line_name
+        if low is None:
+            low, week, line = _num(c.lowest_cash), c.lowest_week, "baseline"
+        min_cash = _num(c.min_cash)
+        if low is not None:
+            s = f"low {fmt_money(low, symbol)} in {week}" + (" (baseline)" if line == "baseline" else "")
+            first = c.first_breach_any_line_week or c.first_breach_week
+            if min_cash is not None and first:
+                s += f"; first below the {fmt_money(min_cash, symbol)} minimum in {first}"
+            elif min_cash is not None:
+                s += f"; {fmt_money(low - min_cash, symbol)} above the {fmt_money(min_cash, symbol)} minimum"
+            out.append(("Cash", s + "."))
+    k = recs.execution_kpis
+    if k is not None:
+        week_of = lambda f: _num((getattr(k, f, None) or {}).get("week"))  # noqa: E731
+        otif = week_of("otif_value")
+        if otif is not None:
+            target = _num((k.targets or {}).get("otif_value"))
+            s = f"OTIF by value {fmt_pct(otif)} this week" + (f" vs {fmt_pct(target)} target" if target else "")
+            on, full = week_of("on_time_value"), week_of("in_full_value")
+            if on is not None and full is not None:
+                s += f" (on time {fmt_pct(on)}, in full {fmt_pct(full)})"
+            out.append(("Delivery", s + "."))
+    return out
+
+
+def decisions_html(decs: list[records.Decision], symbol: str) -> str:
+    """The decisions as an escaped HTML list (question in bold), or one line saying there is none."""
+    if not decs:
+        return '<p class="soe-decisions">No decision is asked this week.</p>'
+    rows = "".join(f"<li><b>{html.escape(q)}</b> {html.escape(rest)}</li>"
+                   for q, rest in (decision_sentence(d, symbol) for d in decs))
+    return f'<ol class="soe-decisions">{rows}</ol>'
+
+
+def first_screen_html(lines: list[tuple[str, str]]) -> str:
+    """:func:`first_screen`'s lines as escaped HTML paragraphs."""
+    return "".join(f'<p class="soe-line"><b>{html.escape(k)}:</b> {html.escape(v)}</p>' for k, v in lines)
+
+
+def previous_week_link(week: str, outputs: str | Path | None = None,
+                       report: str = "executive_summary") -> tuple[str, str] | None:
+    """(relative href from a report of ``week``'s run folder, label) of the previous week's ``report``, or None.
+
+    The previous week's latest full successful run (:func:`run_folder.previous_full_run`); the link follows
+    the run folder layout (:func:`run_folder.report_href_from_run`). None when that week has no full run.
+    """
+    found = run_folder.previous_full_run(week, Path(outputs) if outputs else None)
+    if found is None:
+        return None
+    prev, info = found
+    return run_folder.report_href_from_run(prev, info.path.name, report), f"{prev} (run {info.path.name})"
+
+
+def previous_week_html(week: str, outputs: str | Path | None = None, report: str = "executive_summary") -> str:
+    """One escaped line linking the previous week's ``report`` (:func:`previous_week_link`), or saying there is none."""
+    link = previous_week_link(week, outputs, report)
+    if link is None:
+        return '<p class="soe-previous">Previous week: first week on record.</p>'
+    href, label = link
+    return (f'<p class="soe-previous">Previous week: <a href="{html.escape(href, quote=True)}">'
+            f'{html.escape(label)}</a></p>')
+
+
+def glossary() -> list[tuple[str, str]]:
+    """The terms the pack uses, one plain line each (the summary and the email end with them)."""
+    return [
+        ("Landing", "what the quarter is expected to end at: shipped so far + open orders due to ship in it + "
+                    "demand not yet booked that should be booked and shipped in it."),
+        ("Bias-corrected landing", "the landing with the forecast's known over- or under-forecasting taken out."),
+        ("Plan", "the approved S&OP financial plan for the period."),
+        ("Materiality", "the size from which a difference counts: a fixed amount, narrowed by a share of its "
+                        "reference."),
+        ("Exposure", "one root cause (an order, a supplier, a product line) with the dollars it puts at stake, "
+                     "counted once however many reports saw it."),
+        ("Minimum cash", "the lowest bank balance treasury accepts."),
+        ("Runway", "weeks until cash first goes below the minimum."),
+        ("Scenario", "a what-if the analysts set (a later order, a supplier switch) projected on the cash forecast."),
+        ("OTIF", "on time in full: the share of order lines (or of their value) delivered on the promised date "
+                 "and in the full quantity."),
+        ("DSO / DPO / DIO", "days of sales still to collect / of purchases still to pay / of stock on hand."),
+        ("WAPE", "forecast error: the sum of absolute misses as a share of actual demand."),
+        ("Bias", "forecast minus actual as a share of actual: positive = the forecast was too high."),
+    ]
 
 
 # ---------------------------------------------------------------- what changed since last week

@@ -26,7 +26,9 @@ import nbformat
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
 
-__all__ = ["notebook_to_html", "render_page", "REPORT_CSS", "CleanOutputs", "STRAY_REPR", "PAGE"]
+from soe_helpers.core import run_folder
+
+__all__ = ["notebook_to_html", "previous_week_header", "render_page", "REPORT_CSS", "CleanOutputs", "STRAY_REPR", "PAGE"]
 
 STRAY_REPR = re.compile(r"^(<(Figure|Axes|matplotlib)[^>]*>|Text\(.*\)|\[<matplotlib.*\]|<AxesSubplot.*>)$", re.S)
 
@@ -139,7 +141,8 @@ class CleanOutputs(Preprocessor):
 def render_page(body: str, header: dict, footer: str = "") -> str:
     """The report page around an HTML ``body`` (trusted markup); header values are escaped here.
 
-    ``header`` keys: title, company, week, as_of, generated, run_id (missing ones are left out).
+    ``header`` keys: title, company, week, as_of, generated, run_id (missing ones are left out);
+    previous_href and previous_week link the previous week's report (previous_week "" = first week on record).
     """
     e = lambda k: html.escape(str(header.get(k) or ""))  # noqa: E731
     meta = "".join(
@@ -148,6 +151,11 @@ def render_page(body: str, header: dict, footer: str = "") -> str:
                          ("Generated", "generated"), ("Run", "run_id"))
         if header.get(k)
     )
+    if header.get("previous_href"):
+        meta += (f'<span>Previous week: <a href="{html.escape(str(header["previous_href"]), quote=True)}">'
+                 f'{e("previous_week")}</a></span>')
+    elif header.get("previous_week") == "":
+        meta += "<span>Previous week: first week on record</span>"
     if not footer:
         bits = [b for b in (e("company"), f"week {e('week')}" if header.get("week") else "",
                             f"data as of {e('as_of')}" if header.get("as_of") else "",
@@ -181,4 +189,21 @@ def notebook_to_html(ipynb: str | Path, header: dict) -> str:
     body = body.replace('alt="No description has been provided for this image"', 'alt="Chart"')
     # cells left with no output (imports, the record cell) are empty boxes: drop them
     body = re.sub(r'<div class="cell border-box-sizing code_cell rendered[^"]*"[^>]*>\s*</div>\n?', "", body)
-    return render_page(body, {**header, "title": title})
+    return render_page(body, {**previous_week_header(Path(ipynb), header), **header, "title": title})
+
+
+def previous_week_header(ipynb: Path, header: dict) -> dict:
+    """Header keys linking the previous week's same report when the run folder's week has a full run on record.
+
+    The executed notebook sits in ``<outputs>/<week>/<run_id>/``; the executive summary says it in its own
+    first lines, so its header does not repeat it. {} outside a run folder.
+    """
+    week = header.get("week")
+    run_dir = ipynb.parent
+    if not week or ipynb.stem == "executive_summary" or run_dir.parent.name != week:
+        return {}
+    found = run_folder.previous_full_run(week, run_dir.parent.parent)
+    if found is None:
+        return {"previous_week": ""}
+    prev, info = found
+    return {"previous_week": prev, "previous_href": run_folder.report_href_from_run(prev, info.path.name, ipynb.stem)}
