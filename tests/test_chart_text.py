@@ -23,11 +23,11 @@ def email_charts():
 def test_shown_text_px_on_paper():
     # the old email: legend at 8 pt, 144 dpi, PNG 872 px wide, shown 356 px wide on a phone -> 6.5 px
     assert ct.shown_text_px(8, dpi=144, png_width=872, shown_width=356) == pytest.approx(8 * 2 * 356 / 872)
-    # 11.2 pt at 150 dpi = 23.33 px in the PNG; a 720 px PNG shown at 358 px: 23.33 * 358 / 720 = 11.6 px
-    assert ct.shown_text_px(11.2, dpi=150, png_width=720) == pytest.approx(11.2 * 150 / 72 * 358 / 720)
+    # 11.2 pt at 150 dpi = 23.33 px in the PNG; a 720 px PNG shown at 356 px: 23.33 * 356 / 720 = 11.5 px
+    assert ct.shown_text_px(11.2, dpi=150, png_width=720) == pytest.approx(11.2 * 150 / 72 * 356 / 720)
     # the inverse: the smallest font that shows 11 px on a phone, for a 4.8 in figure (any dpi)
     pt = ct.font_pt_for_px(11, width_in=4.8)
-    assert pt == 10.7  # 11 * 72 * 4.8 / 358 = 10.62, rounded up
+    assert pt == 10.7  # 11 * 72 * 4.8 / 356 = 10.68, rounded up
     for dpi in (100, 150, 200):
         assert ct.shown_text_px(pt, dpi=dpi, png_width=4.8 * dpi) >= 11
     with pytest.raises(ValueError):
@@ -57,11 +57,11 @@ def test_every_text_of_an_email_chart_reads_at_11px_on_a_phone(name):
     width = ct.png_size(png)[0]
     assert width == 720
     px = ct.smallest_shown_text_px(fig, png, ct.EMAIL.dpi)
-    assert px == pytest.approx(ct.EMAIL.text_pt * 150 / 72 * 358 / 720) and px >= ct.MIN_TEXT_PX
+    assert px == pytest.approx(ct.EMAIL.text_pt * 150 / 72 * 356 / 720) and px >= ct.MIN_TEXT_PX
     # the PNG says how tall its smallest text is in its own pixels: what a browser check combines with the
     # rendered width
     assert ct.png_min_text_px(png) == pytest.approx(ct.EMAIL.text_pt * 150 / 72, abs=0.01)
-    assert ct.png_min_text_px(png) * 358 / width >= ct.MIN_TEXT_PX
+    assert ct.png_min_text_px(png) * 356 / width >= ct.MIN_TEXT_PX
     # nothing is cut off at the figure's edges (long scenario names, the title)
     fig.canvas.draw()
     r = fig.canvas.get_renderer()
@@ -77,7 +77,7 @@ def test_the_report_charts_keep_their_sizes():
     fig = sm.landing_chart(DEMAND, "$")
     assert tuple(fig.get_size_inches()) == (6.4, 2.2) and ct.smallest_text_pt(fig) == 7
     png = sm.figure_png(fig)
-    assert ct.smallest_shown_text_px(fig, png, 144) < 6
+    assert ct.smallest_shown_text_px(fig, png, 144) < 6  # 7 pt * 2 px/pt * 356 / 906 = 5.5 px
     fig = sm.cash_chart(CASH, 1_000_000.0, "$")
     assert tuple(fig.get_size_inches()) == (6.4, 2.7) and ct.smallest_text_pt(fig) == 7
 

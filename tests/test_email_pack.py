@@ -318,6 +318,52 @@ def test_pack_run_writes_the_leadership_email(pack_run):
     assert msg["Subject"].startswith(f"S&OE {m['week']}: {gap} {'behind' if r['landing_gap'] < 0 else 'ahead of'} plan")
     assert len(doc.encode()) < 100 * 1024  # as received: CRLF line ends; the manifest counts LF
     assert 0 <= len(doc.encode()) - m["email"]["html_bytes"] <= doc.count("\n")
-    names = {p.get_filename() for p in msg.iter_attachments() if p.get_content_disposition() == "attachment"}
-    assert "executive_summary.html" in names and "demand_reconciliation.html" in names
+    assert attachments(msg) == [f"weekly_pack_{m['week']}.html"]
     assert (pack_run["run_dir"] / "executive_summary.html").exists()
+
+
+CODE_IN_TEXT = ("In [", "Out[", "import pandas", "from soe_helpers", "wk.record", "open_week(", "Traceback",
+                "%matplotlib")
+
+
+@pytest.mark.e2e
+def test_demo_week_email_is_under_500_kb_with_the_pack_as_one_page(pack_run):
+    """The demo W47 email: under 500 KB whole, ONE attachment (the bundle); the bundle holds every report's
+    section, links inside itself, no code; with a report URL nothing is attached."""
+    import html as _html
+
+    from soe_helpers.report.chart_text import PHONE_SHOWN_PX, png_min_text_px, png_size
+
+    run_dir, m = pack_run["run_dir"], pack_run["manifest"]
+    path = run_dir / m["email"]["file"]
+    size = path.stat().st_size
+    assert size == m["email"]["bytes"] and size < 500 * 1024, size
+    msg = parse(path)
+    (att,) = [a for a in msg.iter_attachments() if a.get_content_disposition() == "attachment"]
+    assert att.get_filename() == f"weekly_pack_{m['week']}.html" and m["email"]["reports"]["attached"] is True
+    page = att.get_content()
+    names = ["executive_summary"] + [r.notebook for r in sm.PACK]
+    assert re.findall(r'<section class="soe-part" id="([^"]+)">', page) == names
+    for name in names:  # each report whole: every heading of its own page is in its section
+        headings = re.findall(r'<h2 id="([^"]+)"', (run_dir / f"{name}.html").read_text())
+        assert headings and all(f'id="{name}--{h}"' in page for h in headings), name
+    ids = set(re.findall(r'\sid="([^"]+)"', page))
+    assert set(re.findall(r'href="#([^"]+)"', page)) <= ids and not re.search(r'href="[\w-]+\.html', page)
+    assert f'<a href="#cash_impact">' in page  # the summary's links go to the sections
+    text = _html.unescape(re.sub(r"<[^>]+>", " ", re.sub(r"<style>.*?</style>", "", page, flags=re.S)))
+    for marker in CODE_IN_TEXT:
+        assert marker not in text, marker
+    assert not re.search(r"(?m)^\s*(import [\w.]+|from [\w.]+ import )", text)
+    assert "input_area" not in page and "jp-InputArea" not in page and "<script" not in page
+    # the email's charts: drawn for the email, every text >= 11 px at a phone's width
+    charts = [p for p in msg.walk() if p.get_content_type() == "image/png"]
+    assert len(charts) == 2
+    for c in charts:
+        png = c.get_content()
+        assert png_size(png)[0] == 720 and png_min_text_px(png) * PHONE_SHOWN_PX / 720 >= 11
+    # linked instead: nothing attached (composed, not written: the session's run keeps its email)
+    p = params("email.report_url=https://reports.example.com/{week}/{run_id}/{report}.html")
+    built = ep.compose_leadership_email(run_dir, m, p, previous={})
+    assert attachments(built.message) == [] and len(built.message.as_bytes()) < 100 * 1024
+    assert f'href="https://reports.example.com/{m["week"]}/{m["run_id"]}/cash_impact.html"' in ep.html_part(
+        built.message)

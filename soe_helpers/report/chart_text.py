@@ -6,8 +6,9 @@ so the reader sees::
 
     shown_px = fontsize_pt * dpi / 72 * shown_width / png_width
 
-The email shows its charts at ``width: 100%; max-width: 600px`` inside 16 px of padding: 358 CSS px
-on a 390 px phone (:data:`PHONE_SHOWN_PX`), 600 px on a desktop. Every text of an email chart (tick
+The email shows its charts at ``width: 100%; max-width: 600px`` inside 16 px of padding: 356 CSS px
+on a 390 px phone as Chromium lays it out (:data:`PHONE_SHOWN_PX`; tests/test_browser.py measures it),
+600 px on a desktop. Every text of an email chart (tick
 labels, legend, annotations, title) must be at least :data:`MIN_TEXT_PX` = 11 px on the phone.
 :func:`smallest_shown_text_px` measures it on a drawn figure and its PNG; :data:`EMAIL` is the chart
 format whose fonts :func:`font_pt_for_px` derives from the same rule.
@@ -30,8 +31,8 @@ __all__ = [
     "chart_png", "png_min_text_px", "fits_chars", "wrap_title", "legend_columns",
 ]
 
-#: Width at which an email chart is shown on a 390 px phone: 390 px minus 16 px padding on each side.
-PHONE_SHOWN_PX = 358
+#: Width at which an email chart is shown on a 390 px phone (390 px less the padding, as rendered).
+PHONE_SHOWN_PX = 356
 #: The email's charts are never shown wider than this (CSS max-width).
 EMAIL_MAX_PX = 600
 #: The smallest text a reader should have to read, in CSS px as shown.
@@ -87,7 +88,7 @@ class ChartFormat:
 #: The executive summary's charts as the notebook shows them (unchanged sizes).
 REPORT = ChartFormat("report", width_in=6.4, dpi=144)
 #: The email's charts: 4.8 in wide, every text >= 11.5 px on a phone by :func:`font_pt_for_px`
-#: (half a pixel above the floor), 150 dpi = 720 px wide: sharp at 358 px on a 2x phone screen.
+#: (half a pixel above the floor), 150 dpi = 720 px wide: sharp at 356 px on a 2x phone screen.
 EMAIL = ChartFormat("email", width_in=4.8, dpi=150,
                     text_pt=font_pt_for_px(MIN_TEXT_PX + 0.5, width_in=4.8),
                     title_pt=font_pt_for_px(MIN_TEXT_PX + 2.5, width_in=4.8), crop=False, colors=64)
