@@ -127,7 +127,14 @@ def _cmd_run(args) -> int:
             print(f"  {res.run_dir / nb['html']}")
         em = res.manifest.get("email") or {}
         if em.get("kind") == "leadership":
-            print(f"Email for leadership: {res.run_dir / em['file']}\n  send it with: soe send --week {res.week}")
+            print(f"Email for leadership: {res.run_dir / em['file']} ({em.get('bytes', 0) / 1024:,.0f} KB)\n"
+                  f"  send it with: soe send --week {res.week}")
+            rep = em.get("reports") or {}
+            if rep.get("bundle"):
+                print(f"Every report in one page: {res.run_dir / rep['bundle']}"
+                      + (" (attached to the email)" if rep.get("attached") else ""))
+            if rep.get("note"):
+                print(f"Note: {rep['note']}")
         elif em.get("file"):
             print(f"No leadership email: this run did not include every report of the pack; the analysts' notice "
                   f"is {res.run_dir / em['file']}")

@@ -29,13 +29,15 @@ CHROMIUM = next((p for p in (os.environ.get("SOE_CHROMIUM"), shutil.which("chrom
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium); "
                                                          ".ci/run installs it")
 PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
+DESKTOP = {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}
 CODE_MARKERS = ["from soe_helpers", "import pandas", "%matplotlib", "open_week(", "wk.record", "In [", "Out[",
                 "Traceback", "run_dir = ", "show_table("]
 
 MEASURE = """(() => {
   const de = document.documentElement, b = document.body;
   const imgs = [...document.images].map(i => ({src: i.getAttribute('src').slice(0, 40),
-      ok: i.complete && i.naturalWidth > 0, right: i.getBoundingClientRect().right}));
+      ok: i.complete && i.naturalWidth > 0, right: i.getBoundingClientRect().right,
+      width: i.getBoundingClientRect().width, natural: i.naturalWidth}));
   const wide = [...b.querySelectorAll('*')].filter(e => e.getBoundingClientRect().right > innerWidth + 1
       && !e.closest('.output_subarea')).slice(0, 5).map(e => e.tagName + '.' + e.className);
   const small = [...b.querySelectorAll('p, li, td')].filter(e => e.innerText.trim()
@@ -182,3 +184,74 @@ def test_pack_reports_and_email_render_on_a_phone(browser, pack_run, tmp_path):
             assert "Kestrel Components Inc." in m["text"] and "Run:" in m["text"] and "Data as of:" in m["text"]
         if name in ("executive_summary", "email"):
             assert m["imgs"] and "This week" in m["text"]
+
+
+# ---------------------------------------------------------------- the email's charts and the weekly pack bundle
+
+
+def check_page(m: dict, png: bytes, viewport: dict) -> None:
+    """No sideways scroll at this width (wide tables scroll in their own box), images load and fit, no code."""
+    from matplotlib import image
+
+    assert m["innerWidth"] == viewport["width"]
+    assert m["scrollWidth"] <= m["innerWidth"], f"page scrolls sideways at {viewport['width']} px: {m['scrollWidth']}"
+    assert not m["wide"], m["wide"]
+    assert m["small"] == 0
+    assert all(i["ok"] and i["right"] <= viewport["width"] + 1 for i in m["imgs"]), m["imgs"]
+    for marker in CODE_MARKERS:
+        assert marker not in m["text"], marker
+    px = image.imread(io.BytesIO(png))
+    assert px.shape[:2] == (viewport["height"], viewport["width"]) and px[..., :3].std() > 0.05
+
+
+def chart_text_as_shown(m: dict, folder: Path) -> dict[str, float]:
+    """Chart file -> CSS px of its smallest text as the browser shows it: the PNG's own smallest text
+    (recorded by soe_helpers.report.chart_text.chart_png) times rendered width / natural width."""
+    from soe_helpers.report.chart_text import png_min_text_px, shown_text_px
+
+    out = {}
+    for i in m["imgs"]:
+        png = (folder / i["src"]).read_bytes()
+        own = png_min_text_px(png)  # = smallest fontsize_pt * dpi / 72
+        assert own is not None, i["src"]
+        assert i["natural"] > 0 and i["width"] > 0, i
+        out[i["src"]] = shown_text_px(own * 72, dpi=1, png_width=i["natural"], shown_width=i["width"])
+    return out
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390px", "1280px"])
+def test_email_charts_text_reads_at_11px_as_rendered(browser, tmp_path, viewport):
+    from soe_helpers.core.params import load_params
+    from soe_helpers.deliver.mail import build_run_email
+    from soe_helpers.report.chart_text import PHONE_SHOWN_PX
+
+    run_dir, manifest = make_run(tmp_path / "out")
+    rec = build_run_email(run_dir, manifest, load_params(), expected=PACK_NOTEBOOKS, previous={})
+    m, png = browser.render(email_as_page(run_dir / rec["file"], tmp_path), viewport)
+    check_page(m, png, viewport)
+    assert len(m["imgs"]) == 2
+    shown = chart_text_as_shown(m, tmp_path)
+    widths = {i["src"]: i["width"] for i in m["imgs"]}
+    if viewport is PHONE:
+        assert all(w == pytest.approx(PHONE_SHOWN_PX, abs=2) for w in widths.values()), widths  # 390 less padding
+    else:
+        assert all(w == pytest.approx(600, abs=1) for w in widths.values()), widths  # the email's max width
+    assert min(shown.values()) >= 11, (shown, widths)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390px", "1280px"])
+def test_pack_email_and_bundle_at_phone_and_desktop_width(browser, pack_run, tmp_path, viewport):
+    run_dir, week = pack_run["run_dir"], pack_run["manifest"]["week"]
+    m, png = browser.render(email_as_page(run_dir / pack_run["manifest"]["email"]["file"], tmp_path), viewport)
+    check_page(m, png, viewport)
+    shown = chart_text_as_shown(m, tmp_path)
+    assert len(shown) == 2 and min(shown.values()) >= 11, shown
+    bundle = run_dir / f"weekly_pack_{week}.html"
+    m, png = browser.render(bundle, viewport)
+    check_page(m, png, viewport)
+    assert "Contents" in m["text"] and "Kestrel Components Inc." in m["text"] and week in m["text"]
+    for title in ("Executive summary", "Demand reconciliation", "Cash impact", "Forecast feedback", "Execution KPIs",
+                  "Action tracker", "Data accuracy"):
+        assert title in m["text"], title
+    assert len(m["imgs"]) >= 7

@@ -50,10 +50,10 @@ def test_every_report_shows_euros_and_no_dollar_amount(euro_run):
 def test_the_leadership_email_is_in_euros(euro_run):
     msg = email.message_from_bytes((euro_run / "email" / "leadership.eml").read_bytes(), policy=email.policy.default)
     parts = {"subject": str(msg["Subject"])}
-    # the bytes as written, read as UTF-8 (attached reports declare no charset in their MIME part)
+    # the bytes as written, read as UTF-8 (the attached weekly pack: every report in one page)
     parts.update({f"{p.get_content_type()} {p.get_filename() or 'body'}": p.get_payload(decode=True).decode("utf-8")
                   for p in msg.walk() if p.get_content_type() in ("text/plain", "text/html")})
-    assert {"text/plain body", "text/html body", "text/html executive_summary.html"} <= set(parts), sorted(parts)
+    assert {"text/plain body", "text/html body", f"text/html weekly_pack_{DEMO_WEEK}.html"} <= set(parts), sorted(parts)
     for name, part in parts.items():
         dollars = DOLLAR_AMOUNT.findall(_visible(part))
         assert not dollars, f"email/leadership.eml ({name}): dollar amount(s) in a € company's email, e.g. {dollars[:3]}"

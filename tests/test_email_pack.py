@@ -122,12 +122,19 @@ def test_leadership_email_structure_size_cids_and_attachments(tmp_path):
     assert msg["Subject"] == "S&OE 2026-W47: no decisions; Q4 lands $9.5M vs $10.0M plan; cash low $1.23M in 2027-W05"
     assert rec["to"] == ["cfo@kestrel.example", "coo@kestrel.example", "vp.sales@kestrel.example"]
     assert rec["cc"] == ["fpa@kestrel.example"] and msg["Auto-Submitted"] == "auto-generated"
-    atts = [p.get_filename() for p in msg.iter_attachments() if p.get_content_disposition() == "attachment"]
-    assert atts == ["executive_summary.html"] + [r.notebook + ".html" for r in sm.PACK]
-    assert rec["attachments"][:1] == ["executive_summary.html"]
+    atts = [p for p in msg.iter_attachments() if p.get_content_disposition() == "attachment"]
+    assert [a.get_filename() for a in atts] == ["weekly_pack_2026-W47.html"] == rec["attachments"]  # ONE attachment
+    assert atts[0]["Content-Transfer-Encoding"] == "quoted-printable"  # ~1.03x, not base64's 1.33x
+    page = atts[0].get_content()
+    assert re.findall(r'<section class="soe-part" id="([^"]+)">', page) == ["executive_summary"] + [
+        r.notebook for r in sm.PACK]
+    assert (run_dir / "weekly_pack_2026-W47.html").read_text() == page.replace("\r\n", "\n")  # the same page, beside the reports
+    assert rec["reports"]["attached"] is True and rec["reports"]["mode"] == "bundle"
+    assert rec["bytes"] < 500 * 1024
     # the content: sentences with numbers, lights in words, no stale or unescaped values
     assert "2026-Q4 is projected to land at $9.52M, $480K (4.8%) behind the $10.00M plan." in doc
-    assert "Full report attached: cash_impact.html" in doc and "KPIs vs targets" in doc
+    assert "Full report in the attached weekly pack" in doc and "KPIs vs targets" in doc
+    assert "attached as one page, weekly_pack_2026-W47.html" in doc
     assert "No figures were recorded for 2026-W46" in doc
     text = msg.get_body(("plain",)).get_content()
     assert "[WATCH] Quarter landing: 2026-Q4 is projected to land at $9.52M" in text  # 4.8% < 5%: not material
@@ -151,27 +158,82 @@ def test_what_changed_since_last_week_comes_from_the_previous_figures(tmp_path):
     assert "Open actions: up from 10 to 12 (+2) since 2026-W46." in msg.get_body(("plain",)).get_content()
 
 
+def attachments(msg) -> list[str]:
+    return [a.get_filename() for a in msg.iter_attachments() if a.get_content_disposition() == "attachment"]
+
+
 def test_reports_linked_instead_of_attached(tmp_path):
     run_dir, manifest = make_run(tmp_path)
     p = params("email.report_url=https://reports.example.com/{week}/{run_id}/{report}.html")
-    ep.build_run_email(run_dir, manifest, p, expected=PACK_NOTEBOOKS, previous={})
+    assert p.email.reports == "link"  # report_url set: linked, nothing attached
+    rec = ep.build_run_email(run_dir, manifest, p, expected=PACK_NOTEBOOKS, previous={})
     msg = parse(run_dir / "email" / "leadership.eml")
     doc = ep.html_part(msg)
     assert f'href="https://reports.example.com/{WEEK}/{RUN_ID}/cash_impact.html"' in doc
-    assert len([a for a in msg.iter_attachments() if a.get_content_disposition() == "attachment"]) == 7  # and attached
+    assert attachments(msg) == [] and rec["reports"] == {"mode": "link", "bundle": "weekly_pack_2026-W47.html",
+                                                         "attached": False, "bundle_bytes": rec["reports"]["bundle_bytes"]}
+    assert (run_dir / "weekly_pack_2026-W47.html").is_file()  # still written beside the reports
+    # the older setting: attach_reports false with a URL = linked
     p = params("email.report_url=https://reports.example.com/{report}.html", "email.attach_reports=false")
     ep.build_run_email(run_dir, manifest, p, expected=PACK_NOTEBOOKS, previous={})
     msg = parse(run_dir / "email" / "leadership.eml")
-    assert [a for a in msg.iter_attachments() if a.get_content_disposition() == "attachment"] == []
+    assert attachments(msg) == []
     assert 'href="https://reports.example.com/executive_summary.html"' in ep.html_part(msg)
+    # asked for both: the links and the bundle, whose links to failed or absent reports go to the URL
+    p = params("email.report_url=https://reports.example.com/{report}.html", "email.reports=bundle")
+    msg = parse(run_dir / ep.build_run_email(run_dir, manifest, p, expected=PACK_NOTEBOOKS, previous={})["file"])
+    assert attachments(msg) == ["weekly_pack_2026-W47.html"]
+    assert 'href="https://reports.example.com/cash_impact.html"' in ep.html_part(msg)
+
+
+def test_no_reports_by_email(tmp_path):
+    run_dir, manifest = make_run(tmp_path)
+    rec = ep.build_run_email(run_dir, manifest, params("email.reports=none"), expected=PACK_NOTEBOOKS, previous={})
+    msg = parse(run_dir / rec["file"])
+    assert attachments(msg) == [] and "href=" not in ep.html_part(msg).split("<h2")[-1].split("</ul>")[0]
+    assert "The full reports are not sent by email: ask the FP&amp;A team" in ep.html_part(msg)
 
 
 def test_reports_too_large_to_attach_are_left_out_with_a_note(tmp_path):
-    run_dir, manifest = make_run(tmp_path, report_bytes=300_000)
-    rec = ep.build_run_email(run_dir, manifest, params("email.max_attachments_mb=1"), expected=PACK_NOTEBOOKS,
+    run_dir, manifest = make_run(tmp_path, report_bytes=300_000)  # seven 300 KB pages: 2 MB as one page
+    rec = ep.build_run_email(run_dir, manifest, params(), expected=PACK_NOTEBOOKS, previous={})
+    assert rec["kind"] == "leadership" and rec["attachments"] == [] and rec["bytes"] < 500 * 1024
+    note = rec["reports"]["note"]
+    assert note.startswith("The reports are not attached: as one page (2,05") and "above its 500 KB limit" in note
+    assert note.endswith("ask the FP&A team for them (reply to this email).")
+    raw = (run_dir / rec["file"]).read_bytes().decode()
+    assert str(run_dir) not in raw and str(tmp_path) not in raw  # an internal path is never printed
+    assert "above its 500 KB limit" in ep.html_part(parse(run_dir / rec["file"]))
+    assert (run_dir / "weekly_pack_2026-W47.html").stat().st_size > 2_000_000  # the run folder still has it
+    # the older limit's name still reads (1 MB), and a limit that leaves room attaches the bundle
+    rec = ep.build_run_email(run_dir, manifest, params("email.max_email_kb=4000"), expected=PACK_NOTEBOOKS,
                              previous={})
-    assert rec["kind"] == "leadership" and rec["attachments"] == []
-    assert "above the 1 MB attachment limit and were not attached" in ep.html_part(parse(run_dir / rec["file"]))
+    assert rec["attachments"] == ["weekly_pack_2026-W47.html"] and rec["reports"]["level"] == {"scale": 1.0,
+                                                                                                 "colors": 64}
+
+
+def test_the_reports_setting_reads_the_older_names_and_refuses_nonsense(tmp_path):
+    from soe_helpers.core.params import ParamsError, load_params as lp
+
+    url = "email.report_url=https://reports.example.com/{report}.html"
+    assert params().email.reports == "bundle" and params().email.max_email_kb == 500
+    assert params(url).email.reports == "link"
+    assert params("email.attach_reports=true").email.reports == "bundle"
+    assert params("email.attach_reports=true", url).email.reports == "bundle"
+    assert params("email.attach_reports=false").email.reports == "none"
+    assert params("email.attach_reports=false", url).email.reports == "link"
+    cfg = tmp_path / "old.yaml"
+    company = Path(__file__).resolve().parent.parent / "params" / "company.yaml"
+    cfg.write_text(f"extends: {company}\nemail: {{attach_reports: true, max_attachments_mb: 2}}\n")
+    assert (lp(files=[cfg]).email.reports, lp(files=[cfg]).email.max_email_kb) == ("bundle", 2048)
+    for sets, said in ((["email.reports=attach"], "email.reports': Input should be 'link', 'bundle' or 'none'"),
+                       (["email.reports=link"], "reports: link needs report_url"),
+                       (["email.attach_reports=maybe"], "attach_reports: 'maybe' is not true or false"),
+                       (["email.attach_reports=true", "email.reports=none"], "contradicts reports: none"),
+                       (["email.max_email_kb=20"], "email.max_email_kb")):
+        with pytest.raises(ParamsError) as err:
+            params(*sets)
+        assert said in str(err.value), (sets, str(err.value))
 
 
 def test_an_email_that_cannot_be_built_becomes_a_failure_notice(tmp_path):
@@ -258,6 +320,52 @@ def test_pack_run_writes_the_leadership_email(pack_run):
                     r"cash low \S+ in 20\d\d-W\d\d$", msg["Subject"]), msg["Subject"]
     assert len(doc.encode()) < 100 * 1024  # as received: CRLF line ends; the manifest counts LF
     assert 0 <= len(doc.encode()) - m["email"]["html_bytes"] <= doc.count("\n")
-    names = {p.get_filename() for p in msg.iter_attachments() if p.get_content_disposition() == "attachment"}
-    assert "executive_summary.html" in names and "demand_reconciliation.html" in names
+    assert attachments(msg) == [f"weekly_pack_{m['week']}.html"]
     assert (pack_run["run_dir"] / "executive_summary.html").exists()
+
+
+CODE_IN_TEXT = ("In [", "Out[", "import pandas", "from soe_helpers", "wk.record", "open_week(", "Traceback",
+                "%matplotlib")
+
+
+@pytest.mark.e2e
+def test_demo_week_email_is_under_500_kb_with_the_pack_as_one_page(pack_run):
+    """The demo W47 email: under 500 KB whole, ONE attachment (the bundle); the bundle holds every report's
+    section, links inside itself, no code; with a report URL nothing is attached."""
+    import html as _html
+
+    from soe_helpers.report.chart_text import PHONE_SHOWN_PX, png_min_text_px, png_size
+
+    run_dir, m = pack_run["run_dir"], pack_run["manifest"]
+    path = run_dir / m["email"]["file"]
+    size = path.stat().st_size
+    assert size == m["email"]["bytes"] and size < 500 * 1024, size
+    msg = parse(path)
+    (att,) = [a for a in msg.iter_attachments() if a.get_content_disposition() == "attachment"]
+    assert att.get_filename() == f"weekly_pack_{m['week']}.html" and m["email"]["reports"]["attached"] is True
+    page = att.get_content()
+    names = ["executive_summary"] + [r.notebook for r in sm.PACK]
+    assert re.findall(r'<section class="soe-part" id="([^"]+)">', page) == names
+    for name in names:  # each report whole: every heading of its own page is in its section
+        headings = re.findall(r'<h2 id="([^"]+)"', (run_dir / f"{name}.html").read_text())
+        assert headings and all(f'id="{name}--{h}"' in page for h in headings), name
+    ids = set(re.findall(r'\sid="([^"]+)"', page))
+    assert set(re.findall(r'href="#([^"]+)"', page)) <= ids and not re.search(r'href="[\w-]+\.html', page)
+    assert f'<a href="#cash_impact">' in page  # the summary's links go to the sections
+    text = _html.unescape(re.sub(r"<[^>]+>", " ", re.sub(r"<style>.*?</style>", "", page, flags=re.S)))
+    for marker in CODE_IN_TEXT:
+        assert marker not in text, marker
+    assert not re.search(r"(?m)^\s*(import [\w.]+|from [\w.]+ import )", text)
+    assert "input_area" not in page and "jp-InputArea" not in page and "<script" not in page
+    # the email's charts: drawn for the email, every text >= 11 px at a phone's width
+    charts = [p for p in msg.walk() if p.get_content_type() == "image/png"]
+    assert len(charts) == 2
+    for c in charts:
+        png = c.get_content()
+        assert png_size(png)[0] == 720 and png_min_text_px(png) * PHONE_SHOWN_PX / 720 >= 11
+    # linked instead: nothing attached (composed, not written: the session's run keeps its email)
+    p = params("email.report_url=https://reports.example.com/{week}/{run_id}/{report}.html")
+    built = ep.compose_leadership_email(run_dir, m, p, previous={})
+    assert attachments(built.message) == [] and len(built.message.as_bytes()) < 100 * 1024
+    assert f'href="https://reports.example.com/{m["week"]}/{m["run_id"]}/cash_impact.html"' in ep.html_part(
+        built.message)

@@ -136,7 +136,7 @@ def test_dry_run_sends_and_records_nothing(smtp_server, good_run):
     text = "\n".join(said)
     assert text.startswith("Dry run: nothing sent. Would send the leadership email of 2026-W47")
     assert "127.0.0.1:" in text and "no TLS; no login" in text and "Cc:      FP&A team <fpa@kestrel.example>" in text
-    assert "attached: executive_summary.html" in text
+    assert text.endswith("attached: weekly_pack_2026-W47.html")  # one attachment: every report in one page
 
 
 def test_a_failed_latest_run_sends_the_notice_to_analysts_only(smtp_server, tmp_path):

@@ -172,10 +172,15 @@ class EmailParams(_Strict):
     analysts: list[str] = Field(default_factory=list)
     copy_analysts: bool = True      # analysts in Cc of the leadership email
     subject_prefix: str = "S&OE"
-    attach_reports: bool = True     # attach the full HTML reports
-    report_url: str | None = None   # or link them: e.g. https://reports.example.com/{week}/{run_id}/{report}.html
+    # How the full reports reach leadership: "link" (email.report_url, nothing attached), "bundle" (one
+    # attachment: every report in one page, weekly_pack_<week>.html) or "none". Default: link when
+    # report_url is set, else bundle. The older ``attach_reports: true/false`` still reads as bundle / link-or-none.
+    reports: Literal["link", "bundle", "none"] | None = None
+    report_url: str | None = None   # e.g. https://reports.example.com/{week}/{run_id}/{report}.html
     max_html_kb: int = Field(100, ge=10, le=1000)
-    max_attachments_mb: float = Field(15.0, gt=0, le=100)
+    # The whole message, attachments and charts included: a bundle that would take the email above it is
+    # left out (the email says where the reports are). Phone mail apps preview messages up to ~500 KB.
+    max_email_kb: int = Field(500, ge=50, le=50_000)
 
     @field_validator("sender", "reply_to", "leadership", "analysts")
     @classmethod
@@ -197,6 +202,47 @@ class EmailParams(_Strict):
             raise ValueError("expected an http(s) URL containing {report} (and optionally {week}, {run_id}), "
                              "e.g. https://reports.example.com/{week}/{run_id}/{report}.html")
         return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_names(cls, data):
+        """``attach_reports`` (a bool) and ``max_attachments_mb`` are the older names of ``reports`` and
+        ``max_email_kb``: read them, refuse a value that means nothing or contradicts the new key."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "attach_reports" in data:
+            old = data.pop("attach_reports")
+            if not isinstance(old, bool):
+                raise ValueError(f"attach_reports: {old!r} is not true or false; better, set "
+                                 "reports: link | bundle | none")
+            if old:
+                new = "bundle"
+            else:
+                new = "link" if data.get("report_url") else "none"
+            if data.get("reports") not in (None, new):
+                raise ValueError(f"attach_reports: {str(old).lower()} (the older setting, meaning reports: {new}) "
+                                 f"contradicts reports: {data['reports']}; keep only reports")
+            data["reports"] = new
+        if "max_attachments_mb" in data:
+            old = data.pop("max_attachments_mb")
+            if isinstance(old, bool) or not isinstance(old, (int, float)) or old <= 0:
+                raise ValueError(f"max_attachments_mb: {old!r} is not a size in MB; better, set max_email_kb "
+                                 "(the whole message, default 500)")
+            if "max_email_kb" in data:
+                raise ValueError("max_attachments_mb (the older setting) and max_email_kb are both set; keep only "
+                                 "max_email_kb (the whole message, in KB)")
+            data["max_email_kb"] = int(old * 1024)
+        return data
+
+    @model_validator(mode="after")
+    def _reports_mode(self):
+        if self.reports is None:
+            self.reports = "link" if self.report_url else "bundle"
+        elif self.reports == "link" and not self.report_url:
+            raise ValueError("reports: link needs report_url (e.g. https://reports.example.com/{week}/{run_id}/"
+                             "{report}.html); without one, use reports: bundle (one attachment) or none")
+        return self
 
     @model_validator(mode="after")
     def _one_tls_mode(self):

@@ -14,6 +14,8 @@ A weekly run writes into its own folder (earlier runs are never touched)::
             results/           <section>.json: figures each report recorded
             results.json       every section merged, written at the end
             email/             leadership.eml or failure_notice.eml
+            weekly_pack_<week>.html  every report of a good run in one self-contained page (the email's
+                               attachment when reports are not linked)
             manifest.json      written LAST: its presence means the run finished
             FAILED             marker of a failed run (written with the manifest, or alone when the
                                run stopped before any report ran)
@@ -51,7 +53,7 @@ __all__ = [
     "DATA_DIRNAME", "RESULTS_DIRNAME", "EMAIL_DIRNAME", "MANIFEST", "STARTED", "PARAMS", "RESULTS", "FAILED",
     "LATEST", "LATEST_LINK", "STATES", "RunInfo", "write_atomic", "atomic_path", "week_dir", "interactive_dir",
     "manifest_path", "results_path", "section_path", "data_dir", "table_path", "meta_path", "params_path",
-    "email_dir", "export_path", "started_path", "RUN_ID_RE", "failed_path", "new_run_id", "new_run_dir", "write_started", "write_manifest", "write_failed",
+    "email_dir", "bundle_name", "bundle_path", "export_path", "started_path", "RUN_ID_RE", "failed_path", "new_run_id", "new_run_dir", "write_started", "write_manifest", "write_failed",
     "read_manifest", "run_state", "list_runs", "latest_full_run", "latest_run", "read_latest", "point_latest",
 ]
 
@@ -139,6 +141,15 @@ def meta_path(run_dir: Path) -> Path:
 
 def email_dir(run_dir: Path) -> Path:
     return Path(run_dir) / EMAIL_DIRNAME
+
+
+def bundle_name(week: str) -> str:
+    """The file name of a run's reports bundled into one page: ``weekly_pack_2026-W47.html``."""
+    return f"weekly_pack_{week}.html"
+
+
+def bundle_path(run_dir: Path, week: str) -> Path:
+    return Path(run_dir) / bundle_name(week)
 
 
 def export_path(run_dir: Path, filename: str) -> Path:

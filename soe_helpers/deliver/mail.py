@@ -7,8 +7,14 @@ A good run writes ``<run_dir>/email/leadership.eml``::
         text/plain                 the same content as plain sentences
         multipart/related
           text/html                CSS inlined on every element: no <style>, no scripts, no data: URLs
-          image/png  (Content-ID)  the charts, shown inline with <img src="cid:...">
-      text/html  (attachment)      the full reports, unless params link them instead
+          image/png  (Content-ID)  the charts, drawn for the email (every text >= 11 px on a phone)
+      text/html  (attachment)      weekly_pack_<week>.html: every report in one page (email.reports: bundle)
+
+How the full reports reach leadership is ``email.reports``: ``link`` (``email.report_url``; nothing
+attached), ``bundle`` (the one attachment, :mod:`soe_helpers.deliver.bundle`; also written into the run
+folder) or ``none``. The whole message stays under ``email.max_email_kb`` (500 KB: phone mail apps preview
+it whole): the bundle's charts are recompressed as hard as needed (:data:`~soe_helpers.deliver.bundle.LEVELS`),
+and a bundle that still does not fit is left out, the email saying where the reports are.
 
 Subject: ``S&OE 2026-W47: 3 decisions; Q4 lands $10.5M vs $10.0M plan; cash low $939K in 2027-W05``
 (:func:`soe_helpers.report.summary.subject`). The body leads with the decisions the week asks
@@ -32,6 +38,7 @@ import datetime as dt
 import html
 import re
 import textwrap
+from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
@@ -40,8 +47,11 @@ from typing import Any, Iterable, Mapping
 
 import css_inline
 
+from soe_helpers.deliver import bundle as bd
 from soe_helpers.report import records
 from soe_helpers.report import summary as sm
+from soe_helpers.report.chart_text import EMAIL as EMAIL_CHART
+from soe_helpers.core import run_folder
 from soe_helpers.core.calendar import week_add
 from soe_helpers.core.run_folder import EMAIL_DIRNAME, previous_full_run, write_atomic
 from soe_helpers.core.secrets import SMTP_PASSWORD_ENV, redact, secret_values
@@ -51,6 +61,8 @@ __all__ = [
     "SMTP_PASSWORD_ENV",
     "build_run_email",
     "build_leadership_email",
+    "LeadershipEmail",
+    "compose_leadership_email",
     "build_failure_notice",
     "leadership_html",
     "leadership_text",
@@ -151,12 +163,14 @@ def _chip(light: str) -> str:
     return f'<span style="color:{color}">&#9679;&nbsp;{_e(word)}</span>'
 
 
-def _report_ref(report: str, links: Mapping[str, str], attached: set[str]) -> tuple[str, str]:
-    """(html, text) telling where the full report is: a link, the attachment name, or nothing."""
+def _report_ref(report: str, links: Mapping[str, str], attached: Mapping[str, str]) -> tuple[str, str]:
+    """(html, text) telling where the full report is: a link, the attached pack, or nothing.
+
+    ``attached``: report name -> the attached file holding it (the weekly pack bundle)."""
     if links.get(report):
         return (f'<a href="{_e(links[report])}">Full report</a>', f"Full report: {links[report]}")
-    if f"{report}.html" in attached:
-        return (f"Full report attached: {_e(report)}.html", f"Full report attached: {report}.html")
+    if report in attached:
+        return ("Full report in the attached weekly pack", f"Full report in the attached {attached[report]}")
     return "", ""
 
 
@@ -197,7 +211,7 @@ def _context(run_dir: Path, manifest: dict, params, previous: Mapping[str, dict]
             "subject": sm.subject(week, head, params.email.subject_prefix, decisions=len(decisions))}
 
 
-def leadership_html(ctx: dict, *, cids: Mapping[str, str], links: Mapping[str, str], attached: set[str],
+def leadership_html(ctx: dict, *, cids: Mapping[str, str], links: Mapping[str, str], attached: Mapping[str, str],
                     attachment_note: str = "", max_kb: float = 100) -> str:
     """The HTML part (CSS inlined). ``cids``: chart name -> Content-ID without brackets.
 
@@ -306,7 +320,8 @@ def _wrap(text: str, indent: str = "", first: str = "") -> str:
                          break_long_words=False, break_on_hyphens=False)
 
 
-def leadership_text(ctx: dict, *, links: Mapping[str, str], attached: set[str], attachment_note: str = "") -> str:
+def leadership_text(ctx: dict, *, links: Mapping[str, str], attached: Mapping[str, str],
+                    attachment_note: str = "") -> str:
     """The plain-text part: the same content as the HTML, wrapped at 76 columns."""
     lines = [f"{ctx['company']}",
              f"S&OE weekly pack · {ctx['week']}" + (f" ({ctx['quarter']})" if ctx["quarter"] else ""),
@@ -399,6 +414,131 @@ def _report_links(params, week: str, run_id: str, reports: Iterable[str]) -> dic
     return {r: tpl.format(week=week, run_id=run_id, report=r) for r in reports}
 
 
+@dataclass(frozen=True)
+class LeadershipEmail:
+    """The leadership email and what it did with the reports (for the manifest and the run folder).
+
+    ``bundle``: the weekly pack page (attached, or written to the run folder only); ``reports``: a record:
+    mode, bundle file and bytes, whether it is attached, the chart level used, and the note when left out.
+    """
+
+    message: EmailMessage
+    bundle: str | None
+    reports: dict
+
+
+def _bundle_reports(run_dir: Path, published: list[str]) -> list[bd.BundleReport]:
+    titles = {"executive_summary": "Executive summary", **{r.notebook: r.title for r in sm.PACK}}
+    return [bd.read_report(run_dir / f"{r}.html", titles.get(r)) for r in published]
+
+
+def _email_charts(run_dir: Path, ctx: dict, domain: str) -> dict[str, tuple[str, str, bytes]]:
+    """name -> (Content-ID, alt text, PNG) of the email's charts, drawn for the email's width
+    (:data:`soe_helpers.report.chart_text.EMAIL`: every text >= 11 px on a 390 px phone)."""
+    charts: dict[str, tuple[str, str, bytes]] = {}
+    fig = sm.landing_chart(ctx["records"].demand_reconciliation, ctx["symbol"], EMAIL_CHART)
+    if fig is not None:
+        charts["landing"] = (make_msgid("landing", domain=domain)[1:-1], "Quarter revenue: projected landing vs plan",
+                             sm.figure_png(fig, EMAIL_CHART))
+    if ctx["records"].cash_impact is not None:
+        fig = sm.cash_chart(sm.read_artifact(run_dir, "cash_forecast_13w.csv"),
+                            sm._num(ctx["records"].cash_impact.min_cash), ctx["symbol"], fmt=EMAIL_CHART)
+        if fig is not None:
+            charts["cash"] = (make_msgid("cash", domain=domain)[1:-1], "Closing cash over the next 13 weeks",
+                              sm.figure_png(fig, EMAIL_CHART))
+    return charts
+
+
+def _kb(n: int) -> str:
+    return f"{n / 1024:,.0f} KB"
+
+
+def compose_leadership_email(run_dir: str | Path, manifest: dict, params, *,
+                             previous: Mapping[str, dict] | None = None,
+                             owners: Mapping[str, str] | None = None,
+                             now: dt.datetime | None = None) -> LeadershipEmail:
+    """The leadership email of a good run, the weekly pack bundle, and what was done with the reports.
+
+    See :func:`build_leadership_email` for the arguments. With ``email.reports: bundle`` the bundle is
+    attached at the first level of :data:`soe_helpers.deliver.bundle.LEVELS` whose message fits
+    ``email.max_email_kb``; when none fits, nothing is attached and the email says why and where the reports
+    are (the links, or the FP&A team: the run folder is an internal path and is never printed).
+    """
+    run_dir = Path(run_dir)
+    ctx = _context(run_dir, manifest, params, previous, owners)
+    week, run_id = ctx["week"], ctx["run_id"]
+    published = ["executive_summary"] + [r.notebook for r in sm.PACK]
+    published = [r for r in published if (run_dir / f"{r}.html").is_file()
+                 and (r == "executive_summary" or ctx["statuses"].get(r, {}).get("status") == "ok")]
+    mode = params.email.reports
+    links = _report_links(params, week, run_id, published) if mode != "none" else {}
+    charts = _email_charts(run_dir, ctx, _domain(params.email.sender))
+    limit = params.email.max_email_kb * 1024
+    name = run_folder.bundle_name(week)
+    reports = _bundle_reports(run_dir, published) if published else []
+    header = {"company": ctx["company"], "week": week, "quarter": ctx["quarter"], "as_of": ctx["as_of"],
+              "generated": ctx["generated"], "run_id": run_id}
+
+    def compose(attached: Mapping[str, str], note: str, bundle: str | None) -> EmailMessage:
+        return _leadership_message(ctx, params, charts, links, attached, note, now,
+                                   (name, bundle) if bundle is not None else None)
+
+    record: dict = {"mode": mode, "bundle": name if reports else None, "attached": False}
+    page = None
+    if mode == "bundle" and reports:
+        attached = {r: name for r in published}
+        for level in bd.LEVELS:
+            page = bd.bundle_html(reports, header, level=level, links=links)
+            note = (f"Every report of this run is attached as one page, {name} ({_kb(len(page.encode()))}): "
+                    "open it in your browser or mail app; its contents link to each report.")
+            msg = compose(attached, note, page)
+            size = len(msg.as_bytes(policy=policy.SMTP))
+            if size <= limit:
+                record.update(attached=True, bundle_bytes=len(page.encode()),
+                              level={"scale": level.scale, "colors": level.colors})
+                return LeadershipEmail(msg, page, record)
+        where = "use the links above" if links else "ask the FP&A team for them (reply to this email)"
+        note = (f"The reports are not attached: as one page ({_kb(len(page.encode()))}) they would take this email "
+                f"above its {params.email.max_email_kb:,} KB limit; {where}.")
+        record.update(note=note, bundle_bytes=len(page.encode()))
+        page = bd.bundle_html(reports, header, level=bd.LEVELS[0], links=links)  # the run folder's copy: best look
+    else:
+        note = ("" if links or not reports else
+                "The full reports are not sent by email: ask the FP&A team for them (reply to this email).")
+        page = bd.bundle_html(reports, header, level=bd.LEVELS[0], links=links) if reports else None
+        if page is not None:
+            record["bundle_bytes"] = len(page.encode())
+    msg = compose({}, note, None)
+    size = len(msg.as_bytes(policy=policy.SMTP))
+    if size > limit:
+        raise EmailBuildError(f"the leadership email is {_kb(size)} without attachments, above email.max_email_kb = "
+                              f"{params.email.max_email_kb:,} KB")
+    return LeadershipEmail(msg, page, record)
+
+
+def _leadership_message(ctx: dict, params, charts: Mapping[str, tuple[str, str, bytes]], links: Mapping[str, str],
+                        attached: Mapping[str, str], note: str, now: dt.datetime | None,
+                        bundle: tuple[str, str] | None) -> EmailMessage:
+    """The MIME message: text, HTML with its inline charts, and the bundle (name, page) when given."""
+    body_html = leadership_html(ctx, cids={k: (v[0], v[1]) for k, v in charts.items()}, links=links, attached=attached,
+                                attachment_note=note, max_kb=params.email.max_html_kb)
+    body_text = leadership_text(ctx, links=links, attached=attached, attachment_note=note)
+    cc = list(params.email.analysts) if params.email.copy_analysts else []
+    msg = _base_message(params, ctx["subject"], list(params.email.leadership), cc, ctx["week"], ctx["run_id"],
+                        "leadership", now)
+    msg.set_content(body_text, subtype="plain", charset="utf-8")
+    msg.add_alternative(body_html, subtype="html", charset="utf-8")
+    html_node = msg.get_payload()[1]
+    for name, (cid, _alt, png) in charts.items():
+        html_node.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>", filename=f"{name}.png",
+                              disposition="inline")
+    if bundle is not None:
+        # quoted-printable: the page is ASCII but for a few characters, so it travels at ~1.03x its size
+        # (base64 would add a third, and its charts are base64 already)
+        msg.add_attachment(bundle[1], subtype="html", charset="utf-8", cte="quoted-printable", filename=bundle[0])
+    return msg
+
+
 def build_leadership_email(run_dir: str | Path, manifest: dict, params, *,
                            previous: Mapping[str, dict] | None = None,
                            owners: Mapping[str, str] | None = None,
@@ -413,54 +553,10 @@ def build_leadership_email(run_dir: str | Path, manifest: dict, params, *,
         owners: optional issue key -> owner, named beside variances and events.
         now: the Date header (default: now, UTC).
     Raises:
-        EmailBuildError when the HTML would exceed ``email.max_html_kb`` or contain unsafe markup.
+        EmailBuildError when the HTML would exceed ``email.max_html_kb``, the message without attachments
+        ``email.max_email_kb``, or the HTML contains unsafe markup.
     """
-    run_dir = Path(run_dir)
-    ctx = _context(run_dir, manifest, params, previous, owners)
-    week, run_id = ctx["week"], ctx["run_id"]
-    published = ["executive_summary"] + [r.notebook for r in sm.PACK]
-    published = [r for r in published if (run_dir / f"{r}.html").is_file()
-                 and (r == "executive_summary" or ctx["statuses"].get(r, {}).get("status") == "ok")]
-    links = _report_links(params, week, run_id, published)
-    attached: set[str] = set()
-    note = ""
-    files = [run_dir / f"{r}.html" for r in published]
-    if params.email.attach_reports and files:
-        total = sum(f.stat().st_size for f in files)
-        limit = params.email.max_attachments_mb * 1024 * 1024
-        if total <= limit:
-            attached = {f.name for f in files}
-        else:
-            note = (f"The full reports ({total / 1048576:.1f} MB) are above the {params.email.max_attachments_mb:g} MB "
-                    "attachment limit and were not attached" + (": use the links above." if links else
-                                                                 "; ask the FP&A team for them."))
-    charts: dict[str, tuple[str, str, bytes]] = {}
-    dom = _domain(params.email.sender)
-    fig = sm.landing_chart(ctx["records"].demand_reconciliation, ctx["symbol"])
-    if fig is not None:
-        charts["landing"] = (make_msgid("landing", domain=dom)[1:-1], "Quarter revenue: projected landing vs plan",
-                             sm.figure_png(fig))
-    if ctx["records"].cash_impact is not None:
-        fig = sm.cash_chart(sm.read_artifact(run_dir, "cash_forecast_13w.csv"),
-                            sm._num(ctx["records"].cash_impact.min_cash), ctx["symbol"])
-        if fig is not None:
-            charts["cash"] = (make_msgid("cash", domain=dom)[1:-1], "Closing cash over the next 13 weeks",
-                              sm.figure_png(fig))
-    body_html = leadership_html(ctx, cids={k: (v[0], v[1]) for k, v in charts.items()}, links=links, attached=attached,
-                                attachment_note=note, max_kb=params.email.max_html_kb)
-    body_text = leadership_text(ctx, links=links, attached=attached, attachment_note=note)
-    cc = list(params.email.analysts) if params.email.copy_analysts else []
-    msg = _base_message(params, ctx["subject"], list(params.email.leadership), cc, week, run_id, "leadership", now)
-    msg.set_content(body_text, subtype="plain", charset="utf-8")
-    msg.add_alternative(body_html, subtype="html", charset="utf-8")
-    html_node = msg.get_payload()[1]
-    for name, (cid, _alt, png) in charts.items():
-        html_node.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>", filename=f"{name}.png",
-                              disposition="inline")
-    for f in files:
-        if f.name in attached:
-            msg.add_attachment(f.read_bytes(), maintype="text", subtype="html", filename=f.name)
-    return msg
+    return compose_leadership_email(run_dir, manifest, params, previous=previous, owners=owners, now=now).message
 
 
 def build_failure_notice(manifest: dict, params, *, reason: str = "", expected: Iterable[str] | None = None,
@@ -551,9 +647,11 @@ def build_run_email(run_dir: str | Path, manifest: dict, params, *, expected: It
             if previous is None:
                 previous = _previous_results(params, manifest["week"])
             owners = _owners(run_dir)
-            msg = build_leadership_email(run_dir, manifest, params, previous=previous, owners=owners, now=now)
-            size = _write(msg, out / "leadership.eml")
-            return _record(msg, out / "leadership.eml", run_dir, size)
+            built = compose_leadership_email(run_dir, manifest, params, previous=previous, owners=owners, now=now)
+            if built.bundle is not None:  # useful on its own: the whole pack in one page, beside the reports
+                write_atomic(run_folder.bundle_path(run_dir, manifest["week"]), built.bundle)
+            size = _write(built.message, out / "leadership.eml")
+            return {**_record(built.message, out / "leadership.eml", run_dir, size), "reports": built.reports}
         except Exception as e:  # noqa: BLE001 - reported to the analysts and in the manifest
             error = f"the leadership email could not be built: {type(e).__name__}: {e}"
     notice = build_failure_notice(manifest, params, reason=error or "", expected=expected, run_dir=run_dir, now=now)

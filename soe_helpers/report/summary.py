@@ -24,7 +24,6 @@ cash; forecast bias positive = over-forecast).
 from __future__ import annotations
 
 import html
-import io
 import json
 import math
 from dataclasses import dataclass
@@ -33,12 +32,14 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from soe_helpers.analysis.exposures import classify
 from soe_helpers.analysis.kpis import fmt_kpi
 from soe_helpers.analysis.materiality import is_material
 from soe_helpers.core import run_folder
 from soe_helpers.report import records
+from soe_helpers.report.chart_text import REPORT, ChartFormat, chart_png, legend_columns, wrap_title
 from soe_helpers.report.charts import COLORS, money_axis
 from soe_helpers.core.exports import read_table
 from soe_helpers.core.formats import fmt_money, fmt_money_headline, fmt_money_pair, fmt_pct
@@ -1321,29 +1322,41 @@ def kpi_html(kpis: pd.DataFrame) -> str:
 
 
 def landing_chart(section: records.ReconciliationRecord | Mapping[str, Any] | None,
-                  symbol: str) -> Figure | None:
+                  symbol: str, fmt: ChartFormat = REPORT) -> Figure | None:
     """Quarter plan vs projected landing (shipped to date + open orders and demand not yet booked that ship in the
     quarter), one bar each; None without figures.
 
-    ``section``: the demand reconciliation's record (or its section of results)."""
+    ``section``: the demand reconciliation's record (or its section of results). ``fmt``: the report's
+    sizes by default; :data:`soe_helpers.report.chart_text.EMAIL` for the email (readable on a phone)."""
     r = records.parse("demand_reconciliation", section)
     if r is None:
         return None
     plan_q, actual, landing = _num(r.plan_quarter), _num(r.actual_qtd), _num(r.landing)
     if plan_q is None or actual is None or landing is None:
         return None
-    fig = Figure(figsize=(6.4, 2.2), dpi=110)
+    email = fmt.text_pt is not None
+    fig = Figure(figsize=(fmt.width_in, 3.1 if email else 2.2), dpi=110, layout="constrained" if email else None)
     ax = fig.subplots()
     ax.barh([1], [plan_q], color=COLORS["plan"], height=0.55, label="Quarter plan")
     ax.barh([0], [actual], color=COLORS["actual"], height=0.55, label="Shipped to date")
     ax.barh([0], [landing - actual], left=[actual], color=COLORS["forecast"], height=0.55, label="Open orders + not yet booked")
     ax.set_yticks([0, 1], ["Projected", "Plan"])
     for y, v in ((1, plan_q), (0, landing)):
-        ax.annotate(fmt_money(v, symbol), (v, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
-    ax.set_xlim(0, max(plan_q, landing) * 1.18)
+        ax.annotate(fmt_money(v, symbol), (v, y), xytext=(3, 0), textcoords="offset points", va="center",
+                    fontsize=fmt.text(8))
+    ax.set_xlim(0, max(plan_q, landing) * (1.3 if email else 1.18))
     money_axis(ax, symbol, axis="x")
     ax.grid(axis="y", visible=False)
-    ax.set_title(f"{r.quarter or 'Quarter'} revenue: projected landing vs plan", pad=16)
+    title = f"{r.quarter or 'Quarter'} revenue: projected landing vs plan"
+    if email:  # fonts sized for a phone: two legend columns, fewer money ticks
+        ax.tick_params(labelsize=fmt.text_pt)
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        ax.set_title(wrap_title(title, fmt), fontsize=fmt.title_pt, pad=6)
+        handles, labels = ax.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", fontsize=fmt.text_pt,
+                   ncol=legend_columns(labels, fmt), handlelength=1.2, columnspacing=1.0)
+        return fig
+    ax.set_title(title, pad=16)
     ax.legend(loc="lower left", fontsize=7, ncol=3, bbox_to_anchor=(0, 1.0), borderaxespad=0.1, handlelength=1.2)
     fig.tight_layout()
     return fig
@@ -1351,11 +1364,12 @@ def landing_chart(section: records.ReconciliationRecord | Mapping[str, Any] | No
 
 def cash_chart(forecast: pd.DataFrame | None, min_cash: float | None, symbol: str,
                scenario_col: str = "scenario", week_col: str = "week",
-               value_col: str = "closing_cash") -> Figure | None:
+               value_col: str = "closing_cash", fmt: ChartFormat = REPORT) -> Figure | None:
     """13-week closing cash: the baseline (forecast colour), each scenario, the minimum-cash line and the low point.
 
     ``forecast`` is the cash report's ``cash_forecast_13w.csv`` (one row per scenario and week);
     the baseline is the scenario named ``baseline`` (else the first one). None without usable rows.
+    ``fmt``: the report's sizes by default; :data:`soe_helpers.report.chart_text.EMAIL` for the email.
     """
     need = {scenario_col, week_col, value_col}
     if forecast is None or forecast.empty or not need <= set(forecast.columns):
@@ -1367,7 +1381,8 @@ def cash_chart(forecast: pd.DataFrame | None, min_cash: float | None, symbol: st
     base = next((n for n in names if n.strip().lower() in ("baseline", "base")), names[0])
     weeks = list(dict.fromkeys(df[week_col].astype(str)))
     pos = {w: i for i, w in enumerate(weeks)}
-    fig = Figure(figsize=(6.4, 2.7), dpi=110)
+    email = fmt.text_pt is not None
+    fig = Figure(figsize=(fmt.width_in, 4.0 if email else 2.7), dpi=110, layout="constrained" if email else None)
     ax = fig.subplots()
     others = [n for n in names if n != base]
     pal = COLORS["scenario"]
@@ -1380,10 +1395,24 @@ def cash_chart(forecast: pd.DataFrame | None, min_cash: float | None, symbol: st
     ax.plot(xs, ys, lw=2.6, color=COLORS["forecast"], marker="o", ms=3, label=f"{base} (forecast)")
     if len(ys):
         i = int(ys.argmin())
-        ax.annotate(f"low {fmt_money(ys[i], symbol)}", (xs[i], ys[i]), xytext=(0, 7), textcoords="offset points",
-                    ha="center", fontsize=8, color=COLORS["forecast"], fontweight="bold")
+        ax.annotate(f"low {fmt_money(ys[i], symbol)}", (xs[i], ys[i]), xytext=(0, -9 if email else 7),
+                    textcoords="offset points", va="top" if email else "baseline",
+                    ha="center", fontsize=fmt.text(8), color=COLORS["forecast"], fontweight="bold")
     if min_cash is not None:
         ax.axhline(min_cash, color=COLORS["bad"], lw=1, ls="--", label=f"minimum {fmt_money(min_cash, symbol)}")
+    if email:  # fonts sized for a phone: every other week labelled, the legend in two columns below
+        ax.set_xticks(range(len(weeks)), [_short_week(w) if i % 2 == 0 else "" for i, w in enumerate(weeks)])
+        ax.tick_params(labelsize=fmt.text_pt)
+        money_axis(ax, symbol)
+        ax.yaxis.set_major_locator(MaxNLocator(5))
+        ax.margins(y=0.15)
+        ax.set_title(wrap_title("Closing cash, next 13 weeks", fmt), fontsize=fmt.title_pt)
+        handles, labels = ax.get_legend_handles_labels()
+        cols = legend_columns(labels, fmt)
+        fig.set_figheight(3.2 + 0.23 * -(-len(labels) // cols))  # the plot, then one line per legend row
+        fig.legend(handles, labels, loc="outside lower center", fontsize=fmt.text_pt, ncol=cols,
+                   handlelength=1.5, columnspacing=1.0)
+        return fig
     ax.set_xticks(range(len(weeks)), [_short_week(w) for w in weeks], fontsize=7)
     money_axis(ax, symbol)
     ax.set_title("Closing cash, next 13 weeks")
@@ -1392,8 +1421,6 @@ def cash_chart(forecast: pd.DataFrame | None, min_cash: float | None, symbol: st
     return fig
 
 
-def figure_png(fig: Figure, dpi: int = 144) -> bytes:
-    """PNG bytes of a chart (for the email's inline images)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
-    return buf.getvalue()
+def figure_png(fig: Figure, fmt: ChartFormat = REPORT) -> bytes:
+    """PNG bytes of a chart in format ``fmt`` (:func:`soe_helpers.report.chart_text.chart_png`)."""
+    return chart_png(fig, fmt)
