@@ -152,12 +152,9 @@ def markdown_table() -> str:
             what = dict(n.turns_on).get(t)
             if what and not what.startswith("nothing"):
                 parts.append(f"{n.title}: {what}")
-        for n in NEEDS.values():
-            if t in n.requires and not set(n.requires) - set(MINIMUM_TABLES) - {t}:
-                parts.append(f"{n.title} (with the minimum tables)")
-            elif t in n.requires:
-                others = [x for x in n.requires if x not in MINIMUM_TABLES and x != t]
-                parts.append(f"{n.title} (with {', '.join(others)})")
+        needed_by = [n.title for n in NEEDS.values() if t in n.requires]
+        if needed_by:
+            parts.append(f"needed by {', '.join(needed_by)} (with the tables each lists below)")
         lines.append(f"| `{t}` | {_required_columns(t)} | {'; '.join(parts) or '–'} |")
     lines += ["", "| report | runs with | more with |", "|---|---|---|"]
     for n in NEEDS.values():
