@@ -321,8 +321,8 @@ def test_soe_validate_says_which_reports_will_run(thin_run):
     v = thin_run["validate"]
     assert v.returncode == 0, v.stderr
     assert "cash             not provided (no source in params)" in v.stdout
-    assert "Reports that will run: action_tracker, data_accuracy, demand_reconciliation, executive_summary, " \
-           "execution_kpis." in v.stdout
+    assert "Reports that will run: action_tracker, data_accuracy, demand_reconciliation, execution_kpis, " \
+           "executive_summary." in v.stdout
     assert "Not run: cash_impact — needs suppliers, forecasts, purchase_orders, cash." in v.stdout
     assert "Not run: forecast_feedback — needs forecasts." in v.stdout
 
@@ -382,3 +382,38 @@ def test_a_company_run_neither_reads_nor_writes_the_demos_outputs_or_store(thin_
     text = "".join(p.read_text(errors="ignore") for p in thin_run["run_dir"].glob("*.html"))
     for owner in owners:
         assert owner not in text, owner
+
+
+def test_only_loads_what_the_report_needs_and_the_tables_that_date_the_data(demo_dir):
+    from soe_helpers.run.runner import validate_inputs
+
+    p = load_params(data_dir=demo_dir)
+    tables, as_of = validate_inputs(p, ["demand_reconciliation"])
+    assert sorted(tables) == ["customers", "forecasts", "invoices", "orders", "plan", "products", "shipments"]
+    assert as_of == validate_inputs(p)[1]  # the same as-of date as the whole pack's load
+
+
+def test_the_action_tracker_names_a_report_not_run_by_design(tmp_path):
+    from soe_helpers.analysis import actions
+
+    run_folder.write_meta(tmp_path, "2026-11-22", DEMO_WEEK, {"cash_impact": "needs cash"})
+    frames, notes = actions.read_inputs(tmp_path)
+    assert frames["cash_events.csv"] is None
+    assert "cash_events.csv is not there: the cash_impact report was not run (needs cash), so no actions were " \
+           "proposed from it." in notes
+    assert any(n.startswith("variance_register.csv is missing: the demand_reconciliation report did not run") for n in notes)
+
+
+def test_without_forecasts_orders_are_not_compared_with_a_zero_forecast(demo_dir):
+    from soe_helpers.analysis import reconcile
+    from soe_helpers.core.calendar import FiscalCalendar, week_end
+
+    p = load_params(data_dir=demo_dir)
+    t = {n: lt.frame for n, lt in load_tables(p, ["products", "customers", "orders", "shipments", "plan"]).items()}
+    t.update(aggregates.compute(t, week_end(DEMO_WEEK)))
+    rec = reconcile.reconcile_week(t["booked_weekly"], t["shipped_weekly"], t["products"], t["customers"], t["plan"],
+                                   empty_table("forecasts"), DEMO_WEEK, FiscalCalendar.from_params(p.calendar),
+                                   p.materiality, "$", orders=t["orders"], shipments=t["shipments"])
+    assert all(df.empty for dims in (rec.week_vs_forecast, rec.qtd_vs_forecast) for df in dims.values())
+    assert not (rec.register["basis"] == "the lag-1 forecast").any() and len(rec.register)
+    assert "No forecast snapshots were provided: orders are not compared with a forecast." in rec.notes
