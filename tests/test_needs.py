@@ -417,3 +417,12 @@ def test_without_forecasts_orders_are_not_compared_with_a_zero_forecast(demo_dir
     assert all(df.empty for dims in (rec.week_vs_forecast, rec.qtd_vs_forecast) for df in dims.values())
     assert not (rec.register["basis"] == "the lag-1 forecast").any() and len(rec.register)
     assert "No forecast snapshots were provided: orders are not compared with a forecast." in rec.notes
+
+
+def test_soe_init_says_what_each_missing_table_turns_on_from_the_registry():
+    from soe_helpers.data.mapping import TURNS_ON, init_report
+
+    assert TURNS_ON["cash"] == needs.turns_on_text("cash") and "needed by Cash impact" in TURNS_ON["cash"]
+    lines = init_report([])
+    assert "  orders not found: it is required (every company starts with orders, products, customers)" in lines
+    assert f"  add forecasts to turn on {needs.turns_on_text('forecasts')}" in lines

@@ -20,7 +20,7 @@ from typing import Iterable
 from soe_helpers.data.schemas import MINIMUM_TABLES, SCHEMAS
 
 __all__ = ["ReportNeeds", "NEEDS", "needs", "missing_tables", "not_run_reason", "tables_for", "plan_reports",
-           "markdown_table", "TABLE_README_START", "TABLE_README_END"]
+           "markdown_table", "turns_on_text", "TABLE_README_START", "TABLE_README_END"]
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,21 @@ def _required_columns(table: str) -> str:
     return ", ".join(f"`{c.name}`" for c in SCHEMAS[table].columns if c.required)
 
 
+def turns_on_text(table: str) -> str:
+    """What adding ``table`` turns on, report by report (the README's table and ``soe init`` say it)."""
+    if table in MINIMUM_TABLES:
+        return "required: every company starts with it"
+    parts = []
+    for n in NEEDS.values():
+        what = dict(n.turns_on).get(table)
+        if what and not what.startswith("nothing"):
+            parts.append(f"{n.title}: {what}")
+    needed_by = [n.title for n in NEEDS.values() if table in n.requires]
+    if needed_by:
+        parts.append(f"needed by {', '.join(needed_by)} (with the tables each lists below)")
+    return "; ".join(parts) or "–"
+
+
 def markdown_table() -> str:
     """The README's "tables by need" tables: the minimum tables with their required columns, then every
     other table with its required columns and what it turns on, report by report (from :data:`NEEDS`)."""
@@ -145,17 +160,8 @@ def markdown_table() -> str:
     lines += [f"| `{t}` | {_required_columns(t)} |" for t in MINIMUM_TABLES]
     lines += ["", "| add this table | required columns | turns on |", "|---|---|---|"]
     for t in SCHEMAS:
-        if t in MINIMUM_TABLES:
-            continue
-        parts = []
-        for n in NEEDS.values():
-            what = dict(n.turns_on).get(t)
-            if what and not what.startswith("nothing"):
-                parts.append(f"{n.title}: {what}")
-        needed_by = [n.title for n in NEEDS.values() if t in n.requires]
-        if needed_by:
-            parts.append(f"needed by {', '.join(needed_by)} (with the tables each lists below)")
-        lines.append(f"| `{t}` | {_required_columns(t)} | {'; '.join(parts) or '–'} |")
+        if t not in MINIMUM_TABLES:
+            lines.append(f"| `{t}` | {_required_columns(t)} | {turns_on_text(t)} |")
     lines += ["", "| report | runs with | more with |", "|---|---|---|"]
     for n in NEEDS.values():
         if not n.requires:
