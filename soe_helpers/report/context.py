@@ -121,7 +121,7 @@ class Week:
         """Whether the company provided canonical table ``name`` (or an aggregate's source tables)."""
         try:
             self.table(name)
-        except TableNotProvided:
+        except FileNotFoundError:  # TableNotProvided, or an optional overlap export whose file was not there
             return False
         return True
 
@@ -131,7 +131,7 @@ class Week:
         source tables are absent is computed over empty ones."""
         try:
             return self.table(name)
-        except TableNotProvided:
+        except FileNotFoundError:  # TableNotProvided, or an optional overlap export whose file was not there
             pass
         from soe_helpers.data import aggregates  # DuckDB: loaded only when a notebook reads a table
         from soe_helpers.data.loaders import empty_table  # the loader's typing rule, for an empty frame
