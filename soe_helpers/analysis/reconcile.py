@@ -325,6 +325,8 @@ def reconcile_week(booked_weekly, shipped_weekly, products, customers, plan, for
             for dim in ("product_line", "sku")
         }
         vs_fc[per]["sku"] = _fill_line(vs_fc[per]["sku"], products)
+    if forecasts.empty:  # no forecast snapshots provided (tables by need): nothing to compare orders with, not zero
+        vs_fc = {per: {dim: df.iloc[0:0] for dim, df in dims.items()} for per, dims in vs_fc.items()}
 
     # bridge and landing
     bridge = pvm_bridge(ship_p["qtd"], plan_p["qtd"], key="sku", group="product_line")
@@ -333,6 +335,8 @@ def reconcile_week(booked_weekly, shipped_weekly, products, customers, plan, for
     lf["revenue"] = at_plan_price(lf, price)
     parts = _landing_parts(lf, plan_q, book, products, customers, orders, shipments, corrections, week, q_weeks, rest, price)
     backlog, unbooked, notes = parts["backlog"], parts["unbooked"], parts["notes"]
+    if forecasts.empty:
+        notes.insert(0, "No forecast snapshots were provided: orders are not compared with a forecast.")
     landing, weekly = LD.quarter_landing(ship, plan_q, backlog, unbooked, q_weeks, week)
     landing["weeks_without_forecast"] = parts["uncovered"]
     slip = LD.slip_risk(backlog, q_weeks, week)
