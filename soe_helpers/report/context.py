@@ -59,6 +59,7 @@ class Week:
     interactive: bool
     as_of: pd.Timestamp | None = None
     _tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    _notes: list[str] | None = field(default=None, repr=False)
 
     @property
     def run_id(self) -> str | None:
@@ -102,11 +103,26 @@ class Week:
             elif not self.interactive:
                 raise FileNotFoundError(f"{pq} is missing: the runner did not load table {name!r}")
             else:
-                from soe_helpers.data.loaders import load_tables  # interactive use only (start-up cost)
+                from soe_helpers.data.loaders import data_notes, load_tables  # interactive use only (start-up cost)
 
-                for n, lt in load_tables(self.params).items():
+                loaded = load_tables(self.params)
+                for n, lt in loaded.items():
                     self._tables.setdefault(n, lt.frame)
+                self._notes = data_notes(loaded)
         return self._tables[name]
+
+    @property
+    def data_notes(self) -> list[str]:
+        """What the load inferred for this company's data (:mod:`soe_helpers.data.completion`): one sentence
+        each, for the report's data notes (recorded by the runner; made by the load in an analyst's session)."""
+        if self._notes is None:
+            meta = run_folder.meta_path(self.run_dir)
+            if not self.interactive and meta.exists():
+                self._notes = list(json.loads(meta.read_text()).get("data_notes", []))
+            else:
+                self.table("orders")  # an analyst's session: the load records them
+                self._notes = self._notes or []
+        return self._notes
 
     def record(self, record: Any, **figures: Any) -> dict:
         """Record a report's figures in the run's ``results/<section>.json`` (merged per section).

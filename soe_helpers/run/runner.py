@@ -56,7 +56,7 @@ from soe_helpers.core.atomic import atomic_path, is_disk_full, write_text_atomic
 from soe_helpers.core.calendar import FiscalCalendar, latest_complete_week, parse_week, week_end
 from soe_helpers.report.history import write_index
 from soe_helpers.report.records import SCHEMA_VERSION as RECORDS_SCHEMA_VERSION
-from soe_helpers.data.loaders import DataError, LoadedTable, data_as_of, load_tables
+from soe_helpers.data.loaders import DataError, LoadedTable, data_as_of, data_notes, load_tables
 from soe_helpers.core.params import Params, ParamsError, load_params
 from soe_helpers.data.sources import check_sources
 from soe_helpers.core.secrets import redact, secret_values
@@ -612,7 +612,8 @@ def run_week(
         import gc
 
         gc.collect()
-        run_folder.write_atomic(run_folder.meta_path(run_dir), json.dumps({"as_of": str(as_of), "week": week}))
+        run_folder.write_atomic(run_folder.meta_path(run_dir), json.dumps({"as_of": str(as_of), "week": week,
+                                                                        "data_notes": data_notes(tables)}))
         run_folder.write_atomic(run_folder.params_path(run_dir), params.to_json())
         (run_dir / run_folder.RESULTS_DIRNAME).mkdir()
         timings["snapshot_seconds"] = round(time.perf_counter() - t0, 3)
