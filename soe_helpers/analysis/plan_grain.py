@@ -183,6 +183,11 @@ def weekly_plan(plan: pd.DataFrame, cal: FiscalCalendar, products: pd.DataFrame 
         p = p.drop(columns=["region"], errors="ignore").merge(
             customers[["customer_id", "region"]], on="customer_id", how="left")
     dims = [d for d in grain.dims if d in p]
+    if grain.period == "week":  # already weekly: the rows as they are
+        out = p.assign(week=p["plan_period"])[["week", *dims, "revenue", "units", "cogs", "plan_period"]]
+        out = out.reset_index(drop=True)
+        out.attrs["grain"] = grain
+        return out
     shares = pd.concat([period_weeks(lbl, grain.period, cal).rename("share").rename_axis("week").reset_index()
                         .assign(plan_period=lbl) for lbl in pd.unique(p["plan_period"])], ignore_index=True) \
         if len(p) else pd.DataFrame({"week": pd.Series(dtype=object), "share": pd.Series(dtype=float),

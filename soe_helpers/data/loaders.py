@@ -671,7 +671,8 @@ def coerce_table(lt: LoadedTable, schema: TableSchema, src: Source) -> tuple[pd.
     # Unique key (only when its columns parsed).
     if all(k in headers or not schema.column(k).required for k in schema.key):
         keycols = [k for k in schema.key if k in headers]
-        dup = frame.duplicated(keycols, keep=False) & frame[keycols].notna().all(axis=1)
+        dup = frame.duplicated(keycols, keep=False) & frame[keycols].notna().all(axis=1) if keycols else \
+            pd.Series(False, index=frame.index)
         if dup.any():
             idx = dup[dup].index
             keytxt = frame.loc[idx[:_SHOW], keycols].astype(str).agg("/".join, axis=1)
@@ -688,7 +689,8 @@ def coerce_table(lt: LoadedTable, schema: TableSchema, src: Source) -> tuple[pd.
             add(f"{len(given)} period columns ({', '.join(headers[c] for c in given)}): map exactly one of {names}")
         else:
             empty = frame[given[0]].isna() & ~pd.Series(False, index=frame.index)
-            label = f"'{headers[given[0]]}'" + (f" ({given[0]})" if headers[given[0]] != given[0] else "")
+            header = src.columns.get(given[0], given[0])
+            label = f"'{header}'" + (f" ({given[0]})" if header != given[0] else "")
             if empty.any() and not any(p.column == label and "not understood" in p.message for p in problems):
                 idx = empty[empty].index
                 add(f"{len(idx)} empty value{'s' if len(idx) > 1 else ''}; every plan row needs its period; "
