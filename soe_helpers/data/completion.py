@@ -24,6 +24,10 @@ def _n(k: int, what: str) -> str:
     return f"{k:,} {what}{'s' if k != 1 else ''}"
 
 
+def _have(k: int) -> str:
+    return "has" if k == 1 else "have"
+
+
 def complete_orders(orders: pd.DataFrame, lead_time_days: int, given: set[str] | None = None
                     ) -> tuple[pd.DataFrame, list[str]]:
     """``orders`` with every requested and promised date filled (rule in the module docstring), and notes.
@@ -46,7 +50,7 @@ def complete_orders(orders: pd.DataFrame, lead_time_days: int, given: set[str] |
     if miss.any():
         req = req.where(~miss, out["order_date"] + pd.Timedelta(days=int(lead_time_days)))
         notes.append(("The orders have no requested date" if "requested_date" not in given or miss.all() else
-                      f"{_n(int(miss.sum()), 'order line')} have no requested date")
+                      f"{_n(int(miss.sum()), 'order line')} {_have(int(miss.sum()))} no requested date")
                      + f": the order date + {lead_time_days} days (data.order_lead_time_days) is used.")
     out["requested_date"] = req.astype("datetime64[ns]")
     prom = out["promised_date"] if "promised_date" in out else nat
@@ -54,7 +58,7 @@ def complete_orders(orders: pd.DataFrame, lead_time_days: int, given: set[str] |
     if miss.any():
         prom = prom.where(~miss, out["requested_date"])
         notes.append(("The orders have no promised date" if "promised_date" not in given or miss.all() else
-                      f"{_n(int(miss.sum()), 'order line')} have no promised date")
+                      f"{_n(int(miss.sum()), 'order line')} {_have(int(miss.sum()))} no promised date")
                      + ": the requested date is used as the promise.")
     out["promised_date"] = prom.astype("datetime64[ns]")
     return out, notes
