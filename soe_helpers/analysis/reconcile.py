@@ -355,7 +355,7 @@ def reconcile_week(booked_weekly, shipped_weekly, products, customers, plan, for
     if grain is not None:
         lacking = [_DIM_LABEL[d] for d in rr_dims]
         if lacking:
-            notes.append(f"The plan has no {' or '.join(lacking)}: by {', '.join(lacking)} shipments are compared "
+            notes.append(f"The plan has no {' or '.join(lacking)}: by {' and by '.join(lacking)} shipments are compared "
                          "with their run-rate (average weekly shipments over the 13 weeks before the quarter), "
                          "not with the plan.")
     vs_plan = {}
@@ -399,8 +399,9 @@ def reconcile_week(booked_weekly, shipped_weekly, products, customers, plan, for
     else:
         lf = booking_run_rate(book, week, rest)
         notes.append("No demand forecast was given: demand not yet booked for the quarter's remaining weeks is the "
-                     "run-rate of bookings (average weekly booked value, net prices, over the 13 weeks to "
-                     f"{week}), less what is already booked for those weeks.")
+                     "run-rate of bookings, each product line's average weekly booked value (net prices) over the 13 "
+                     f"weeks to {week}, a week above twice the line's median booking week counted at twice that "
+                     "median (a one-off large order does not repeat).")
     parts = _landing_parts(lf, plan_q if have_fc else plan_q.iloc[:0], book, products, customers, orders, shipments,
                            corrections, week, q_weeks, rest, price if have_fc else None)
     backlog, unbooked = parts["backlog"], parts["unbooked"]
@@ -454,20 +455,28 @@ def run_rate(shipped: pd.DataFrame, before_week: str, by: list[str], n_weeks: in
     return out.reset_index()
 
 
-def booking_run_rate(booked: pd.DataFrame, week: str, weeks: list[str], n_weeks: int = 13) -> pd.DataFrame:
-    """The run-rate of bookings as the demand of ``weeks`` when there is no forecast: each SKU's average weekly
-    booked value (net prices) over the ``n_weeks`` to ``week`` (inclusive), for every week of ``weeks``.
+def booking_run_rate(booked: pd.DataFrame, week: str, weeks: list[str], n_weeks: int = 13,
+                     cap: float = 2.0) -> pd.DataFrame:
+    """The run-rate of bookings as the demand of ``weeks`` when there is no forecast: each product line's average
+    weekly booked value (net prices) over the ``n_weeks`` to ``week`` (inclusive), a week above ``cap`` times the
+    line's median booking week (of the weeks with bookings) counted at that cap, so that a one-off large order
+    is not expected to repeat every week.
 
-    Columns: week, sku, product_line, snapshot_week (= ``week``), units, revenue (currency).
+    Columns: week, sku (empty: the run-rate is by line), product_line, snapshot_week (= ``week``), units, revenue.
     """
-    window = {week_add(week, -k) for k in range(0, n_weeks)}
+    window = [week_add(week, -k) for k in range(0, n_weeks)]
     b = booked[booked["week"].isin(window)]
-    g = (b.groupby(["sku", "product_line"], dropna=False)[["units", "value"]].sum() / n_weeks).reset_index()
-    rows = [g.assign(week=w) for w in weeks]
-    out = pd.concat(rows, ignore_index=True) if rows and len(g) else pd.DataFrame(
-        {"week": pd.Series(dtype=object), "sku": pd.Series(dtype=object), "product_line": pd.Series(dtype=object),
+    g = b.groupby(["product_line", "week"], dropna=False)[["units", "value"]].sum().reset_index()
+    if len(g):
+        med = g.groupby("product_line", dropna=False)["value"].transform("median")
+        ratio = (np.minimum(g["value"], cap * med) / g["value"].where(g["value"] > 0)).fillna(1.0)
+        g = g.assign(value=g["value"] * ratio, units=g["units"] * ratio)
+    rr = (g.groupby("product_line", dropna=False)[["units", "value"]].sum() / n_weeks).reset_index()
+    rows = [rr.assign(week=w) for w in weeks]
+    out = pd.concat(rows, ignore_index=True) if rows and len(rr) else pd.DataFrame(
+        {"week": pd.Series(dtype=object), "product_line": pd.Series(dtype=object),
          "units": pd.Series(dtype=float), "value": pd.Series(dtype=float)})
-    out = out.rename(columns={"value": "revenue"}).assign(snapshot_week=week)
+    out = out.rename(columns={"value": "revenue"}).assign(snapshot_week=week, sku=None)
     return out[["week", "sku", "product_line", "snapshot_week", "units", "revenue"]]
 
 
@@ -581,3 +590,71 @@ def variance_register(vs_plan: dict, vs_fc: dict, materiality, week: str, symbol
 
 
 __all__ += ["fmt_units"]
+
+
+# ---------------------------------------------------------------- report views (what the notebook shows)
+
+
+def landing_headline(rec: Reconciliation, symbol: str) -> str:
+    """The landing in one sentence: vs the quarter plan when there is one, with the bias-corrected landing when
+    the forecast feedback corrected it."""
+    land = rec.landing
+    head = f"{rec.quarter} is projected to land at {fmt_money(land['landing'], symbol)}"
+    if rec.grain is None or not land["plan_quarter"]:
+        return head + " (no plan for the quarter to compare it with)."
+    behind = "behind" if land["gap"] < 0 else "ahead of"
+    head += (f": {fmt_money(abs(land['gap']), symbol)} {behind} the {fmt_money(land['plan_quarter'], symbol)} plan "
+             f"({fmt_pct(land['gap_pct'], signed=True)})")
+    if not rec.week_vs_forecast:  # no forecast: no bias to correct
+        return head + "."
+    return head + f"; {fmt_money(land['landing_corrected'], symbol)} with the forecast's known bias corrected."
+
+
+def bridge_text(rec: Reconciliation, steps: pd.DataFrame) -> str:
+    """What the bridge shows, and whether it closes."""
+    if "difference" in rec.bridge:
+        return ("Quarter-to-date shipped revenue against plan to date. The plan is in money only (no units by SKU), "
+                "so the difference is not split into price, volume and mix; by product line below where the plan "
+                f"has lines. The bridge closes: {steps.attrs['closes']}.")
+    return ("Quarter-to-date shipped revenue against plan to date, split into volume (more or fewer units company-wide, "
+            "at plan mix and price), line mix (units shifting between product lines), mix (which items sold within each "
+            "line), price (net price vs plan price) and items shipped without a plan. By line below, volume is the "
+            "line's own unit change at its plan prices. "
+            f"The bridge closes: {steps.attrs['closes']}.")
+
+
+_BRIDGE_RENAME = {"product_line": "Product line", "plan_revenue": "Plan", "volume": "Volume", "mix": "Mix",
+                  "price": "Price", "unplanned": "Unplanned", "difference": "Difference", "actual_revenue": "Actual"}
+
+
+def bridge_by_line(bridge: pd.DataFrame) -> pd.DataFrame:
+    """The bridge by product line (plan, its steps, actual), the columns named for the report."""
+    steps = ["difference"] if "difference" in bridge else ["volume", "mix", "price", "unplanned"]
+    cols = ["plan_revenue", *steps, "actual_revenue"]
+    return bridge.groupby("product_line")[cols].sum().reset_index().rename(columns=_BRIDGE_RENAME)
+
+
+_VIEW_LABEL = {"product_line": "Product line", "region": "Region", "sku": "SKU"}
+
+
+def vs_plan_views(rec: Reconciliation, materiality, top_n: int) -> list[dict]:
+    """The quarter-to-date tables by product line, region and SKU, each vs plan where the plan has that
+    dimension, else vs run-rate: dicts of heading, table (material rows, ``top_n``), money, units, rename."""
+    out = []
+    for dim, label in _VIEW_LABEL.items():
+        if dim not in rec.qtd_vs_plan:
+            continue
+        t = rec.qtd_vs_plan[dim]
+        ref = "plan" if "plan_revenue" in t else "run_rate"
+        t = flag_material(t, materiality, f"{ref}_revenue")
+        t = t[t["material"]].drop(columns=["material"]).head(top_n)
+        basis = "" if ref == "plan" else " vs run-rate (no plan at this level)"
+        out.append({"heading": f"By {label.lower()}{basis}: {len(t)} material", "table": t,
+                    "money": ["actual_revenue", f"{ref}_revenue", "variance"],
+                    "units": [c for c in ("actual_units", f"{ref}_units", "variance_units") if c in t],
+                    "rename": {dim: label, "variance_pct": "%", "run_rate_revenue": "Run-rate revenue",
+                               "run_rate_units": "Run-rate units"}})
+    return out
+
+
+__all__ += ["landing_headline", "bridge_text", "bridge_by_line", "vs_plan_views"]

@@ -111,6 +111,14 @@ class Week:
                 self._notes = data_notes(loaded)
         return self._tables[name]
 
+    def optional(self, name: str) -> pd.DataFrame | None:
+        """The table ``name``, or None when the company's exports do not hold it (no source, or an aggregate of a
+        table not given): the report then says what it cannot show instead of failing."""
+        try:
+            return self.table(name)
+        except (FileNotFoundError, KeyError):
+            return None
+
     @property
     def data_notes(self) -> list[str]:
         """What the load inferred for this company's data (:mod:`soe_helpers.data.completion`): one sentence

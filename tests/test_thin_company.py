@@ -1,0 +1,153 @@
+"""The Done test of issue 13: a thin company (orders with their ship date and shipped quantity, items, customers,
+an Excel budget by month x product line in dollars, a July fiscal year, params written by hand) gets a true,
+sensible demand reconciliation and execution KPIs: variances at product line x month, no region rows, no inf,
+nothing of the demo's names, and a data note for every inference.
+
+Built from the session's demo exports by :func:`soe_helpers.demo.thin.build_thin_company`.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import soe
+from soe_helpers.analysis import kpis
+from soe_helpers.analysis.reconcile import bridge_steps, landing_headline, reconcile_week
+from soe_helpers.core.calendar import FiscalCalendar
+from soe_helpers.core.params import KpiParams, load_params
+from soe_helpers.data.aggregates import from_frames
+from soe_helpers.data.loaders import _check_foreign_keys, _complete, coerce_table, data_notes, read_source
+from soe_helpers.data.schemas import SCHEMAS
+from soe_helpers.demo.thin import COMPANY, build_thin_company
+
+WEEK = "2026-W47"
+
+
+@pytest.fixture(scope="module")
+def thin(demo_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("thin")
+    return build_thin_company(demo_dir, out), out
+
+
+@pytest.fixture(scope="module")
+def loaded(thin):
+    """The four exports through the real loader (read, map, parse, check, foreign keys, completion)."""
+    path, _ = thin
+    params = load_params([str(path)])
+    tables = {}
+    for name, src in params.data.sources.items():
+        lt = read_source(name, src, params.data_dir())
+        lt.frame, problems = coerce_table(lt, SCHEMAS[name], src)
+        assert problems == [], [str(p) for p in problems]
+        tables[name] = lt
+    assert _check_foreign_keys(tables) == []
+    _complete(tables, params)
+    return params, {n: lt.frame for n, lt in tables.items()}, data_notes(tables)
+
+
+@pytest.fixture(scope="module")
+def rec(loaded):
+    params, t, _ = loaded
+    aggs = from_frames(orders=t["orders"], shipments=t["shipments"])
+    cal = FiscalCalendar.from_params(params.calendar)
+    return reconcile_week(aggs["booked_weekly"], aggs["shipped_weekly"], t["products"], t["customers"], t["plan"],
+                          None, WEEK, cal, params.materiality, "$", orders=t["orders"], shipments=t["shipments"])
+
+
+def test_the_load_infers_shipments_and_due_dates_and_says_so(loaded):
+    params, t, notes = loaded
+    assert params.company.name == COMPANY and params.calendar.year_start_month == 7
+    assert set(t) == {"orders", "products", "customers", "plan", "shipments"}
+    assert notes == [
+        "The orders have no promised date: the requested date is used as the promise.",
+        f"No shipments table: shipped is read from the orders' ship date and shipped quantity "
+        f"({len(t['shipments']):,} lines shipped; a line shipped in parts counts on its first ship date).",
+    ]
+    assert t["plan"]["month"].str.match(r"^\d{4}-\d{2}$").all() and t["plan"]["units"].isna().all()
+
+
+def test_variances_are_at_product_line_by_month_and_nowhere_the_plan_is_not(rec, loaded, demo_dir):
+    _, t, _ = loaded
+    assert rec.quarter == "2027-Q2" and rec.grain.describe() == "month x product line, revenue only"
+    # November 2026 is W45..W48 by Thursdays, 5 working days each: W47 holds a quarter of each line's month
+    nov = t["plan"][t["plan"]["month"] == "2026-11"].set_index("product_line")["revenue"]
+    wk = rec.week_vs_plan["product_line"].set_index("product_line")
+    assert wk["plan_revenue"].to_dict() == pytest.approx((nov / 4).to_dict())
+    # the quarter's plan is October to December, the demo's weekly plan for W40-W53 summed (cents rounded per month)
+    demo_plan = pd.read_excel(demo_dir / "sop_plan.xlsx", sheet_name="Plan", engine="calamine")
+    q = demo_plan[demo_plan["Week"].between("2026-W40", "2026-W53")]["Plan Revenue"].sum()
+    assert rec.landing["plan_quarter"] == pytest.approx(q, abs=1.0)
+    # product-line rows tie out to the totals; regions and SKUs are never compared with a plan
+    q_lines = rec.qtd_vs_plan["product_line"]
+    assert q_lines["actual_revenue"].sum() == pytest.approx(rec.landing["actual_qtd"])
+    assert q_lines["plan_revenue"].sum() == pytest.approx(rec.landing["plan_qtd"])
+    assert "plan_revenue" not in rec.qtd_vs_plan["region"] and "plan_revenue" not in rec.qtd_vs_plan["sku"]
+    reg = rec.register
+    assert len(reg) and set(reg.loc[reg["basis"] == "plan", "level"]) <= {"product_line"}
+    assert "(all)" not in set(reg["key"]) and not np.isinf(reg["variance_pct"].astype(float)).any()
+    assert not reg["sentence"].str.contains("inf|nan", case=False).any()
+    assert any(n.startswith("The plan has no SKU or region") for n in rec.notes)
+    # money only: plan, difference, actual; it closes
+    steps = bridge_steps(rec.bridge)
+    assert len(steps) == 3 and steps.attrs["closes"]
+
+
+def test_the_landing_uses_the_filled_plan_and_the_run_rate_of_bookings(rec):
+    land = rec.landing
+    assert land["landing"] == pytest.approx(land["actual_qtd"] + land["backlog_in_quarter"]
+                                            + land["unbooked_in_quarter"])
+    assert land["unbooked_in_quarter"] > 0 and land["landing_corrected"] == pytest.approx(land["landing"])
+    assert any("No demand forecast was given" in n and "13 weeks" in n for n in rec.notes)
+    text = landing_headline(rec, "$")
+    assert text.startswith("2027-Q2 is projected to land at $") and "plan" in text and "bias" not in text
+    assert set(rec.landing_by_line["product_line"]) == set(rec.qtd_vs_plan["product_line"]["product_line"])
+
+
+def test_no_demo_names_reach_the_thin_company(rec, demo_dir):
+    crm = pd.read_csv(demo_dir / "crm_accounts.csv", dtype=str, encoding="cp1252")
+    text = " ".join(rec.register["sentence"]) + " ".join(rec.notes)
+    assert not any(name in text for name in crm["Account Name"]) and "Kestrel" not in text
+    assert rec.register.loc[rec.register["level"] == "customer", "name"].str.startswith("Account C-").all()
+
+
+def test_execution_kpis_measure_fulfilment_and_margin_and_name_what_they_cannot(loaded):
+    params, t, _ = loaded
+    aggs = from_frames(orders=t["orders"], shipments=t["shipments"])
+    k = kpis.execution_kpis(t["orders"], t["shipments"], t["products"], t["customers"], None, None, None, WEEK,
+                            FiscalCalendar.from_params(params.calendar), KpiParams(), "$",
+                            shipped_weekly=aggs["shipped_weekly"])
+    card = k.card.set_index("kpi")
+    assert 0 < card.loc["otif", "13w"] <= 1 and 0 < card.loc["gross_margin_pct", "13w"] < 1
+    for kpi in ("dso", "dio", "dpo", "ccc", "inventory_turns"):
+        assert np.isnan(card.loc[kpi, "13w"]) and card.loc[kpi, "status_13w"] == "n/a"
+    assert "Not measured: DSO needs invoices; DIO and inventory turns need inventory; DPO needs bills; the cash " \
+           "conversion cycle needs invoices and inventory and bills (no such export was given)." in k.notes
+    assert kpis.working_headline(k, KpiParams().targets) == \
+        "Working capital is not measured: it needs invoices, inventory and bills."
+    assert "cash conversion cycle not measured" in kpis.headline(k)
+    _, _, ar = kpis.ar_ageing_summary(None, t["customers"])
+    assert kpis.ar_ageing_headline(ar, "$").startswith("Receivables are not measured")
+    assert k.exceptions["exception_id"].str.contains("dso|dpo|dio|ccc").sum() == 0
+
+
+def test_validate_and_run_the_thin_company_end_to_end(thin, pack_env, tmp_path):
+    """``soe validate`` and ``soe run`` on the thin company: its two reports, every other one "not run: needs ...".
+    Needs the tables-by-need infrastructure (branch h-A) to accept a company without the demo's other tables."""
+    path, data = thin
+    env = {**pack_env, "SOE_OUTPUTS": str(tmp_path / "outputs"), "SOE_DATA_DIR": str(data)}
+    v = soe("validate", "--params", str(path), "--data-dir", str(data), env=env)
+    if v.returncode != 0 and "missing source(s) for required table(s)" in v.stdout + v.stderr:
+        pytest.xfail("tables by need (h-A) not merged: every table is still required")
+    assert v.returncode == 0, v.stdout + v.stderr
+    r = soe("run", "--params", str(path), "--data-dir", str(data), "--week", WEEK, env=env)
+    week_dir = tmp_path / "outputs" / WEEK
+    runs = sorted(p for p in week_dir.iterdir() if (p / "manifest.json").exists())
+    manifest = json.loads((runs[-1] / "manifest.json").read_text())
+    status = {n["name"]: n for n in manifest["notebooks"]}
+    assert status["demand_reconciliation"]["status"] == "ok" and status["execution_kpis"]["status"] == "ok", \
+        r.stdout + r.stderr
+    html = (runs[-1] / "demand_reconciliation.html").read_text()
+    assert "(all)" not in html and "inf%" not in html and "Kestrel" not in html and COMPANY in html
