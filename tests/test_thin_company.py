@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import soe
+from conftest import ROOT, soe
 from soe_helpers.analysis import kpis
 from soe_helpers.analysis.reconcile import bridge_steps, landing_headline, reconcile_week
 from soe_helpers.core.calendar import FiscalCalendar
@@ -151,3 +151,62 @@ def test_validate_and_run_the_thin_company_end_to_end(thin, pack_env, tmp_path):
         r.stdout + r.stderr
     html = (runs[-1] / "demand_reconciliation.html").read_text()
     assert "(all)" not in html and "inf%" not in html and "Kestrel" not in html and COMPANY in html
+
+
+@pytest.fixture(scope="module")
+def thin_run(loaded, tmp_path_factory):
+    """The thin company's two reports executed as the weekly run executes them (papermill on the ``soe`` kernel)
+    over a run folder holding its validated snapshot and aggregates, written here as the runner writes them."""
+    import os
+
+    from soe_helpers.core import run_folder
+    from soe_helpers.data import aggregates
+    from soe_helpers.core.calendar import week_end
+    from soe_helpers.run.execute import execute_one
+
+    params, t, notes = loaded
+    outputs = tmp_path_factory.mktemp("thin_outputs")
+    run_dir = outputs / WEEK / "thin-run"
+    data = run_folder.data_dir(run_dir)
+    data.mkdir(parents=True)
+    for name, frame in t.items():
+        frame.to_parquet(run_folder.table_path(run_dir, name), index=False)
+    for name, frame in aggregates.compute_files(data, week_end(WEEK)).items():
+        frame.to_parquet(data / f"{name}.parquet", index=False)
+    run_folder.write_atomic(run_folder.meta_path(run_dir), json.dumps({"as_of": "2026-11-22", "week": WEEK,
+                                                                       "data_notes": notes}))
+    run_folder.write_atomic(run_folder.params_path(run_dir), params.to_json())
+    (run_dir / run_folder.RESULTS_DIRNAME).mkdir()
+    old = {k: os.environ.get(k) for k in ("SOE_OUTPUTS", "SOE_STORE_URL")}
+    os.environ.update({"SOE_OUTPUTS": str(outputs), "SOE_STORE_URL": ""})
+    try:
+        status = {nb: execute_one({"name": nb, "input": str(ROOT / "notebooks" / f"{nb}.ipynb"),
+                                   "output": str(run_dir / f"{nb}.ipynb"), "html": str(run_dir / f"{nb}.html"),
+                                   "parameters": {"week": WEEK, "run_dir": str(run_dir)}, "kernel": "soe",
+                                   "cwd": str(ROOT)})
+                  for nb in ("demand_reconciliation", "execution_kpis")}
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    return run_dir, status
+
+
+@pytest.mark.parametrize("nb", ["demand_reconciliation", "execution_kpis"])
+def test_the_reports_run_true_and_sensible_on_the_thin_company(thin_run, nb):
+    import re
+
+    run_dir, status = thin_run
+    assert status[nb]["status"] == "ok", status[nb]
+    html = (run_dir / f"{nb}.html").read_text()
+    text = re.sub(r"<[^>]+>", " ", html)
+    assert COMPANY in text and "Kestrel" not in text and "Lucia Gomez" not in text
+    assert not re.search(r"\b(nan|inf)\b|\$nan|inf%|\(all\)", text, re.I), re.findall(r".{60}(?:nan|inf).{60}", text)
+    assert "No shipments table: shipped is read from the orders' ship date" in text
+    if nb == "demand_reconciliation":
+        assert "No demand forecast was given" in text and "By region" not in text.replace("By region vs run-rate", "")
+        assert "money only" in text and "Orders are not compared" not in text
+        rec = json.loads((run_dir / "results" / "demand_reconciliation.json").read_text())
+        assert rec["quarter"] == "2027-Q2" and rec["bridge_closes"] is True
+    else:
+        assert "Working capital is not measured: it needs invoices, inventory and bills." in text
+        assert "Receivables are not measured" in text

@@ -648,6 +648,8 @@ def vs_plan_views(rec: Reconciliation, materiality, top_n: int) -> list[dict]:
         ref = "plan" if "plan_revenue" in t else "run_rate"
         t = flag_material(t, materiality, f"{ref}_revenue")
         t = t[t["material"]].drop(columns=["material"]).head(top_n)
+        if ref == "plan" and not rec.grain.units:  # a money-only plan: no planned units to compare
+            t = t.drop(columns=["plan_units", "variance_units"])
         basis = "" if ref == "plan" else " vs run-rate (no plan at this level)"
         out.append({"heading": f"By {label.lower()}{basis}: {len(t)} material", "table": t,
                     "money": ["actual_revenue", f"{ref}_revenue", "variance"],
