@@ -86,7 +86,8 @@ def test_variances_are_at_product_line_by_month_and_nowhere_the_plan_is_not(rec,
     assert q_lines["plan_revenue"].sum() == pytest.approx(rec.landing["plan_qtd"])
     assert "plan_revenue" not in rec.qtd_vs_plan["region"] and "plan_revenue" not in rec.qtd_vs_plan["sku"]
     reg = rec.register
-    assert len(reg) and set(reg.loc[reg["basis"] == "plan", "level"]) <= {"product_line"}
+    assert len(reg) and set(reg.loc[reg["basis"] == "plan", "level"]) == {"product_line"}
+    assert set(reg["level"]) <= {"product_line", "customer"}  # no action on a SKU or region without a plan
     assert "(all)" not in set(reg["key"]) and not np.isinf(reg["variance_pct"].astype(float)).any()
     assert not reg["sentence"].str.contains("inf|nan", case=False).any()
     assert any(n.startswith("The plan has no SKU or region") for n in rec.notes)

@@ -545,7 +545,9 @@ def variance_register(vs_plan: dict, vs_fc: dict, materiality, week: str, symbol
 
     Columns: period, level, key, name, product_line, region, basis, measure, actual, reference,
     variance, variance_pct (empty when the reference is 0), sentence. Variance = actual - reference
-    (currency; + = above). A dimension compared with its run-rate (no plan at it) has basis "its run-rate".
+    (currency; + = above). Customers are measured against their run-rate (basis "its run-rate"); a product
+    line, SKU or region the plan does not have is compared with its run-rate in the report's tables but is
+    not a variance of the register (no plan: nothing to open an action on).
     """
     rows = []
     period_txt = {"week": f"in {week}", "qtd": "quarter-to-date"}
@@ -559,10 +561,10 @@ def variance_register(vs_plan: dict, vs_fc: dict, materiality, week: str, symbol
                     ref_prefix = "forecast"
                     a_col, r_col, measure, what = ("orders_revenue", "forecast_revenue",
                                                    "booked orders at plan price", "booked")
+                if ref_prefix == "run_rate" and dim != "customer":
+                    continue  # a level the plan lacks: shown against run-rate in the report, no variance to act on
                 flagged = flag_material(df, materiality, r_col)
                 flagged = flagged[flagged["material"]]
-                if ref_prefix == "run_rate" and dim != "customer":  # a dimension the plan lacks: only where
-                    flagged = flagged[flagged[r_col] != 0]          # there is a run-rate to measure against
                 for r in flagged.itertuples(index=False):
                     rd = r._asdict()
                     if dim == "customer":
