@@ -102,6 +102,8 @@ class Week:
                                                         [name])[name]
             elif not self.interactive:
                 raise FileNotFoundError(f"{pq} is missing: the runner did not load table {name!r}")
+            elif self._notes is not None:  # loaded once already: the company has no such table
+                raise KeyError(f"the company's sources hold no table {name!r}")
             else:
                 from soe_helpers.data.loaders import data_notes, load_tables  # interactive use only (start-up cost)
 
@@ -188,7 +190,7 @@ def open_week(week: str = "", run_dir: str = "", params_path: str = "") -> Week:
 
         if wk.as_of is None:
             wk.as_of = pd.Timestamp(params.data.as_of) if params.data.as_of else data_as_of(
-                {n: wk.table(n) for n in ("orders", "shipments", "invoices")})
+                {n: t for n in ("orders", "shipments", "invoices") if (t := wk.optional(n)) is not None})
         wk.week = week or latest_complete_week(wk.as_of)
     parse_week(wk.week)
     if interactive:
