@@ -166,3 +166,33 @@ def test_without_a_plan_everything_is_against_run_rate():
     assert all("plan_revenue" not in t for t in rec.qtd_vs_plan.values())
     assert rec.landing["plan_quarter"] == 0.0 and np.isnan(rec.landing["gap_pct"])
     assert any("No plan was given" in n for n in rec.notes)
+
+
+def test_a_quarterly_plan_by_customer_is_compared_by_customer_and_region():
+    orders, shipments, products, customers, _, _ = _thin()
+    plan = pd.DataFrame({"quarter": ["2027-Q1", "2027-Q1"], "customer_id": ["C1", "C2"],
+                         "revenue": [1300.0, 2600.0]})
+    rec = _reconcile(orders, shipments, products, customers, plan)
+    assert rec.grain.describe() == "quarter x customer, revenue only" and rec.grain.dims == ("region", "customer_id")
+    # a quarter spread evenly over its 13 weeks: 3 weeks to date = 300 and 600
+    c = rec.qtd_vs_plan["customer"].set_index("customer_id")
+    assert c.loc["C1", "plan_revenue"] == pytest.approx(300.0) and c.loc["C1", "variance"] == pytest.approx(800.0)
+    assert c.loc["C2", "plan_revenue"] == pytest.approx(600.0) and c.loc["C2", "variance"] == pytest.approx(400.0)
+    r = rec.qtd_vs_plan["region"].set_index("region")
+    assert r.loc["EMEA", "plan_revenue"] == pytest.approx(300.0) and "plan_revenue" not in rec.qtd_vs_plan["product_line"]
+    assert set(rec.register.loc[rec.register["level"] == "customer", "basis"]) == {"plan"}
+
+
+def test_report_views_say_what_the_plan_allows():
+    from soe_helpers.analysis.reconcile import landing_headline, vs_plan_views
+
+    orders, shipments, products, customers, plan, _ = _thin()
+    rec = _reconcile(orders, shipments, products, customers, plan)
+    views = {v["heading"].split(":")[0]: v for v in vs_plan_views(rec, Materiality(abs=100.0, pct=0.05), 10)}
+    assert set(views) == {"By product line", "By region vs run-rate (no plan at this level)",
+                          "By sku vs run-rate (no plan at this level)"}
+    assert "plan_units" not in views["By product line"]["table"]          # a money-only plan has no units
+    # the landing: 2,100 + 100 + 2,200 / 13 x (9 + 6/7) = 3,868.13 vs 7,900 plan, 51.0% behind; no bias correction
+    assert landing_headline(rec, "$") == "2027-Q1 is projected to land at $3.9K: $4.0K behind the $7.9K plan (-51.0%)."
+    none = _reconcile(orders, shipments, products, customers, None)
+    assert landing_headline(none, "$") == "2027-Q1 is projected to land at $3.9K (no plan for the quarter to compare it with)."

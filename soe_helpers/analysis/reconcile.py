@@ -368,12 +368,19 @@ def reconcile_week(booked_weekly, shipped_weekly, products, customers, plan, for
                                         _dim_cols(dim), actual_prefix="actual", ref_prefix="run_rate")
         if "sku" in vs_plan[per]:
             vs_plan[per]["sku"] = _fill_line(vs_plan[per]["sku"], products)
-    # customers: no plan at customer level; the reference is the customer's run-rate before the quarter
-    rr = customer_run_rate(ship, q_weeks[0]).reset_index()
-    for per, n in (("week", 1), ("qtd", len(qtd))):
-        ref = rr.assign(units=0.0, revenue=rr["run_rate"] * n)
-        vs_plan[per]["customer"] = compare(ship_p[per], ref, ["customer_id", "customer", "region"],
-                                           actual_prefix="actual", ref_prefix="run_rate")
+    if grain is not None and grain.has("customer_id"):  # a plan by customer: customers vs plan
+        names = customers[["customer_id", "name"]].rename(columns={"name": "customer"})
+        for per in ("week", "qtd"):
+            pc = plan_p[per].drop(columns=["customer"], errors="ignore").merge(names, on="customer_id", how="left")
+            vs_plan[per]["customer"] = compare(ship_p[per], pc, _dim_cols("customer"), actual_prefix="actual",
+                                               ref_prefix="plan")
+    else:
+        # customers: no plan at customer level; the reference is the customer's run-rate before the quarter
+        rr = customer_run_rate(ship, q_weeks[0]).reset_index()
+        for per, n in (("week", 1), ("qtd", len(qtd))):
+            ref = rr.assign(units=0.0, revenue=rr["run_rate"] * n)
+            vs_plan[per]["customer"] = compare(ship_p[per], ref, ["customer_id", "customer", "region"],
+                                               actual_prefix="actual", ref_prefix="run_rate")
 
     vs_fc = {}
     for per in ("week", "qtd"):
