@@ -121,10 +121,12 @@ def _cmd_run(args) -> int:
                    only=args.only, argv=sys.argv[1:], build_email=build_run_email,
                    notebooks_dir=Path(args.notebooks_dir).resolve() if args.notebooks_dir else None)
     if res.ok:
-        print(f"\nWeek {res.week}: all {len(res.notebooks)} report(s) ok.")
+        skipped = [nb for nb in res.notebooks if not nb.get("html")]
+        print(f"\nWeek {res.week}: all {len(res.notebooks) - len(skipped)} report(s) run ok"
+              + (f"; {len(skipped)} not run (this company lacks tables they need)." if skipped else "."))
         print(f"Reports: {res.run_dir}")
         for nb in res.notebooks:
-            print(f"  {res.run_dir / nb['html']}")
+            print(f"  {res.run_dir / nb['html']}" if nb.get("html") else f"  {nb['name']}: not run — {nb.get('reason')}")
         em = res.manifest.get("email") or {}
         if em.get("kind") == "leadership":
             print(f"Email for leadership: {res.run_dir / em['file']}\n  send it with: soe send --week {res.week}")
@@ -161,16 +163,27 @@ def _cmd_bench(args) -> int:
 def _cmd_validate(args) -> int:
     from soe_helpers.core.calendar import latest_complete_week  # start-up cost: soe --help stays fast
     from soe_helpers.core.params import load_params  # start-up cost: soe --help stays fast
-    from soe_helpers.run.runner import validate_inputs  # start-up cost: soe --help stays fast
+    from soe_helpers.data.needs import plan_reports  # start-up cost: soe --help stays fast
+    from soe_helpers.data.schemas import SCHEMAS  # start-up cost: soe --help stays fast
+    from soe_helpers.run.runner import discover_notebooks, validate_inputs  # start-up cost: soe --help stays fast
 
     params = load_params(args.params, args.sets, args.data_dir)
     tables, as_of = validate_inputs(params)
     for name, lt in tables.items():
         print(f"  ok  {name:16s} {lt.rows:>10,} rows  {lt.origin}")
-    for name in params.data.sources:
-        if name not in tables:  # an optional overlap export whose file is absent: its checks will not run
-            print(f"  --  {name:16s} not provided (optional; {params.data.sources[name].file} not found)")
+    present = params.data.present()
+    for name in SCHEMAS:
+        if name in tables:
+            continue
+        if name in present:  # an optional overlap export whose file is absent: its checks will not run
+            print(f"  --  {name:16s} not provided (optional; {present[name].file} not found)")
+        else:
+            print(f"  --  {name:16s} not provided (no source in params)")
     print(f"Inputs valid. Data as of {as_of}; latest complete week {latest_complete_week(as_of)}.")
+    to_run, not_run = plan_reports([p.stem for p in discover_notebooks()], tables)
+    print(f"Reports that will run: {', '.join(to_run) or 'none'}.")
+    for name, why in not_run.items():
+        print(f"Not run: {name} — {why}.")
     return 0
 
 

@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from soe_helpers.core import run_folder
 from soe_helpers.core.calendar import week_end, week_start
 from soe_helpers.core.exports import read_table
 from soe_helpers.core.formats import fmt_money
@@ -123,8 +124,14 @@ def read_inputs(run_dir: str | Path) -> tuple[dict[str, pd.DataFrame | None], li
     report that should have written it: the tracker proposes nothing from it and says so.
     """
     frames, notes = {}, []
+    by_design = run_folder.read_not_run(Path(run_dir))  # reports the company lacks the tables for
     for name, (report, cols) in INPUT_FILES.items():
         path = Path(run_dir) / name
+        if not path.exists() and report in by_design:
+            frames[name] = None
+            notes.append(f"{name} is not there: the {report} report was not run ({by_design[report]['reason']}), so "
+                         "no actions were proposed from it.")
+            continue
         if not path.exists():
             frames[name] = None
             notes.append(f"{name} is missing: the {report} report did not run in this run or failed, so no "

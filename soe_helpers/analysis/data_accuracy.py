@@ -44,6 +44,7 @@ from soe_helpers.core.frames import isin
 from soe_helpers.analysis.kpis import ap_balance, ar_balance, inventory_value
 from soe_helpers.analysis.materiality import material_mask
 from soe_helpers.core.formats import fmt_money, fmt_pct
+from soe_helpers.data.needs import NEEDS
 
 __all__ = [
     "DEFAULT_SYSTEMS",
@@ -289,9 +290,8 @@ def freshness(tables: dict[str, pd.DataFrame | None], week: str, *, limits: dict
     for t, (col, kind) in _DATED.items():
         df = tables.get(t)
         cid, name = f"freshness:{t}", f"{_LABEL[t]}: up to date for the week"
-        if df is None:
-            if t in OPTIONAL_TABLES:
-                rows.append(_not_run(cid, "freshness", name, [sy[t]], sy[t], f"no {t} export was provided")[0])
+        if df is None:  # a table the company does not have: its freshness is unknown, not passed
+            rows.append(_not_run(cid, "freshness", name, [sy[t]], sy[t], f"no {t} export was provided")[0])
             continue
         d = df
         if t == "cash" and "kind" in d:
@@ -368,17 +368,21 @@ def completeness_checks(tables: dict[str, pd.DataFrame | None], week: str, cal: 
     if "status" in ow:
         ow = ow[ow["status"].astype(object).fillna("open") != "cancelled"]  # a cancelled line is not demand
     val = (ow["quantity"] * ow["unit_price"]).groupby(ow["sku"]).sum()
-    f = tables["forecasts"]
-    fc = set(f.loc[f["target_week"] == week, "sku"])
+    f = tables.get("forecasts")
+    if f is None:  # a company without forecast snapshots: the coverage check cannot run
+        rows.append(_not_run(cid, "completeness", name, [sy["forecasts"], sy["orders"]], sy["forecasts"],
+                             "no forecasts export was provided")[0])
+    fc = set(f.loc[f["target_week"] == week, "sku"]) if f is not None else set()
     miss_v = val[~val.index.isin(fc)].sort_values(ascending=False)
-    rows.append(_check(cid, "completeness", name, [sy["forecasts"], sy["orders"]], sy["forecasts"],
-                       "fail" if len(miss_v) else "pass", len(val), len(miss_v), float(miss_v.sum()),
-                       float(miss_v.sum()), float(val.sum()), float(miss_v.sum()),
-                       f"{_n(len(val), 'SKU')} ordered in {week}: " + (
-                           f"{len(miss_v)} had no forecast for the week ({fmt_money(miss_v.sum(), symbol)} ordered)."
-                           if len(miss_v) else "all had a forecast.")))
-    excs.append(_exceptions(cid, pd.DataFrame({"key": miss_v.index, "issue": f"no forecast for {week}",
-                                               "reference_value": miss_v.to_numpy()})))
+    if f is not None:
+        rows.append(_check(cid, "completeness", name, [sy["forecasts"], sy["orders"]], sy["forecasts"],
+                           "fail" if len(miss_v) else "pass", len(val), len(miss_v), float(miss_v.sum()),
+                           float(miss_v.sum()), float(val.sum()), float(miss_v.sum()),
+                           f"{_n(len(val), 'SKU')} ordered in {week}: " + (
+                               f"{len(miss_v)} had no forecast for the week ({fmt_money(miss_v.sum(), symbol)} ordered)."
+                               if len(miss_v) else "all had a forecast.")))
+        excs.append(_exceptions(cid, pd.DataFrame({"key": miss_v.index, "issue": f"no forecast for {week}",
+                                                   "reference_value": miss_v.to_numpy()})))
 
     # a plan for every week of the quarter
     cid, name = "completeness:plan_covers_quarter", "The S&OP plan covers every week of the quarter"
@@ -555,10 +559,11 @@ def run_checks(tables: dict[str, pd.DataFrame | None], week: str, cal: FiscalCal
                symbol: str) -> AccuracyResult:
     """Every check for ``week`` (see the module docstring); ``settings`` is ``params.data_accuracy``.
 
-    ``tables`` maps table name -> frame, None for an optional export not provided. Required tables:
-    products, orders, shipments, invoices, bills, purchase_orders, inventory, forecasts, plan.
+    ``tables`` maps table name -> frame, None for a table the company did not provide. Required tables:
+    the report's needs (:data:`soe_helpers.data.needs.NEEDS`); the checks of any other table are not run
+    without it.
     """
-    need = ["products", "orders", "shipments", "invoices", "bills", "purchase_orders", "inventory", "forecasts", "plan"]
+    need = list(NEEDS["data_accuracy"].requires)
     missing = [n for n in need if tables.get(n) is None]
     if missing:
         raise ValueError(f"data accuracy needs the tables {', '.join(missing)}")

@@ -305,6 +305,10 @@ def reconcile_week(booked_weekly, shipped_weekly, products, customers, plan, for
     ship = shipped_facts(shipped_weekly, products, customers)
     book = booked_facts(booked_weekly, products, customers)
     notes: list[str] = []
+    plan = None if plan is not None and plan.empty else plan  # an absent table may come as an empty frame
+    forecasts = None if forecasts is not None and forecasts.empty else forecasts
+    if forecasts is None:  # tables by need: nothing to compare orders with, not a zero forecast
+        notes.append("No forecast snapshots were provided: orders are not compared with a forecast.")
     if plan is not None:
         wp = PG.weekly_plan(plan, cal, products, customers)
         grain = wp.attrs["grain"]

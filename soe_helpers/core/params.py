@@ -14,6 +14,7 @@ import copy
 import datetime as dt
 import json
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -31,6 +32,8 @@ __all__ = [
     "apply_sets",
     "deep_merge",
     "params_from_json",
+    "is_demo",
+    "company_slug",
 ]
 
 
@@ -92,6 +95,8 @@ class Source(_Strict):
 
     ``columns`` maps canonical column -> the source's own header. ``url_env`` names the
     environment variable holding the database URL (the URL itself never goes in params).
+    Neither a file nor a query (``file: null``, e.g. to drop a table an extended file names) means
+    the company does not have the table: it is absent, as if not listed (:attr:`absent`).
     """
 
     file: str | None = None
@@ -106,11 +111,16 @@ class Source(_Strict):
 
     @model_validator(mode="after")
     def _one_origin(self):
-        if bool(self.file) == bool(self.query):
-            raise ValueError("give exactly one of 'file' or 'query'")
+        if self.file and self.query:
+            raise ValueError("give exactly one of 'file' or 'query' (or `file: null` for a table you do not have)")
         if self.query and not self.url_env:
             raise ValueError("a 'query' source needs 'url_env', the environment variable holding the database URL")
         return self
+
+    @property
+    def absent(self) -> bool:
+        """The table has no origin (``file: null`` and no query): the company does not have it."""
+        return not self.file and not self.query
 
 
 class DataParams(_Strict):
@@ -120,6 +130,10 @@ class DataParams(_Strict):
     # days from order date to the requested date when the orders have none (soe_helpers.data.completion)
     order_lead_time_days: int = Field(14, ge=0, le=365)
     sources: dict[str, Source]
+
+    def present(self) -> dict[str, Source]:
+        """The sources of the tables the company has: a table not listed, or listed with ``file: null``, is absent."""
+        return {n: s for n, s in self.sources.items() if not s.absent}
 
     # Table names and column mappings are checked against the canonical schemas one layer up:
     # soe_helpers.data.sources.check_sources (core knows no table).
@@ -500,6 +514,15 @@ class Params(_Strict):
         default_factory=dict,
         description="per-notebook papermill parameters; keys are checked against each notebook's parameters cell",
     )
+    outputs: str | None = Field(
+        None, description="this company's folder of runs, history page and SQLite store, relative to the outputs "
+                          "folder (outputs/, or $SOE_OUTPUTS) or absolute; default for a --params company: its "
+                          "name as a slug (outputs/finger-lakes-cycles/), for the demo company: outputs/ itself")
+
+    def outputs_dir(self) -> Path:
+        """The folder this company's runs (``<week>/<run_id>/``), ``index.html`` and SQLite store live in."""
+        base = paths.outputs_dir()
+        return paths.resolve(self.outputs, base) if self.outputs else base
 
     def data_dir(self) -> Path:
         if not self.data.dir:
@@ -640,6 +663,18 @@ def param_files(files: list[str | Path] | None = None) -> list[Path]:
     return out
 
 
+def is_demo(chain: list[Path]) -> bool:
+    """Params merged from ``chain`` are the built-in demo company's: they stand on ``params/company.yaml``."""
+    demo = (paths.params_dir() / DEMO_PARAMS).resolve()
+    return any(Path(f).resolve() == demo for f in chain)
+
+
+def company_slug(name: str | None) -> str:
+    """A company's folder name: ``"Finger Lakes Cycles, Inc."`` -> ``finger-lakes-cycles-inc``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", str(name or "").casefold()).strip("-")
+    return slug[:60].strip("-") or "company"
+
+
 def load_params(
     files: list[str | Path] | None = None,
     sets: list[str] | None = None,
@@ -662,11 +697,15 @@ def load_params(
             is read.
     """
     raw: dict = {}
-    for f in param_files(files):
+    chain = param_files(files)
+    for f in chain:
         doc = _read_yaml(f)
         doc.pop("extends", None)
         raw = deep_merge(raw, doc)
     raw = apply_sets(raw, sets or [])
+    if raw.get("outputs") is None and not is_demo(chain):
+        raw["outputs"] = company_slug((raw.get("company") or {}).get("name") if isinstance(raw.get("company"), dict)
+                                      else None)
     if data_dir is None and os.environ.get("SOE_DATA_DIR"):
         data_dir = os.environ["SOE_DATA_DIR"]  # lets an interactive kernel or a test point at other exports
     if data_dir is not None:

@@ -10,7 +10,8 @@ A weekly run writes into its own folder (earlier runs are never touched)::
         <run_id>/
             started.json       written first: run id, week, pid, host, notebooks, partial (an --only run)
             params.json        the resolved params
-            data/              the validated tables as Parquet, and _meta.json (as_of, week)
+            data/              the validated tables as Parquet, and _meta.json (as_of, week, not_run: the
+                               reports not run by design, each with its reason "needs cash, bills")
             results/           <section>.json: figures each report recorded
             results.json       every section merged, written at the end
             email/             leadership.eml or failure_notice.eml
@@ -21,7 +22,9 @@ A weekly run writes into its own folder (earlier runs are never touched)::
 
 A run's state (:func:`run_state`) is read from those files only, never from the store:
 
-* ``ok``       finished, every notebook of the pack ran and succeeded;
+* ``ok``       finished, every notebook of the pack ran and succeeded, or was not run by design: a report
+               whose tables the company does not have is recorded ``not run`` (:data:`NOT_RUN`) with the
+               reason ``needs <tables>``, and is no failure;
 * ``partial``  finished and succeeded, but only some notebooks ran (``soe run --only``);
 * ``failed``   a ``FAILED`` marker, or a manifest with status failed;
 * ``running``  no manifest yet and the process that started it is alive on this machine;
@@ -53,6 +56,7 @@ __all__ = [
     "manifest_path", "results_path", "section_path", "data_dir", "table_path", "meta_path", "params_path",
     "email_dir", "export_path", "started_path", "RUN_ID_RE", "failed_path", "new_run_id", "new_run_dir", "write_started", "write_manifest", "write_failed",
     "read_manifest", "run_state", "list_runs", "latest_full_run", "latest_run", "read_latest", "point_latest",
+    "NOT_RUN", "not_run_status", "write_meta", "read_meta", "read_not_run", "counts_as_done",
 ]
 
 DATA_DIRNAME = "data"
@@ -68,6 +72,9 @@ LATEST_LINK = "latest"
 
 #: Every state :func:`run_state` returns.
 STATES = ("running", "ok", "failed", "aborted", "partial")
+
+#: A notebook's status when the runner did not run it by design: the company lacks a table it needs.
+NOT_RUN = "not run"
 
 _NOT_RUNS = {LATEST_LINK, "interactive"}
 
@@ -206,6 +213,38 @@ def write_failed(run_dir: Path, text: str) -> Path:
     return write_atomic(failed_path(run_dir), text)
 
 
+def not_run_status(name: str, reason: str) -> dict:
+    """The status record of a notebook not run by design (``reason``: ``"needs cash, bills"``)."""
+    return {"name": name, "status": NOT_RUN, "reason": reason, "error": None, "ipynb": None, "html": None,
+            "seconds": 0.0}
+
+
+def counts_as_done(status: dict) -> bool:
+    """A notebook status that leaves the run ok: it succeeded, or was not run by design."""
+    return status.get("status") in ("ok", NOT_RUN)
+
+
+def write_meta(run_dir: Path, as_of, week: str, not_run: dict[str, str] | None = None,
+               data_notes: list[str] | None = None) -> Path:
+    """``data/_meta.json``, written before any notebook runs: the data's as-of date, the week, the
+    reports not run by design (notebook -> reason), which the summary and the email name in their place, and
+    the load's data notes (what it inferred, :mod:`soe_helpers.data.completion`), which the reports print."""
+    return write_atomic(meta_path(run_dir), json.dumps({"as_of": str(as_of), "week": week,
+                                                        "not_run": dict(not_run or {}),
+                                                        "data_notes": list(data_notes or [])}))
+
+
+def read_meta(run_dir: Path) -> dict:
+    """``data/_meta.json`` of the run ({} when absent or unreadable)."""
+    return _read_json(meta_path(run_dir)) or {}
+
+
+def read_not_run(run_dir: Path) -> dict[str, dict]:
+    """The status records of the run's notebooks not run by design (see :func:`not_run_status`)."""
+    skipped = read_meta(run_dir).get("not_run") or {}
+    return {n: not_run_status(n, str(why)) for n, why in skipped.items()} if isinstance(skipped, dict) else {}
+
+
 # ---------------------------------------------------------------- reading a run's state
 
 
@@ -282,7 +321,10 @@ def run_state(run_dir: Path) -> RunInfo:
         if partial:
             ran = ", ".join(n.get("name", "?") for n in manifest.get("notebooks", []))
             return RunInfo(run_dir.name, run_dir, "partial", True, f"partial run of {ran or 'no notebook'}", manifest)
-        return RunInfo(run_dir.name, run_dir, "ok", False, "finished, every report ok", manifest)
+        skipped = [n for n in manifest.get("notebooks", []) if n.get("status") == NOT_RUN]
+        why = "finished, every report ok" + (
+            "; not run by design: " + "; ".join(f"{n.get('name')} ({n.get('reason')})" for n in skipped) if skipped else "")
+        return RunInfo(run_dir.name, run_dir, "ok", False, why, manifest)
     if failed.exists():
         return RunInfo(run_dir.name, run_dir, "failed", partial,
                        f"stopped before its reports ran: {_first_line(failed)}", None)

@@ -41,7 +41,7 @@ from soe_helpers.data.completion import complete_frames
 from soe_helpers.data.sources import check_sources
 
 __all__ = ["DataError", "Problem", "LoadedTable", "load_tables", "load_table", "read_source", "coerce_table",
-           "parse_money", "parse_dates", "parse_periods", "file_sha256", "data_as_of",
+           "parse_money", "parse_dates", "parse_periods", "file_sha256", "data_as_of", "AS_OF_TABLES", "empty_table",
            "data_notes"]
 
 _SHOW = 5  # offending rows shown per problem
@@ -773,10 +773,21 @@ def _parse_column(s: pd.Series, col: Column, src: Source) -> tuple[pd.Series, pd
 # ---------------------------------------------------------------- the load
 
 
+def empty_table(name: str) -> pd.DataFrame:
+    """An empty frame of canonical table ``name``: every column, typed as a load types it."""
+    schema = SCHEMAS[name]
+    lt = LoadedTable(name, pd.DataFrame({c: pd.Series(dtype=object) for c in schema.column_names}), name)
+    frame, _ = coerce_table(lt, schema, Source(file=f"{name}.csv"))
+    return frame
+
+
 def load_table(name: str, params: Params) -> LoadedTable:
     """Read, parse and check one table on its own (foreign keys not checked)."""
     check_sources(params)
-    src = params.data.sources[name]
+    src = params.data.present().get(name)
+    if src is None:
+        raise DataError([Problem(name, "params", f"table {name} is not provided (no source in data.sources, or "
+                                 "`file: null`)")])
     lt = read_source(name, src, params.data_dir(), params.data.query_timeout_seconds)
     frame, problems = coerce_table(lt, SCHEMAS[name], src)
     if problems:
@@ -814,28 +825,30 @@ def _check_foreign_keys(tables: dict[str, LoadedTable]) -> list[Problem]:
 
 
 def load_tables(params: Params, tables: list[str] | None = None) -> dict[str, LoadedTable]:
-    """Load and validate every declared source (or ``tables``); raise one DataError with all problems.
+    """Load and validate every present source (or those of ``tables`` present); raise one DataError with all problems.
 
-    Raises ParamsError first when a source names an unknown table or canonical column.
+    A table not listed in ``data.sources``, or listed with ``file: null``, is absent: it is not loaded and
+    no check involves it (foreign keys are checked between present tables only). A present file with a
+    header and no rows is a present, empty table (its columns are checked). Raises ParamsError first when
+    a source names an unknown table or canonical column, or a minimum table has no source.
     Returns canonical tables keyed by name; each :class:`LoadedTable` carries its typed
     ``frame``, origin and the file's sha256 for the run manifest.
     """
     check_sources(params)  # table names and column mappings fit the schemas (ParamsError)
-    names = tables or [n for n in SCHEMAS if n in params.data.sources]
+    present = params.data.present()
+    names = [n for n in (tables or SCHEMAS) if n in present]
     loaded: dict[str, LoadedTable] = {}
     problems: list[Problem] = []
     for name in names:
-        src = params.data.sources[name]
-        if not SCHEMAS[name].required and src.file and not (params.data_dir() / Path(src.file).expanduser()).exists():
+        src = present[name]
+        if SCHEMAS[name].overlap and src.file and not (params.data_dir() / Path(src.file).expanduser()).exists():
             continue  # an optional overlap export (e.g. CRM bookings) not provided: the data-accuracy report says so
         try:
             lt = read_source(name, src, params.data_dir(), params.data.query_timeout_seconds)
         except DataError as e:
             problems.extend(e.problems)
             continue
-        frame, probs = coerce_table(lt, SCHEMAS[name], src)
-        if lt.rows == 0 and SCHEMAS[name].required and not probs:
-            probs.append(Problem(name, lt.origin, "the file has a header but no data rows: expected at least one row"))
+        frame, probs = coerce_table(lt, SCHEMAS[name], src)  # a header-only file: a present, empty table
         problems.extend(probs)
         lt.frame = frame
         loaded[name] = lt
@@ -867,10 +880,14 @@ def data_notes(tables: dict[str, LoadedTable]) -> list[str]:
     return [n for lt in tables.values() for n in lt.notes]
 
 
+#: The tables that date the data (:func:`data_as_of`), loaded by every run, ``--only`` too.
+AS_OF_TABLES = ("orders", "shipments", "invoices")
+
+
 def data_as_of(tables: dict[str, pd.DataFrame]) -> pd.Timestamp:
     """The data's as-of date: the latest order, shipment or invoice date present."""
     dates = []
-    for name, col in (("orders", "order_date"), ("shipments", "ship_date"), ("invoices", "invoice_date")):
+    for name, col in zip(AS_OF_TABLES, ("order_date", "ship_date", "invoice_date")):
         if name in tables and len(tables[name]):
             dates.append(tables[name][col].max())
     dates = [d for d in dates if pd.notna(d)]

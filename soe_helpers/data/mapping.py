@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from soe_helpers.data.schemas import SCHEMAS
+from soe_helpers.data.needs import turns_on_text
 
 __all__ = ["SYNONYMS", "ColumnMatch", "FileProposal", "norm", "read_headers", "match_columns", "propose_table",
            "propose_folder", "EXPORT_SUFFIXES"]
@@ -235,21 +236,8 @@ def propose_folder(folder: Path) -> list[FileProposal]:
     return out
 
 
-#: what each table turns on (README and ``soe init`` print it)
-TURNS_ON = {
-    "orders": "demand reconciliation (with products, customers and a plan), fulfilment KPIs, the landing's backlog",
-    "products": "product lines and costs for every report",
-    "customers": "regions, payment terms and names",
-    "plan": "variances against the S&OP plan (else run-rate)",
-    "forecasts": "forecast error, value added and bias corrections",
-    "shipments": "shipped revenue and OTIF",
-    "invoices": "AR, DSO and customer receipts in the 13-week cash forecast",
-    "bills": "AP, DPO and supplier payments in the cash forecast",
-    "purchase_orders": "late supplier detection and planned purchases",
-    "inventory": "DIO, stock cover and orders at risk",
-    "suppliers": "supplier names, terms and lead times",
-    "cash": "the opening balance and other flows of the 13-week cash forecast",
-}
+#: what each table turns on (``soe init`` prints it; the README's table says the same): from the needs registry
+TURNS_ON = {t: turns_on_text(t) for t in SCHEMAS}
 
 
 def _yaml_str(s: str) -> str:
@@ -309,7 +297,9 @@ def init_report(proposals: list[FileProposal]) -> list[str]:
     have = {fp.table for fp in proposals if fp.table}
     out.append("Tables found: " + (", ".join(t for t in SCHEMAS if t in have) or "none"))
     for t, what in TURNS_ON.items():
-        if t not in have:
+        if t not in have and SCHEMAS[t].required:
+            out.append(f"  {t} not found: it is required (every company starts with orders, products, customers)")
+        elif t not in have:
             out.append(f"  add {t} to turn on {what}")
     return out
 

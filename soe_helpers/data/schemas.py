@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Column", "TableSchema", "SCHEMAS", "FOREIGN_KEYS", "TABLE_ORDER", "schema"]
+__all__ = ["Column", "TableSchema", "SCHEMAS", "FOREIGN_KEYS", "TABLE_ORDER", "MINIMUM_TABLES", "schema"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,12 @@ class TableSchema:
     columns: tuple[Column, ...]
     key: tuple[str, ...]
     doc: str = ""
-    required: bool = True
+    required: bool = False
+    """Every company has it: one of the minimum tables (orders, products, customers). Any other table is
+    optional: absent, the reports that need it are not run (:mod:`soe_helpers.data.needs`)."""
+    overlap: bool = False
+    """Another system's copy of figures the ERP holds (CRM, MRP, GL), for the data-accuracy tie-outs: a
+    source whose file is not there is read as not provided, never as an error."""
     checks: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)
     """Row rules ``(left, op, right)`` between two date/week columns, e.g. ``("due_date", ">=", "invoice_date")``."""
     one_of: tuple[str, ...] = ()
@@ -85,6 +90,7 @@ SCHEMAS: dict[str, TableSchema] = {
             ),
             key=("sku",),
             doc="Item master (ERP).",
+            required=True,
         ),
         TableSchema(
             "customers",
@@ -102,6 +108,7 @@ SCHEMAS: dict[str, TableSchema] = {
             ),
             key=("customer_id",),
             doc="Customer master (CRM).",
+            required=True,
         ),
         TableSchema(
             "suppliers",
@@ -171,6 +178,7 @@ SCHEMAS: dict[str, TableSchema] = {
             ),
             key=("order_id", "line"),
             doc="Sales order lines (ERP).",
+            required=True,
             checks=(("promised_date", ">=", "order_date"), ("requested_date", ">=", "order_date")),
         ),
         TableSchema(
@@ -273,7 +281,7 @@ SCHEMAS: dict[str, TableSchema] = {
             ),
             key=("booking_id",),
             doc="CRM bookings (closed-won deals) beside the ERP's sales orders; optional, for the data-accuracy tie-out.",
-            required=False,
+            overlap=True,
         ),
         TableSchema(
             "mrp_inventory",
@@ -285,7 +293,7 @@ SCHEMAS: dict[str, TableSchema] = {
             ),
             key=("week", "sku", "location"),
             doc="MRP on-hand quantities beside the ERP's inventory; optional, for the data-accuracy tie-out.",
-            required=False,
+            overlap=True,
         ),
         TableSchema(
             "gl_balances",
@@ -297,7 +305,7 @@ SCHEMAS: dict[str, TableSchema] = {
             ),
             key=("date", "account"),
             doc="General-ledger control-account balances; optional, tied out to the AR, AP and inventory detail.",
-            required=False,
+            overlap=True,
         ),
     ]
 }
@@ -322,6 +330,9 @@ FOREIGN_KEYS: list[tuple[str, tuple[str, ...], str, tuple[str, ...]]] = [
 
 #: Masters first, so orphan checks read naturally.
 TABLE_ORDER = list(SCHEMAS)
+
+#: The tables every company starts with; every other table is optional and turns on more.
+MINIMUM_TABLES = tuple(n for n, s in SCHEMAS.items() if s.required)
 
 
 def schema(name: str) -> TableSchema:

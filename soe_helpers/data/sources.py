@@ -4,7 +4,8 @@
 source) and knows nothing of the canonical tables, which live one layer up in
 :mod:`soe_helpers.data.schemas`. :func:`check_sources` adds the checks that need them: every
 source, freshness or system entry names a known table, every column mapping names a canonical
-column of its table, and every required table has a source. It runs wherever inputs are read for a
+column of its table, and every minimum table (orders, products, customers) has a source; any other
+table may be absent (not listed, or ``file: null``). It runs wherever inputs are read for a
 run (``load_tables``, the runner's check before anything runs, ``soe validate``) and raises the
 same :class:`~soe_helpers.core.params.ParamsError` (exit code 2) with the same lines as before.
 """
@@ -36,9 +37,11 @@ def source_problems(params: Params) -> list[str]:
                        f"{name} has: {', '.join(SCHEMAS[name].column_names)}")
                 break
     if msg is None:
-        missing = sorted(n for n, s in SCHEMAS.items() if s.required and n not in sources)
+        present = params.data.present()
+        missing = [n for n, s in SCHEMAS.items() if s.required and n not in present]
         if missing:
-            msg = f"missing source(s) for required table(s): {', '.join(missing)}"
+            msg = (f"missing source(s) for required table(s): {', '.join(missing)} (every company starts with "
+                   f"{', '.join(n for n, s in SCHEMAS.items() if s.required)}; any other table is optional)")
     if msg:  # worded as pydantic worded it when core held this check, so messages stay the same
         problems.append(f"'data.sources': Value error, {msg}")
     for key in ("freshness_days", "systems"):

@@ -94,7 +94,7 @@ def post_chat_week(params, *, week: str | None = None, run_id: str | None = None
     name = params.chat.webhook_url_env
     url = env.get(name) or ""
     secrets = secret_values(params, env) + ([url] if url else [])
-    wk, run_dir = sd.find_run(week, run_id, outputs)
+    wk, run_dir = sd.find_run(week, run_id, outputs or params.outputs_dir())
     manifest = run_folder.read_manifest(run_dir)
     if manifest is None:
         raise sd.SendError(f"run {run_dir.name} of {wk} has no readable manifest: it did not finish; re-run the week", 2)

@@ -40,6 +40,7 @@ import css_inline
 from soe_helpers.report import records
 from soe_helpers.report import summary as sm
 from soe_helpers.core.calendar import week_add
+from soe_helpers.core import run_folder
 from soe_helpers.core.run_folder import EMAIL_DIRNAME, write_atomic
 from soe_helpers.core.secrets import SMTP_PASSWORD_ENV, redact, secret_values
 
@@ -223,8 +224,7 @@ def leadership_html(ctx: dict, *, cids: Mapping[str, str], links: Mapping[str, s
                        f"<p>No tracked figure moved materially since {_e(ctx['previous_week'])}.</p>")
     reports = []
     for ref in sm.PACK:
-        st = ctx["statuses"].get(ref.notebook)
-        state = "not run" if st is None else ("ok" if st.get("status") == "ok" else "FAILED")
+        state = sm.status_word(ctx["statuses"].get(ref.notebook))
         where, _ = _report_ref(ref.notebook, links, attached)
         reports.append(f"<li>{_e(ref.title)}: {_e(state)}{(' · ' + where) if where else ''}</li>")
     where, _ = _report_ref("executive_summary", links, attached)
@@ -302,8 +302,7 @@ def leadership_text(ctx: dict, *, links: Mapping[str, str], attached: set[str], 
             f"  No tracked figure moved materially since {ctx['previous_week']}."]
     lines += ["", "REPORTS"]
     for ref in sm.PACK:
-        st = ctx["statuses"].get(ref.notebook)
-        state = "not run" if st is None else ("ok" if st.get("status") == "ok" else "FAILED")
+        state = sm.status_word(ctx["statuses"].get(ref.notebook))
         _, where = _report_ref(ref.notebook, links, attached)
         lines.append(f"  - {ref.title}: {state}" + (f" · {where}" if where else ""))
     if attachment_note:
@@ -434,8 +433,9 @@ def build_failure_notice(manifest: dict, params, *, reason: str = "", expected: 
     secrets = list(secret_values(params)) if secrets is None else list(secrets)
     week, run_id = manifest.get("week", "?"), manifest.get("run_id", "?")
     nbs = manifest.get("notebooks", [])
-    failed = [n for n in nbs if n.get("status") != "ok"]
+    failed = [n for n in nbs if not run_folder.counts_as_done(n)]
     ok = [n["name"] for n in nbs if n.get("status") == "ok"]
+    by_design = [n for n in nbs if n.get("status") == run_folder.NOT_RUN]
     missing = sorted(set(expected or []) - {n["name"] for n in nbs})
     what = "FAILED" if failed or manifest.get("status") != "ok" or reason else "partial run"
     subject_text = sm.subject(week, f"{'weekly run FAILED' if what == 'FAILED' else 'partial run'}, "
@@ -458,6 +458,9 @@ def build_failure_notice(manifest: dict, params, *, reason: str = "", expected: 
         lines += ["", _wrap(redact(reason, secrets))]
     if missing:
         lines += ["", _wrap("Not part of this run: " + ", ".join(missing) + ".")]
+    if by_design:
+        lines += ["", _wrap("Not run by design: " + "; ".join(f"{n['name']} ({n.get('reason')})" for n in by_design)
+                            + ".")]
     if ok:
         lines += ["", _wrap("Succeeded: " + ", ".join(ok) + ".")]
     lines += ["", _wrap(f"What to do: open the executed notebook named above, fix the cause and run the whole pack "
@@ -499,7 +502,7 @@ def build_run_email(run_dir: str | Path, manifest: dict, params, *, expected: It
     run_dir = Path(run_dir)
     nbs = manifest.get("notebooks", [])
     expected = list(expected) if expected is not None else [n["name"] for n in nbs]
-    ran_ok = {n["name"] for n in nbs if n.get("status") == "ok"}
+    ran_ok = {n["name"] for n in nbs if run_folder.counts_as_done(n)}  # "not run" by design: the pack is complete
     complete = manifest.get("status") == "ok" and set(expected) <= ran_ok
     out = run_dir / EMAIL_DIRNAME
     error = None

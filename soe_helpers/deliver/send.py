@@ -414,7 +414,7 @@ def send_week(params, *, week: str | None = None, run_id: str | None = None, dry
     env = os.environ if environ is None else environ
     password = env.get(SMTP_PASSWORD_ENV) or None
     secrets = secret_values(params, env)
-    wk, run_dir = find_run(week, run_id, outputs)
+    wk, run_dir = find_run(week, run_id, outputs or params.outputs_dir())
     outgoing = load_outgoing(wk, run_dir)
     msg, rcpt = address_message(outgoing, params)
     store = store or open_store(params)

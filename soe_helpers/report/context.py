@@ -26,10 +26,14 @@ from soe_helpers.core import run_folder
 from soe_helpers.core.calendar import FiscalCalendar, latest_complete_week, parse_week, week_end
 from soe_helpers.core.params import Params, load_params, params_from_json
 
-__all__ = ["Week", "open_week", "to_jsonable", "DATA_DIRNAME", "RESULTS_DIRNAME"]
+__all__ = ["Week", "open_week", "to_jsonable", "DATA_DIRNAME", "RESULTS_DIRNAME", "TableNotProvided"]
 
 DATA_DIRNAME = run_folder.DATA_DIRNAME  # the layout of a run folder belongs to core.run_folder
 RESULTS_DIRNAME = run_folder.RESULTS_DIRNAME
+
+
+class TableNotProvided(FileNotFoundError):
+    """The company does not have this table (not in ``data.sources``, or ``file: null``)."""
 
 
 def to_jsonable(v: Any) -> Any:
@@ -101,9 +105,12 @@ class Week:
                 self._tables[name] = aggregates.compute({t: self.table(t) for t in agg.sources}, as_of,
                                                         [name])[name]
             elif not self.interactive:
-                raise FileNotFoundError(f"{pq} is missing: the runner did not load table {name!r}")
+                if name in self.params.data.sources and not self.params.data.sources[name].absent:
+                    raise FileNotFoundError(f"{pq} is missing: the runner did not load table {name!r}")
+                raise TableNotProvided(f"table {name!r} is not provided: this company's params have no source for it")
             elif self._notes is not None:  # loaded once already: the company has no such table
-                raise KeyError(f"the company's sources hold no table {name!r}")
+                raise TableNotProvided(f"table {name!r} is not provided: this company's params have no "
+                                       "source for it (or its optional export is not there)")
             else:
                 from soe_helpers.data.loaders import data_notes, load_tables  # interactive use only (start-up cost)
 
@@ -111,6 +118,9 @@ class Week:
                 for n, lt in loaded.items():
                     self._tables.setdefault(n, lt.frame)
                 self._notes = data_notes(loaded)
+                if name not in self._tables:
+                    raise TableNotProvided(f"table {name!r} is not provided: this company's params have no "
+                                           "source for it (or its optional export is not there)")
         return self._tables[name]
 
     def optional(self, name: str) -> pd.DataFrame | None:
@@ -118,7 +128,7 @@ class Week:
         table not given): the report then says what it cannot show instead of failing."""
         try:
             return self.table(name)
-        except (FileNotFoundError, KeyError):
+        except TableNotProvided:
             return None
 
     @property
@@ -133,6 +143,31 @@ class Week:
                 self.table("orders")  # an analyst's session: the load records them
                 self._notes = self._notes or []
         return self._notes
+
+    def has(self, name: str) -> bool:
+        """Whether the company provided canonical table ``name`` (or an aggregate's source tables)."""
+        try:
+            self.table(name)
+        except TableNotProvided:
+            return False
+        return True
+
+    def table_or_empty(self, name: str) -> pd.DataFrame:
+        """:meth:`table`, or an empty frame of the table's canonical columns and types when the company does not
+        have it (an optional input the report's needs declare: :mod:`soe_helpers.data.needs`). An aggregate whose
+        source tables are absent is computed over empty ones."""
+        try:
+            return self.table(name)
+        except TableNotProvided:
+            pass
+        from soe_helpers.data import aggregates  # DuckDB: loaded only when a notebook reads a table
+        from soe_helpers.data.loaders import empty_table  # the loader's typing rule, for an empty frame
+
+        if name in aggregates.AGGREGATES:
+            agg = aggregates.AGGREGATES[name]
+            as_of = week_end(self.week) if self.week else None
+            return aggregates.compute({t: self.table_or_empty(t) for t in agg.sources}, as_of, [name])[name]
+        return empty_table(name)
 
     def record(self, record: Any, **figures: Any) -> dict:
         """Record a report's figures in the run's ``results/<section>.json`` (merged per section).
@@ -194,7 +229,7 @@ def open_week(week: str = "", run_dir: str = "", params_path: str = "") -> Week:
         wk.week = week or latest_complete_week(wk.as_of)
     parse_week(wk.week)
     if interactive:
-        wk.run_dir = run_folder.interactive_dir(wk.week)
+        wk.run_dir = run_folder.interactive_dir(wk.week, params.outputs_dir())
         wk.run_dir.mkdir(parents=True, exist_ok=True)
     if wk.as_of is None:
         wk.as_of = week_end(wk.week)

@@ -62,6 +62,7 @@ __all__ = [
     "changes_since",
     "kpi_table",
     "status_table",
+    "status_word",
     "assumptions",
     "items_html",
     "lights_count",
@@ -112,15 +113,17 @@ ITEM_COLUMNS = ["section", "report", "topic", "light", "sentence", "link"]
 def read_run_statuses(run_dir: str | Path, exclude: Iterable[str] = ("executive_summary",)) -> dict[str, dict]:
     """Status of every notebook the runner started in ``run_dir`` (from ``.work/``).
 
-    Returns ``{notebook: {"status": "ok" | "failed", "error": str | None, ...}}``. A notebook
-    the runner started whose worker never reported (timed out, killed) is ``failed``; a
-    notebook absent from the dict was not part of the run.
+    Returns ``{notebook: {"status": "ok" | "failed" | "not run", "error": str | None, ...}}``. A notebook
+    the runner started whose worker never reported (timed out, killed) is ``failed``; one the runner did not
+    run by design (the company lacks a table it needs) is ``not run`` with its ``reason`` ("needs cash");
+    a notebook absent from the dict was not part of the run.
     """
     work = Path(run_dir) / ".work"
     out: dict[str, dict] = {}
-    if not work.is_dir():
-        return out
     skip = set(exclude)
+    if not work.is_dir():
+        return {n: st for n, st in run_folder.read_not_run(run_dir).items() if n not in skip}
+    out.update({n: st for n, st in run_folder.read_not_run(run_dir).items() if n not in skip})  # not run by design
     for spec in sorted(work.glob("*.spec.json")):
         name = spec.name[: -len(".spec.json")]
         if name in skip:
@@ -214,7 +217,8 @@ def run_inputs(wk) -> RunInputs:
     if not wk.interactive:
         return RunInputs(read_run_results(wk.run_dir), read_run_statuses(wk.run_dir), Path(wk.run_dir),
                          Path(wk.run_dir).name, f"Figures recorded by the reports of run {Path(wk.run_dir).name}.")
-    info = run_folder.latest_full_run(run_folder.week_dir(wk.week))
+    params = getattr(wk, "params", None)  # the company's own outputs folder (None: the default one)
+    info = run_folder.latest_full_run(run_folder.week_dir(wk.week, params.outputs_dir() if params else None))
     if info is None:
         return RunInputs({}, {}, None, "", f"No complete run of {wk.week} yet: run `soe run --week {wk.week}` "
                                             "and open this notebook again.")
@@ -239,13 +243,16 @@ def section_if_ok(results: Mapping[str, dict], statuses: Mapping[str, dict], sec
 
 
 def report_state(ref: ReportRef, statuses: Mapping[str, dict], results: Mapping[str, dict], week: str) -> str:
-    """What the summary may show for ``ref``: ``ok``, ``failed``, ``not_run``, ``no_figures`` or ``stale``.
+    """What the summary may show for ``ref``: ``ok``, ``failed``, ``not_run``, ``needs``, ``no_figures`` or ``stale``.
 
+    ``needs`` = not run by design: the company lacks a table the report needs (its status's ``reason``).
     ``stale`` = the section records a ``week`` other than ``week`` (never shown).
     """
     st = statuses.get(ref.notebook)
     if st is None:
         return "not_run"
+    if st.get("status") == run_folder.NOT_RUN:
+        return "needs"
     if st.get("status") != "ok":
         return "failed"
     sec = results.get(ref.section)
@@ -259,6 +266,7 @@ def report_state(ref: ReportRef, statuses: Mapping[str, dict], results: Mapping[
 _STATE_SENTENCE = {
     "failed": "The {title} report failed this week: its figures are not shown.",
     "not_run": "The {title} report was not part of this run: its figures are not shown.",
+    "needs": "not run — {reason}.",
     "no_figures": "The {title} report recorded no figures this week: nothing to show.",
     "stale": "The {title} report's figures are not for {week}: they are not shown.",
 }
@@ -658,7 +666,9 @@ def build_items(
         state = report_state(ref, statuses, results, week)
         link = f"{ref.notebook}.html" if statuses.get(ref.notebook, {}).get("status") == "ok" else ""
         if state != "ok":
-            rows.append(_item(ref, ref.title, "grey", _STATE_SENTENCE[state].format(title=ref.noun, week=week), link))
+            reason = statuses.get(ref.notebook, {}).get("reason") or "needs tables this company does not have"
+            rows.append(_item(ref, ref.title, "grey",
+                              _STATE_SENTENCE[state].format(title=ref.noun, week=week, reason=reason), link))
             continue
         rec = recs.get(ref.section)  # None: recorded, but not of its record's shape
         built = [] if rec is None else _BUILDERS.get(ref.section, lambda *a, **k: [])(
@@ -837,13 +847,22 @@ def kpi_display(kpis: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------- tables for the report
 
 
+def status_word(st: Mapping[str, Any] | None) -> str:
+    """A report's status in words for the summary and the email: ``ok``, ``FAILED``, ``not run`` (not part of the
+    run) or ``not run — needs cash, bills`` (the company lacks a table it needs)."""
+    if st is None:
+        return "not run"
+    if st.get("status") == run_folder.NOT_RUN:
+        return f"not run — {st.get('reason') or 'needs tables this company does not have'}"
+    return {"ok": "ok", "failed": "FAILED"}.get(st.get("status"), str(st.get("status")))
+
+
 def status_table(statuses: Mapping[str, dict], pack: Iterable[ReportRef] = PACK) -> pd.DataFrame:
     """One row per report of the pack: report title, state in words, seconds it took, HTML file (if published)."""
-    words = {"ok": "ok", "failed": "FAILED"}
     rows = []
     for ref in pack:
         st = statuses.get(ref.notebook)
-        state = "not run" if st is None else words.get(st.get("status"), str(st.get("status")))
+        state = status_word(st)
         secs = _num(st.get("execute_seconds")) if st else None
         rows.append({"report": ref.title, "status": state, "seconds": secs,
                      "file": f"{ref.notebook}.html" if st and st.get("status") == "ok" else ""})

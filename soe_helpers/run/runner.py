@@ -56,7 +56,9 @@ from soe_helpers.core.atomic import atomic_path, is_disk_full, write_text_atomic
 from soe_helpers.core.calendar import FiscalCalendar, latest_complete_week, parse_week, week_end
 from soe_helpers.report.history import write_index
 from soe_helpers.report.records import SCHEMA_VERSION as RECORDS_SCHEMA_VERSION
-from soe_helpers.data.loaders import DataError, LoadedTable, data_as_of, data_notes, load_tables
+from soe_helpers.data import needs
+from soe_helpers.data.loaders import AS_OF_TABLES, DataError, LoadedTable, data_as_of, data_notes, load_tables
+from soe_helpers.data.schemas import SCHEMAS
 from soe_helpers.core.params import Params, ParamsError, load_params
 from soe_helpers.data.sources import check_sources
 from soe_helpers.core.secrets import redact, secret_values
@@ -231,9 +233,11 @@ class WeekLock:
 # ---------------------------------------------------------------- inputs
 
 
-def validate_inputs(params: Params) -> tuple[dict[str, LoadedTable], "dt.date"]:
-    """Load and validate every table once; return them and the data's as-of date."""
-    tables = load_tables(params)
+def validate_inputs(params: Params, notebooks: list[str] | None = None) -> tuple[dict[str, LoadedTable], "dt.date"]:
+    """Load and validate every present table once (only those ``notebooks`` may read, and the tables that
+    date the data, when given: ``--only``); return them and the data's as-of date."""
+    names = None if notebooks is None else [t for t in SCHEMAS if t in set(needs.tables_for(notebooks)) | set(AS_OF_TABLES)]
+    tables = load_tables(params, names)
     frames = {n: lt.frame for n, lt in tables.items()}
     as_of = params.data.as_of or data_as_of(frames).date()
     return tables, as_of
@@ -575,17 +579,21 @@ def run_week(
 
     t0 = time.perf_counter()
     progress(f"Validating inputs in {params.data_dir()} ...")
-    tables, as_of = validate_inputs(params)
+    tables, as_of = validate_inputs(params, [s.name for s in specs] if only else None)
     timings["load_validate_seconds"] = round(time.perf_counter() - t0, 3)
     week = _resolve_week(week, as_of)
     cal = FiscalCalendar.from_params(params.calendar)
     progress(f"Inputs valid: {sum(lt.rows for lt in tables.values()):,} rows in {len(tables)} tables "
              f"({timings['load_validate_seconds']:.1f}s); week {week} ({cal.quarter_of(week)}), data as of {as_of}")
 
-    week_dir = run_folder.week_dir(week)
+    # Tables by need: a report whose tables the company does not have is not run ("needs cash, bills").
+    to_run, not_run = needs.plan_reports([s.name for s in specs], tables)
+    for name, why in not_run.items():
+        progress(f"Not run: {name} ({why})")
+    week_dir = run_folder.week_dir(week, params.outputs_dir())
     pack = [p.stem for p in discover_notebooks(notebooks_dir)]
     partial = set(s.name for s in specs) != set(pack)  # an --only run: adds to the week's records, never "latest"
-    _check_writable(paths.outputs_dir())  # before the store, which may live in the same folder
+    _check_writable(params.outputs_dir())  # before the store, which may live in the same folder
     try:
         store = open_store(params)  # an unreachable store stops the run here, before any run folder exists
     except OSError as e:
@@ -612,8 +620,7 @@ def run_week(
         import gc
 
         gc.collect()
-        run_folder.write_atomic(run_folder.meta_path(run_dir), json.dumps({"as_of": str(as_of), "week": week,
-                                                                        "data_notes": data_notes(tables)}))
+        run_folder.write_meta(run_dir, as_of, week, not_run, data_notes(tables))
         run_folder.write_atomic(run_folder.params_path(run_dir), params.to_json())
         (run_dir / run_folder.RESULTS_DIRNAME).mkdir()
         timings["snapshot_seconds"] = round(time.perf_counter() - t0, 3)
@@ -636,12 +643,15 @@ def run_week(
         progress("Aggregates: " + ", ".join(f"{n} {i['rows']:,} rows on {i['engine']}" for n, i in agg_info.items())
                  + f" ({timings['aggregate_seconds']:.1f}s)")
 
-        progress(f"Running {len(specs)} notebook(s) into {run_dir}")
-        statuses: list[dict] = []
+        runnable = [s for s in specs if s.name in to_run]
+        progress(f"Running {len(runnable)} notebook(s) into {run_dir}"
+                 + (f" ({len(not_run)} not run: they need tables the company does not have)" if not_run else ""))
+        statuses: list[dict] = [{**run_folder.not_run_status(s.name, not_run[s.name]), "stage": s.stage}
+                                for s in specs if s.name in not_run]
         done = [0]
-        for stage in sorted({s.stage for s in specs}):
-            stage_specs = [s for s in specs if s.stage == stage]
-            statuses += _execute(stage_specs, run_dir, week, params, run_id, as_of, progress, len(specs), done)
+        for stage in sorted({s.stage for s in runnable}):
+            stage_specs = [s for s in runnable if s.stage == stage]
+            statuses += _execute(stage_specs, run_dir, week, params, run_id, as_of, progress, len(runnable), done)
 
         figures = {}
         for p in sorted((run_dir / run_folder.RESULTS_DIRNAME).glob("*.json")):
@@ -649,7 +659,7 @@ def run_week(
         run_folder.write_atomic(run_folder.results_path(run_dir),
                                 json.dumps({"schema_version": RECORDS_SCHEMA_VERSION, **figures}, indent=2, sort_keys=True))
 
-        failed = [s for s in statuses if s["status"] != "ok"]
+        failed = [s for s in statuses if not run_folder.counts_as_done(s)]  # "not run" by design is no failure
         status = "failed" if failed else "ok"
         by_name = {s["name"]: s for s in statuses}
         nb_records = [by_name[s.name] for s in specs]
@@ -706,15 +716,15 @@ def run_week(
         elif status == "ok":
             run_folder.point_latest(week_dir, run_id)
     try:  # the history page lists every week; a page that cannot be written does not undo the run
-        write_index(paths.outputs_dir(), params.company.name, params.company.currency_symbol)
+        write_index(params.outputs_dir(), params.company.name, params.company.currency_symbol)
     except OSError as e:
         progress(f"Note: outputs/index.html could not be rewritten: {e}")
     return RunResult(week, run_id, run_dir, status, nb_records, manifest)
 
 
-def latest_run_dir(week: str) -> Path | None:
+def latest_run_dir(week: str, outputs: Path | None = None) -> Path | None:
     """The last full good run of ``week`` (None when the week has none); see :mod:`soe_helpers.core.run_folder`."""
-    info = run_folder.latest_full_run(run_folder.week_dir(week))
+    info = run_folder.latest_full_run(run_folder.week_dir(week, outputs))
     return info.path if info else None
 
 

@@ -47,7 +47,7 @@ def store_url(params) -> str:
     url = os.environ.get(params.store.url_env or "")
     if url:
         return url
-    path = paths.resolve(params.store.path, base=paths.outputs_dir())
+    path = paths.resolve(params.store.path, base=params.outputs_dir())  # the company's own outputs folder
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
 
