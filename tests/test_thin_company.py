@@ -134,24 +134,32 @@ def test_execution_kpis_measure_fulfilment_and_margin_and_name_what_they_cannot(
     assert k.exceptions["exception_id"].str.contains("dso|dpo|dio|ccc").sum() == 0
 
 
+@pytest.mark.e2e
 def test_validate_and_run_the_thin_company_end_to_end(thin, pack_env, tmp_path):
-    """``soe validate`` and ``soe run`` on the thin company: its two reports, every other one "not run: needs ...".
-    Needs the tables-by-need infrastructure (branch h-A) to accept a company without the demo's other tables."""
+    """``soe validate`` and ``soe run`` on the thin company: its two demand-side reports, every other report of
+    the first stage "not run — needs ..." (tables by need), the tracker and the summary on what ran."""
     path, data = thin
     env = {**pack_env, "SOE_OUTPUTS": str(tmp_path / "outputs"), "SOE_DATA_DIR": str(data)}
     v = soe("validate", "--params", str(path), "--data-dir", str(data), env=env)
-    if v.returncode != 0 and "missing source(s) for required table(s)" in v.stdout + v.stderr:
-        pytest.xfail("tables by need (h-A) not merged: every table is still required")
     assert v.returncode == 0, v.stdout + v.stderr
+    assert "Not run: cash_impact — needs" in v.stdout and "Not run: forecast_feedback — needs forecasts" in v.stdout
     r = soe("run", "--params", str(path), "--data-dir", str(data), "--week", WEEK, env=env)
-    week_dir = tmp_path / "outputs" / WEEK
-    runs = sorted(p for p in week_dir.iterdir() if (p / "manifest.json").exists())
-    manifest = json.loads((runs[-1] / "manifest.json").read_text())
-    status = {n["name"]: n for n in manifest["notebooks"]}
-    assert status["demand_reconciliation"]["status"] == "ok" and status["execution_kpis"]["status"] == "ok", \
-        r.stdout + r.stderr
-    html = (runs[-1] / "demand_reconciliation.html").read_text()
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    manifests = sorted((tmp_path / "outputs").glob(f"**/{WEEK}/*/manifest.json"))
+    assert manifests, r.stdout
+    run_dir = manifests[-1].parent
+    status = {n["name"]: n for n in json.loads(manifests[-1].read_text())["notebooks"]}
+    assert {n for n, s in status.items() if s["status"] == "ok"} == {
+        "demand_reconciliation", "execution_kpis", "action_tracker", "executive_summary"}, status
+    for nb in ("cash_impact", "forecast_feedback", "data_accuracy"):
+        assert status[nb]["status"] == "not run" and status[nb]["reason"].startswith("needs "), status[nb]
+    html = (run_dir / "demand_reconciliation.html").read_text()
     assert "(all)" not in html and "inf%" not in html and "Kestrel" not in html and COMPANY in html
+    assert "No shipments table: shipped is read from the orders" in html
+    rec = json.loads((run_dir / "results" / "demand_reconciliation.json").read_text())
+    assert rec["quarter"] == "2027-Q2" and rec["bridge_closes"] is True
+    summary = (run_dir / "executive_summary.html").read_text()
+    assert "Kestrel" not in summary and "Lucia Gomez" not in summary
 
 
 @pytest.fixture(scope="module")
