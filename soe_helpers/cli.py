@@ -122,7 +122,7 @@ def _cmd_run(args) -> int:
                    notebooks_dir=Path(args.notebooks_dir).resolve() if args.notebooks_dir else None)
     if res.ok:
         skipped = [nb for nb in res.notebooks if not nb.get("html")]
-        print(f"\nWeek {res.week}: all {len(res.notebooks) - len(skipped)} report(s) run ok"
+        print(f"\nWeek {res.week}: all {len(res.notebooks) - len(skipped)} report(s) ok"
               + (f"; {len(skipped)} not run (this company lacks tables they need)." if skipped else "."))
         print(f"Reports: {res.run_dir}")
         for nb in res.notebooks:

@@ -71,10 +71,11 @@ pytestmark_e2e = pytest.mark.e2e
 @pytest.mark.e2e
 def test_bad_data_writes_nothing(demo_dir, tmp_path):
     bad = copy_demo(demo_dir, tmp_path / "bad")
-    (bad / "erp_shipments.csv").write_text("Shipment No,SO Number,Line,Ship Date,Qty Shipped\n")
+    # (a header-only file is a present, empty table now: tables by need; a value not understood is bad data)
+    (bad / "erp_shipments.csv").write_text("Shipment No,SO Number,Line,Ship Date,Qty Shipped\nX1,SO-1,1,2026-11-02,many\n")
     out = tmp_path / "out"
     res = soe("run", "--data-dir", str(bad), env={"SOE_OUTPUTS": str(out)})
-    assert res.returncode == 2 and "erp_shipments.csv" in res.stderr and "no data rows" in res.stderr
+    assert res.returncode == 2 and "erp_shipments.csv" in res.stderr and "not understood" in res.stderr
     assert not out.exists()  # no run folder, no store
 
 
