@@ -143,6 +143,7 @@ def test_validate_and_run_the_thin_company_end_to_end(thin, pack_env, tmp_path):
     v = soe("validate", "--params", str(path), "--data-dir", str(data), env=env)
     assert v.returncode == 0, v.stdout + v.stderr
     assert "Not run: cash_impact — needs" in v.stdout and "Not run: forecast_feedback — needs forecasts" in v.stdout
+    assert "  ok  shipments" in v.stdout and "Note: No shipments table: shipped is read from the orders'" in v.stdout
     r = soe("run", "--params", str(path), "--data-dir", str(data), "--week", WEEK, env=env)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     manifests = sorted((tmp_path / "outputs").glob(f"**/{WEEK}/*/manifest.json"))
