@@ -187,6 +187,8 @@ def _cmd_validate(args) -> int:
         else:
             print(f"  --  {name:16s} not provided (no source in params)")
     print(f"Inputs valid. Data as of {as_of}; latest complete week {latest_complete_week(as_of)}.")
+    for note in (n for lt in tables.values() for n in lt.notes):  # what the load inferred (data.completion)
+        print(f"Note: {note}")
     to_run, not_run = plan_reports([p.stem for p in discover_notebooks()], tables)
     print(f"Reports that will run: {', '.join(to_run) or 'none'}.")
     for name, why in not_run.items():

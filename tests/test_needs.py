@@ -40,11 +40,12 @@ def test_every_notebook_declares_its_needs_and_only_known_tables():
 
 
 def _reads(notebook: str) -> tuple[set[str], set[str]]:
-    """(tables read with wk.table, tables read with wk.table_or_empty or da.load_available), aggregates resolved."""
+    """(tables read with wk.table, tables read with wk.table_or_empty, wk.optional or da.load_available), aggregates
+    resolved."""
     nb = nbformat.read(str(ROOT / "notebooks" / f"{notebook}.ipynb"), as_version=4)
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     hard = set(re.findall(r'wk\.table\("(\w+)"\)', code))
-    soft = set(re.findall(r'wk\.table_or_empty\("(\w+)"\)', code))
+    soft = set(re.findall(r'wk\.(?:table_or_empty|optional)\("(\w+)"\)', code))  # optional: None when absent
     if "load_available(wk, names)" in code:  # data_accuracy: every name of its list, None when absent
         line = re.search(r"names = \[(.*?)\]", code, re.S).group(1)
         from soe_helpers.analysis import data_accuracy as da
@@ -287,7 +288,8 @@ def test_the_readme_table_is_the_generated_one():
     assert text[start + len(needs.TABLE_README_START):end].strip() == needs.markdown_table().strip(), \
         "README's tables-by-need table is stale: paste the output of `python -m soe_helpers.data.needs`"
     table = needs.markdown_table()
-    assert "| `orders` | `order_id`, `line`, `order_date`, `customer_id`, `sku`, `quantity`, `unit_price`, " in table
+    # requested and promised dates are optional (data.completion infers them)
+    assert "| `orders` | `order_id`, `line`, `order_date`, `customer_id`, `sku`, `quantity`, `unit_price` |" in table
     assert "| `cash` |" in table and "needed by Cash impact" in table
 
 

@@ -592,8 +592,15 @@ def execution_kpis(orders, shipments, products, customers, invoices, bills, inve
     # balances at every week end from 13 weeks before the earliest trend window to the run week
     all_weeks = week_range(week_add(first, -TRAILING_WEEKS), week)
     dates = [week_end(w) for w in all_weeks]
-    ar_s, ap_s = ar_balance(invoices, dates), ap_balance(bills, dates)
-    inv_values = inventory_value(inventory, products, all_weeks)
+    unknown = pd.Series(np.nan, index=pd.DatetimeIndex(pd.to_datetime(pd.Series(dates)).dt.normalize()))
+    absent = [n for n, t in (("invoices", invoices), ("bills", bills), ("inventory", inventory)) if t is None]
+    if invoices is None:  # not measured, never zero: the balances stay unknown
+        invoices = pd.DataFrame({"invoice_date": pd.Series(dtype="datetime64[ns]"), "amount": pd.Series(dtype=float),
+                                 "paid_date": pd.Series(dtype="datetime64[ns]")})
+    ar_s = unknown.rename("ar") if "invoices" in absent else ar_balance(invoices, dates)
+    ap_s = unknown.rename("ap") if bills is None else ap_balance(bills, dates)
+    inv_values = pd.Series(np.nan, index=all_weeks, name="inventory") if inventory is None else \
+        inventory_value(inventory, products, all_weeks)
 
     values, fulfil_rows, wc_rows, context = {}, [], [], {}
     for per, weeks in periods.items():
@@ -617,9 +624,36 @@ def execution_kpis(orders, shipments, products, customers, invoices, bills, inve
                          symbol=symbol)
     trend = weekly_trend(lines, shipped, invoices, bills, inv_values, ar_s, ap_s, trend_weeks, settings)
     card = add_lights(card, trend)
-    notes = _notes(settings, inv_values, periods) + target_conflicts(gm, settings.targets.gross_margin_pct)
+    notes = _notes(settings, inv_values if inventory is not None else inv_values.iloc[:0], periods) + \
+        target_conflicts(gm, settings.targets.gross_margin_pct) + not_measured(absent)
     return ExecutionKPIs(week, cal.quarter_of(week), periods, values, card, lines, pd.DataFrame(fulfil_rows),
                          pd.DataFrame(wc_rows), gm, trend, exc, notes)
+
+
+_NEEDS = (("DSO needs", ("invoices",)), ("DIO and inventory turns need", ("inventory",)), ("DPO needs", ("bills",)),
+          ("the cash conversion cycle needs", ("invoices", "inventory", "bills")))
+
+
+def not_measured(absent: list[str]) -> list[str]:
+    """One sentence naming the working-capital KPIs a company's exports cannot measure and the table each needs
+    (``absent``: the tables not given among invoices, bills, inventory); empty when all are given."""
+    if not absent:
+        return []
+    parts = [f"{k} {' and '.join(t for t in need if t in absent)}" for k, need in _NEEDS
+             if any(t in absent for t in need)]
+    return [f"Not measured: {'; '.join(parts)} (no such export was given)."]
+
+
+def working_headline(k: "ExecutionKPIs", targets) -> str:
+    """The working-capital headline: the 13-week cash conversion cycle and its parts, or what is not measured."""
+    w = k.working.set_index("period").loc["13w"]
+    if all(math.isnan(float(w[c])) for c in ("dso", "dio", "dpo")):
+        return "Working capital is not measured: it needs invoices, inventory and bills."
+    if math.isnan(float(w["ccc"])):
+        have = [f"{c.upper()} {float(w[c]):.1f} days" for c in ("dso", "dio", "dpo") if not math.isnan(float(w[c]))]
+        return f"Over 13 weeks: {', '.join(have)}; the cash conversion cycle needs DSO, DIO and DPO."
+    return (f"Cash conversion cycle {w['ccc']:.1f} days over 13 weeks = DIO {w['dio']:.1f} + DSO {w['dso']:.1f} "
+            f"− DPO {w['dpo']:.1f} (target {targets.ccc:.0f} days).")
 
 
 def _notes(settings, inv_values: pd.Series, periods: dict) -> list[str]:
@@ -673,9 +707,10 @@ def headline(k: ExecutionKPIs) -> str:
     """One sentence for leadership: OTIF this week and over 13 weeks, and the cash conversion cycle."""
     c = k.card.set_index("kpi")
     o, ov, ccc = c.loc["otif"], c.loc["otif_value"], c.loc["ccc"]
+    cycle = (f"cash conversion cycle {ccc['13w']:.1f} days over 13 weeks (target {ccc['target']:.0f})"
+             if not math.isnan(float(ccc["13w"])) else "cash conversion cycle not measured")
     return (f"OTIF {fmt_pct(o['week'])} of lines ({fmt_pct(ov['week'])} of value) in {k.week} and "
-            f"{fmt_pct(o['13w'])} over 13 weeks, against a {fmt_pct(o['target'], digits=0)} target; "
-            f"cash conversion cycle {ccc['13w']:.1f} days over 13 weeks (target {ccc['target']:.0f}).")
+            f"{fmt_pct(o['13w'])} over 13 weeks, against a {fmt_pct(o['target'], digits=0)} target; {cycle}.")
 
 
 def scorecard_display(card: pd.DataFrame) -> pd.DataFrame:
@@ -721,7 +756,8 @@ def ar_ageing_summary(ageing: pd.DataFrame, customers: pd.DataFrame, top_n: int 
     """Open AR by ageing bucket and the customers with the most overdue, from the ``ar_ageing`` aggregate.
 
     Args:
-        ageing: :mod:`soe_helpers.data.aggregates` ``ar_ageing`` (customer_id, bucket, amount, invoices).
+        ageing: :mod:`soe_helpers.data.aggregates` ``ar_ageing`` (customer_id, bucket, amount, invoices);
+            None when the company gives no invoices (empty tables, figures NaN: not measured).
         customers: the canonical customers (customer_id, name, region).
         top_n: how many overdue customers to list.
     Returns:
@@ -732,6 +768,12 @@ def ar_ageing_summary(ageing: pd.DataFrame, customers: pd.DataFrame, top_n: int 
         overdue AR), oldest (their oldest bucket with money). ``figures``: as_of (the ageing date),
         open, overdue, over_90, overdue_share. The buckets' total equals :func:`ar_balance` at the ageing date.
     """
+    if ageing is None:  # no invoices: receivables are not measured (never shown as zero)
+        return (pd.DataFrame(columns=["bucket", "amount", "share", "invoices", "customers"]),
+                pd.DataFrame(columns=["customer_id", "customer", "region", "overdue", "over_90", "open", "share",
+                                      "oldest"]),
+                {"as_of": None, "open": float("nan"), "overdue": float("nan"), "over_90": float("nan"),
+                 "overdue_share": float("nan")})
     g = ageing.groupby("bucket").agg(amount=("amount", "sum"), invoices=("invoices", "sum"),
                                      customers=("customer_id", "nunique"))
     g = g.reindex(list(BUCKETS)).fillna(0.0)
@@ -766,6 +808,8 @@ def ar_ageing_summary(ageing: pd.DataFrame, customers: pd.DataFrame, top_n: int 
 
 def ar_ageing_headline(figures: dict, symbol: str) -> str:
     """'Open AR at 2026-11-22 is $5.07M: $984K (19.4%) past due, $0 more than 90 days.'"""
+    if figures["as_of"] is None and math.isnan(figures["open"]):
+        return "Receivables are not measured: the AR ageing needs invoices (no such export was given)."
     return (f"Open AR at {figures['as_of']} is {fmt_money(figures['open'], symbol)}: "
             f"{fmt_money(figures['overdue'], symbol)} ({fmt_pct(figures['overdue_share'])}) past due, "
             f"{fmt_money(figures['over_90'], symbol)} more than 90 days.")
@@ -798,4 +842,4 @@ def margin_display(gm: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-__all__ += ["headline", "scorecard_display", "fulfilment_by", "missed_lines", "working_display", "margin_display"]
+__all__ += ["not_measured", "working_headline", "headline", "scorecard_display", "fulfilment_by", "missed_lines", "working_display", "margin_display"]

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from soe_helpers.analysis import landing as LD
+from soe_helpers.analysis import plan_grain as PG
 from soe_helpers.core.calendar import FiscalCalendar, week_add, week_end, week_ordinal
 from soe_helpers.core.formats import fmt_money, fmt_pct, fmt_units
 from soe_helpers.analysis.materiality import material_mask
@@ -44,6 +45,9 @@ __all__ = [
     "pvm_bridge",
     "bridge_steps",
     "customer_run_rate",
+    "run_rate",
+    "booking_run_rate",
+    "money_bridge",
     "variance_sentence",
     "variance_register",
     "Reconciliation",
@@ -206,6 +210,13 @@ def bridge_steps(bridge: pd.DataFrame) -> pd.DataFrame:
     """The company bridge as steps for a waterfall: Plan, Volume (the company's units at plan mix), Line mix
     (between product lines), Mix (within lines), Price, Unplanned items, Actual; ``attrs["closes"]``."""
     plan_total = bridge["plan_revenue"].sum()
+    if "difference" in bridge:  # a plan without units: money only
+        out = pd.DataFrame([("Plan revenue", plan_total, "total"),
+                            ("Difference (money only: the plan has no units)", bridge["difference"].sum(), "delta"),
+                            ("Actual revenue", bridge["actual_revenue"].sum(), "total")],
+                           columns=["step", "amount", "kind"])
+        out.attrs["closes"] = bool(np.isclose(plan_total + out["amount"].iloc[1], out["amount"].iloc[2], atol=0.005))
+        return out
     line_mix = bridge["line_mix"].sum() if "line_mix" in bridge else 0.0
     steps = [("Plan revenue", plan_total, "total"), ("Volume", bridge["volume"].sum() - line_mix, "delta")]
     if "line_mix" in bridge and bool((bridge["line_mix"].abs() > 0.005).any()):  # only a bridge by line has one
@@ -261,6 +272,7 @@ class Reconciliation:
     backlog: pd.DataFrame = None      # open order lines at the week's end (landing.open_backlog + product_line)
     slip_risk: pd.DataFrame = None    # backlog expected in the quarter that could slip past its end
     notes: list = None                # what the landing assumed or could not count
+    grain: object = None              # the plan's grain (plan_grain.PlanGrain), None without a plan
 
 
 def _label_sku(df: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
@@ -277,6 +289,14 @@ def reconcile_week(booked_weekly, shipped_weekly, products, customers, plan, for
     ``orders`` and ``shipments`` (order lines) give the open backlog of the landing; without them the
     landing counts no backlog and says so in ``notes``. ``corrections`` (the forecast feedback's,
     :func:`soe_helpers.analysis.feedback.current_corrections`) give the corrected landing.
+
+    The plan is used at its own grain (:mod:`soe_helpers.analysis.plan_grain`): months and quarters are
+    filled to weeks by working days; actuals are compared with it only at the dimensions it has; product
+    lines, SKUs, regions and customers it lacks are compared with their run-rate (average weekly shipments
+    over the 13 weeks before the quarter); a single region is the company and gets no table; a plan without
+    units has no price / volume / mix bridge (money only). ``plan`` None: everything against run-rate, no
+    landing gap. ``forecasts`` None: the not-yet-booked demand of the landing is the run-rate of bookings
+    (:func:`booking_run_rate`). Each of these is said in ``notes``.
     """
     quarter = cal.quarter_of(week)
     q_weeks = cal.quarter_weeks(quarter)
@@ -284,12 +304,37 @@ def reconcile_week(booked_weekly, shipped_weekly, products, customers, plan, for
     rest = cal.quarter_remaining(week)
     ship = shipped_facts(shipped_weekly, products, customers)
     book = booked_facts(booked_weekly, products, customers)
-    plan_q = plan[plan["week"].isin(q_weeks)].merge(products[["sku", "product_line"]], on="sku", how="left")
-    if "region" not in plan_q or plan_q["region"].isna().all():
-        plan_q = plan_q.assign(region="(all)")
-    price = plan_prices(plan_q, products)
+    notes: list[str] = []
+    plan = None if plan is not None and plan.empty else plan  # an absent table may come as an empty frame
+    forecasts = None if forecasts is not None and forecasts.empty else forecasts
+    if forecasts is None:  # tables by need: nothing to compare orders with, not a zero forecast
+        notes.append("No forecast snapshots were provided: orders are not compared with a forecast.")
+    if plan is not None:
+        wp = PG.weekly_plan(plan, cal, products, customers)
+        grain = wp.attrs["grain"]
+        plan_q = wp[wp["week"].isin(q_weeks)].drop(columns=["plan_period"])
+        if "product_line" not in plan_q:
+            plan_q = plan_q.assign(product_line=np.nan)
+        if "sku" not in plan_q:
+            plan_q = plan_q.assign(sku=np.nan)
+        if grain.period != "week":
+            notes.append(f"The plan is by {grain.describe()}: {PG.FILL_RULE.format(period=grain.period)}.")
+        elif grain.given != ("sku", "region") or not grain.units:
+            notes.append(f"The plan is by {grain.describe()}.")
+    else:
+        grain = None
+        plan_q = pd.DataFrame({"week": pd.Series(dtype=object), "sku": pd.Series(dtype=object),
+                               "product_line": pd.Series(dtype=object), "units": pd.Series(dtype=float),
+                               "revenue": pd.Series(dtype=float), "cogs": pd.Series(dtype=float)})
+        notes.append("No plan was given: shipments are compared with their run-rate (average weekly shipments "
+                     "over the 13 weeks before the quarter), and the landing has no plan to be measured against.")
+    price = plan_prices(plan_q.dropna(subset=["sku"]), products) if grain is not None and grain.has("sku") and \
+        grain.units else products.set_index("sku")["list_price"].astype(float).rename("plan_price")
 
-    fc = forecast_for_weeks(forecasts, qtd, lag=1)
+    have_fc = forecasts is not None
+    fc = forecast_for_weeks(forecasts, qtd, lag=1) if have_fc else \
+        pd.DataFrame({"week": pd.Series(dtype=object), "sku": pd.Series(dtype=object),
+                      "snapshot_week": pd.Series(dtype=object), "units": pd.Series(dtype=float)})
     fc = _label_sku(fc, products)
     fc["revenue"] = at_plan_price(fc, price)
     book_q = book[book["week"].isin(qtd)].copy()
@@ -303,53 +348,94 @@ def reconcile_week(booked_weekly, shipped_weekly, products, customers, plan, for
     book_p = periods(book_q, qtd)
     fc_p = periods(fc, qtd)
 
+    regions = set(customers["region"].dropna())
+    plan_dims = [d for d in ("product_line", "sku", "region") if grain is not None and grain.has(d)]
+    rr_dims = [d for d in ("product_line", "sku", "region") if d not in plan_dims]
+    if len(regions) <= 1:  # one region is the company: its table would repeat the total
+        plan_dims = [d for d in plan_dims if d != "region"]
+        rr_dims = [d for d in rr_dims if d != "region"]
+        notes.append(f"The customers are in {'one region' if regions else 'no region'}: the region is the "
+                     "company, so there is no view by region.")
+    if grain is not None:
+        lacking = [_DIM_LABEL[d] for d in rr_dims]
+        if lacking:
+            notes.append(f"The plan has no {' or '.join(lacking)}: by {' and by '.join(lacking)} shipments are compared "
+                         "with their run-rate (average weekly shipments over the 13 weeks before the quarter), "
+                         "not with the plan.")
     vs_plan = {}
-    for per in ("week", "qtd"):
-        vs_plan[per] = {
-            dim: compare(ship_p[per], plan_p[per], [c for c in _dim_cols(dim)], actual_prefix="actual",
-                         ref_prefix="plan")
-            for dim in ("product_line", "sku", "region")
-        }
-        vs_plan[per]["sku"] = _fill_line(vs_plan[per]["sku"], products)
-    # customers: no plan at customer level; the reference is the customer's run-rate before the quarter
-    rr = customer_run_rate(ship, q_weeks[0]).reset_index()
     for per, n in (("week", 1), ("qtd", len(qtd))):
-        ref = rr.assign(units=0.0, revenue=rr["run_rate"] * n)
-        vs_plan[per]["customer"] = compare(ship_p[per], ref, ["customer_id", "customer", "region"],
-                                           actual_prefix="actual", ref_prefix="run_rate")
+        vs_plan[per] = {dim: compare(ship_p[per], plan_p[per], _dim_cols(dim), actual_prefix="actual",
+                                     ref_prefix="plan") for dim in plan_dims}
+        for dim in rr_dims:
+            rr_d = run_rate(ship, q_weeks[0], _dim_cols(dim))
+            vs_plan[per][dim] = compare(ship_p[per], rr_d.assign(units=rr_d["units"] * n, revenue=rr_d["revenue"] * n),
+                                        _dim_cols(dim), actual_prefix="actual", ref_prefix="run_rate")
+        if "sku" in vs_plan[per]:
+            vs_plan[per]["sku"] = _fill_line(vs_plan[per]["sku"], products)
+    if grain is not None and grain.has("customer_id"):  # a plan by customer: customers vs plan
+        names = customers[["customer_id", "name"]].rename(columns={"name": "customer"})
+        for per in ("week", "qtd"):
+            pc = plan_p[per].drop(columns=["customer"], errors="ignore").merge(names, on="customer_id", how="left")
+            vs_plan[per]["customer"] = compare(ship_p[per], pc, _dim_cols("customer"), actual_prefix="actual",
+                                               ref_prefix="plan")
+    else:
+        # customers: no plan at customer level; the reference is the customer's run-rate before the quarter
+        rr = customer_run_rate(ship, q_weeks[0]).reset_index()
+        for per, n in (("week", 1), ("qtd", len(qtd))):
+            ref = rr.assign(units=0.0, revenue=rr["run_rate"] * n)
+            vs_plan[per]["customer"] = compare(ship_p[per], ref, ["customer_id", "customer", "region"],
+                                               actual_prefix="actual", ref_prefix="run_rate")
 
     vs_fc = {}
     for per in ("week", "qtd"):
         vs_fc[per] = {
             dim: compare(book_p[per], fc_p[per], _dim_cols(dim), actual_prefix="orders", ref_prefix="forecast")
-            for dim in ("product_line", "sku")
+            for dim in (("product_line", "sku") if have_fc else ())
         }
-        vs_fc[per]["sku"] = _fill_line(vs_fc[per]["sku"], products)
-    if forecasts.empty:  # no forecast snapshots provided (tables by need): nothing to compare orders with, not zero
-        vs_fc = {per: {dim: df.iloc[0:0] for dim, df in dims.items()} for per, dims in vs_fc.items()}
+        if "sku" in vs_fc[per]:
+            vs_fc[per]["sku"] = _fill_line(vs_fc[per]["sku"], products)
 
     # bridge and landing
-    bridge = pvm_bridge(ship_p["qtd"], plan_p["qtd"], key="sku", group="product_line")
-    lf = latest_forecast(forecasts, week, rest)
-    lf = _label_sku(lf, products)
-    lf["revenue"] = at_plan_price(lf, price)
-    parts = _landing_parts(lf, plan_q, book, products, customers, orders, shipments, corrections, week, q_weeks, rest, price)
-    backlog, unbooked, notes = parts["backlog"], parts["unbooked"], parts["notes"]
-    if forecasts.empty:
-        notes.insert(0, "No forecast snapshots were provided: orders are not compared with a forecast.")
+    if grain is not None and grain.units and grain.has("sku"):
+        bridge = pvm_bridge(ship_p["qtd"], plan_p["qtd"], key="sku", group="product_line")
+    else:
+        bridge = money_bridge(ship_p["qtd"], plan_p["qtd"], "product_line")
+        if grain is not None:
+            notes.append("The plan has no units by SKU: the bridge from plan to actual is in money only "
+                         "(no price, volume or mix split).")
+    if have_fc:
+        lf = latest_forecast(forecasts, week, rest)
+        lf = _label_sku(lf, products)
+        lf["revenue"] = at_plan_price(lf, price)
+    else:
+        lf = booking_run_rate(book, week, rest)
+        notes.append("No demand forecast was given: demand not yet booked for the quarter's remaining weeks is the "
+                     "run-rate of bookings, each product line's average weekly booked value (net prices) over the 13 "
+                     f"weeks to {week}, a week above twice the line's median booking week counted at twice that "
+                     "median (a one-off large order does not repeat).")
+    parts = _landing_parts(lf, plan_q if have_fc else plan_q.iloc[:0], book, products, customers, orders, shipments,
+                           corrections, week, q_weeks, rest, price if have_fc else None)
+    backlog, unbooked = parts["backlog"], parts["unbooked"]
+    notes = parts["notes"] + notes
     landing, weekly = LD.quarter_landing(ship, plan_q, backlog, unbooked, q_weeks, week)
-    landing["weeks_without_forecast"] = parts["uncovered"]
+    landing["weeks_without_forecast"] = parts["uncovered"] if have_fc else []
     slip = LD.slip_risk(backlog, q_weeks, week)
     landing["slip_risk"] = float(slip["value"].sum())
     by_line = []
-    for line in sorted(set(plan_q["product_line"].dropna()) | set(backlog["product_line"].dropna())):
-        f, _ = LD.quarter_landing(ship[ship["product_line"] == line], plan_q[plan_q["product_line"] == line],
+    line_plan = plan_q if grain is not None and grain.has("product_line") else plan_q.iloc[:0]
+    for line in sorted(set(line_plan["product_line"].dropna()) | set(backlog["product_line"].dropna())
+                       | set(ship.loc[ship["week"].isin(qtd), "product_line"].dropna())):
+        f, _ = LD.quarter_landing(ship[ship["product_line"] == line], line_plan[line_plan["product_line"] == line],
                                   backlog[backlog["product_line"] == line], unbooked[unbooked["product_line"] == line],
                                   q_weeks, week)
         by_line.append({"product_line": line, **{k: f[k] for k in (
             "plan_quarter", "actual_qtd", "backlog_in_quarter", "unbooked_in_quarter", "landing", "gap", "gap_pct",
             "landing_corrected")}})
-    landing_by_line = pd.DataFrame(by_line).sort_values("gap", key=np.abs, ascending=False).reset_index(drop=True)
+    landing_by_line = pd.DataFrame(by_line, columns=[
+        "product_line", "plan_quarter", "actual_qtd", "backlog_in_quarter", "unbooked_in_quarter", "landing", "gap",
+        "gap_pct", "landing_corrected"]).sort_values("gap", key=np.abs, ascending=False).reset_index(drop=True)
+    if grain is None or not grain.has("product_line"):  # no plan by line: the gap by line is not a gap
+        landing_by_line[["plan_quarter", "gap", "gap_pct"]] = np.nan
 
     register = variance_register(vs_plan, vs_fc, materiality, week, symbol)
     totals = {
@@ -358,14 +444,64 @@ def reconcile_week(booked_weekly, shipped_weekly, products, customers, plan, for
         "qtd_shipped_revenue": float(ship_p["qtd"]["revenue"].sum()),
         "qtd_plan_revenue": float(plan_p["qtd"]["revenue"].sum()),
         "qtd_shipped_cogs": float(ship_p["qtd"]["cogs"].sum()),
-        "qtd_plan_cogs": float(plan_p["qtd"]["cogs"].sum()),
+        "qtd_plan_cogs": float(plan_p["qtd"]["cogs"].sum()) if grain is not None and grain.cogs else float("nan"),
         "week_booked_units": float(book_p["week"]["units"].sum()),
-        "week_forecast_units": float(fc_p["week"]["units"].sum()),
+        "week_forecast_units": float(fc_p["week"]["units"].sum()) if have_fc else float("nan"),
         "qtd_booked_at_plan_price": float(book_p["qtd"]["revenue"].sum()),
-        "qtd_forecast_at_plan_price": float(fc_p["qtd"]["revenue"].sum()),
+        "qtd_forecast_at_plan_price": float(fc_p["qtd"]["revenue"].sum()) if have_fc else float("nan"),
     }
     return Reconciliation(week, quarter, vs_plan["week"], vs_plan["qtd"], vs_fc["week"], vs_fc["qtd"], bridge,
-                          landing, weekly, landing_by_line, register, totals, backlog, slip, notes)
+                          landing, weekly, landing_by_line, register, totals, backlog, slip, notes, grain)
+
+
+_DIM_LABEL = {"product_line": "product line", "sku": "SKU", "region": "region"}
+
+
+def run_rate(shipped: pd.DataFrame, before_week: str, by: list[str], n_weeks: int = 13) -> pd.DataFrame:
+    """Average weekly shipped units and revenue ``by`` keys over the ``n_weeks`` before ``before_week``
+    (columns: by..., units, revenue): the reference where the plan has no such dimension."""
+    window = {week_add(before_week, -k) for k in range(1, n_weeks + 1)}
+    s = shipped[shipped["week"].isin(window)]
+    out = s.groupby(by, dropna=False)[["units", "revenue"]].sum() / n_weeks
+    return out.reset_index()
+
+
+def booking_run_rate(booked: pd.DataFrame, week: str, weeks: list[str], n_weeks: int = 13,
+                     cap: float = 2.0) -> pd.DataFrame:
+    """The run-rate of bookings as the demand of ``weeks`` when there is no forecast: each product line's average
+    weekly booked value (net prices) over the ``n_weeks`` to ``week`` (inclusive), a week above ``cap`` times the
+    line's median booking week (of the weeks with bookings) counted at that cap, so that a one-off large order
+    is not expected to repeat every week.
+
+    Columns: week, sku (empty: the run-rate is by line), product_line, snapshot_week (= ``week``), units, revenue.
+    """
+    window = [week_add(week, -k) for k in range(0, n_weeks)]
+    b = booked[booked["week"].isin(window)]
+    g = b.groupby(["product_line", "week"], dropna=False)[["units", "value"]].sum().reset_index()
+    if len(g):
+        med = g.groupby("product_line", dropna=False)["value"].transform("median")
+        ratio = (np.minimum(g["value"], cap * med) / g["value"].where(g["value"] > 0)).fillna(1.0)
+        g = g.assign(value=g["value"] * ratio, units=g["units"] * ratio)
+    rr = (g.groupby("product_line", dropna=False)[["units", "value"]].sum() / n_weeks).reset_index()
+    rows = [rr.assign(week=w) for w in weeks]
+    out = pd.concat(rows, ignore_index=True) if rows and len(rr) else pd.DataFrame(
+        {"week": pd.Series(dtype=object), "product_line": pd.Series(dtype=object),
+         "units": pd.Series(dtype=float), "value": pd.Series(dtype=float)})
+    out = out.rename(columns={"value": "revenue"}).assign(snapshot_week=week, sku=None)
+    return out[["week", "sku", "product_line", "snapshot_week", "units", "revenue"]]
+
+
+def money_bridge(actual: pd.DataFrame, plan: pd.DataFrame, group: str = "product_line") -> pd.DataFrame:
+    """The plan-to-actual bridge of a plan without units: per ``group``, plan revenue, actual revenue and their
+    ``difference`` (actual - plan, currency), with the price / volume / mix columns at 0 (not measured)."""
+    a = actual.groupby(group, dropna=False)["revenue"].sum().rename("actual_revenue")
+    p = plan.groupby(group, dropna=False)["revenue"].sum().rename("plan_revenue") if len(plan) else \
+        pd.Series(dtype=float, name="plan_revenue")
+    df = pd.concat([p, a], axis=1).fillna(0.0).rename_axis(group).reset_index()
+    for c in ("plan_units", "actual_units", "volume", "line_mix", "mix", "price", "unplanned"):
+        df[c] = 0.0
+    df["difference"] = df["actual_revenue"] - df["plan_revenue"]
+    return df
 
 
 def _landing_parts(lf, plan_q, book, products, customers, orders, shipments, corrections, week, q_weeks, rest, price) -> dict:
@@ -391,7 +527,9 @@ def _landing_parts(lf, plan_q, book, products, customers, orders, shipments, cor
     if uncovered:
         notes.append(f"Weeks without a forecast use the plan's revenue as unbooked demand: {', '.join(uncovered)}.")
     fc = pd.concat([lf[["week", "sku", "product_line", "revenue"]], fill], ignore_index=True)
-    booked = book[book["week"].isin(rest)].assign(revenue=lambda d: at_plan_price(d, price))
+    # forecast consumption at the forecast's valuation: plan price, or net price for the bookings' run-rate
+    booked = book[book["week"].isin(rest)].assign(
+        revenue=lambda d: at_plan_price(d, price) if price is not None else d["value"].astype(float))
     unbooked = LD.unbooked_demand(fc, booked, rest, week_end(q_weeks[-1]), lags)
     snap = lf["snapshot_week"].iloc[0] if len(lf) else week
     # built from a list: an empty frame's text column stays text after .map and would not subtract
@@ -417,20 +555,25 @@ def variance_register(vs_plan: dict, vs_fc: dict, materiality, week: str, symbol
     """Material variances only, every period, level and basis, ranked by |variance| ($).
 
     Columns: period, level, key, name, product_line, region, basis, measure, actual, reference,
-    variance, variance_pct, sentence. Variance = actual - reference (currency; + = above).
+    variance, variance_pct (empty when the reference is 0), sentence. Variance = actual - reference
+    (currency; + = above). Customers are measured against their run-rate (basis "its run-rate"); a product
+    line, SKU or region the plan does not have is compared with its run-rate in the report's tables but is
+    not a variance of the register (no plan: nothing to open an action on).
     """
     rows = []
     period_txt = {"week": f"in {week}", "qtd": "quarter-to-date"}
     for source, table in (("plan", vs_plan), ("forecast", vs_fc)):
         for per, dims in table.items():
             for dim, df in dims.items():
-                if source == "plan":
-                    ref_prefix = "run_rate" if dim == "customer" else "plan"
+                if source == "plan":  # a dimension the plan lacks is compared with its run-rate
+                    ref_prefix = "plan" if "plan_revenue" in df else "run_rate"
                     a_col, r_col, measure, what = "actual_revenue", f"{ref_prefix}_revenue", "shipped revenue", "shipped"
                 else:
                     ref_prefix = "forecast"
                     a_col, r_col, measure, what = ("orders_revenue", "forecast_revenue",
                                                    "booked orders at plan price", "booked")
+                if ref_prefix == "run_rate" and dim != "customer":
+                    continue  # a level the plan lacks: shown against run-rate in the report, no variance to act on
                 flagged = flag_material(df, materiality, r_col)
                 flagged = flagged[flagged["material"]]
                 for r in flagged.itertuples(index=False):
@@ -454,7 +597,79 @@ def variance_register(vs_plan: dict, vs_fc: dict, materiality, week: str, symbol
     cols = ["period", "level", "key", "name", "product_line", "region", "basis", "measure", "actual", "reference",
             "variance", "variance_pct", "sentence"]
     reg = pd.DataFrame(rows, columns=cols)
+    # a variance on a zero reference has no percentage: empty, never infinite, in the register and its exports
+    reg["variance_pct"] = reg["variance_pct"].astype(float).where(np.isfinite(reg["variance_pct"].astype(float)))
     return reg.sort_values("variance", key=np.abs, ascending=False, kind="stable").reset_index(drop=True)
 
 
 __all__ += ["fmt_units"]
+
+
+# ---------------------------------------------------------------- report views (what the notebook shows)
+
+
+def landing_headline(rec: Reconciliation, symbol: str) -> str:
+    """The landing in one sentence: vs the quarter plan when there is one, with the bias-corrected landing when
+    the forecast feedback corrected it."""
+    land = rec.landing
+    head = f"{rec.quarter} is projected to land at {fmt_money(land['landing'], symbol)}"
+    if rec.grain is None or not land["plan_quarter"]:
+        return head + " (no plan for the quarter to compare it with)."
+    behind = "behind" if land["gap"] < 0 else "ahead of"
+    head += (f": {fmt_money(abs(land['gap']), symbol)} {behind} the {fmt_money(land['plan_quarter'], symbol)} plan "
+             f"({fmt_pct(land['gap_pct'], signed=True)})")
+    if not rec.week_vs_forecast:  # no forecast: no bias to correct
+        return head + "."
+    return head + f"; {fmt_money(land['landing_corrected'], symbol)} with the forecast's known bias corrected."
+
+
+def bridge_text(rec: Reconciliation, steps: pd.DataFrame) -> str:
+    """What the bridge shows, and whether it closes."""
+    if "difference" in rec.bridge:
+        return ("Quarter-to-date shipped revenue against plan to date. The plan is in money only (no units by SKU), "
+                "so the difference is not split into price, volume and mix; by product line below where the plan "
+                f"has lines. The bridge closes: {steps.attrs['closes']}.")
+    return ("Quarter-to-date shipped revenue against plan to date, split into volume (more or fewer units company-wide, "
+            "at plan mix and price), line mix (units shifting between product lines), mix (which items sold within each "
+            "line), price (net price vs plan price) and items shipped without a plan. By line below, volume is the "
+            "line's own unit change at its plan prices. "
+            f"The bridge closes: {steps.attrs['closes']}.")
+
+
+_BRIDGE_RENAME = {"product_line": "Product line", "plan_revenue": "Plan", "volume": "Volume", "mix": "Mix",
+                  "price": "Price", "unplanned": "Unplanned", "difference": "Difference", "actual_revenue": "Actual"}
+
+
+def bridge_by_line(bridge: pd.DataFrame) -> pd.DataFrame:
+    """The bridge by product line (plan, its steps, actual), the columns named for the report."""
+    steps = ["difference"] if "difference" in bridge else ["volume", "mix", "price", "unplanned"]
+    cols = ["plan_revenue", *steps, "actual_revenue"]
+    return bridge.groupby("product_line")[cols].sum().reset_index().rename(columns=_BRIDGE_RENAME)
+
+
+_VIEW_LABEL = {"product_line": "Product line", "region": "Region", "sku": "SKU"}
+
+
+def vs_plan_views(rec: Reconciliation, materiality, top_n: int) -> list[dict]:
+    """The quarter-to-date tables by product line, region and SKU, each vs plan where the plan has that
+    dimension, else vs run-rate: dicts of heading, table (material rows, ``top_n``), money, units, rename."""
+    out = []
+    for dim, label in _VIEW_LABEL.items():
+        if dim not in rec.qtd_vs_plan:
+            continue
+        t = rec.qtd_vs_plan[dim]
+        ref = "plan" if "plan_revenue" in t else "run_rate"
+        t = flag_material(t, materiality, f"{ref}_revenue")
+        t = t[t["material"]].drop(columns=["material"]).head(top_n)
+        if ref == "plan" and not rec.grain.units:  # a money-only plan: no planned units to compare
+            t = t.drop(columns=["plan_units", "variance_units"])
+        basis = "" if ref == "plan" else " vs run-rate (no plan at this level)"
+        out.append({"heading": f"By {label.lower()}{basis}: {len(t)} material", "table": t,
+                    "money": ["actual_revenue", f"{ref}_revenue", "variance"],
+                    "units": [c for c in ("actual_units", f"{ref}_units", "variance_units") if c in t],
+                    "rename": {dim: label, "variance_pct": "%", "run_rate_revenue": "Run-rate revenue",
+                               "run_rate_units": "Run-rate units"}})
+    return out
+
+
+__all__ += ["landing_headline", "bridge_text", "bridge_by_line", "vs_plan_views"]

@@ -127,6 +127,8 @@ class DataParams(_Strict):
     dir: str | None = None      # the exports' folder (relative to the repo, or absolute); --data-dir overrides it
     as_of: dt.date | None = None
     query_timeout_seconds: float = Field(900.0, gt=0, le=86400)  # a SQL source query running longer is cancelled
+    # days from order date to the requested date when the orders have none (soe_helpers.data.completion)
+    order_lead_time_days: int = Field(14, ge=0, le=365)
     sources: dict[str, Source]
 
     def present(self) -> dict[str, Source]:

@@ -235,11 +235,14 @@ def counts_as_done(status: dict) -> bool:
     return status.get("status") in ("ok", NOT_RUN)
 
 
-def write_meta(run_dir: Path, as_of, week: str, not_run: dict[str, str] | None = None) -> Path:
-    """``data/_meta.json``, written before any notebook runs: the data's as-of date, the week, and the
-    reports not run by design (notebook -> reason), which the summary and the email name in their place."""
+def write_meta(run_dir: Path, as_of, week: str, not_run: dict[str, str] | None = None,
+               data_notes: list[str] | None = None) -> Path:
+    """``data/_meta.json``, written before any notebook runs: the data's as-of date, the week, the
+    reports not run by design (notebook -> reason), which the summary and the email name in their place, and
+    the load's data notes (what it inferred, :mod:`soe_helpers.data.completion`), which the reports print."""
     return write_atomic(meta_path(run_dir), json.dumps({"as_of": str(as_of), "week": week,
-                                                        "not_run": dict(not_run or {})}))
+                                                        "not_run": dict(not_run or {}),
+                                                        "data_notes": list(data_notes or [])}))
 
 
 def read_meta(run_dir: Path) -> dict:

@@ -37,10 +37,12 @@ from soe_helpers.core.calendar import is_week, to_week, week_ordinal
 from soe_helpers.core.params import Params, Source
 from soe_helpers.core.secrets import redact, url_secrets
 from soe_helpers.data.schemas import FOREIGN_KEYS, SCHEMAS, Column, TableSchema
+from soe_helpers.data.completion import complete_frames
 from soe_helpers.data.sources import check_sources
 
 __all__ = ["DataError", "Problem", "LoadedTable", "load_tables", "load_table", "read_source", "coerce_table",
-           "parse_money", "parse_dates", "file_sha256", "data_as_of", "AS_OF_TABLES", "empty_table"]
+           "parse_money", "parse_dates", "parse_periods", "file_sha256", "data_as_of", "AS_OF_TABLES", "empty_table",
+           "data_notes"]
 
 _SHOW = 5  # offending rows shown per problem
 _ABSURD = 1e12
@@ -82,6 +84,7 @@ class LoadedTable:
     row_label: str = "line"
     row_offset: int = 2
     headers: dict[str, str] = field(default_factory=dict)  # canonical -> source header
+    notes: list[str] = field(default_factory=list)  # what the load inferred (data.completion), for the reports
 
 
 # ---------------------------------------------------------------- reading
@@ -492,6 +495,61 @@ def parse_dates(raw: pd.Series, date_format: str | None = None) -> tuple[pd.Seri
     return out.dt.normalize(), bad
 
 
+_MONTHS = {m.lower(): i for i, m in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
+_MONTH_RE = re.compile(r"^(\d{4})[-/ .](\d{1,2})$")
+_MONTH_NAME_RE = re.compile(r"^([A-Za-z]{3,9})[-/ .,]*'?(\d{2}|\d{4})$")
+_QUARTER_RES = (re.compile(r"^(?:FY)?\s*(\d{4})\s*[-/ ]?\s*Q([1-4])$", re.I),
+                re.compile(r"^Q([1-4])\s*[-/ ]?\s*(?:FY)?\s*(\d{4})$", re.I))
+
+
+def _one_period(text: str, kind: str) -> str | None:
+    """The label of one plan period (``YYYY-Www``, ``YYYY-MM`` or ``YYYY-Qn``), None when not understood."""
+    t = text.strip()
+    if kind in ("quarter", "period"):
+        for i, rx in enumerate(_QUARTER_RES):
+            m = rx.match(t)
+            if m:
+                y, q = (m.group(1), m.group(2)) if i == 0 else (m.group(2), m.group(1))
+                return f"{y}-Q{q}"
+        if kind == "quarter":
+            return None
+    if kind == "period" and WEEK_RE_LOOSE.match(t):
+        return t if is_week(t) else None
+    m = _MONTH_RE.match(t)
+    if m and 1 <= int(m.group(2)) <= 12:
+        return f"{m.group(1)}-{int(m.group(2)):02d}"
+    m = _MONTH_NAME_RE.match(t)
+    if m and m.group(1)[:3].lower() in _MONTHS and (len(m.group(1)) == 3 or m.group(1).lower() in _FULL_MONTHS):
+        y = int(m.group(2))
+        return f"{y + 2000 if y < 100 else y}-{_MONTHS[m.group(1)[:3].lower()]:02d}"
+    return None
+
+
+WEEK_RE_LOOSE = re.compile(r"^\d{4}-W\d{2}$")
+_FULL_MONTHS = {"january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+                "november", "december", "sept"}
+
+
+def parse_periods(raw: pd.Series, kind: str, date_format: str | None = None) -> tuple[pd.Series, pd.Series]:
+    """Parse plan periods of ``kind`` (``month``, ``quarter`` or ``period``): returns (labels, bad mask).
+
+    Labels are ``YYYY-MM`` for months, ``YYYY-Qn`` for fiscal quarters and ``YYYY-Www`` for weeks; a date
+    (text, an Excel date or serial) is its month. A ``quarter`` column takes quarter labels only.
+    """
+    t = _as_text(raw)
+    empty = t == ""
+    uniq = pd.unique(t[~empty])
+    look = {u: _one_period(u, kind) for u in uniq}  # a plan holds few distinct periods
+    out = t.map(look).where(~empty, None).astype(object)
+    rest = ~empty & out.isna()
+    if rest.any() and kind != "quarter":
+        d, bad_d = parse_dates(raw[rest] if pd.api.types.is_datetime64_any_dtype(raw) else t[rest], date_format)
+        out[rest] = d.dt.strftime("%Y-%m").where(~bad_d & d.notna(), None)
+    out = out.where(out.notna(), None).astype(object)
+    return out, ~empty & out.isna()
+
+
 def _fmt_rows(idx: pd.Index, values: pd.Series, label: str, offset: int) -> str:
     n = len(idx)
     shown = list(idx[:_SHOW])
@@ -514,6 +572,9 @@ def _expected(col: Column) -> str:
         "money": f"an amount{rng} like 1234.50, 1,234.50, $1,234.50 or (1,234.50)",
         "date": "a date like 2026-11-22 (or set date_format in the source, e.g. '%m/%d/%Y'; Excel serials accepted)",
         "week": "an ISO week like 2026-W47, or a date",
+        "month": "a month like 2026-07, Jul 2026 or a date in the month",
+        "quarter": "a fiscal quarter like 2027-Q1 (FY2027-Q1, Q1 2027)",
+        "period": "a week (2026-W47), a month (2026-07, Jul 2026, a date) or a fiscal quarter (2027-Q1)",
         "bool": "true/false, yes/no or 1/0",
         "str": "text",
     }[col.kind]
@@ -610,12 +671,30 @@ def coerce_table(lt: LoadedTable, schema: TableSchema, src: Source) -> tuple[pd.
     # Unique key (only when its columns parsed).
     if all(k in headers or not schema.column(k).required for k in schema.key):
         keycols = [k for k in schema.key if k in headers]
-        dup = frame.duplicated(keycols, keep=False) & frame[keycols].notna().all(axis=1)
+        dup = frame.duplicated(keycols, keep=False) & frame[keycols].notna().all(axis=1) if keycols else \
+            pd.Series(False, index=frame.index)
         if dup.any():
             idx = dup[dup].index
             keytxt = frame.loc[idx[:_SHOW], keycols].astype(str).agg("/".join, axis=1)
             add(f"{int(frame.loc[idx].duplicated(keycols).sum())} duplicate key{'s' if len(idx) > 2 else ''} "
                 f"({' + '.join(keycols)} must be unique); " + _fmt_rows(idx, keytxt, lt.row_label, lt.row_offset))
+
+    if schema.one_of:
+        given = [c for c in schema.one_of if c in headers]
+        names = ", ".join(schema.one_of[:-1]) + " or " + schema.one_of[-1]
+        if not given:
+            add(f"no period column: map exactly one of {names} (e.g. columns: {{month: Month}}); the source has: "
+                f"{', '.join(map(str, raw.columns[:30]))}")
+        elif len(given) > 1:
+            add(f"{len(given)} period columns ({', '.join(headers[c] for c in given)}): map exactly one of {names}")
+        else:
+            empty = frame[given[0]].isna() & ~pd.Series(False, index=frame.index)
+            header = src.columns.get(given[0], given[0])
+            label = f"'{header}'" + (f" ({given[0]})" if header != given[0] else "")
+            if empty.any() and not any(p.column == label and "not understood" in p.message for p in problems):
+                idx = empty[empty].index
+                add(f"{len(idx)} empty value{'s' if len(idx) > 1 else ''}; every plan row needs its period; "
+                    + _fmt_rows(idx, None, lt.row_label, lt.row_offset), label)
 
     for left, op, right in schema.checks:
         if left in headers and right in headers:
@@ -681,6 +760,8 @@ def _parse_column(s: pd.Series, col: Column, src: Source) -> tuple[pd.Series, pd
             out[rest] = to_week(d).where(~bad_d, None)
         bad = ~empty & out.isna()
         return out, bad
+    if kind in ("month", "quarter", "period"):
+        return parse_periods(s, kind, src.date_format)
     if kind == "bool":
         t = _as_text(s).str.lower()
         m = {"true": True, "false": False, "yes": True, "no": False, "y": True, "n": False, "1": True, "0": False}
@@ -774,7 +855,29 @@ def load_tables(params: Params, tables: list[str] | None = None) -> dict[str, Lo
     problems.extend(_check_foreign_keys(loaded))
     if problems:
         raise DataError(problems)
+    _complete(loaded, params)
     return loaded
+
+
+def _complete(loaded: dict[str, LoadedTable], params: Params) -> None:
+    """Apply :func:`soe_helpers.data.completion.complete_frames` (due dates, shipments a thin company lacks);
+    its data notes go on the orders' LoadedTable (``notes``), an inferred table gets its own entry."""
+    if "orders" not in loaded:
+        return
+    frames, notes = complete_frames({n: lt.frame for n, lt in loaded.items()}, params.data.order_lead_time_days,
+                                    {n: set(lt.headers) for n, lt in loaded.items()})
+    for name, frame in frames.items():
+        if name in loaded:
+            loaded[name].frame = frame
+        else:
+            loaded[name] = LoadedTable(name, frame, f"inferred from {loaded['orders'].origin}", rows=len(frame),
+                                       headers={c: c for c in frame.columns})
+    loaded["orders"].notes = notes
+
+
+def data_notes(tables: dict[str, LoadedTable]) -> list[str]:
+    """Every data note of a load, in table order."""
+    return [n for lt in tables.values() for n in lt.notes]
 
 
 #: The tables that date the data (:func:`data_as_of`), loaded by every run, ``--only`` too.

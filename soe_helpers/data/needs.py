@@ -70,8 +70,11 @@ NEEDS: dict[str, ReportNeeds] = {n.notebook: n for n in [
         "forecast_feedback", "Forecast feedback", ("forecasts", "orders", "products", "plan")),
     ReportNeeds(
         "execution_kpis", "Execution KPIs",
-        # OTIF needs the shipments; DSO, DPO and DIO the invoices, bills and inventory (computed together today)
-        ("orders", "products", "customers", "shipments", "invoices", "bills", "inventory")),
+        # OTIF needs the shipments (or the orders' own ship columns: data.completion); without invoices, bills or
+        # inventory the working-capital KPIs they measure are "not measured" (analysis.kpis.not_measured)
+        ("orders", "products", "customers", "shipments"),
+        (("invoices", "DSO and the receivables ageing"), ("bills", "DPO"),
+         ("inventory", "DIO and inventory turns (all three: the cash conversion cycle)"))),
     ReportNeeds(
         "data_accuracy", "Data accuracy",
         ("orders", "products", "shipments", "invoices", "bills", "inventory", "plan"),

@@ -14,6 +14,12 @@ Column kinds (``Column.kind``):
 - ``date``   calendar date (``datetime64[ns]``, midnight); ISO ``YYYY-MM-DD``, the
              source's ``date_format``, real Excel dates or Excel serial numbers
 - ``week``   ISO week label ``YYYY-Www``; a date is accepted and mapped to its week
+- ``month``  calendar month label ``YYYY-MM``; ``2026-07``, ``Jul 2026``, ``July 2026``, ``2026/07`` or any
+             date in the month (an Excel date) are accepted
+- ``quarter`` fiscal quarter label ``YYYY-Qn`` (the fiscal year it ends in, :mod:`soe_helpers.core.calendar`);
+             ``2027-Q1``, ``FY2027-Q1``, ``2027 Q1``, ``Q1 2027``, ``Q1 FY2027`` are accepted
+- ``period`` any of the three (a week, a month or a quarter label, or a date = its month), normalised to
+             its own label; one plan uses one kind (:func:`soe_helpers.analysis.plan_grain.plan_grain`)
 - ``bool``   true/false, yes/no, y/n, 1/0
 """
 from __future__ import annotations
@@ -49,6 +55,8 @@ class TableSchema:
     source whose file is not there is read as not provided, never as an error."""
     checks: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)
     """Row rules ``(left, op, right)`` between two date/week columns, e.g. ``("due_date", ">=", "invoice_date")``."""
+    one_of: tuple[str, ...] = ()
+    """Optional columns of which the source must map exactly one, with a value in every row (the plan's period)."""
 
     @property
     def column_names(self) -> list[str]:
@@ -129,16 +137,24 @@ SCHEMAS: dict[str, TableSchema] = {
         TableSchema(
             "plan",
             (
-                _c("week", "week"),
-                _c("sku", "str"),
+                _c("week", "week", False, doc="plan by ISO week"),
+                _c("month", "month", False, doc="plan by calendar month of the fiscal calendar, e.g. 2026-07"),
+                _c("quarter", "quarter", False, doc="plan by fiscal quarter, e.g. 2027-Q1"),
+                _c("period", "period", False, doc="one column holding weeks, months or quarters"),
+                _c("sku", "str", False),
+                _c("product_line", "str", False, doc="the plan by product line (else from the SKU's item master)"),
                 _c("region", "str", False),
-                _c("units", "float", min=0),
+                _c("customer_id", "str", False),
+                _c("units", "float", False, min=0, doc="planned units; without them the plan is in money only"),
                 _c("revenue", "money", min=0),
-                _c("cogs", "money", min=0),
+                _c("cogs", "money", False, min=0),
                 _c("version", "str", False),
             ),
-            key=("week", "sku", "region"),
-            doc="The approved S&OP financial plan for the quarter, by week, SKU (and region).",
+            key=("week", "month", "quarter", "period", "sku", "product_line", "region", "customer_id"),
+            doc="The approved S&OP financial plan at the grain finance keeps it: one period column (week, month "
+                "or quarter) and any of SKU, product line, region and customer; revenue required, units and "
+                "COGS optional.",
+            one_of=("week", "month", "quarter", "period"),
         ),
         TableSchema(
             "orders",
@@ -150,11 +166,15 @@ SCHEMAS: dict[str, TableSchema] = {
                 _c("sku", "str"),
                 _c("quantity", "float", min=0, doc="ordered units"),
                 _c("unit_price", "money", min=0, doc="net selling price per unit"),
-                _c("requested_date", "date"),
-                _c("promised_date", "date"),
+                _c("requested_date", "date", False,
+                   doc="date the customer asked for; empty or absent = order date + data.order_lead_time_days"),
+                _c("promised_date", "date", False, doc="date the company committed to; empty or absent = requested"),
                 _c("scheduled_date", "date", False,
                    doc="latest scheduled ship date from production/warehouse; empty = as promised"),
                 _c("status", "str", False, choices=("open", "closed", "cancelled")),
+                _c("ship_date", "date", False,
+                   doc="first ship date, for a company without a shipments table (with shipped_quantity)"),
+                _c("shipped_quantity", "float", False, min=0, doc="units shipped to date on the line"),
             ),
             key=("order_id", "line"),
             doc="Sales order lines (ERP).",
@@ -295,6 +315,7 @@ FOREIGN_KEYS: list[tuple[str, tuple[str, ...], str, tuple[str, ...]]] = [
     ("products", ("supplier_id",), "suppliers", ("supplier_id",)),
     ("forecasts", ("sku",), "products", ("sku",)),
     ("plan", ("sku",), "products", ("sku",)),
+    ("plan", ("customer_id",), "customers", ("customer_id",)),
     ("orders", ("sku",), "products", ("sku",)),
     ("orders", ("customer_id",), "customers", ("customer_id",)),
     ("shipments", ("order_id", "line"), "orders", ("order_id", "line")),

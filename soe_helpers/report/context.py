@@ -63,6 +63,7 @@ class Week:
     interactive: bool
     as_of: pd.Timestamp | None = None
     _tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    _notes: list[str] | None = field(default=None, repr=False)
 
     @property
     def run_id(self) -> str | None:
@@ -107,15 +108,41 @@ class Week:
                 if name in self.params.data.sources and not self.params.data.sources[name].absent:
                     raise FileNotFoundError(f"{pq} is missing: the runner did not load table {name!r}")
                 raise TableNotProvided(f"table {name!r} is not provided: this company's params have no source for it")
+            elif self._notes is not None:  # loaded once already: the company has no such table
+                raise TableNotProvided(f"table {name!r} is not provided: this company's params have no "
+                                       "source for it (or its optional export is not there)")
             else:
-                from soe_helpers.data.loaders import load_tables  # interactive use only (start-up cost)
+                from soe_helpers.data.loaders import data_notes, load_tables  # interactive use only (start-up cost)
 
-                for n, lt in load_tables(self.params).items():
+                loaded = load_tables(self.params)
+                for n, lt in loaded.items():
                     self._tables.setdefault(n, lt.frame)
+                self._notes = data_notes(loaded)
                 if name not in self._tables:
                     raise TableNotProvided(f"table {name!r} is not provided: this company's params have no "
                                            "source for it (or its optional export is not there)")
         return self._tables[name]
+
+    def optional(self, name: str) -> pd.DataFrame | None:
+        """The table ``name``, or None when the company's exports do not hold it (no source, or an aggregate of a
+        table not given): the report then says what it cannot show instead of failing."""
+        try:
+            return self.table(name)
+        except TableNotProvided:
+            return None
+
+    @property
+    def data_notes(self) -> list[str]:
+        """What the load inferred for this company's data (:mod:`soe_helpers.data.completion`): one sentence
+        each, for the report's data notes (recorded by the runner; made by the load in an analyst's session)."""
+        if self._notes is None:
+            meta = run_folder.meta_path(self.run_dir)
+            if not self.interactive and meta.exists():
+                self._notes = list(json.loads(meta.read_text()).get("data_notes", []))
+            else:
+                self.table("orders")  # an analyst's session: the load records them
+                self._notes = self._notes or []
+        return self._notes
 
     def has(self, name: str) -> bool:
         """Whether the company provided canonical table ``name`` (or an aggregate's source tables)."""
@@ -198,7 +225,7 @@ def open_week(week: str = "", run_dir: str = "", params_path: str = "") -> Week:
 
         if wk.as_of is None:
             wk.as_of = pd.Timestamp(params.data.as_of) if params.data.as_of else data_as_of(
-                {n: wk.table(n) for n in ("orders", "shipments", "invoices")})
+                {n: t for n in ("orders", "shipments", "invoices") if (t := wk.optional(n)) is not None})
         wk.week = week or latest_complete_week(wk.as_of)
     parse_week(wk.week)
     if interactive:

@@ -57,7 +57,7 @@ from soe_helpers.core.calendar import FiscalCalendar, latest_complete_week, pars
 from soe_helpers.report.history import write_index
 from soe_helpers.report.records import SCHEMA_VERSION as RECORDS_SCHEMA_VERSION
 from soe_helpers.data import needs
-from soe_helpers.data.loaders import AS_OF_TABLES, DataError, LoadedTable, data_as_of, load_tables
+from soe_helpers.data.loaders import AS_OF_TABLES, DataError, LoadedTable, data_as_of, data_notes, load_tables
 from soe_helpers.data.schemas import SCHEMAS
 from soe_helpers.core.params import Params, ParamsError, load_params
 from soe_helpers.data.sources import check_sources
@@ -620,7 +620,7 @@ def run_week(
         import gc
 
         gc.collect()
-        run_folder.write_meta(run_dir, as_of, week, not_run)
+        run_folder.write_meta(run_dir, as_of, week, not_run, data_notes(tables))
         run_folder.write_atomic(run_folder.params_path(run_dir), params.to_json())
         (run_dir / run_folder.RESULTS_DIRNAME).mkdir()
         timings["snapshot_seconds"] = round(time.perf_counter() - t0, 3)
