@@ -27,6 +27,7 @@ __all__ = [
     "ParamsError",
     "Params",
     "Source",
+    "Constant",
     "load_params",
     "apply_sets",
     "deep_merge",
@@ -87,22 +88,49 @@ class Materiality(_Strict):
         return data
 
 
+class Constant(_Strict):
+    """One value for every row of a canonical column the export lacks: ``region: {value: "US"}``.
+
+    The value is parsed and checked like the column's own values at load (a constant
+    ``payment_terms_days: {value: Net 30}`` is 30 days; a bad one is an error naming the source).
+    """
+
+    value: Union[bool, int, float, dt.date, str]
+
+
 class Source(_Strict):
     """Where one canonical table comes from: a file or a SQL query, plus a column mapping.
 
-    ``columns`` maps canonical column -> the source's own header. ``url_env`` names the
-    environment variable holding the database URL (the URL itself never goes in params).
+    ``columns`` maps canonical column -> the source's own header, or -> ``{value: ...}``, one
+    value for every row (:class:`Constant`; e.g. ``region: {value: "US"}`` for a company selling
+    in one region). ``url_env`` names the environment variable holding the database URL (the URL
+    itself never goes in params).
     """
 
     file: str | None = None
     query: str | None = None
     url_env: str | None = None
     sheet: str | int | None = None
-    columns: dict[str, str] = Field(default_factory=dict)
+    columns: dict[str, Union[str, Constant]] = Field(default_factory=dict)
     encoding: str | None = None
     delimiter: str | None = None
     date_format: str | None = None
     header_row: int | None = Field(None, ge=1, description="1-based row of the header when title rows sit above it")
+
+    def header(self, column: str) -> str | None:
+        """The source's header for canonical ``column`` (its own name when unmapped); None for a constant."""
+        h = self.columns.get(column, column)
+        return None if isinstance(h, Constant) else h
+
+    def constant(self, column: str) -> "Constant | None":
+        """The :class:`Constant` mapped to ``column``, or None when a header holds it."""
+        c = self.columns.get(column)
+        return c if isinstance(c, Constant) else None
+
+    @property
+    def constants(self) -> dict[str, "Constant"]:
+        """Canonical column -> its constant, for the columns mapped to one value."""
+        return {k: v for k, v in self.columns.items() if isinstance(v, Constant)}
 
     @model_validator(mode="after")
     def _one_origin(self):
