@@ -485,7 +485,8 @@ class ForecastFeedbackParams(_Strict):
     ts_window_weeks: int = Field(13, ge=2, le=104)         # target weeks in the tracking signal
     ts_threshold: float = Field(4.0, gt=0, le=100)         # |TS| above this = alert
     correction_window_weeks: int = Field(26, ge=4, le=260)  # weeks of known errors a correction learns from
-    min_evidence_weeks: int = Field(8, ge=2, le=260)       # fewer weeks of evidence = no correction
+    min_evidence_weeks: int = Field(8, ge=2, le=260)       # fewer weeks of evidence = no correction (nor bias shown)
+    min_accuracy_weeks: int = Field(4, ge=1, le=260)       # target weeks of a lag before its error is shown
     prior_bias_sd: float = Field(0.10, gt=0, le=2)         # shrinkage: typical size of a real line bias (share)
     prior_bias_sd_sku: float = Field(0.10, gt=0, le=2)     # ... of a SKU's bias beyond its line's
     prior_biased_share: float = Field(0.5, gt=0, le=1)     # ... prior probability that a bias is real

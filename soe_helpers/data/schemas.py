@@ -118,13 +118,17 @@ SCHEMAS: dict[str, TableSchema] = {
         TableSchema(
             "forecasts",
             (
-                _c("snapshot_week", "week", doc="week the forecast version was made (at its end)"),
+                _c("snapshot_week", "week", False, nullable=False,
+                   doc="week the forecast version was made (at its end); an export of the current forecast "
+                       "only may leave it out: it is then the data's latest complete week, and the weekly run "
+                       "keeps each week's snapshot in the store (soe_helpers.analysis.forecast_history)"),
                 _c("target_week", "week", doc="week being forecast"),
                 _c("sku", "str"),
                 _c("quantity", "float", min=0, doc="forecast demand in units"),
             ),
             key=("snapshot_week", "target_week", "sku"),
-            doc="Every weekly S&OP/S&OE demand forecast version, kept (lag = target - snapshot).",
+            doc="Every weekly S&OP/S&OE demand forecast version, kept (lag = target - snapshot); or only the "
+                "current one, the earlier ones then coming from the store's archive.",
             checks=(("target_week", ">", "snapshot_week"),),
         ),
         TableSchema(

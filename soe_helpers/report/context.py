@@ -59,6 +59,7 @@ class Week:
     interactive: bool
     as_of: pd.Timestamp | None = None
     _tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    _forecasts_read: bool = field(default=False, repr=False)
 
     @property
     def run_id(self) -> str | None:
@@ -106,7 +107,25 @@ class Week:
 
                 for n, lt in load_tables(self.params).items():
                     self._tables.setdefault(n, lt.frame)
+        if name == "forecasts" and self.interactive and self.week and not self._forecasts_read:
+            self._tables[name] = self._forecasts_with_history(self._tables[name])
+            self._forecasts_read = True
         return self._tables[name]
+
+    def _forecasts_with_history(self, forecasts: pd.DataFrame) -> pd.DataFrame:
+        """In an analyst's session, the forecasts as the weekly run gives them: the export (stamped with the
+        data's week when it has no snapshot weeks) and the snapshots the runs kept in the store; read only."""
+        from soe_helpers.store import history  # interactive use only (start-up cost)
+        from soe_helpers.store.engine import StoreError, open_store  # interactive use only (start-up cost)
+
+        current = latest_complete_week(self.as_of) if self.as_of is not None else self.week
+        try:
+            store = open_store(self.params)
+        except (StoreError, OSError):  # no store to read: the export alone, stamped
+            from soe_helpers.analysis.forecast_history import stamp_current  # interactive use only (start-up cost)
+
+            return stamp_current(forecasts, current)[0]
+        return history.forecasts_for_run(store, forecasts, self.week, current, None)[0]
 
     def record(self, record: Any, **figures: Any) -> dict:
         """Record a report's figures in the run's ``results/<section>.json`` (merged per section).
