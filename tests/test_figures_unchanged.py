@@ -48,6 +48,8 @@ EXPECTED_DIFFERENCES: dict[str, str] = {
     "actions.new_this_week": "materiality", "actions.open": "materiality", "actions.run_changes": "materiality",
     "actions.top_open": "materiality", "actions.escalated": "materiality", "actions.escalated_to": "materiality",
     "actions.overdue": "materiality",
+    # issue 13: the forecast report states its evidence (the demo's export holds every snapshot: no figure moves)
+    "forecast_feedback.forecast_history": "new: weeks of forecast history and what they allow",
     # the summary's words follow the figures above
     "executive_summary.headline": "follows the landing", "executive_summary.subject": "follows the headline",
     "executive_summary.items": "follows the landing and cash figures", "executive_summary.lights": "follows items",

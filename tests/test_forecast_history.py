@@ -167,3 +167,37 @@ def test_min_accuracy_weeks_is_a_setting():
     assert ForecastFeedbackParams().min_accuracy_weeks == 4
     with pytest.raises(ValueError):
         ForecastFeedbackParams(min_accuracy_weeks=0)
+
+
+@pytest.mark.e2e
+def test_three_weekly_runs_on_a_current_only_forecast_export(demo_dir, tmp_path):
+    """The small demo with its forecast exported as most companies do, the current one only (no snapshot
+    week), run for three consecutive weeks, each with the data as of its week's end; the store persists."""
+    import json
+
+    from conftest import copy_demo, soe
+
+    from soe_helpers.core.calendar import week_end
+
+    data = copy_demo(demo_dir, tmp_path / "data")
+    kept = pd.read_csv(data / "sop_forecast_snapshots.csv", dtype=str)
+    env = {"SOE_OUTPUTS": str(tmp_path / "out"), "SOE_DATA_DIR": str(data), "SOE_STORE_URL": ""}
+    for week in ("2026-W45", "2026-W46", "2026-W47"):
+        current = kept[kept["Snapshot Week"] == week].drop(columns=["Snapshot Week"])
+        current.to_csv(data / "sop_forecast_snapshots.csv", index=False)
+        res = soe("run", "--week", week, "--only", "forecast_feedback", "--set",
+                  f"data.as_of={week_end(week).date()}", env=env)
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    store = Store(f"sqlite:///{tmp_path / 'out' / 'soe_store.sqlite'}")
+    assert sorted({r["week"] for r in store.read_weeks(forecast_snapshots)}) == ["2026-W45", "2026-W46", "2026-W47"]
+    run_dir = sorted(p for p in (tmp_path / "out" / "2026-W47").iterdir() if (p / "manifest.json").exists())[-1]
+    f = json.loads((run_dir / "results.json").read_text())["forecast_feedback"]
+    assert f["forecast_history"]["snapshots"] == 3 and f["forecast_history"]["weeks_by_lag"] == {"1": 2, "2": 1}
+    assert f["wape_lag1"] is None and f["bias_lag4"] is None and f["most_biased_line"] is None
+    from soe_helpers.core import run_folder
+
+    read = pd.read_parquet(run_folder.table_path(run_dir, "forecasts"))
+    assert sorted(set(read["snapshot_week"])) == ["2026-W45", "2026-W46", "2026-W47"]
+    page = (run_dir / "forecast_feedback.html").read_text()
+    assert "3 weeks of forecast history (snapshots 2026-W45 to 2026-W47)" in page
+    assert "Weeks of known error" in page and "Traceback" not in page

@@ -255,10 +255,10 @@ def test_payment_terms_written_as_text(tmp_path):
     from soe_helpers.data.loaders import parse_terms, terms_discount
 
     terms = pd.Series(["Net 30", "N30", "NET30", "2/10 Net 30", "1% 15 Net 45", "Due on receipt", "COD", "Immediate",
-                       "EOM", "Net 30 EOM", "30 days", "60", ""])
+                       "EOM", "Net 30 EOM", "30 days", "60", "", "45.0"])
     days, bad = parse_terms(terms)
     assert days.iloc[:12].tolist() == [30, 30, 30, 30, 45, 0, 0, 0, 15, 45, 30, 60]  # EOM = 15 days on average
-    assert pd.isna(days.iloc[12]) and not bad.any()
+    assert pd.isna(days.iloc[12]) and days.iloc[13] == 45 and not bad.any()
     assert terms_discount(terms).iloc[3] == "2% discount if paid within 10 days"
     assert terms_discount(terms).iloc[0] is None
 

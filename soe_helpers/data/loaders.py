@@ -522,9 +522,12 @@ def parse_terms(text: pd.Series) -> tuple[pd.Series, pd.Series]:
         [30.0, 30.0, 0.0, 45.0, nan]
     """
     t = text.astype(object).where(text.notna(), "").astype(str).str.strip()
-    parsed = {u: _one_terms(u) for u in pd.unique(t[t != ""])}
-    vals = t.map(lambda v: parsed[v][0] if v and parsed.get(v) else np.nan).astype("float64")
-    bad = (t != "") & t.map(lambda v: bool(v) and parsed.get(v) is None).astype(bool)
+    plain = _plain_numbers(t)  # 30, 30.0, 1e1: days as a number (fractions are refused by the caller)
+    words = (t != "") & plain.isna()
+    parsed = {u: _one_terms(u) for u in pd.unique(t[words])}
+    vals = plain.copy()
+    vals[words] = t[words].map(lambda v: parsed[v][0] if parsed.get(v) else np.nan).astype("float64")
+    bad = words & vals.isna()
     return vals, bad
 
 
