@@ -167,6 +167,9 @@ def _cmd_validate(args) -> int:
     tables, as_of = validate_inputs(params)
     for name, lt in tables.items():
         print(f"  ok  {name:16s} {lt.rows:>10,} rows  {lt.origin}")
+        if name == "forecasts" and len(lt.frame) and lt.frame["snapshot_week"].isna().all():
+            print(f"      {'':16s} no snapshot week: the current forecast, made in {latest_complete_week(as_of)}; "
+                  "each weekly run keeps its week's snapshot, so forecast error builds up from the first run")
     for name in params.data.sources:
         if name not in tables:  # an optional overlap export whose file is absent: its checks will not run
             print(f"  --  {name:16s} not provided (optional; {params.data.sources[name].file} not found)")

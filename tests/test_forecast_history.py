@@ -185,9 +185,13 @@ def test_three_weekly_runs_on_a_current_only_forecast_export(demo_dir, tmp_path)
     for week in ("2026-W45", "2026-W46", "2026-W47"):
         current = kept[kept["Snapshot Week"] == week].drop(columns=["Snapshot Week"])
         current.to_csv(data / "sop_forecast_snapshots.csv", index=False)
+        if week == "2026-W45":
+            res = soe("validate", "--set", f"data.as_of={week_end(week).date()}", env=env)
+            assert "no snapshot week: the current forecast, made in 2026-W45" in res.stdout, res.stdout + res.stderr
         res = soe("run", "--week", week, "--only", "forecast_feedback", "--set",
                   f"data.as_of={week_end(week).date()}", env=env)
         assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+        assert f"the export has no snapshot week, so it is the forecast made in {week}" in res.stdout
     store = Store(f"sqlite:///{tmp_path / 'out' / 'soe_store.sqlite'}")
     assert sorted({r["week"] for r in store.read_weeks(forecast_snapshots)}) == ["2026-W45", "2026-W46", "2026-W47"]
     run_dir = sorted(p for p in (tmp_path / "out" / "2026-W47").iterdir() if (p / "manifest.json").exists())[-1]

@@ -258,12 +258,12 @@ def _forecasts_with_history(store, lt: LoadedTable, week: str, as_of, run_id: st
                             progress: Callable[[str], None]) -> None:
     """Replace the loaded forecasts by what the reports read: the export (stamped with the data's week when it
     has no snapshot weeks) and the snapshots earlier runs kept (:func:`store_history.forecasts_for_run`)."""
-    frame, left_out, _ = store_history.forecasts_for_run(store, lt.frame, week, latest_complete_week(as_of),
-                                                                run_id)
-    if left_out:
-        progress(f"Forecasts: the export has no snapshot week, so it is the forecast made in "
-                 f"{latest_complete_week(as_of)}; {left_out:,} of its rows forecast that week or earlier and are "
-                 "left out")
+    current = latest_complete_week(as_of)
+    stamped = bool(len(lt.frame)) and lt.frame["snapshot_week"].isna().all()
+    frame, left_out, _ = store_history.forecasts_for_run(store, lt.frame, week, current, run_id)
+    if stamped:
+        progress(f"Forecasts: the export has no snapshot week, so it is the forecast made in {current}"
+                 + (f"; {left_out:,} of its rows forecast that week or earlier and are left out" if left_out else ""))
     added = len(frame) - len(lt.frame) + left_out
     if added:
         progress(f"Forecasts: {added:,} rows of earlier snapshots from the store's forecast history")
