@@ -547,7 +547,8 @@ def _drop_time(t: pd.Series) -> pd.Series:
     """Date-times as exports write them (``2026-11-20 14:35:00``, ``2026-11-20T14:35:00Z``, ``11/20/2026
     2:35 PM``) cut to their date part, as written (a UTC offset is not applied: the date is the one the
     system printed). Other values are returned as they are."""
-    return t.str.replace(_TIME_PART, lambda m: m.group("date"), regex=True).str.strip()
+    date = t.astype(object).str.extract(_TIME_PART)["date"]
+    return date.where(date.notna(), t).astype(object).str.strip()
 
 
 def parse_dates(raw: pd.Series, date_format: str | None = None) -> tuple[pd.Series, pd.Series]:
@@ -585,7 +586,7 @@ def parse_dates(raw: pd.Series, date_format: str | None = None) -> tuple[pd.Seri
             iso_time = t[rest].str.match(r"^\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}")
             idx = iso_time[iso_time].index
             if len(idx):
-                out[idx] = pd.to_datetime(_drop_time(t[idx]), format="%Y-%m-%d", errors="coerce")
+                out[idx] = pd.to_datetime(t[idx].str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
             slash = t[rest].str.match(r"^\d{4}/\d{2}/\d{2}$")
             idx = slash[slash].index
             if len(idx):
