@@ -178,6 +178,9 @@ def _cmd_validate(args) -> int:
     tables, as_of = validate_inputs(params)
     for name, lt in tables.items():
         print(f"  ok  {name:16s} {lt.rows:>10,} rows  {lt.origin}")
+        if name == "forecasts" and len(lt.frame) and lt.frame["snapshot_week"].isna().all():
+            print(f"      {'':16s} no snapshot week: the current forecast, made in {latest_complete_week(as_of)}; "
+                  "each weekly run keeps its week's snapshot, so forecast error builds up from the first run")
     present = params.data.present()
     for name in SCHEMAS:
         if name in tables:

@@ -361,3 +361,16 @@ def test_the_pack_run_writes_the_aggregates_with_duckdb(pack_run):
     assert booked["value"].sum() == pytest.approx((orders["quantity"] * orders["unit_price"])[live].sum())
     ek = results["execution_kpis"]["ar_ageing"]
     assert ek["open"] == pytest.approx(sum(v for k, v in ek["buckets"].items() if k != "Total"))
+
+
+def test_an_aggregate_reading_a_constant_column_is_not_pushed_down():
+    from soe_helpers.core.params import load_params
+
+    sets = []
+    for t in ("orders", "shipments", "invoices"):
+        sets += [f"data.sources.{t}.file=", f"data.sources.{t}.query=select * from {t}", f"data.sources.{t}.url_env=ERP"]
+    plain = agg.pushdown_plan(load_params(sets=sets), {})
+    with_constant = agg.pushdown_plan(load_params(sets=sets + ["data.sources.orders.columns.status={value: open}"]), {})
+    readers = {n for n, a in agg.AGGREGATES.items() if "status" in a.sources.get("orders", ())}
+    assert readers and set(plain) == set(agg.AGGREGATES)
+    assert set(with_constant) == set(agg.AGGREGATES) - readers  # DuckDB over the snapshot, which has the constant

@@ -333,8 +333,9 @@ def test_forecast_feedback_refuses_what_it_cannot_measure():
     orders, products, customers, forecasts, plan, weeks = _company(n_weeks=20)
     with pytest.raises(ValueError, match="not complete in the data"):
         fb.forecast_feedback(forecasts, *_demand(orders), products, plan, weeks[-1], _params(), as_of="2025-09-25")
-    with pytest.raises(ValueError, match="forecasts: no snapshot forecasts a week"):
-        fb.forecast_feedback(forecasts.iloc[:0], *_demand(orders), products, plan, weeks[-1], _params())
+    # no forecast with known demand yet (a company's first run on its current forecast): the evidence, no figures
+    empty = fb.forecast_feedback(forecasts.iloc[:0], *_demand(orders), products, plan, weeks[-1], _params())
+    assert not empty.ready and fb.history_text(empty).startswith("No forecast snapshot made on or before")
     r = fb.forecast_feedback(forecasts, *_demand(orders), products, plan, weeks[-1], _params(trailing_weeks=30))
     # orders fall on Tuesdays: the first week may be partial, so history starts a week later (19 weeks)
     assert any("accuracy window has 19 weeks" in n for n in r.notes)

@@ -52,6 +52,8 @@ EXPECTED_DIFFERENCES: dict[str, str] = {
     # now simple smoothing, 14 damped trend, 10 linear trend, 3 naive), so the ETS comparisons move
     "forecast_feedback.ets_methods": "form per series by AICc", "forecast_feedback.fva_by_line": "ETS baseline",
     "forecast_feedback.fva_vs_ets": "ETS baseline",
+    # issue 13: the forecast report states its evidence (the demo's export holds every snapshot: no figure moves)
+    "forecast_feedback.forecast_history": "new: weeks of forecast history and what they allow",
     # the summary's words follow the figures above
     "executive_summary.headline": "follows the landing", "executive_summary.subject": "follows the headline",
     "executive_summary.items": "follows the landing and cash figures", "executive_summary.lights": "follows items",

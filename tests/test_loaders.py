@@ -246,3 +246,96 @@ def test_control_characters_in_text_are_rejected_naming_rows(tmp_path):
         "\\x00); expected plain text (tab and line breaks are allowed): remove them in the export; "
         "lines 2, 4: 'Ac\\x00me', 'Form\\x0cfeed'"]
     assert frame["name"].iloc[1] == "Bolt\tInc" and frame["name"].iloc[3] == "Two\r\nlines"
+
+
+# ---------------------------------------------------------------- export habits (issue 13, item 3)
+
+
+def test_payment_terms_written_as_text(tmp_path):
+    from soe_helpers.data.loaders import parse_terms, terms_discount
+
+    terms = pd.Series(["Net 30", "N30", "NET30", "2/10 Net 30", "1% 15 Net 45", "Due on receipt", "COD", "Immediate",
+                       "EOM", "Net 30 EOM", "30 days", "60", "", "45.0"])
+    days, bad = parse_terms(terms)
+    assert days.iloc[:12].tolist() == [30, 30, 30, 30, 45, 0, 0, 0, 15, 45, 30, 60]  # EOM = 15 days on average
+    assert pd.isna(days.iloc[12]) and days.iloc[13] == 45 and not bad.any()
+    assert terms_discount(terms).iloc[3] == "2% discount if paid within 10 days"
+    assert terms_discount(terms).iloc[0] is None
+
+    frame, problems = _load(tmp_path, "customers", "Account,Name,Region,Terms\nC1,Acme,EMEA,2/10 Net 30\n"
+                            "C2,Bolt,APAC,Due on receipt\nC3,Core,EMEA,Net 30 EOM\n",
+                            columns={"customer_id": "Account", "payment_terms_days": "Terms"})
+    assert problems == []
+    assert frame["payment_terms_days"].tolist() == [30, 0, 45] and str(frame["payment_terms_days"].dtype) == "Int64"
+    assert frame["payment_discount"].iloc[0] == "2% discount if paid within 10 days"
+    assert frame["payment_discount"].iloc[1:].isna().all()
+
+
+def test_unparseable_terms_name_file_column_rows_and_the_forms_accepted(tmp_path):
+    _, problems = _load(tmp_path, "suppliers", "supplier_id,name,payment_terms_days,lead_time_days\n"
+                        "S1,Acme,Net 30,10\nS2,Bolt,when we feel like it,10\nS3,Core,Net 400,10\n")
+    msgs = "\n".join(map(str, problems))
+    assert "suppliers.csv [suppliers]: column 'payment_terms_days': 1 value not understood" in msgs
+    assert "line 3: 'when we feel like it'" in msgs
+    assert "'Net 30', 'N30', '2/10 Net 30', 'Due on receipt', 'COD', 'Immediate', 'EOM' or 'Net 30 EOM'" in msgs
+    assert "out of range" in msgs and "line 4: 'Net 400'" in msgs
+
+
+def test_a_constant_in_the_mapping(tmp_path):
+    params = load_params(sets=["data.sources.customers.file=c.csv",
+                               'data.sources.customers.columns={customer_id: ID, name: Name, region: {value: US}, '
+                               'payment_terms_days: {value: Net 30}}'], data_dir=tmp_path)
+    src = params.data.sources["customers"]
+    assert src.constant("region").value == "US" and src.header("region") is None and src.header("name") == "Name"
+    (tmp_path / "c.csv").write_text("ID,Name\nC1,Acme\nC2,Bolt\n")
+    lt = read_source("customers", src, tmp_path)
+    frame, problems = coerce_table(lt, SCHEMAS["customers"], src)
+    assert problems == [] and frame["region"].tolist() == ["US", "US"]
+    assert frame["payment_terms_days"].tolist() == [30, 30]
+    assert "region" not in lt.headers  # a constant is no header: a pushed-down query never selects it
+    # the resolved params (run folder's params.json) keep it
+    from soe_helpers.core.params import params_from_json
+
+    (tmp_path / "p.json").write_text(params.to_json())
+    assert params_from_json(tmp_path / "p.json").data.sources["customers"].constant("region").value == "US"
+
+
+def test_a_bad_constant_is_an_error_naming_it(tmp_path):
+    (tmp_path / "o.csv").write_text("order_id,order_date,customer_id,sku,quantity,unit_price,requested_date,"
+                                    "promised_date\nS1,2026-11-16,C1,A-1,5,20,2026-11-20,2026-11-20\n")
+    src = Source(file="o.csv", columns={"line": {"value": "first"}, "status": {"value": "shipped"}})
+    _, problems = coerce_table(read_source("orders", src, tmp_path), SCHEMAS["orders"], src)
+    msgs = "\n".join(map(str, problems))
+    assert "o.csv [orders]: column line (constant 'first' in the source's columns): the constant 'first' is not " \
+           "understood; expected a whole number" in msgs
+    assert "the constant 'shipped' is not allowed; expected one of open, closed, cancelled" in msgs
+    ok = Source(file="o.csv", columns={"line": {"value": 1}, "status": {"value": "Open"}})
+    frame, problems = coerce_table(read_source("orders", ok, tmp_path), SCHEMAS["orders"], ok)
+    assert problems == [] and frame["line"].tolist() == [1] and frame["status"].tolist() == ["open"]
+
+
+def test_date_times_in_date_columns_give_their_date():
+    d, bad = parse_dates(pd.Series(["2026-11-20 14:35:00", "2026-11-20T14:35:00Z", "2026-11-20T23:59:59-05:00",
+                                    "2026-11-20T14:35:00.123"]))
+    assert not bad.any() and (d == pd.Timestamp("2026-11-20")).all()
+    d, bad = parse_dates(pd.Series(["11/20/2026 2:35 PM", "11/20/2026 14:35", "11/20/2026", "11/20/2026 soon"]),
+                         "%m/%d/%Y")
+    assert bad.tolist() == [False, False, False, True]
+    assert (d.iloc[:3] == pd.Timestamp("2026-11-20")).all()
+
+
+def test_amounts_with_a_currency_code_and_another_currency_is_an_error(tmp_path):
+    company = load_params().company  # USD, "$"
+    vals, bad = parse_money(pd.Series(["USD 1,234.50", "1,234.50 USD", "EUR 1.234,50"]))
+    assert vals.iloc[:2].tolist() == [1234.5, 1234.5] and bad.tolist() == [False, False, True]  # no decimal comma
+    (tmp_path / "invoices.csv").write_text(
+        "invoice_id,customer_id,invoice_date,due_date,amount\nI1,C1,2026-11-02,2026-12-02,USD 1,234.50\n"
+        "I2,C1,2026-11-02,2026-12-02,\"1,000.00 EUR\"\nI3,C1,2026-11-02,2026-12-02,€120\n"
+        "I4,C1,2026-11-02,2026-12-02,$99\n".replace("USD 1,234.50", "\"USD 1,234.50\""))
+    src = Source(file="invoices.csv")
+    frame, problems = coerce_table(read_source("invoices", src, tmp_path), SCHEMAS["invoices"], src, company)
+    msgs = "\n".join(map(str, problems))
+    assert len(problems) == 1, msgs
+    assert "column 'amount': 2 amounts in another currency than the company's USD" in msgs
+    assert "lines 3, 4: '1,000.00 EUR', '€120'" in msgs and "does not convert currencies" in msgs
+    assert frame["amount"].iloc[0] == 1234.5 and frame["amount"].iloc[3] == 99.0

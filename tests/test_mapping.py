@@ -45,3 +45,73 @@ def test_propose_table_needs_half_of_the_required_columns():
     assert propose_table("export.csv", ["a", "b"]) == (None, 0.0)
     assert propose_table("vendors.csv", ["Vendor ID", "Vendor Name", "Terms (days)", "Lead Time (days)"])[0] == \
         "suppliers"
+
+
+def _mapped(table, headers):
+    m, missing = match_columns(table, headers)
+    return {x.column: x.header for x in m}, {x.column for x in m if x.how == "guess"}, missing
+
+
+def test_headers_of_common_accounting_exports():
+    # QuickBooks: Num, Name, Customer:Job, Terms, Open Balance
+    cols, guesses, missing = _mapped("invoices", ["Type", "Date", "Num", "Name", "Memo", "Terms", "Due Date",
+                                                  "Amount", "Open Balance"])
+    assert cols == {"invoice_id": "Num", "customer_id": "Name", "invoice_date": "Date", "due_date": "Due Date",
+                    "amount": "Amount"} and not guesses and missing == []
+    cols, _, _ = _mapped("orders", ["Date", "Num", "Customer:Job", "Item", "Qty", "Sales Price", "Due Date"])
+    assert cols == {"order_id": "Num", "order_date": "Date", "customer_id": "Customer:Job", "sku": "Item",
+                    "quantity": "Qty", "unit_price": "Sales Price", "promised_date": "Due Date"}
+    # SAP Business One: DocNum, LineNum, CardCode, ItemCode, DocDate, DocDueDate; a delivery's BaseRef
+    cols, _, missing = _mapped("orders", ["DocNum", "LineNum", "DocDate", "CardCode", "ItemCode", "Dscription",
+                                          "Quantity", "Price", "DocDueDate"])
+    assert cols == {"order_id": "DocNum", "line": "LineNum", "order_date": "DocDate", "customer_id": "CardCode",
+                    "sku": "ItemCode", "quantity": "Quantity", "unit_price": "Price", "promised_date": "DocDueDate"}
+    assert missing == ["requested_date"]
+    cols, _, missing = _mapped("shipments", ["DocNum", "BaseRef", "LineNum", "DocDate", "Quantity"])
+    assert cols == {"shipment_id": "DocNum", "order_id": "BaseRef", "line": "LineNum", "ship_date": "DocDate",
+                    "quantity": "Quantity"} and missing == []
+    assert _mapped("products", ["ItemCode", "ItemName", "ItmsGrpNam", "AvgPrice", "Price"])[0] == {
+        "sku": "ItemCode", "description": "ItemName", "product_line": "ItmsGrpNam", "unit_cost": "AvgPrice",
+        "list_price": "Price"}
+    # NetSuite: Document Number, Name, Item Rate; Odoo: Order Reference, Commitment Date, Number, Partner
+    cols, _, _ = _mapped("orders", ["Document Number", "Line ID", "Date", "Name", "Item", "Quantity", "Item Rate",
+                                    "Expected Ship Date"])
+    assert cols["order_id"] == "Document Number" and cols["customer_id"] == "Name" and cols["unit_price"] == "Item Rate"
+    cols, _, _ = _mapped("orders", ["Order Reference", "Customer", "Order Date", "Product", "Quantity", "Unit Price",
+                                    "Commitment Date"])
+    assert cols["order_id"] == "Order Reference" and cols["promised_date"] == "Commitment Date"
+    assert _mapped("invoices", ["Number", "Partner", "Invoice Date", "Due Date", "Total"])[0]["invoice_id"] == "Number"
+    # Dynamics 365: Sales order, Customer account, Confirmed ship date; a PO's confirmed vs expected delivery
+    cols, _, _ = _mapped("orders", ["Sales order", "Line number", "Created date and time", "Customer account",
+                                    "Item number", "Quantity", "Unit price", "Requested ship date", "Confirmed ship date"])
+    assert (cols["customer_id"], cols["order_date"], cols["promised_date"]) == (
+        "Customer account", "Created date and time", "Confirmed ship date")
+    cols, _, missing = _mapped("purchase_orders", ["Purchase order", "Line number", "Vendor account", "Item number",
+                                                   "Order date", "Confirmed delivery date", "Delivery date",
+                                                   "Quantity", "Unit price"])
+    assert (cols["promised_date"], cols["expected_date"], cols["unit_cost"]) == (
+        "Confirmed delivery date", "Delivery date", "Unit price") and missing == []
+    # a close spelling is proposed as a guess, never silently
+    cols, guesses, _ = _mapped("customers", ["Customer", "Customer Nme", "Terms", "State"])
+    assert cols["name"] == "Customer Nme" and guesses == {"name"}
+
+
+def test_init_says_how_to_give_a_missing_column_one_value(tmp_path):
+    (tmp_path / "customers.csv").write_text("Customer,Full Name,Terms\nC1,Acme,Net 30\n")
+    props = propose_folder(tmp_path)
+    text = params_text(props, tmp_path, "One Region Co")
+    assert '# region: ???   required, no header matched: name its header, or give every row one value, ' \
+           'region: {value: "US"}' in text
+    # the line uncommented is a valid mapping, and the constant reaches the loaded table
+    text = text.replace('        # region: ???', '        region: {value: "US"}  #')
+    (tmp_path / "p.yaml").write_text(text)
+    from soe_helpers.core.params import load_params
+    from soe_helpers.data.loaders import coerce_table, read_source
+    from soe_helpers.data.schemas import SCHEMAS
+
+    params = load_params([tmp_path / "p.yaml"], data_dir=tmp_path)  # only customers: validated on its own
+    src = params.data.sources["customers"]
+    assert src.constant("region").value == "US"
+    frame, problems = coerce_table(read_source("customers", src, tmp_path), SCHEMAS["customers"], src, params.company)
+    assert problems == []
+    assert frame["region"].tolist() == ["US"] and frame["payment_terms_days"].tolist() == [30]

@@ -19,7 +19,7 @@ from conftest import DEMO_WEEK, ROOT
 pytestmark = pytest.mark.e2e
 
 HISTORY = ("soe_kpi_history", "soe_data_accuracy_history", "soe_cash_events", "soe_cash_forecast", "soe_actions",
-           "soe_action_sightings", "soe_action_history", "soe_results")
+           "soe_action_sightings", "soe_action_history", "soe_results", "soe_forecast_snapshots")
 
 
 def _copy_store(pack_env, out: Path) -> Path:

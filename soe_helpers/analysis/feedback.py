@@ -52,6 +52,7 @@ import pandas as pd
 
 from soe_helpers.analysis import baselines
 from soe_helpers.analysis import forecast_error as fe
+from soe_helpers.analysis import forecast_history as fh
 from soe_helpers.core.calendar import from_ordinal, week_end, week_ordinal, week_range
 from soe_helpers.analysis.reconcile import plan_prices
 from soe_helpers.analysis.materiality import is_material
@@ -86,6 +87,8 @@ __all__ = [
     "assumptions",
     "fva_sku_display",
     "line_corrections",
+    "history_text",
+    "history_display",
 ]
 
 CORRECTION_COLUMNS = ["level", "key", "product_line", "lag", "weeks", "capped_weeks", "forecast", "actual",
@@ -464,6 +467,40 @@ class ForecastFeedback:
     baseline_seconds: float
     figures: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    forecast_history: "fh.ForecastHistory | None" = None
+
+    @property
+    def ready(self) -> bool:
+        """True when the forecast history holds the weeks the full report needs (see
+        :attr:`soe_helpers.analysis.forecast_history.ForecastHistory.ready`); else only the evidence so far
+        is shown, never metrics from too few weeks."""
+        return self.forecast_history is None or self.forecast_history.ready
+
+
+def _history_figures(h: "fh.ForecastHistory") -> dict:
+    return {"snapshots": len(h.snapshots), "first_snapshot": h.snapshots[0] if h.snapshots else None,
+            "last_snapshot": h.snapshots[-1] if h.snapshots else None,
+            "weeks_by_lag": {str(k): v for k, v in h.weeks_by_lag.items() if v}, "ready": h.ready,
+            "sentence": fh.history_sentence(h)}
+
+
+def _building(week: str, history: tuple[str, str], forecasts: pd.DataFrame, errors: pd.DataFrame,
+              h: "fh.ForecastHistory", p) -> ForecastFeedback:
+    """The report while the forecast history is too short: the evidence so far, no metric, no correction."""
+    empty = pd.DataFrame()
+    latest = h.snapshots[-1] if h.snapshots else None
+    fig = {"week": week, "focus_lag": p.focus_lag, "most_biased_line": None, "ts_alert_lines": [],
+           "forecast_history": _history_figures(h)}
+    return ForecastFeedback(
+        week=week, history=history, window=(history[0], week), backtest_window=(history[0], week),
+        latest_snapshot=latest, errors=errors, by_lag=pd.DataFrame(columns=["lag", "wape", "bias_pct"]),
+        by_lag_line_grain=empty, by_line=empty, by_sku=empty, trend=empty, line_trend=empty, ts=empty,
+        fva_lines=pd.DataFrame(columns=["product_line", "fva_naive", "fva_seasonal_naive", "fva_ets"]),
+        fva_skus=empty, corrections=pd.DataFrame(columns=CORRECTION_COLUMNS),
+        feedback=pd.DataFrame(columns=FEEDBACK_COLUMNS), backtest=empty, backtest_overall=empty,
+        backtest_by_line=empty, backtest_by_lag=empty,
+        ets_fits=pd.DataFrame(columns=["level", "key", "calibration_week", "method"]), baseline_seconds=0.0,
+        figures=fig, notes=[], forecast_history=h)
 
 
 def _baseline_compare(err_rows: pd.DataFrame, panel: pd.DataFrame, id_col: str, origins: list[str], lags,
@@ -514,9 +551,12 @@ def forecast_feedback(forecasts: pd.DataFrame, booked_weekly: pd.DataFrame, orde
             the one rule of :mod:`soe_helpers.analysis.materiality` against its demand at list price.
         as_of: the data's as-of date; a week not complete by then is refused.
     Returns:
-        :class:`ForecastFeedback`.
+        :class:`ForecastFeedback`. While the forecast history is too short for the focus lag's bias
+        (:func:`soe_helpers.analysis.forecast_history.forecast_history`: a company exporting only its
+        current forecast, whose snapshots the runs keep from the first one), only the evidence so far:
+        ``ready`` is False, no metric and no correction.
     Raises:
-        ValueError: naming what is missing (an incomplete week, no orders, no forecast with known demand).
+        ValueError: naming what is missing (an incomplete week, no orders).
     """
     if as_of is not None and pd.Timestamp(as_of).normalize() < week_end(week):
         raise ValueError(f"week {week} is not complete in the data (as of {pd.Timestamp(as_of).date()}): "
@@ -526,9 +566,10 @@ def forecast_feedback(forecasts: pd.DataFrame, booked_weekly: pd.DataFrame, orde
     actuals = fe.actual_demand(booked_weekly, order_history, products, week)
     first = actuals["week"].iloc[0]
     errors = fe.forecast_errors(forecasts, actuals, week, p.max_lag)
-    if errors.empty:
-        raise ValueError(f"forecasts: no snapshot forecasts a week between {first} and {week} at lags 1..{p.max_lag}; "
-                         "forecast error cannot be measured (check the forecasts export and its week columns)")
+    hist = fh.forecast_history(forecasts, errors, week, p.max_lag, p.focus_lag, p.min_accuracy_weeks,
+                               p.min_evidence_weeks)
+    if not hist.ready:
+        return _building(week, (first, week), forecasts, errors, hist, p)
     lags = list(range(1, p.max_lag + 1))
     win_first = from_ordinal(max(last - p.trailing_weeks + 1, week_ordinal(first)))
     window = week_range(win_first, week)
@@ -611,12 +652,13 @@ def forecast_feedback(forecasts: pd.DataFrame, booked_weekly: pd.DataFrame, orde
 
     fig = _figures(week, by_lag, by_line, ts, fva_lag, corr, bt_all, bt_line, focus, base_seconds, materiality,
                    bias_value(ew[ew["lag"] == focus], products))
+    fig["forecast_history"] = _history_figures(hist)
     return ForecastFeedback(
         week=week, history=(first, week), window=(win_first, week), backtest_window=(bt_first, week),
         latest_snapshot=latest, errors=errors, by_lag=by_lag, by_lag_line_grain=by_lag_line, by_line=by_line,
         by_sku=by_sku, trend=trend, line_trend=line_trend, ts=ts, fva_lines=fva_lines, fva_skus=fva_skus, corrections=corr, feedback=fb,
         backtest=bt, backtest_overall=bt_all, backtest_by_line=bt_line, backtest_by_lag=bt_lag, ets_fits=ets_fits,
-        baseline_seconds=base_seconds, figures=fig, notes=notes)
+        baseline_seconds=base_seconds, figures=fig, notes=notes, forecast_history=hist)
 
 
 def _at(df: pd.DataFrame, col: str, **where):
@@ -706,6 +748,10 @@ def _over(x: float) -> str:
 
 def headline(fb: ForecastFeedback, materiality=None) -> str:
     """The report's headline: the most biased line at the focus lag and what correcting it would have done."""
+    if not fb.ready:
+        n = len(fb.forecast_history.snapshots)
+        return (f"Forecast accuracy is being built up: {n} week{'s' if n != 1 else ''} of forecast snapshots kept so "
+                f"far, not yet enough to measure error and bias at lag {fb.figures['focus_lag']}.")
     mb = fb.figures.get("most_biased_line")
     lag = fb.figures["focus_lag"]
     span = f"{fb.window[0]} to {fb.window[1]}"
@@ -731,7 +777,9 @@ def headline(fb: ForecastFeedback, materiality=None) -> str:
 
 
 def backtest_sentence(fb: ForecastFeedback) -> str:
-    """One sentence on the backtest of all lines, at both grains."""
+    """One sentence on the backtest of all lines, at both grains (empty while the history is too short)."""
+    if not fb.ready:
+        return ""
     f = fb.figures
     n = len(week_range(*fb.backtest_window))
     parts = []
@@ -747,6 +795,16 @@ def backtest_sentence(fb: ForecastFeedback) -> str:
     return (f"Over the last {n} weeks ({fb.backtest_window[0]} to {fb.backtest_window[1]}), every S&OP forecast at "
             f"lags 1 to {int(fb.by_lag['lag'].max())}, corrected as it would have been when it was made: "
             + "; ".join(parts) + ".")
+
+
+def history_text(fb: ForecastFeedback) -> str:
+    """The forecast evidence the report stands on, in words (:func:`forecast_history.history_sentence`)."""
+    return fh.history_sentence(fb.forecast_history) if fb.forecast_history is not None else ""
+
+
+def history_display(fb: ForecastFeedback) -> pd.DataFrame:
+    """Per lag, the weeks of known error and the error once they are enough (:func:`forecast_history.history_display`)."""
+    return fh.history_display(fb.forecast_history, fb.errors)
 
 
 def fmt_points(x) -> str:

@@ -28,6 +28,7 @@ __all__ = [
     "ParamsError",
     "Params",
     "Source",
+    "Constant",
     "load_params",
     "apply_sets",
     "deep_merge",
@@ -90,11 +91,23 @@ class Materiality(_Strict):
         return data
 
 
+class Constant(_Strict):
+    """One value for every row of a canonical column the export lacks: ``region: {value: "US"}``.
+
+    The value is parsed and checked like the column's own values at load (a constant
+    ``payment_terms_days: {value: Net 30}`` is 30 days; a bad one is an error naming the source).
+    """
+
+    value: Union[bool, int, float, dt.date, str]
+
+
 class Source(_Strict):
     """Where one canonical table comes from: a file or a SQL query, plus a column mapping.
 
-    ``columns`` maps canonical column -> the source's own header. ``url_env`` names the
-    environment variable holding the database URL (the URL itself never goes in params).
+    ``columns`` maps canonical column -> the source's own header, or -> ``{value: ...}``, one
+    value for every row (:class:`Constant`; e.g. ``region: {value: "US"}`` for a company selling
+    in one region). ``url_env`` names the environment variable holding the database URL (the URL
+    itself never goes in params).
     Neither a file nor a query (``file: null``, e.g. to drop a table an extended file names) means
     the company does not have the table: it is absent, as if not listed (:attr:`absent`).
     """
@@ -103,11 +116,26 @@ class Source(_Strict):
     query: str | None = None
     url_env: str | None = None
     sheet: str | int | None = None
-    columns: dict[str, str] = Field(default_factory=dict)
+    columns: dict[str, Union[str, Constant]] = Field(default_factory=dict)
     encoding: str | None = None
     delimiter: str | None = None
     date_format: str | None = None
     header_row: int | None = Field(None, ge=1, description="1-based row of the header when title rows sit above it")
+
+    def header(self, column: str) -> str | None:
+        """The source's header for canonical ``column`` (its own name when unmapped); None for a constant."""
+        h = self.columns.get(column, column)
+        return None if isinstance(h, Constant) else h
+
+    def constant(self, column: str) -> "Constant | None":
+        """The :class:`Constant` mapped to ``column``, or None when a header holds it."""
+        c = self.columns.get(column)
+        return c if isinstance(c, Constant) else None
+
+    @property
+    def constants(self) -> dict[str, "Constant"]:
+        """Canonical column -> its constant, for the columns mapped to one value."""
+        return {k: v for k, v in self.columns.items() if isinstance(v, Constant)}
 
     @model_validator(mode="after")
     def _one_origin(self):
@@ -519,7 +547,8 @@ class ForecastFeedbackParams(_Strict):
     ts_window_weeks: int = Field(13, ge=2, le=104)         # target weeks in the tracking signal
     ts_threshold: float = Field(4.0, gt=0, le=100)         # |TS| above this = alert
     correction_window_weeks: int = Field(26, ge=4, le=260)  # weeks of known errors a correction learns from
-    min_evidence_weeks: int = Field(8, ge=2, le=260)       # fewer weeks of evidence = no correction
+    min_evidence_weeks: int = Field(8, ge=2, le=260)       # fewer weeks of evidence = no correction (nor bias shown)
+    min_accuracy_weeks: int = Field(4, ge=1, le=260)       # target weeks of a lag before its error is shown
     prior_bias_sd: float = Field(0.10, gt=0, le=2)         # shrinkage: typical size of a real line bias (share)
     prior_bias_sd_sku: float = Field(0.10, gt=0, le=2)     # ... of a SKU's bias beyond its line's
     prior_biased_share: float = Field(0.5, gt=0, le=1)     # ... prior probability that a bias is real

@@ -380,6 +380,8 @@ def pushdown_plan(params, headers: Mapping[str, Mapping[str, str]]) -> dict[str,
         ss = [srcs.get(t) for t in agg.sources]
         if any(s is None or not s.query for s in ss):
             continue
+        if any(set(s.constants) & set(agg.sources[t]) for t, s in zip(agg.sources, ss)):
+            continue  # a column mapped to a constant is not in the query: DuckDB over the snapshot has it
         envs = {s.url_env for s in ss}
         if len(envs) != 1:
             continue

@@ -9,8 +9,11 @@ line naming the file (or query), the column, the first offending rows and what w
 expected — so an analyst fixes the export once, not once per run.
 
 Real export habits handled: UTF-8 with or without BOM, Windows-1252 text, CRLF,
-``;``/tab/``|`` delimiters, Excel serial dates and real Excel dates, amounts written
-``1,234.50``, ``$1,234.50``, ``(1,234.50)``, ``1,234.50-`` and ``USD 1,234.50``.
+``;``/tab/``|`` delimiters, Excel serial dates and real Excel dates, date-times in date columns
+(the date as written), amounts written ``1,234.50``, ``$1,234.50``, ``(1,234.50)``, ``1,234.50-``,
+``USD 1,234.50`` and ``1,234.50 USD`` (another currency than the company's is an error), payment
+terms written ``Net 30``, ``2/10 Net 30``, ``COD``, ``Net 30 EOM`` (:func:`parse_terms`), and
+columns mapped to one constant value (``region: {value: US}``).
 Ambiguous values (``03/04/2026`` without a ``date_format``, a decimal comma such as
 ``1.234,50``) are rejected with a message saying how to declare them.
 
@@ -41,8 +44,8 @@ from soe_helpers.data.completion import complete_frames
 from soe_helpers.data.sources import check_sources
 
 __all__ = ["DataError", "Problem", "LoadedTable", "load_tables", "load_table", "read_source", "coerce_table",
-           "parse_money", "parse_dates", "parse_periods", "file_sha256", "data_as_of", "AS_OF_TABLES", "empty_table",
-           "data_notes"]
+           "parse_money", "parse_dates", "parse_periods", "parse_terms", "terms_discount", "file_sha256",
+           "data_as_of", "AS_OF_TABLES", "empty_table", "data_notes"]
 
 _SHOW = 5  # offending rows shown per problem
 _ABSURD = 1e12
@@ -354,7 +357,7 @@ def read_source(name: str, src: Source, data_dir: Path, timeout_seconds: float |
     frame.columns = [str(c).strip() for c in frame.columns]
     schema = SCHEMAS.get(name)
     if schema is not None:
-        expected = [src.columns.get(c.name, c.name) for c in schema.columns if c.required]
+        expected = [src.header(c.name) for c in schema.columns if c.required and src.header(c.name)]
         frame, skipped = _find_header(frame, expected, src.header_row)
         offset += skipped
     return LoadedTable(name, frame, origin, path=path, sha256=file_sha256(path), rows=len(frame),
@@ -447,6 +450,110 @@ def _parse_money_slow(t: pd.Series, allow_currency: bool) -> tuple[pd.Series, pd
     return vals.where(~empty, np.nan), bad
 
 
+def _constant_text(value) -> str:
+    """A params constant as an export would write it (``True`` -> ``'true'``, a date -> ISO)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+_CODE = re.compile(r"^\(?\s*([A-Z]{3})\s*[-(]?\s*[$€£¥]?\s*\d|\d[\d.,]*\)?-?\s*([A-Z]{3})\s*\)?$")
+_SIGN = re.compile(r"[$€£¥]")
+
+
+def _foreign_currency(text: pd.Series, currency: str, symbol: str | None) -> pd.Series:
+    """True where an amount names a currency other than ``currency``: a code (``EUR 1,234.50``,
+    ``1,234.50 EUR``) or a sign absent from the company's ``symbol`` (``€120`` for a ``$`` company)."""
+    out = pd.Series(False, index=text.index)
+    t = text[text.str.contains(r"[A-Za-z$€£¥]", regex=True, na=False)]
+    if not len(t):
+        return out
+    uniq = pd.unique(t)
+    want = (currency or "").upper()
+
+    def foreign(v: str) -> bool:
+        m = _CODE.search(v)
+        if m:
+            code = (m.group(1) or m.group(2)).upper()
+            if code != want:
+                return True
+        signs = set(_SIGN.findall(v))
+        return bool(signs) and symbol is not None and not signs <= set(symbol)
+
+    flags = {u: foreign(u) for u in uniq}
+    out[t.index] = t.map(flags).astype(bool)
+    return out
+
+
+# Payment terms written as text, as accounting exports write them. EOM ("end of month") = due at the end
+# of the invoice month: counted as 15 days on average, so "Net 30 EOM" (30 days after the month's end) = 45.
+EOM_DAYS = 15
+_TERMS_IMMEDIATE = re.compile(r"^(due\s+(on|upon|at)\s+receipt|on\s+receipt|receipt|cod|c\.o\.d\.?|cash\s+on\s+delivery|"
+                              r"immediate(ly)?|due\s+immediately|cia|cash\s+in\s+advance|prepaid|prepayment|net\s*0)$")
+_TERMS_NET = re.compile(r"^(?:(?P<disc>\d+(?:\.\d+)?)\s*(?:%\s*/?|/)\s*(?P<ddays>\d+)\s*(?:days?)?\s*,?\s*)?"
+                        r"(?:net|n)?\s*(?P<days>\d+)\s*(?:days?)?(?:\s*(?:net))?\s*(?P<eom>eom|end\s+of\s+month)?$")
+_TERMS_EOM = re.compile(r"^(net\s+)?(eom|end\s+of\s+month)$")
+
+
+def _one_terms(v: str) -> tuple[float, str | None] | None:
+    """(days, discount note) of one payment-terms text, or None when it is not understood."""
+    t = " ".join(v.lower().replace("-", " ").split())
+    if _TERMS_IMMEDIATE.match(t):
+        return 0.0, None
+    if _TERMS_EOM.match(t):
+        return float(EOM_DAYS), None
+    m = _TERMS_NET.match(t)
+    if not m:
+        return None
+    days = float(m.group("days")) + (EOM_DAYS if m.group("eom") else 0)
+    note = None
+    if m.group("disc"):
+        note = f"{float(m.group('disc')):g}% discount if paid within {int(m.group('ddays'))} days"
+    return days, note
+
+
+def parse_terms(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Payment terms in days: returns (days float64, bad mask for non-empty cells not understood).
+
+    ``30``, ``30 days``, ``Net 30``, ``N30``, ``NET30`` -> 30; ``2/10 Net 30`` -> 30 (the early-payment
+    discount: :func:`terms_discount`); ``Due on receipt``, ``COD``, ``Immediate`` -> 0; ``EOM`` (due at
+    the end of the invoice month) -> 15, the average (:data:`EOM_DAYS`); ``Net 30 EOM`` -> 30 + 15 = 45.
+
+        >>> parse_terms(pd.Series(["Net 30", "2/10 Net 30", "COD", "Net 30 EOM", "soon"]))[0].tolist()
+        [30.0, 30.0, 0.0, 45.0, nan]
+    """
+    t = text.astype(object).where(text.notna(), "").astype(str).str.strip()
+    plain = _plain_numbers(t)  # 30, 30.0, 1e1: days as a number (fractions are refused by the caller)
+    words = (t != "") & plain.isna()
+    parsed = {u: _one_terms(u) for u in pd.unique(t[words])}
+    vals = plain.copy()
+    vals[words] = t[words].map(lambda v: parsed[v][0] if parsed.get(v) else np.nan).astype("float64")
+    bad = words & vals.isna()
+    return vals, bad
+
+
+def terms_discount(text: pd.Series) -> pd.Series:
+    """The early-payment discount a payment-terms text carries (``2/10 Net 30`` -> ``'2% discount if paid
+    within 10 days'``), None where it carries none."""
+    t = text.astype(object).where(text.notna(), "").astype(str).str.strip()
+    parsed = {u: _one_terms(u) for u in pd.unique(t[t != ""])}
+    return pd.Series([(parsed.get(v) or (None, None))[1] if v else None for v in t], index=text.index, dtype=object)
+
+
+_TIME_PART = re.compile(r"^(?P<date>.+?)(?:[T ]\s*\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[AaPp]\.?[Mm]\.?)?"
+                        r"\s*(?:Z|UTC|GMT|[+-]\d{2}:?\d{2})?)$")
+
+
+def _drop_time(t: pd.Series) -> pd.Series:
+    """Date-times as exports write them (``2026-11-20 14:35:00``, ``2026-11-20T14:35:00Z``, ``11/20/2026
+    2:35 PM``) cut to their date part, as written (a UTC offset is not applied: the date is the one the
+    system printed). Other values are returned as they are."""
+    date = t.astype(object).str.extract(_TIME_PART)["date"]
+    return date.where(date.notna(), t).astype(object).str.strip()
+
+
 def parse_dates(raw: pd.Series, date_format: str | None = None) -> tuple[pd.Series, pd.Series]:
     """Parse dates: returns (datetime64 normalised, bad mask). See module docstring for formats."""
     if pd.api.types.is_datetime64_any_dtype(raw):
@@ -471,14 +578,18 @@ def parse_dates(raw: pd.Series, date_format: str | None = None) -> tuple[pd.Seri
     todo = ~empty
     if date_format:
         out[todo] = pd.to_datetime(t[todo], format=date_format, errors="coerce")
+        rest = todo & out.isna()
+        if rest.any():  # a date-time where the format names a date: the date it holds
+            d = _drop_time(t[rest])
+            out[rest] = pd.to_datetime(d, format=date_format, errors="coerce")
     else:
         out[todo] = pd.to_datetime(t[todo], format="%Y-%m-%d", errors="coerce")
         rest = todo & out.isna()
         if rest.any():
-            iso_time = t[rest].str.match(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+            iso_time = t[rest].str.match(r"^\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}")
             idx = iso_time[iso_time].index
             if len(idx):
-                out[idx] = pd.to_datetime(t[idx], format="ISO8601", errors="coerce")
+                out[idx] = pd.to_datetime(t[idx].str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
             slash = t[rest].str.match(r"^\d{4}/\d{2}/\d{2}$")
             idx = slash[slash].index
             if len(idx):
@@ -568,8 +679,11 @@ def _expected(col: Column) -> str:
         rng = f" >= {col.min:g}"
     return {
         "int": f"a whole number{rng}",
+        "terms": f"a whole number of days{rng} or payment terms written as 'Net 30', 'N30', '2/10 Net 30', "
+                 "'Due on receipt', 'COD', 'Immediate', 'EOM' or 'Net 30 EOM' (EOM = due at the end of the invoice "
+                 "month, counted as 15 days)",
         "float": f"a number{rng}",
-        "money": f"an amount{rng} like 1234.50, 1,234.50, $1,234.50 or (1,234.50)",
+        "money": f"an amount{rng} like 1234.50, 1,234.50, $1,234.50, USD 1,234.50 or (1,234.50)",
         "date": "a date like 2026-11-22 (or set date_format in the source, e.g. '%m/%d/%Y'; Excel serials accepted)",
         "week": "an ISO week like 2026-W47, or a date",
         "month": "a month like 2026-07, Jul 2026 or a date in the month",
@@ -580,8 +694,15 @@ def _expected(col: Column) -> str:
     }[col.kind]
 
 
-def coerce_table(lt: LoadedTable, schema: TableSchema, src: Source) -> tuple[pd.DataFrame, list[Problem]]:
-    """Rename, parse and check one table. Returns (typed frame, problems)."""
+def coerce_table(lt: LoadedTable, schema: TableSchema, src: Source,
+                 company=None) -> tuple[pd.DataFrame, list[Problem]]:
+    """Rename, parse and check one table. Returns (typed frame, problems).
+
+    ``company`` (``params.company``: ``currency``, ``currency_symbol``), when given, makes an amount
+    written in another currency (``EUR 1,234.50`` for a USD company, ``€120``) an error rather than a
+    number silently mixed with the company's. A column mapped to a constant (``region: {value: US}``)
+    takes that value in every row, parsed and checked like a column of the export.
+    """
     raw = lt.frame
     problems: list[Problem] = []
 
@@ -593,8 +714,26 @@ def coerce_table(lt: LoadedTable, schema: TableSchema, src: Source) -> tuple[pd.
         positions.setdefault(_header_key(c), []).append(i)
     out = {}
     headers = {}
+    present: set[str] = set()  # canonical columns the source gives: by a header or a constant
     for col in schema.columns:
-        header = src.columns.get(col.name, col.name)
+        const = src.constant(col.name)
+        if const is not None:
+            s = pd.Series([_constant_text(const.value)] * len(raw), index=raw.index, dtype=object)
+            parsed, bad = _parse_column(s, col, src)
+            label = f"{col.name} (constant {const.value!r} in the source's columns)"
+            if bad.any() or (not col.nullable and parsed.isna().any()):
+                add(f"the constant {const.value!r} is not understood; expected {_expected(col)}", label)
+            elif col.choices and str(parsed.iloc[0] if len(parsed) else const.value).lower() not in col.choices:
+                add(f"the constant {const.value!r} is not allowed; expected one of {', '.join(col.choices)}", label)
+            elif col.kind in ("int", "float", "money", "terms") and len(parsed) and (
+                    (col.min is not None and parsed.iloc[0] < col.min) or (col.max is not None and parsed.iloc[0] > col.max)):
+                add(f"the constant {const.value!r} is out of range; expected {_expected(col)}", label)
+            if col.choices:
+                parsed = parsed.map(lambda v: v.lower() if isinstance(v, str) else v).astype(object)
+            out[col.name] = parsed
+            present.add(col.name)
+            continue
+        header = src.header(col.name)
         found = positions.get(_header_key(header), [])
         label = f"'{header}'" + (f" ({col.name})" if header != col.name else "")
         if len(found) > 1:
@@ -621,7 +760,18 @@ def coerce_table(lt: LoadedTable, schema: TableSchema, src: Source) -> tuple[pd.
                 out[col.name] = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
             continue
         headers[col.name] = actual
+        present.add(col.name)
         s = raw.iloc[:, found[0]]
+        foreign = pd.Series(False, index=raw.index)
+        if col.kind == "money" and company is not None:
+            foreign = _foreign_currency(_as_text(s), company.currency, company.currency_symbol)
+            if foreign.any():
+                idx = foreign[foreign].index
+                add(f"{len(idx)} amount{'s' if len(idx) > 1 else ''} in another currency than the company's "
+                    f"{company.currency}; expected amounts in {company.currency} (the pack does not convert "
+                    "currencies: convert them in the export, or set company.currency); "
+                    + _fmt_rows(idx, _as_text(s), lt.row_label, lt.row_offset), label)
+                s = s.where(~foreign, "")
         parsed, bad = _parse_column(s, col, src)
         if bad.any():
             idx = bad[bad].index
@@ -634,12 +784,12 @@ def coerce_table(lt: LoadedTable, schema: TableSchema, src: Source) -> tuple[pd.
                 add(f"{len(idx)} value{'s' if len(idx) > 1 else ''} with control characters (such as a NUL byte, "
                     "shown as \\x00); expected plain text (tab and line breaks are allowed): remove them in the "
                     "export; " + _fmt_rows(idx, _as_text(s), lt.row_label, lt.row_offset), label)
-        missing = parsed.isna() & ~bad
+        missing = parsed.isna() & ~bad & ~foreign
         if not col.nullable and missing.any():
             idx = missing[missing].index
             add(f"{len(idx)} empty value{'s' if len(idx) > 1 else ''}; a value is required; "
                 + _fmt_rows(idx, None, lt.row_label, lt.row_offset), label)
-        if col.kind in ("int", "float", "money"):
+        if col.kind in ("int", "float", "money", "terms"):
             lo = parsed < col.min if col.min is not None else pd.Series(False, index=parsed.index)
             hi = parsed > col.max if col.max is not None else pd.Series(False, index=parsed.index)
             hi = hi | (parsed.abs() > _ABSURD)  # no real export holds a trillion of anything
@@ -667,10 +817,13 @@ def coerce_table(lt: LoadedTable, schema: TableSchema, src: Source) -> tuple[pd.
         out[col.name] = parsed
     frame = pd.DataFrame(out, index=raw.index)
     lt.headers = headers
+    if "payment_discount" in frame and "payment_terms_days" in headers and "payment_discount" not in present:
+        # '2/10 Net 30' is 30 days; its early-payment discount is kept beside it, in words
+        frame["payment_discount"] = terms_discount(_as_text(raw[headers["payment_terms_days"]])).to_numpy()
 
     # Unique key (only when its columns parsed).
-    if all(k in headers or not schema.column(k).required for k in schema.key):
-        keycols = [k for k in schema.key if k in headers]
+    if all(k in present or not schema.column(k).required for k in schema.key):
+        keycols = [k for k in schema.key if k in present]
         dup = frame.duplicated(keycols, keep=False) & frame[keycols].notna().all(axis=1) if keycols else \
             pd.Series(False, index=frame.index)
         if dup.any():
@@ -697,7 +850,7 @@ def coerce_table(lt: LoadedTable, schema: TableSchema, src: Source) -> tuple[pd.
                     + _fmt_rows(idx, None, lt.row_label, lt.row_offset), label)
 
     for left, op, right in schema.checks:
-        if left in headers and right in headers:
+        if left in present and right in present:
             lv, rv = frame[left], frame[right]
             if schema.column(left).kind == "week":
                 ords = {w: week_ordinal(w) for w in pd.unique(pd.concat([lv, rv]).dropna())}
@@ -745,6 +898,13 @@ def _parse_column(s: pd.Series, col: Column, src: Source) -> tuple[pd.Series, pd
             vals = vals.where(~frac)
             return vals.round().astype("Int64"), bad
         return vals.astype("float64"), bad
+    if kind == "terms":
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            vals, bad = s.astype("float64"), pd.Series(False, index=s.index)
+        else:
+            vals, bad = parse_terms(_as_text(s))
+        frac = vals.notna() & (vals != np.floor(vals))
+        return vals.where(~frac).round().astype("Int64"), bad | frac
     if kind == "date":
         return parse_dates(s, src.date_format)
     if kind == "week":
@@ -789,7 +949,7 @@ def load_table(name: str, params: Params) -> LoadedTable:
         raise DataError([Problem(name, "params", f"table {name} is not provided (no source in data.sources, or "
                                  "`file: null`)")])
     lt = read_source(name, src, params.data_dir(), params.data.query_timeout_seconds)
-    frame, problems = coerce_table(lt, SCHEMAS[name], src)
+    frame, problems = coerce_table(lt, SCHEMAS[name], src, params.company)
     if problems:
         raise DataError(problems)
     lt.frame = frame
@@ -848,7 +1008,7 @@ def load_tables(params: Params, tables: list[str] | None = None) -> dict[str, Lo
         except DataError as e:
             problems.extend(e.problems)
             continue
-        frame, probs = coerce_table(lt, SCHEMAS[name], src)  # a header-only file: a present, empty table
+        frame, probs = coerce_table(lt, SCHEMAS[name], src, params.company)  # header-only: a present, empty table
         problems.extend(probs)
         lt.frame = frame
         loaded[name] = lt

@@ -13,6 +13,10 @@ Column kinds (``Column.kind``):
              ``$1,234.50``, ``(1,234.50)`` and ``-1,234.50``
 - ``date``   calendar date (``datetime64[ns]``, midnight); ISO ``YYYY-MM-DD``, the
              source's ``date_format``, real Excel dates or Excel serial numbers
+- ``terms``  payment terms in days (pandas ``Int64``): a number, or the text accounting exports
+             write, ``Net 30``, ``N30``, ``2/10 Net 30`` (30; the discount goes to
+             ``payment_discount``), ``Due on receipt``/``COD``/``Immediate`` (0), ``EOM`` (15: due at
+             the end of the invoice month, 15 days on average) and ``Net 30 EOM`` (30 + 15)
 - ``week``   ISO week label ``YYYY-Www``; a date is accepted and mapped to its week
 - ``month``  calendar month label ``YYYY-MM``; ``2026-07``, ``Jul 2026``, ``July 2026``, ``2026/07`` or any
              date in the month (an Excel date) are accepted
@@ -99,7 +103,9 @@ SCHEMAS: dict[str, TableSchema] = {
                 _c("name", "str"),
                 _c("region", "str"),
                 _c("segment", "str", False),
-                _c("payment_terms_days", "int", min=0, max=365),
+                _c("payment_terms_days", "terms", min=0, max=365),
+                _c("payment_discount", "str", False,
+                   doc="early-payment discount of the terms, in words ('2/10 Net 30': 2% if paid within 10 days)"),
                 _c("late_penalty_pct_per_week", "float", False, min=0, max=1,
                    doc="contractual late-delivery penalty, share of the late line's value per week late"),
                 _c("penalty_cap_pct", "float", False, min=0, max=1,
@@ -115,7 +121,9 @@ SCHEMAS: dict[str, TableSchema] = {
             (
                 _c("supplier_id", "str"),
                 _c("name", "str"),
-                _c("payment_terms_days", "int", min=0, max=365),
+                _c("payment_terms_days", "terms", min=0, max=365),
+                _c("payment_discount", "str", False,
+                   doc="early-payment discount of the terms, in words ('2/10 Net 30': 2% if paid within 10 days)"),
                 _c("lead_time_days", "int", min=0, max=365),
                 _c("country", "str", False),
             ),
@@ -125,13 +133,17 @@ SCHEMAS: dict[str, TableSchema] = {
         TableSchema(
             "forecasts",
             (
-                _c("snapshot_week", "week", doc="week the forecast version was made (at its end)"),
+                _c("snapshot_week", "week", False, nullable=False,
+                   doc="week the forecast version was made (at its end); an export of the current forecast "
+                       "only may leave it out: it is then the data's latest complete week, and the weekly run "
+                       "keeps each week's snapshot in the store (soe_helpers.analysis.forecast_history)"),
                 _c("target_week", "week", doc="week being forecast"),
                 _c("sku", "str"),
                 _c("quantity", "float", min=0, doc="forecast demand in units"),
             ),
             key=("snapshot_week", "target_week", "sku"),
-            doc="Every weekly S&OP/S&OE demand forecast version, kept (lag = target - snapshot).",
+            doc="Every weekly S&OP/S&OE demand forecast version, kept (lag = target - snapshot); or only the "
+                "current one, the earlier ones then coming from the store's archive.",
             checks=(("target_week", ">", "snapshot_week"),),
         ),
         TableSchema(

@@ -133,7 +133,7 @@ def sql_table(name: str, metadata: sa.MetaData, frame: pd.DataFrame | None = Non
     """
     ts: TableSchema = SCHEMAS[name]
     erp = erp_table_for(name)
-    types = {"str": sa.Text, "int": sa.Integer, "float": sa.Double, "date": sa.Date, "bool": sa.Boolean,
+    types = {"str": sa.Text, "int": sa.Integer, "terms": sa.Integer, "float": sa.Double, "date": sa.Date, "bool": sa.Boolean,
              "week": lambda: sa.String(8)}
     cols = []
     for c in ts.columns:

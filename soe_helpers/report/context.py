@@ -64,6 +64,7 @@ class Week:
     as_of: pd.Timestamp | None = None
     _tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
     _notes: list[str] | None = field(default=None, repr=False)
+    _forecasts_read: bool = field(default=False, repr=False)
 
     @property
     def run_id(self) -> str | None:
@@ -121,6 +122,9 @@ class Week:
                 if name not in self._tables:
                     raise TableNotProvided(f"table {name!r} is not provided: this company's params have no "
                                            "source for it (or its optional export is not there)")
+        if name == "forecasts" and self.interactive and self.week and not self._forecasts_read:
+            self._tables[name] = self._forecasts_with_history(self._tables[name])
+            self._forecasts_read = True
         return self._tables[name]
 
     def optional(self, name: str) -> pd.DataFrame | None:
@@ -168,6 +172,21 @@ class Week:
             as_of = week_end(self.week) if self.week else None
             return aggregates.compute({t: self.table_or_empty(t) for t in agg.sources}, as_of, [name])[name]
         return empty_table(name)
+
+    def _forecasts_with_history(self, forecasts: pd.DataFrame) -> pd.DataFrame:
+        """In an analyst's session, the forecasts as the weekly run gives them: the export (stamped with the
+        data's week when it has no snapshot weeks) and the snapshots the runs kept in the store; read only."""
+        from soe_helpers.store import history  # interactive use only (start-up cost)
+        from soe_helpers.store.engine import StoreError, open_store  # interactive use only (start-up cost)
+
+        current = latest_complete_week(self.as_of) if self.as_of is not None else self.week
+        try:
+            store = open_store(self.params)
+        except (StoreError, OSError):  # no store to read: the export alone, stamped
+            from soe_helpers.analysis.forecast_history import stamp_current  # interactive use only (start-up cost)
+
+            return stamp_current(forecasts, current)[0]
+        return history.forecasts_for_run(store, forecasts, self.week, current, None)[0]
 
     def record(self, record: Any, **figures: Any) -> dict:
         """Record a report's figures in the run's ``results/<section>.json`` (merged per section).

@@ -107,6 +107,14 @@ def show_heading(text: str, level: int = 2):
     display(HTML(f"<h{level}>{html.escape(text)}</h{level}>"))
 
 
+def show_figure(fig):
+    """Display a chart (a matplotlib ``Figure`` from :mod:`soe_helpers.report.charts`) where it is not a
+    cell's last value, e.g. inside an ``if``."""
+    from IPython.display import display
+
+    display(fig)
+
+
 def show_text(text: str):
     """A plain paragraph (escaped)."""
     from IPython.display import HTML, display

@@ -307,6 +307,9 @@ class ForecastFeedbackRecord(Record):
                                                                          "share; negative = lower the forecast")
     feedback_rows: Optional[int] = Field(None, description="rows of sop_feedback.csv")
     ets_methods: Optional[dict[str, int]] = Field(None, description="statistical method -> series fitted")
+    forecast_history: Optional[dict[str, Any]] = Field(None, description="the forecast evidence: snapshots kept, "
+                                                       "first/last snapshot, weeks of known error by lag, ready "
+                                                       "(enough for the full report) and the sentence saying so")
 
 
 PeriodValues = Optional[dict[str, Num]]

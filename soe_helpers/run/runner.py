@@ -63,6 +63,7 @@ from soe_helpers.core.params import Params, ParamsError, load_params
 from soe_helpers.data.sources import check_sources
 from soe_helpers.core.secrets import redact, secret_values
 from soe_helpers.run.execute import EXIT_DISK_FULL, RUNNER_FD_ENV, descendant_pids
+from soe_helpers.store import history as store_history
 from soe_helpers.store.engine import open_store
 
 __all__ = ["RunError", "RunResult", "run_week", "discover_notebooks", "notebook_parameters",
@@ -255,6 +256,22 @@ def _resolve_week(week: str | None, as_of) -> str:
         raise RunError(f"week {week} is not complete in the data: it ends {week_end(week).date()}, "
                        f"the data runs to {as_of}; the latest complete week is {latest}")
     return week
+
+
+def _forecasts_with_history(store, lt: LoadedTable, week: str, as_of, run_id: str,
+                            progress: Callable[[str], None]) -> None:
+    """Replace the loaded forecasts by what the reports read: the export (stamped with the data's week when it
+    has no snapshot weeks) and the snapshots earlier runs kept (:func:`store_history.forecasts_for_run`)."""
+    current = latest_complete_week(as_of)
+    stamped = bool(len(lt.frame)) and lt.frame["snapshot_week"].isna().all()
+    frame, left_out, _ = store_history.forecasts_for_run(store, lt.frame, week, current, run_id)
+    if stamped:
+        progress(f"Forecasts: the export has no snapshot week, so it is the forecast made in {current}"
+                 + (f"; {left_out:,} of its rows forecast that week or earlier and are left out" if left_out else ""))
+    added = len(frame) - len(lt.frame) + left_out
+    if added:
+        progress(f"Forecasts: {added:,} rows of earlier snapshots from the store's forecast history")
+    lt.frame = frame
 
 
 # ---------------------------------------------------------------- manifest helpers
@@ -613,6 +630,8 @@ def run_week(
         t0 = time.perf_counter()
         data_out = run_folder.data_dir(run_dir)
         data_out.mkdir()
+        if "forecasts" in tables:  # this week's snapshot kept; the reports read it with the ones kept before
+            _forecasts_with_history(store, tables["forecasts"], week, as_of, run_id, progress)
         for name, lt in tables.items():
             with run_folder.atomic_path(run_folder.table_path(run_dir, name)) as tmp:
                 lt.frame.to_parquet(tmp, index=False)

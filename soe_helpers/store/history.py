@@ -1,4 +1,5 @@
-"""Week-keyed history in the store: KPI values, data-accuracy scores, cash events and forecast lines.
+"""Week-keyed history in the store: KPI values, data-accuracy scores, cash events and forecast lines, and
+the forecast snapshots a company exporting only its current forecast accumulates.
 
 Every writer takes the run id and goes through :meth:`Store.write_week`, the one rule of who writes:
 nothing for an analyst's session (``run_id`` None, what :attr:`Week.run_id` gives an interactive
@@ -12,10 +13,12 @@ import pandas as pd
 
 from soe_helpers.analysis import cash as _cash
 from soe_helpers.analysis import data_accuracy as _da
+from soe_helpers.analysis import forecast_history as _fh
 from soe_helpers.analysis import kpis as _kpis
-from soe_helpers.store.tables import accuracy_history, cash_events_t, cash_forecast_t, kpi_history
+from soe_helpers.store.tables import accuracy_history, cash_events_t, cash_forecast_t, forecast_snapshots, kpi_history
 
-__all__ = ["write_kpis", "read_kpis", "write_accuracy", "read_accuracy", "save_cash_week", "cash_history"]
+__all__ = ["write_kpis", "read_kpis", "write_accuracy", "read_accuracy", "save_cash_week", "cash_history",
+           "archive_forecasts", "read_forecast_archive", "forecasts_with_archive", "forecasts_for_run"]
 
 
 def write_kpis(store, k: "_kpis.ExecutionKPIs", run_id: str | None) -> int:
@@ -52,3 +55,42 @@ def cash_history(store, ci: "_cash.CashImpact", run_id: str | None = None) -> tu
     fc = pd.DataFrame([r for r in store.read_weeks(cash_forecast_t, None, run_id) if r["scenario"] == _cash.BASELINE],
                       columns=[col.name for col in cash_forecast_t.columns])
     return _cash.compare_history(ci, past, fc)
+
+
+def archive_forecasts(store, forecasts: pd.DataFrame, week: str, run_id: str | None) -> int:
+    """Keep the forecast snapshot made in ``week`` (the rows of ``forecasts`` whose snapshot week it is).
+
+    Held until the run finishes ok, nothing for an analyst's session (:meth:`Store.write_week`); a re-run of
+    the week replaces its snapshot. Returns the rows written or held (0: not a run, or no snapshot that week).
+    """
+    rows = _fh.archive_rows(forecasts, week, run_id)
+    if not rows:
+        return 0  # a week without its own snapshot keeps what an earlier run of it archived
+    return store.write_week(forecast_snapshots, week, rows, run_id)
+
+
+def read_forecast_archive(store, run_id: str | None = None) -> pd.DataFrame:
+    """Every archived snapshot (:data:`~soe_helpers.analysis.forecast_history.ARCHIVE_COLUMNS`), with what the
+    running run ``run_id`` holds in place of its week's rows."""
+    return pd.DataFrame(store.read_weeks(forecast_snapshots, None, run_id), columns=_fh.ARCHIVE_COLUMNS)
+
+
+def forecasts_with_archive(store, forecasts: pd.DataFrame, week: str, run_id: str | None = None) -> pd.DataFrame:
+    """``forecasts`` (snapshot weeks stamped) with the archived snapshots it lacks, made on or before ``week``
+    (:func:`soe_helpers.analysis.forecast_history.with_archive`: the export wins on conflict)."""
+    return _fh.with_archive(forecasts, read_forecast_archive(store, run_id), week)
+
+
+def forecasts_for_run(store, forecasts: pd.DataFrame, week: str, current_week: str,
+                      run_id: str | None) -> tuple[pd.DataFrame, int, int]:
+    """The forecasts a run (or an analyst's session) of ``week`` reads: (frame, export rows left out, rows archived).
+
+    An export without snapshot weeks is stamped as made in ``current_week`` (the data's latest complete week:
+    :func:`~soe_helpers.analysis.forecast_history.stamp_current`); the snapshot made in ``week`` is archived
+    (:func:`archive_forecasts`: held until the run finishes ok, nothing without a run id); the frame is the
+    export with the archived snapshots it lacks (:func:`forecasts_with_archive`). Re-running an earlier week
+    with today's export archives nothing for it: today's forecast was not made in that week.
+    """
+    stamped, left_out = _fh.stamp_current(forecasts, current_week)
+    archived = archive_forecasts(store, stamped, week, run_id)
+    return forecasts_with_archive(store, stamped, week, run_id), left_out, archived

@@ -2,7 +2,7 @@
 
 Readers and writers sit beside them: :mod:`soe_helpers.store.engine` (runs, recorded figures, the
 transaction that finishes a run), :mod:`soe_helpers.store.history` (KPI, data-accuracy and cash
-history), :mod:`soe_helpers.store.actions` (the action tracker); ``soe_sends`` is written by
+history, forecast snapshots), :mod:`soe_helpers.store.actions` (the action tracker); ``soe_sends`` is written by
 :mod:`soe_helpers.deliver.send`.
 
 Writes a notebook makes during a weekly run are held in ``soe_pending_writes`` under the run's id
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 __all__ = ["metadata", "runs", "results", "pending_writes", "kpi_history", "accuracy_history", "cash_events_t",
-           "cash_forecast_t", "actions", "action_history", "sightings", "sends"]
+           "cash_forecast_t", "forecast_snapshots", "actions", "action_history", "sightings", "sends"]
 
 metadata = sa.MetaData()
 
@@ -105,6 +105,18 @@ cash_forecast_t = sa.Table(
     sa.Column("payments", sa.Float),
     sa.Column("closing_cash", sa.Float),
     sa.PrimaryKeyConstraint("week", "scenario", "forecast_week"),
+)
+
+#: each week's forecast snapshot as a run read it (``week`` = the snapshot week): a company exporting only its
+#: current forecast builds its forecast history here (soe_helpers.analysis.forecast_history)
+forecast_snapshots = sa.Table(
+    "soe_forecast_snapshots", metadata,
+    sa.Column("week", sa.String(8), nullable=False, index=True),
+    sa.Column("target_week", sa.String(8), nullable=False),
+    sa.Column("sku", sa.String(128), nullable=False),
+    sa.Column("quantity", sa.Float, nullable=False),
+    sa.Column("run_id", sa.String(64)),
+    sa.PrimaryKeyConstraint("week", "target_week", "sku"),
 )
 
 # ---------------------------------------------------------------- the action tracker
