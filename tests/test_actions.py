@@ -164,7 +164,7 @@ def test_first_run_opens_owned_actions_and_a_rerun_changes_nothing(store):
     a = _acts(store)
     ctl = a.loc["variance:shipments_vs_plan:product_line:Controllers"]
     assert ctl["owner"] == "Marcus" and ctl["status"] == "open" and ctl["opened_week"] == "2026-W47"
-    assert ctl["due_date"] == pd.Timestamp("2026-11-29")  # 7 days after Sunday 22 Nov
+    assert ctl["due_date"] == pd.Timestamp("2026-11-26")  # high ($250K): meeting Mon 23 Nov + 3 working days
     assert ctl["escalation_level"] == "Director" and ctl["weeks_resurfaced"] == 0   # $250K > $100K
     before, hist_before = T.load_actions(store), T.load_history(store)
     again = T.sync_week(store, props, "2026-W47", s, run_id="r2", now=NOW + dt.timedelta(hours=1))
