@@ -517,20 +517,22 @@ PLAYBOOK = {
                                "Cut the {subject} forecast by up to {dollars} or keep it with a named recovery plan"),
     "opportunity": ("Check with {owner} that supply can ship the extra {subject} demand",
                     "Raise the {subject} forecast and secure supply, or treat the {dollars} as a one-off"),
-    "supplier_delay": ("Get a confirmed ship date from {subject} ({owner})",
+    "supplier_delay": ("Get a confirmed ship date from {subject}",
                        "Approve expedite or accept the slip ({dollars} at stake)"),
-    "production_delay": ("Confirm the new ship date of {subject} with production and tell the customer ({owner})",
+    "production_delay": ("Confirm the new ship date of {subject} with production, then tell the customer",
                          "Approve overtime or expedite to hold the promise, or accept the slip ({dollars} at stake)"),
-    "order_at_risk": ("Confirm supply and the promise date of {subject} ({owner})",
+    "order_at_risk": ("Confirm supply and the promise date of {subject}",
                       "Give {subject} priority on supply, or re-promise the customer ({dollars} at stake)"),
     "demand_spike": ("Confirm with {owner} whether the {subject} spike is real demand",
                      "Build to the spike or allocate the stock on hand"),
-    "data_accuracy": ("Find and correct the records behind '{subject}' ({owner})",
+    "data_accuracy": ("Find and correct the records behind the failing check: {subject}",
                       "Which system is right: correct it, or publish the reports with the difference stated"),
     "kpi": ("Name the main causes of {subject} with {owner}",
             "Accept the miss this quarter or agree a recovery with a target date"),
     "event": ("Confirm the facts of {subject} with {owner}", "Act now or accept the impact ({dollars} at stake)"),
 }
+GROUP_LABELS = {"escalated": "Escalated: decide", "overdue": "Overdue", "due this week": "Due by the next meeting",
+                "open": "Other open", "opportunity": "Opportunities (good news)", "closed this week": "Closed this week"}
 
 
 def severity(dollars: float, opportunity: bool, rule) -> str:
@@ -571,7 +573,7 @@ def _subject(kind: str, title: str, attrs: dict, names) -> str:
         return "supplier " + name_with_id(attrs["supplier_id"], names)
     if kind in ("production_delay", "order_at_risk"):
         ref = t.split(": ", 1)[1] if ": " in t else t
-        return f"order {ref}" + (f" ({name_with_id(attrs['customer_id'], names)})"
+        return f"order {ref}" + (f" for {name_with_id(attrs['customer_id'], names)}"
                                  if _clean(attrs.get("customer_id")) else "")
     if kind == "demand_spike":
         return _clean(attrs.get("sku")) or (t.split(": ", 1)[1] if ": " in t else t)
@@ -609,9 +611,10 @@ def meeting_view(view: pd.DataFrame, week: str, settings, symbol: str, names=Non
         steps.append(st)
         asks.append(ask)
     d["kind"], d["severity"], d["next_step"], d["decision_asked"] = kinds, sev, steps, asks
+    d["title"] = named(d["title"], names)
     d["latest_note"] = [latest_note(n) for n in d["notes"]] if len(d) else pd.Series(dtype=object)
     meeting = pd.Timestamp(meeting_date(week, settings.meeting_weekday))
-    due_soon = d["due_date"] <= meeting + pd.Timedelta(days=6)  # due before the next meeting
+    due_soon = d["due_date"] <= meeting + pd.Timedelta(days=7)  # due by the next week's meeting
     d["group"] = np.select(
         [d["status"].isin(CLOSED_STATUSES), d["escalated"], d["overdue"], d["severity"] == "opportunity",
          d["is_open"] & due_soon],
@@ -651,6 +654,23 @@ def agenda(mv: pd.DataFrame) -> pd.DataFrame:
                          "decision_asked": d["decision_asked"], "latest_note": d["latest_note"]}).reset_index(drop=True)
 
 
+def named(titles: pd.Series, names=None) -> pd.Series:
+    """Titles with every customer and supplier id shown as 'Name (ID)' (:func:`soe_helpers.core.formats.with_names`)."""
+    return pd.Series([with_names(t, names) for t in titles], index=titles.index, dtype=object)
+
+
+def agenda_headline(mv: pd.DataFrame, week: str, meeting_weekday: str = "monday") -> str:
+    """'Meeting of Monday 2026-11-23 on 2026-W47: 3 escalated action(s) to decide, 0 overdue, 4 due by the next
+    meeting, 0 other open; 2 opportunities; 0 closed this week.' from :func:`meeting_view`."""
+    day = meeting_date(week, meeting_weekday)
+    n = mv["group"].value_counts()
+    opp = int(n.get("opportunity", 0))
+    return (f"Meeting of {day:%A} {day.isoformat()} on {week}: {int(n.get('escalated', 0))} escalated action(s) to "
+            f"decide, {int(n.get('overdue', 0))} overdue, {int(n.get('due this week', 0))} due by the next "
+            f"meeting, {int(n.get('open', 0))} other open; {opp} opportunit{'ies' if opp != 1 else 'y'}; "
+            f"{int(n.get('closed this week', 0))} closed this week.")
+
+
 def severity_text(settings, symbol: str) -> str:
     """The severity, due-date and meeting rule in words."""
     r = settings.severity
@@ -662,4 +682,4 @@ def severity_text(settings, symbol: str) -> str:
 
 
 __all__ += ["SEVERITIES", "PLAYBOOK", "GROUPS", "severity", "due_date", "action_kind", "next_step_and_decision",
-            "latest_note", "meeting_view", "agenda", "severity_text"]
+            "latest_note", "meeting_view", "agenda", "severity_text", "named", "agenda_headline", "GROUP_LABELS"]
