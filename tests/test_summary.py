@@ -205,11 +205,18 @@ def test_data_accuracy_lights(score, light):
     sec = {"score": score, "target": 0.95, "failed_checks": [{"check_id": "x", "sentence": "CRM bookings differ."}]}
     it = row(items_for({"data_accuracy": sec}), "Data accuracy")
     assert it["light"] == light
-    assert it["sentence"].endswith("against a 95.0% target; 1 check failed, e.g. CRM bookings differ.")
+    assert it["sentence"].endswith("against a 95.0% target; 1 check failed; largest: CRM bookings differ.")
     real = {"score": score, "target": 0.95, "failed_checks": [{"check_id": "tie:crm_erp"}, {"check_id": "fresh:mrp"}],
             "material_failed_checks": ["tie:crm_erp"]}
     assert row(items_for({"data_accuracy": real}), "Data accuracy")["sentence"].endswith(
         "2 checks failed (1 above materiality).")
+    # the example is the largest dollar difference; the tie-outs' sum is on one stated basis (gross)
+    three = {"score": score, "target": 0.95, "tie_out_gross": 48_900.0, "failed_checks": [
+        {"check_id": "tie_out:crm", "sentence": "CRM differs by $21K gross.", "dollars_at_stake": 21_000.0},
+        {"check_id": "tie_out:gl_ar", "sentence": "GL receivables differ by -$27,350.00.", "dollars_at_stake": 27_350.0},
+        {"check_id": "fresh:mrp", "sentence": "MRP is 9 days old."}]}
+    assert row(items_for({"data_accuracy": three}), "Data accuracy")["sentence"].endswith(
+        "3 checks failed; tie-outs off by $49K gross; largest: GL receivables differ by -$27,350.00.")
 
 
 # ---------------------------------------------------------------- never stale, never partial

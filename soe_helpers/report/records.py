@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from soe_helpers.analysis import actions as _actions
 from soe_helpers.analysis import cash as _cash
+from soe_helpers.analysis import data_accuracy as _da
 from soe_helpers.analysis import feedback as _feedback
 from soe_helpers.analysis import kpis as _kpis
 from soe_helpers.core.calendar import meeting_date
@@ -372,6 +373,11 @@ class DataAccuracyRecord(Record):
     tie_out_differences: Optional[dict[str, Num]] = Field(None, description="tie-out check -> net difference, "
                                                           "other system minus ERP, currency")
     not_provided: Optional[list[str]] = Field(None, description="optional tables the company does not export")
+    tie_out_gross: Num = Field(None, description="failing tie-outs' differences summed gross (every differing "
+                                                 "record at its size, either direction), currency")
+    tie_out_basis: Optional[str] = Field(None, description="the basis of tie_out_gross in words")
+    largest_difference: Optional[FailedCheck] = Field(None, description="the failing check with the largest "
+                                                                        "dollars at stake")
 
 
 class ExecutiveSummaryRecord(Record):
@@ -520,6 +526,7 @@ def actions_record(week: str, view, sync, inputs: Mapping[str, Any], exposures=N
 def data_accuracy_record(week: str, res) -> DataAccuracyRecord:
     """The data accuracy report's record from :func:`data_accuracy.run_checks`'s result."""
     f, c = res.failed, res.checks
+    big = _da.largest_difference(c)
     return _build(DataAccuracyRecord, dict(
         week=week, score=res.score, target=res.target, status=res.status,
         by_source={r.source: r.score for r in res.by_source.itertuples(index=False)},
@@ -530,6 +537,11 @@ def data_accuracy_record(week: str, res) -> DataAccuracyRecord:
         tie_out_differences={r.check_id: r.difference for r in c.itertuples(index=False)
                              if r.category == "tie_out" and r.status != "not_run"},
         not_provided=res.not_provided,
+        tie_out_gross=_da.tie_out_total(c)["gross"], tie_out_basis=_da.TIE_OUT_BASIS,
+        largest_difference=None if big is None else {
+            "check_id": big["check_id"], "name": big["name"], "sentence": big["sentence"],
+            "dollars_at_stake": big["dollars"], "source": f.set_index("check_id").at[big["check_id"], "source"],
+            "material": bool(f.set_index("check_id").at[big["check_id"], "material"])},
     ))
 
 
