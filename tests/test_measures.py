@@ -41,3 +41,12 @@ def test_the_kpi_report_and_its_labels_use_the_same_definition():
     for name in ("dso", "dio", "dpo", "ccc"):
         assert m[name].value == pytest.approx(k[name])
     assert m["dso"].label == f"DSO {k['dso']:.0f} days (13-week average to 2026-W47, on shipped sales)"
+
+
+def test_a_change_of_forecast_error_is_quoted_one_way():
+    w = ("2026-W22", "2026-W47")
+    assert M.wape_change_label(0.575, 0.572, scope="all lines", grain="SKU", window=w) == (
+        "WAPE 57.5% -> 57.2% (0.5% lower; all lines, SKU forecasts, backtest 2026-W22 to 2026-W47)")
+    assert M.wape_change_label(0.20, 0.25, scope="L1", grain="weekly line", window=w).startswith(
+        "WAPE 20.0% -> 25.0% (25.0% higher; L1")
+    assert M.wape_change_label(float("nan"), 0.2, scope="x", grain="SKU", window=w).startswith("WAPE – -> 20.0% (x,")

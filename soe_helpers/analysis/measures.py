@@ -20,7 +20,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["Measure", "days_outstanding", "dso", "dio", "dpo", "ccc", "period_label", "REVENUE_BASIS"]
+__all__ = ["Measure", "days_outstanding", "dso", "dio", "dpo", "ccc", "period_label", "REVENUE_BASIS",
+           "wape_change_label"]
 
 #: revenue basis -> words (``kpis.dso_revenue``; "forecast" for the cash report's forward view)
 REVENUE_BASIS = {"invoiced": "on invoiced sales", "shipped": "on shipped sales",
@@ -100,3 +101,24 @@ def period_label(period: str, week: str, balance_basis: str = "average", *, quar
     if period == "week":
         return f"week {week} average" if avg else f"week {week}, ending balances"
     raise ValueError(f"period {period!r}: expected now, week, 13w or quarter")
+
+
+def wape_change_label(raw: float, corrected: float, *, scope: str, grain: str, window: tuple[str, str]) -> str:
+    """The one way a forecast-error change is quoted: both WAPEs, the relative change, and what was measured.
+
+    ``wape_change_label(0.575, 0.572, scope="all lines", grain="SKU", window=("2026-W22", "2026-W47"))`` ->
+    'WAPE 57.5% -> 57.2% (0.5% lower; all lines, SKU forecasts, backtest 2026-W22 to 2026-W47)'.
+    WAPE = sum |forecast - actual| / sum actual (a share); the change is (raw - corrected) / raw.
+    """
+    def pct(x):
+        return "–" if x is None or not math.isfinite(x) else f"{x * 100:.1f}%"
+
+    what = f"{scope}, {grain} forecasts, backtest {window[0]} to {window[1]}"
+    if raw is None or corrected is None or not (math.isfinite(raw) and math.isfinite(corrected)):
+        return f"WAPE {pct(raw)} -> {pct(corrected)} ({what})"
+    if raw > 0 and corrected != raw:
+        rel = abs(raw - corrected) / raw
+        how = f"{rel * 100:.1f}% {'lower' if corrected < raw else 'higher'}; "
+    else:
+        how = "unchanged; " if corrected == raw else ""
+    return f"WAPE {pct(raw)} -> {pct(corrected)} ({how}{what})"
