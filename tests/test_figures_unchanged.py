@@ -57,6 +57,8 @@ EXPECTED_DIFFERENCES: dict[str, str] = {
     # listed largest first
     "data_accuracy.tie_out_gross": "new", "data_accuracy.tie_out_basis": "new",
     "data_accuracy.largest_difference": "new",
+    # issue 15 item 6: customers and suppliers by name beside their id in the events' sentences
+    "cash_impact.top_events": "sentences say 'Silverline Controls Inc. (C-0205)', not the bare id",
     # the summary's words follow the figures above
     "executive_summary.headline": "follows the landing", "executive_summary.subject": "follows the headline",
     "executive_summary.items": "follows the landing and cash figures", "executive_summary.lights": "follows items",

@@ -452,6 +452,8 @@ def build_inputs(tables: dict[str, pd.DataFrame], week: str, assumptions: Assump
     orders = _open_orders(t["orders"], t["shipments"], cutoff, start)
     orders = orders.merge(skus[["sku", "product_line", "unit_cost"]], on="sku", how="left")
     orders["region"] = orders["customer_id"].map(cust["region"])
+    if "name" in cust:  # sentences show "Name (ID)", never a bare id
+        orders["customer_name"] = orders["customer_id"].map(cust["name"])
     orders["days_to_pay"] = orders["customer_id"].map(dtp_map).astype(float)
     pen = cust["late_penalty_pct_per_week"] if "late_penalty_pct_per_week" in cust else pd.Series(dtype=float)
     cap = cust["penalty_cap_pct"] if "penalty_cap_pct" in cust else pd.Series(dtype=float)
