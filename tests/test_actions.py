@@ -389,6 +389,10 @@ def test_cli_update_and_list_with_exit_codes(store, tmp_path, monkeypatch, capsy
     assert main(["actions", "list", "--all", "--format", "csv"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("id,status,owner") and "A-0001,done,Marcus" in out
+    assert main(["actions", "list", "--all"]) == 0
+    out = capsys.readouterr().out  # the meeting's words in the terminal too
+    assert "next: Confirm the recovery plan for Controllers with Marcus" in out
+    assert "decide: Fund a recovery for Controllers (expedite, pull-in) or accept $250K behind plan" in out
     assert main(["actions", "export", str(tmp_path / "x.xlsx")]) == 0
     assert main(["actions", "import", str(tmp_path / "missing.xlsx")]) == 2
     assert main(["actions", "history", "A-0001"]) == 0 and "cli    jdoe" in capsys.readouterr().out

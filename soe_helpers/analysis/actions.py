@@ -596,21 +596,24 @@ def latest_note(notes) -> str:
     return n.splitlines()[-1] if n else ""
 
 
+def playbook(acts: pd.DataFrame, settings, symbol: str, names=None) -> pd.DataFrame:
+    """Per action (same index as ``acts``, as :func:`soe_helpers.store.actions.load_actions` gives them): kind,
+    severity, next_step and decision_asked by :data:`PLAYBOOK` and :func:`severity`."""
+    rows = []
+    for r in acts.to_dict("records"):
+        k = action_kind(r.get("source_type"), r.get("type"), r.get("issue_key"), r.get("title"))
+        st, ask = next_step_and_decision(k, r.get("title"), r.get("owner"), r.get("dollars_at_stake"), symbol,
+                                         {a: r.get(a) for a in _ATTRS}, names)
+        rows.append({"kind": k, "severity": severity(r.get("dollars_at_stake"), k == "opportunity", settings.severity),
+                     "next_step": st, "decision_asked": ask})
+    return pd.DataFrame(rows, index=acts.index, columns=["kind", "severity", "next_step", "decision_asked"])
+
+
 def meeting_view(view: pd.DataFrame, week: str, settings, symbol: str, names=None) -> pd.DataFrame:
     """``view`` (:func:`tracker_view`) with the meeting's columns: kind, severity, next_step, decision_asked,
     latest_note and group (the one place each action is listed: escalated, overdue, due this week, open,
     opportunity, closed this week)."""
-    d = view.copy()
-    kinds, sev, steps, asks = [], [], [], []
-    for r in d.to_dict("records"):
-        k = action_kind(r.get("source_type"), r.get("type"), r.get("issue_key"), r.get("title"))
-        kinds.append(k)
-        sev.append(severity(r.get("dollars_at_stake"), k == "opportunity", settings.severity))
-        st, ask = next_step_and_decision(k, r.get("title"), r.get("owner"), r.get("dollars_at_stake"), symbol,
-                                         {a: r.get(a) for a in _ATTRS}, names)
-        steps.append(st)
-        asks.append(ask)
-    d["kind"], d["severity"], d["next_step"], d["decision_asked"] = kinds, sev, steps, asks
+    d = pd.concat([view, playbook(view, settings, symbol, names)], axis=1)
     d["title"] = named(d["title"], names)
     d["latest_note"] = [latest_note(n) for n in d["notes"]] if len(d) else pd.Series(dtype=object)
     meeting = pd.Timestamp(meeting_date(week, settings.meeting_weekday))
@@ -682,4 +685,5 @@ def severity_text(settings, symbol: str) -> str:
 
 
 __all__ += ["SEVERITIES", "PLAYBOOK", "GROUPS", "severity", "due_date", "action_kind", "next_step_and_decision",
-            "latest_note", "meeting_view", "agenda", "severity_text", "named", "agenda_headline", "GROUP_LABELS"]
+            "latest_note", "meeting_view", "agenda", "severity_text", "named", "agenda_headline", "GROUP_LABELS",
+            "playbook"]
