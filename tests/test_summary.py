@@ -198,6 +198,17 @@ def test_action_item_lights(overdue, escalated, light):
                               "5 opened and 1 closed this week. Most at stake: Raj $400K, Maria $300K. "
                               "Largest open action: A-0007 Controllers: shipments behind plan (Raj, $248K).")
     assert it["link"] == "action_tracker.html"
+    # the decision asked of the meeting: an escalated root cause before a KPI, then the largest dollars
+    agenda = [{"id": "A-0010", "group": "escalated", "kind": "kpi", "title": "OTIF off target", "owner": "Raj",
+               "due": "2026-11-26", "dollars_at_stake": 613_000.0, "decision_asked": "Accept the miss"},
+              {"id": "A-0006", "group": "escalated", "kind": "production_delay", "title": "Production delay: SO-5",
+               "owner": "Raj", "due": "2026-11-26", "dollars_at_stake": 515_000.0,
+               "decision_asked": "Approve overtime or expedite, or accept the slip ($515K at stake)"},
+              {"id": "A-0001", "group": "opportunity", "kind": "opportunity", "title": "PS: orders ahead",
+               "owner": "Hannah", "due": "2026-12-07", "dollars_at_stake": 900_000.0, "decision_asked": "Raise it"}]
+    asked = row(items_for({"actions": {**sec, "agenda": agenda}}), "Actions")["sentence"]
+    assert asked.endswith("Decision asked of Raj by 2026-11-26: Approve overtime or expedite, or accept the slip "
+                          "($515K at stake) (Production delay: SO-5).")
 
 
 @pytest.mark.parametrize("score, light", [(0.96, "green"), (0.94, "amber"), (0.90, "red")])

@@ -584,8 +584,12 @@ def _action_items(ref, r: records.ActionsRecord, *, week, materiality, rules, sy
                                  if _num(big.dollars_at_stake) is not None else None) if b]
         s += f". Largest open action: {big.id or ''} {big.title}".replace("  ", " ")
         s += f" ({', '.join(bits)})" if bits else ""
-    ask = next((a for a in (r.agenda or []) if a.group in ("escalated", "overdue") and a.decision_asked), None)
-    if ask is not None:  # the meeting's first decision: the largest escalated (else overdue) action's own words
+    asks = [a for a in (r.agenda or []) if a.group in ("escalated", "overdue") and a.decision_asked]
+    # the meeting's first decision: an escalated (else overdue) action's own words, a root cause before a KPI
+    # (a measure of many causes), then the largest dollars
+    asks.sort(key=lambda a: (a.group != "escalated", a.kind == "kpi", -(_num(a.dollars_at_stake) or 0.0)))
+    ask = asks[0] if asks else None
+    if ask is not None:
         s += (f". Decision asked of {ask.owner or 'its owner'} by {ask.due}: {str(ask.decision_asked).rstrip('.')}"
               f" ({ask.title})")
     missing = [str(x) for x in (r.inputs_missing or [])]
