@@ -337,7 +337,8 @@ def _cmd_actions(args) -> int:
                       f"due {a['due_date']}.")
             return 0
         if cmd == "export":
-            n = tracker.export_actions(store, args.file, statuses=None if args.all else list(A.OPEN_STATUSES))
+            n = tracker.export_actions(store, args.file, statuses=None if args.all else list(A.OPEN_STATUSES),
+                                       settings=params.actions, symbol=cur)
             print(f"{n} action(s) written to {args.file}. Edit owner, due_date, status or add_note, then: "
                   f"soe actions import {args.file}")
             return 0

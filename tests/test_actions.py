@@ -298,10 +298,11 @@ def test_export_edit_import_round_trip(store, tmp_path, ext):
     T.sync_week(store, _proposals([_variance("Controllers", -250000), _variance("Sensors", -90000)]), "2026-W47", s,
                 now=NOW)
     f = tmp_path / f"actions.{ext}"
-    assert T.export_actions(store, f) == 2
+    assert T.export_actions(store, f, settings=s, symbol="$") == 2
     df = pd.read_excel(f, sheet_name="Actions", dtype=object, engine="openpyxl") if ext == "xlsx" else pd.read_csv(f, dtype=str,
                                                                                               keep_default_na=False)
     assert list(df.columns) == A.EXPORT_COLUMNS
+    assert df.loc[0, "decision_asked"].startswith("Fund a recovery for Controllers") and df.loc[0, "severity"] == "high"
     res = T.import_actions(store, f, actor="jdoe", now=NOW)   # untouched file: nothing changes
     assert res.changed == {} and res.unchanged == 2
     df.loc[0, ["status", "owner", "due_date", "add_note"]] = ["in progress", "Dana", "2026-12-11", "call supplier"]

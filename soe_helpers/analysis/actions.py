@@ -88,7 +88,8 @@ _SOURCE_TYPE = {"variance_register.csv": "variance", "cash_events.csv": "event",
 PROPOSAL_COLUMNS = ["issue_key", "source_type", "source", "title", "sentence", "dollars_at_stake", "type",
                     "product_line", "region", "sku", "customer_id", "supplier_id", "system"]
 _ATTRS = ["type", "product_line", "region", "sku", "customer_id", "supplier_id", "system"]
-EXPORT_COLUMNS = ["id", "title", "owner", "due_date", "status", "add_note", "notes", "dollars_at_stake",
+EXPORT_COLUMNS = ["id", "title", "owner", "due_date", "status", "add_note", "next_step", "decision_asked", "severity",
+                  "notes", "dollars_at_stake",
                   "escalation_level", "weeks_resurfaced", "opened_week", "last_seen_week", "source", "version"]
 
 

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from soe_helpers.analysis.actions import (_ATTRS, _SOURCE_TYPE, CLOSED_STATUSES, EXPORT_COLUMNS, OPEN_STATUSES,
                                           ActionError, _clean, due_date, escalation_level, format_id, parse_date,
-                                          parse_id, parse_status, severity, weeks_overdue)
+                                          parse_id, parse_status, playbook, severity, weeks_overdue)
 from soe_helpers.analysis.exposures import is_opportunity
 from soe_helpers.core.calendar import meeting_date, week_label, week_ordinal
 from soe_helpers.core.exports import export_table, unneutralise
@@ -343,20 +343,26 @@ def update_action(store, action_id, *, status: str | None = None, owner: str | N
     return {"id": format_id(aid), "changed": [h["field"] for h in hist], "action": after}
 
 
-def export_actions(store, path: str | Path, *, statuses=None, acts: pd.DataFrame | None = None) -> int:
+def export_actions(store, path: str | Path, *, statuses=None, acts: pd.DataFrame | None = None, settings=None,
+                   symbol: str = "") -> int:
     """Write the tracker to a spreadsheet analysts edit (.xlsx with a 'How to edit' sheet, or .csv).
 
     Editable: owner, due_date (YYYY-MM-DD), status, add_note (a new note; ``notes`` keeps the log).
     ``version`` must stay as exported: it lets the import spot changes made by someone else since.
     ``acts``: the actions to write (as :func:`load_actions` gives them; default: the store's).
+    ``settings`` (``params.actions``) and ``symbol``: each action's next step, decision asked and severity
+    (:func:`soe_helpers.analysis.actions.playbook`, written for the meeting, ignored on import); blank without.
     Returns the number of actions written.
     """
     acts = load_actions(store) if acts is None else acts
     if statuses:
         acts = acts[acts["status"].isin(statuses)]
+    plan = playbook(acts, settings, symbol) if settings is not None else pd.DataFrame(
+        {"next_step": "", "decision_asked": "", "severity": ""}, index=acts.index)
     out = pd.DataFrame({
         "id": acts["id"], "title": acts["title"], "owner": acts["owner"],
         "due_date": acts["due_date"].dt.strftime("%Y-%m-%d"), "status": acts["status"], "add_note": "",
+        "next_step": plan["next_step"], "decision_asked": plan["decision_asked"], "severity": plan["severity"],
         "notes": acts["notes"].fillna(""), "dollars_at_stake": acts["dollars_at_stake"].round(2),
         "escalation_level": acts["escalation_level"], "weeks_resurfaced": acts["weeks_resurfaced"],
         "opened_week": acts["opened_week"], "last_seen_week": acts["last_seen_week"], "source": acts["source"],
@@ -366,7 +372,8 @@ def export_actions(store, path: str | Path, *, statuses=None, acts: pd.DataFrame
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         howto = pd.DataFrame({"How to edit": [
             "Edit only: owner, due_date (YYYY-MM-DD), status (open, in progress, done, dropped), add_note.",
-            "Leave id and version as exported; other columns are computed by the weekly run and ignored on import.",
+            "Leave id and version as exported; other columns (next step, decision asked, severity, dollars ...) are "
+            "computed by the weekly run and ignored on import.",
             "Read it back with: soe actions import FILE (every change is validated and kept in the history).",
         ]})
         export_table(out, path, sheet_name="Actions", more_sheets={"How to edit": howto})
