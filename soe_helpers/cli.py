@@ -334,7 +334,8 @@ def _cmd_actions(args) -> int:
             acts = acts[acts["status"].isin(statuses)]
             if args.owner:
                 acts = acts[acts["owner"].str.contains(args.owner, case=False, regex=False)]
-            t = A.list_table(acts)
+            t = A.list_table(acts).join(A.playbook(acts, params.actions, cur)[["severity", "next_step",
+                                                                               "decision_asked"]])
             if args.format == "csv":
                 from soe_helpers.core.exports import neutralise  # pandas-backed: kept out of the CLI start-up
 
@@ -346,7 +347,8 @@ def _cmd_actions(args) -> int:
             for r in t.itertuples(index=False):
                 late = f" OVERDUE {r.overdue_days}d" if r.overdue_days else ""
                 print(f"{r.id}  {r.status:11s} {fmt_money(r.dollars_at_stake, cur):>8s}  {r.escalation_level or '':8s} "
-                      f"due {r.due_date}{late}  seen {r.weeks_seen}w  {r.owner}\n        {r.title}")
+                      f"due {r.due_date}{late}  seen {r.weeks_seen}w  {r.owner}\n        {r.title}\n"
+                      f"        next: {r.next_step}\n        decide: {r.decision_asked}")
             print(f"{len(t)} action(s); {fmt_money(t['dollars_at_stake'].sum(), cur)} at stake.")
             return 0
         if cmd == "update":
@@ -360,7 +362,8 @@ def _cmd_actions(args) -> int:
                       f"due {a['due_date']}.")
             return 0
         if cmd == "export":
-            n = tracker.export_actions(store, args.file, statuses=None if args.all else list(A.OPEN_STATUSES))
+            n = tracker.export_actions(store, args.file, statuses=None if args.all else list(A.OPEN_STATUSES),
+                                       settings=params.actions, symbol=cur)
             print(f"{n} action(s) written to {args.file}. Edit owner, due_date, status or add_note, then: "
                   f"soe actions import {args.file}")
             return 0

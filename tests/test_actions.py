@@ -1,11 +1,14 @@
 """The action tracker: one issue one action, persistence across weeks, escalation, analysts' edits and imports."""
 import datetime as dt
 import json
+import re
 
 import pandas as pd
 import pytest
 
 from soe_helpers.analysis import actions as A
+from soe_helpers.core.formats import fmt_money
+from soe_helpers.report.display import grouped_tables
 from soe_helpers.core.params import ActionsParams, EscalationRule, ParamsError, load_params
 from soe_helpers.store import actions as T
 from soe_helpers.store.engine import Store
@@ -164,7 +167,7 @@ def test_first_run_opens_owned_actions_and_a_rerun_changes_nothing(store):
     a = _acts(store)
     ctl = a.loc["variance:shipments_vs_plan:product_line:Controllers"]
     assert ctl["owner"] == "Marcus" and ctl["status"] == "open" and ctl["opened_week"] == "2026-W47"
-    assert ctl["due_date"] == pd.Timestamp("2026-11-29")  # 7 days after Sunday 22 Nov
+    assert ctl["due_date"] == pd.Timestamp("2026-11-26")  # high ($250K): meeting Mon 23 Nov + 3 working days
     assert ctl["escalation_level"] == "Director" and ctl["weeks_resurfaced"] == 0   # $250K > $100K
     before, hist_before = T.load_actions(store), T.load_history(store)
     again = T.sync_week(store, props, "2026-W47", s, run_id="r2", now=NOW + dt.timedelta(hours=1))
@@ -295,10 +298,11 @@ def test_export_edit_import_round_trip(store, tmp_path, ext):
     T.sync_week(store, _proposals([_variance("Controllers", -250000), _variance("Sensors", -90000)]), "2026-W47", s,
                 now=NOW)
     f = tmp_path / f"actions.{ext}"
-    assert T.export_actions(store, f) == 2
+    assert T.export_actions(store, f, settings=s, symbol="$") == 2
     df = pd.read_excel(f, sheet_name="Actions", dtype=object, engine="openpyxl") if ext == "xlsx" else pd.read_csv(f, dtype=str,
                                                                                               keep_default_na=False)
     assert list(df.columns) == A.EXPORT_COLUMNS
+    assert df.loc[0, "decision_asked"].startswith("Fund a recovery for Controllers") and df.loc[0, "severity"] == "high"
     res = T.import_actions(store, f, actor="jdoe", now=NOW)   # untouched file: nothing changes
     assert res.changed == {} and res.unchanged == 2
     df.loc[0, ["status", "owner", "due_date", "add_note"]] = ["in progress", "Dana", "2026-12-11", "call supplier"]
@@ -386,6 +390,10 @@ def test_cli_update_and_list_with_exit_codes(store, tmp_path, monkeypatch, capsy
     assert main(["actions", "list", "--all", "--format", "csv"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("id,status,owner") and "A-0001,done,Marcus" in out
+    assert main(["actions", "list", "--all"]) == 0
+    out = capsys.readouterr().out  # the meeting's words in the terminal too
+    assert "next: Confirm the recovery plan for Controllers with Marcus" in out
+    assert "decide: Fund a recovery for Controllers (expedite, pull-in) or accept $250K behind plan" in out
     assert main(["actions", "export", str(tmp_path / "x.xlsx")]) == 0
     assert main(["actions", "import", str(tmp_path / "missing.xlsx")]) == 2
     assert main(["actions", "history", "A-0001"]) == 0 and "cli    jdoe" in capsys.readouterr().out
@@ -451,6 +459,18 @@ def test_weekly_run_lists_owned_actions_and_a_done_action_survives_a_rerun(pack_
     assert again["run_changes"]["opened"] == 0 and again["closed_this_week"] >= 1
     hist = T.load_history(store, A.parse_id(target))
     assert hist[hist["field"] == "status"]["new_value"].tolist() == ["open", "done"]
+    # the meeting's list: one table in groups, every action once with its next step and decision; no path or URL
+    assert visible.count("<details") >= 1 and "Decision asked" in visible and "Next step" in visible
+    for leak in ("sqlite", "soe_store", str(pack_env["SOE_OUTPUTS"]), "<script"):
+        assert leak not in visible, leak
+    ids = [a["id"] for a in rec["agenda"]]
+    assert len(ids) == len(set(ids)) == rec["open"] + rec["closed_this_week"]
+    assert all(a["next_step"] and a["decision_asked"] and a["due"] for a in rec["agenda"])
+    assert all(a["escalation"] == "Owner" for a in rec["agenda"] if a["severity"] == "opportunity")
+    assert rec["meeting_date"] == "2026-11-23"   # the Monday after W47
+    # the note added above is carried to the next report of the week, beside the closed action
+    done = next(a for a in again["agenda"] if a["id"] == target)
+    assert done["group"] == "closed this week" and done["latest_note"].endswith("e2e: agreed in the S&OE meeting")
 
 
 # ---------------------------------------------------------------- the notebook's sync: shown always, kept only by a run
@@ -519,3 +539,110 @@ def test_variances_open_actions_only_when_material_and_over_the_action_threshold
                        "sentence": ["s1", "s2"]})
     low = A.proposals_from_events(ev, min_dollars=1_000, materiality=Materiality())  # an action threshold below $5K
     assert low["issue_key"].str.endswith("e2").tolist() == [True], low  # cannot open an action on a $4K event
+
+
+# ---------------------------------------------------------------- the meeting: severity, due dates, next steps
+
+
+def test_severity_and_due_dates_follow_the_stated_rule():
+    rule = _settings().severity          # high >= $100K: 3 working days; medium >= $25K: 5; low: 10
+    assert [A.severity(d, False, rule) for d in (100000, 99999, 25000, 24999, -150000)] == \
+        ["high", "medium", "medium", "low", "high"]
+    assert A.severity(900000, True, rule) == "opportunity"   # good news has no severity of a problem
+    monday = dt.date(2026, 11, 23)                            # the meeting on 2026-W47
+    assert A.due_date(monday, "high", rule) == dt.date(2026, 11, 26)      # Thursday
+    assert A.due_date(monday, "medium", rule) == dt.date(2026, 11, 30)    # next Monday
+    assert A.due_date(monday, "low", rule) == dt.date(2026, 12, 7)
+    assert A.due_date(monday, "opportunity", rule) == dt.date(2026, 12, 7)
+    with pytest.raises(ValueError, match="medium_dollars"):
+        ActionsParams(severity={"high_dollars": 10000, "medium_dollars": 20000})
+
+
+def test_an_opportunity_is_never_escalated_whatever_its_dollars(store):
+    s = _settings()
+    assert A.escalation_level(900000, 5, 3, s.escalation, s.levels, opportunity=True) == "Owner"
+    props = _proposals([_variance("Controllers", 600000, basis="the lag-1 forecast"),
+                        _variance("Sensors", -600000)])
+    T.sync_week(store, props, "2026-W47", s, run_id="r1", now=NOW)
+    a = _acts(store)
+    ahead = a.loc["variance:orders_vs_forecast:product_line:Controllers"]
+    assert ahead["title"] == "Controllers: orders ahead of forecast" and ahead["escalation_level"] == "Owner"
+    assert ahead["due_date"] == pd.Timestamp("2026-12-07")   # due like a low action: 10 working days
+    behind = a.loc["variance:shipments_vs_plan:product_line:Sensors"]
+    assert behind["escalation_level"] == "CFO" and behind["due_date"] == pd.Timestamp("2026-11-26")
+
+
+def test_overdue_is_counted_at_the_meeting_date():
+    acts = pd.DataFrame({"id": ["A-0001", "A-0002"], "action_id": [1, 2], "status": ["open", "open"],
+                         "due_date": pd.to_datetime(["2026-11-22", "2026-11-23"]), "escalation_level": ["Owner"] * 2,
+                         "last_seen_week": ["2026-W47"] * 2, "opened_week": ["2026-W46"] * 2, "closed_at": [None] * 2})
+    v = A.tracker_view(acts, "2026-W47", ["Owner", "CFO"])                 # meeting Monday 2026-11-23
+    assert v["overdue"].tolist() == [True, False] and v["days_overdue"].tolist() == [1, 0]
+    v = A.tracker_view(acts, "2026-W47", ["Owner", "CFO"], "wednesday")    # meeting 2026-11-25
+    assert v["days_overdue"].tolist() == [3, 2]
+
+
+def _meeting_acts():
+    rows = [  # id, title, source_type, type, issue_key, dollars, status, due, escalation, opened, supplier, customer
+        (1, "Supplier delay: S-017", "event", "supplier_delay", "event:supplier_delay:S-017", 18542.0, "open",
+         "2026-11-30", "Owner", "2026-W47", "S-017", None),
+        (2, "Controllers: shipments behind plan", "variance", "variance",
+         "variance:shipments_vs_plan:product_line:Controllers", 300000.0, "open", "2026-11-26", "CFO", "2026-W46",
+         None, None),
+        (3, "Power Supplies: orders ahead of forecast", "variance", "variance",
+         "variance:orders_vs_forecast:product_line:Power Supplies", 520000.0, "open", "2026-12-07", "Owner",
+         "2026-W47", None, None),
+        (4, "Production delay: SO-500000", "event", "production_delay", "event:production_delay:SO-500000/1",
+         60000.0, "in progress", "2026-11-20", "Owner", "2026-W45", None, "C-0205"),
+        (5, "Data check failing: GL receivables tie", "data_accuracy", "data_accuracy", "data:tie_out:gl_ar", 27350.0,
+         "open", "2026-12-14", "Owner", "2026-W47", None, None),
+        (6, "Old issue", "kpi", "dso", "kpi:dso", 40000.0, "dropped", "2026-11-20", "Owner", "2026-W40", None, None),
+    ]
+    acts = pd.DataFrame([{"action_id": r[0], "id": A.format_id(r[0]), "title": r[1], "source_type": r[2], "type": r[3],
+                          "issue_key": r[4], "dollars_at_stake": r[5], "status": r[6], "due_date": pd.Timestamp(r[7]),
+                          "escalation_level": r[8], "opened_week": r[9], "last_seen_week": "2026-W47",
+                          "weeks_resurfaced": 0 if r[9] == "2026-W47" else 1, "supplier_id": r[10],
+                          "customer_id": r[11], "product_line": None, "region": None, "sku": None, "system": None,
+                          "owner": f"Owner {r[0]}",
+                          "notes": "2026-11-16 ana: expedite quoted\n2026-11-23 ana: customer told" if r[0] == 4
+                          else None, "closed_at": pd.Timestamp("2026-11-10") if r[0] == 6 else None} for r in rows])
+    return acts
+
+
+def test_each_action_gets_a_next_step_and_a_decision_from_its_kind_and_evidence_only():
+    names = {"S-017": "Formosa Precision", "C-0205": "Silverline Controls Inc."}
+    v = A.tracker_view(_meeting_acts(), "2026-W47", ["Owner", "Director", "CFO"])
+    mv = A.meeting_view(v, "2026-W47", _settings(), "$", names).set_index("id")
+    assert "A-0006" not in mv.index                        # closed before the week began: not on the list
+    sup = mv.loc["A-0001"]
+    assert sup["kind"] == "supplier_delay" and sup["severity"] == "low"
+    assert sup["next_step"] == "Get a confirmed ship date from supplier Formosa Precision (S-017)"
+    assert sup["decision_asked"] == "Approve expedite or accept the slip ($19K at stake)"
+    assert sup["title"] == "Supplier delay: Formosa Precision (S-017)"
+    ctl = mv.loc["A-0002"]
+    assert ctl["next_step"] == "Confirm the recovery plan for Controllers with Owner 2: which orders ship when"
+    assert "$300K behind plan" in ctl["decision_asked"]
+    assert mv.loc["A-0003", "kind"] == "opportunity" and mv.loc["A-0003", "group"] == "opportunity"
+    late = mv.loc["A-0004"]
+    assert "order SO-500000 for Silverline Controls Inc. (C-0205)" in late["next_step"]
+    assert late["latest_note"] == "2026-11-23 ana: customer told" and late["group"] == "overdue"
+    assert mv.loc["A-0005", "next_step"].endswith("GL receivables tie")
+    # no figure but the action's own dollars: every $ amount in the words is that action's
+    for r in mv.itertuples():
+        amounts = set(re.findall(r"\$[0-9.]+[KM]?", r.next_step + " " + r.decision_asked))
+        assert amounts <= {fmt_money(r.dollars_at_stake, "$")}, (r.Index, amounts)
+
+
+def test_the_agenda_lists_every_action_once_in_meeting_order():
+    v = A.tracker_view(_meeting_acts(), "2026-W47", ["Owner", "Director", "CFO"])
+    ag = A.agenda(A.meeting_view(v, "2026-W47", _settings(), "$"))
+    assert ag["id"].tolist() == ["A-0002", "A-0004", "A-0001", "A-0005", "A-0003"]
+    assert ag["group"].tolist() == ["escalated", "overdue", "due this week", "open", "opportunity"]
+    assert ag.loc[0, "status"] == "open, to CFO, seen 2 weeks" and ag.loc[1, "status"] == "in progress, overdue 3d, seen 2 weeks"
+    html = grouped_tables(ag, "group", A.GROUPS, open_groups=("escalated",), labels=A.GROUP_LABELS,
+                          money=["dollars_at_stake"], symbol="$")
+    assert html.count("<details") == 5 and html.count(" open>") == 1 and "<script" not in html
+    assert "<summary>Escalated: decide: 1</summary>" in html
+    assert A.agenda_headline(A.meeting_view(v, "2026-W47", _settings(), "$"), "2026-W47") == (
+        "Meeting of Monday 2026-11-23 on 2026-W47: 1 escalated action(s) to decide, 1 overdue, 1 due by the next "
+        "meeting, 1 other open; 1 opportunity; 0 closed this week.")

@@ -128,3 +128,17 @@ def test_july_445_year_on_the_last_sunday_of_june():
         "2027-P01", "2027-P02", "2027-P03", "2027-P03", "2027-P04"]
     with pytest.raises(ValueError, match="needs year_end"):
         FiscalCalendar("4-4-5", start_month=7)
+
+
+def test_meeting_date_and_working_days():
+    import datetime as dt
+
+    from soe_helpers.core.calendar import add_working_days, meeting_date
+
+    assert meeting_date("2026-W47") == dt.date(2026, 11, 23)               # the Monday after Sunday 22 Nov
+    assert meeting_date("2026-W47", "tuesday") == dt.date(2026, 11, 24)
+    assert meeting_date("2026-W47", "sunday") == dt.date(2026, 11, 29)     # never the week's own last day
+    assert meeting_date("2026-W53") == dt.date(2027, 1, 4)
+    assert add_working_days(dt.date(2026, 11, 23), 3) == dt.date(2026, 11, 26)
+    assert add_working_days(dt.date(2026, 11, 27), 1) == dt.date(2026, 11, 30)  # Friday + 1 = Monday
+    assert add_working_days(dt.date(2026, 11, 28), 0) == dt.date(2026, 11, 28)

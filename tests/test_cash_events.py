@@ -59,6 +59,10 @@ def test_article_two_week_production_delay_on_500k_order_costs_15k_and_delays_re
     assert (with_["date"].iloc[0] - without["date"].iloc[0]).days == 14
     exp = _flow(full, "SO-1/1", "Expedite freight")
     assert exp["date"].tolist() == [T("2026-12-04")] and exp["amount"].tolist() == [-15_000.0]  # paid when incurred
+    # the customer by name beside its id, never a bare id
+    c1 = w["customers"].set_index("customer_id").loc[events[0].customer_id, "name"]
+    assert event_sentence(events[0], imp, sym="$").startswith(
+        f"Order SO-1/1 for {c1} ({events[0].customer_id}) ($500K of A) is scheduled to ship")
 
 
 def test_article_production_delay_as_a_scenario_with_given_expedite_cost():
@@ -172,6 +176,7 @@ def test_late_supplier_starves_the_orders_behind_it_and_moves_its_payments():
     assert imp.pnl["expedite"] == pytest.approx(-300.0)                            # 11 days late: 3% of $10K
     pay = imp.weekly.set_index("week")["payments"]
     assert pay["2027-W04"] == -5000.0 and pay["2027-W06"] == 5000.0                # paid 25 Jan -> 8 Feb (60 days)
+    assert event_sentence(sups[0], imp, sym="$").startswith("Supplier Sup Two (S2) is late on 1 open PO line(s)")
     # the starved order is the supplier's, not a separate "at risk" event
     assert detect_orders_at_risk(inp, project(without_events(inp, sups))) == []
 

@@ -276,3 +276,9 @@ def test_working_capital_ties_to_its_parts():
         assert wc.loc["Net working capital", col] == pytest.approx(
             wc.loc["AR", col] + wc.loc["Inventory", col] - wc.loc["AP", col])
     assert wc.loc["AR", "projected"] == pytest.approx(400 + 2500 - 400 - 2500)   # all collected in the horizon
+    # days now: the one definition (analysis.measures) on the cutoff balance, labelled with its period and basis
+    first, last = inp.weeks[0], inp.weeks[-1]
+    assert wc.loc["AR", "days_now_label"].startswith("DSO ") and wc.loc["AR", "days_now_label"].endswith(
+        f" days (balance at the end of {WEEK}, on forecast sales of {first} to {last})")
+    assert wc.loc["AP", "days_now_label"].startswith("DPO ") and "forecast COGS" in wc.loc["AP", "days_now_label"]
+    assert wc.loc["Net working capital", "days_now_label"].startswith("Cash conversion cycle ")

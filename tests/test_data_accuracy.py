@@ -129,6 +129,25 @@ def test_mrp_on_hand_differences_valued_at_standard_cost():
     assert ok["status"] == "pass"
 
 
+def test_the_headline_sums_tie_outs_gross_and_names_the_largest_difference():
+    t = _company()
+    t["crm_bookings"] = t["crm_bookings"].assign(amount=[230.0, 30.0, 8.0])   # O1 +30, O2 -30: net 0, gross 60
+    t["gl_balances"].loc[0, "balance"] = 228.0                                  # GL AR 40 short: gross = |net| = 40
+    res = _run(t)
+    assert da.tie_out_total(res.checks) == {"gross": 100.0, "checks": 2}        # 60 + 40, never 0 + 40
+    big = da.largest_difference(res.checks)
+    assert big["check_id"] == "tie_out:crm_bookings_vs_erp_orders" and big["dollars"] == 60.0
+    assert res.failed["check_id"].tolist()[:2] == ["tie_out:crm_bookings_vs_erp_orders", "tie_out:gl_ar_vs_invoices"]
+    h = res.headline(symbol="$")
+    assert "tie-outs off by $100 gross across 2 checks (gross: every differing" in h
+    assert h.endswith("largest difference: CRM bookings tie to ERP sales orders, $60.")
+    t["gl_balances"].loc[0, "balance"] = 168.0                                  # now the GL is 100 short: the largest
+    res = _run(t)
+    assert da.largest_difference(res.checks)["check_id"] == "tie_out:gl_ar_vs_invoices"
+    assert res.failed["check_id"].iloc[0] == "tie_out:gl_ar_vs_invoices"
+    assert da.largest_difference(_run(_company()).checks) is None
+
+
 def test_freshness_lags_and_limits():
     t = _company()
     t["shipments"] = t["shipments"].assign(ship_date=D("2026-11-15"))  # 7 days before the week end

@@ -28,3 +28,18 @@ def test_presentation_travels_from_params():
     assert pres.symbol == "€" and pres.money(-212_400) == "-€212K" == fmt_money(-212_400, "€")
     with pytest.raises(TypeError):
         fmt_money(5)  # no "$" default anywhere: the symbol is always passed
+
+
+def test_customers_and_suppliers_show_by_name_beside_their_id():
+    from soe_helpers.core.formats import name_with_id, with_names
+    from soe_helpers.report.display import party_names
+
+    names = party_names(pd.DataFrame({"customer_id": ["C-0205"], "name": ["Silverline Controls Inc."]}),
+                        pd.DataFrame({"supplier_id": ["S-017", "S-018"], "name": ["Formosa Precision", None]}))
+    assert names == {"C-0205": "Silverline Controls Inc.", "S-017": "Formosa Precision"}
+    assert name_with_id("C-0205", names) == "Silverline Controls Inc. (C-0205)"
+    assert name_with_id("S-018", names) == "S-018" and name_with_id(None, names) == ""
+    assert with_names("Supplier delay: S-017; customer C-0205, not S-0170", names) == (
+        "Supplier delay: Formosa Precision (S-017); customer Silverline Controls Inc. (C-0205), not S-0170")
+    assert with_names("Silverline Controls Inc. (C-0205)", names) == "Silverline Controls Inc. (C-0205)"  # once
+    assert party_names(None, None) == {}

@@ -317,7 +317,15 @@ def test_forecast_feedback_finds_corrects_and_proves_the_biased_line():
     assert lines["corrected_forecast"].sum() == pytest.approx(skus["corrected_forecast"].sum())
     assert (lines.loc[lines["key"] == "L1", "correction_pct"] < -0.1).all()
     assert fb.headline(r, Materiality()).startswith("The plan over-forecasts L1 by ")
-    assert "cut WAPE" in fb.backtest_sentence(r)
+    # one way to quote a change of error, in the headline and the backtest sentence: both WAPEs, what was measured
+    b = f["backtest_by_line"]["L1"]
+    lo, hi = r.backtest_window
+    assert fb.headline(r, Materiality()).endswith(
+        f"correcting it would have cut its error: WAPE {b['wape_raw_line_grain'] * 100:.1f}% -> "
+        f"{b['wape_corrected_line_grain'] * 100:.1f}% ({b['improvement_line_grain'] * 100:.1f}% lower; L1, weekly "
+        f"line forecasts, backtest {lo} to {hi}).")
+    assert (f"WAPE {f['backtest_wape_raw'] * 100:.1f}% -> {f['backtest_wape_corrected'] * 100:.1f}%"
+            in fb.backtest_sentence(r)) and "all lines, SKU forecasts" in fb.backtest_sentence(r)
     assert any("L1: tracking signal" in s for s in fb.ts_sentences(r, 4.0))
     assert len(fb.assumptions(r, _params())) == 7 and len(fb.lag_display(r)) == 4
     assert fb.fmt_points(0.1834) == "+18.3 pts" and fb.fmt_points(np.nan) == "–"

@@ -43,10 +43,12 @@ EXPECTED_DIFFERENCES: dict[str, str] = {
     # issue 11: one materiality rule (below $5K never material; the percentage only narrows): fewer variances,
     # data checks and actions
     "demand_reconciliation.material_variances": "materiality", "demand_reconciliation.top_variances": "materiality",
-    "data_accuracy.failed_checks": "materiality", "data_accuracy.material_failed_checks": "materiality",
+    "data_accuracy.failed_checks": "materiality; listed largest dollar difference first", "data_accuracy.material_failed_checks": "materiality",
     "actions.by_owner": "materiality", "actions.dollars_at_stake_open": "materiality",
     "actions.new_this_week": "materiality", "actions.open": "materiality", "actions.run_changes": "materiality",
-    "actions.top_open": "materiality", "actions.escalated": "materiality", "actions.escalated_to": "materiality",
+    "actions.top_open": "materiality; due, severity, next step and decision added; opportunities not escalated",
+    "actions.escalated": "materiality; an opportunity is never escalated",
+    "actions.escalated_to": "materiality; an opportunity is never escalated",
     "actions.overdue": "materiality",
     # issue 14: the statistical baseline picks its smoothing form per series by AICc (128 of the demo's 155 fits
     # now simple smoothing, 14 damped trend, 10 linear trend, 3 naive), so the ETS comparisons move
@@ -54,6 +56,15 @@ EXPECTED_DIFFERENCES: dict[str, str] = {
     "forecast_feedback.fva_vs_ets": "ETS baseline",
     # issue 13: the forecast report states its evidence (the demo's export holds every snapshot: no figure moves)
     "forecast_feedback.forecast_history": "new: weeks of forecast history and what they allow",
+    # issue 15 item 6: the tracker is run from the meeting: severity, due dates from the meeting date, next step
+    # and decision asked per action; an opportunity (orders ahead of forecast) is never escalated (fewer escalated)
+    "actions.agenda": "new: the meeting's list", "actions.meeting_date": "new: due dates and overdue count from it",
+    # issue 14 item 4: one basis (gross) for the tie-outs' sum; the largest dollar difference named; failing checks
+    # listed largest first
+    "data_accuracy.tie_out_gross": "new", "data_accuracy.tie_out_basis": "new",
+    "data_accuracy.largest_difference": "new",
+    # issue 15 item 6: customers and suppliers by name beside their id in the events' sentences
+    "cash_impact.top_events": "sentences say 'Silverline Controls Inc. (C-0205)', not the bare id",
     # the summary's words follow the figures above
     "executive_summary.headline": "follows the landing", "executive_summary.subject": "follows the headline",
     "executive_summary.items": "follows the landing and cash figures", "executive_summary.lights": "follows items",

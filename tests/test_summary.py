@@ -201,6 +201,17 @@ def test_action_item_lights(overdue, escalated, light):
                               "5 opened and 1 closed this week. Most at stake: Raj $400K, Maria $300K. "
                               "Largest open action: A-0007 Controllers: shipments behind plan (Raj, $248K).")
     assert it["link"] == "action_tracker.html"
+    # the decision asked of the meeting: an escalated root cause before a KPI, then the largest dollars
+    agenda = [{"id": "A-0010", "group": "escalated", "kind": "kpi", "title": "OTIF off target", "owner": "Raj",
+               "due": "2026-11-26", "dollars_at_stake": 613_000.0, "decision_asked": "Accept the miss"},
+              {"id": "A-0006", "group": "escalated", "kind": "production_delay", "title": "Production delay: SO-5",
+               "owner": "Raj", "due": "2026-11-26", "dollars_at_stake": 515_000.0,
+               "decision_asked": "Approve overtime or expedite, or accept the slip ($515K at stake)"},
+              {"id": "A-0001", "group": "opportunity", "kind": "opportunity", "title": "PS: orders ahead",
+               "owner": "Hannah", "due": "2026-12-07", "dollars_at_stake": 900_000.0, "decision_asked": "Raise it"}]
+    asked = row(items_for({"actions": {**sec, "agenda": agenda}}), "Actions")["sentence"]
+    assert asked.endswith("Decision asked of Raj by 2026-11-26: Approve overtime or expedite, or accept the slip "
+                          "($515K at stake) (Production delay: SO-5).")
 
 
 @pytest.mark.parametrize("score, light", [(0.96, "green"), (0.94, "amber"), (0.90, "red")])
@@ -208,11 +219,18 @@ def test_data_accuracy_lights(score, light):
     sec = {"score": score, "target": 0.95, "failed_checks": [{"check_id": "x", "sentence": "CRM bookings differ."}]}
     it = row(items_for({"data_accuracy": sec}), "Data accuracy")
     assert it["light"] == light
-    assert it["sentence"].endswith("against a 95.0% target; 1 check failed, e.g. CRM bookings differ.")
+    assert it["sentence"].endswith("against a 95.0% target; 1 check failed; largest: CRM bookings differ.")
     real = {"score": score, "target": 0.95, "failed_checks": [{"check_id": "tie:crm_erp"}, {"check_id": "fresh:mrp"}],
             "material_failed_checks": ["tie:crm_erp"]}
     assert row(items_for({"data_accuracy": real}), "Data accuracy")["sentence"].endswith(
         "2 checks failed (1 above materiality).")
+    # the example is the largest dollar difference; the tie-outs' sum is on one stated basis (gross)
+    three = {"score": score, "target": 0.95, "tie_out_gross": 48_900.0, "failed_checks": [
+        {"check_id": "tie_out:crm", "sentence": "CRM differs by $21K gross.", "dollars_at_stake": 21_000.0},
+        {"check_id": "tie_out:gl_ar", "sentence": "GL receivables differ by -$27,350.00.", "dollars_at_stake": 27_350.0},
+        {"check_id": "fresh:mrp", "sentence": "MRP is 9 days old."}]}
+    assert row(items_for({"data_accuracy": three}), "Data accuracy")["sentence"].endswith(
+        "3 checks failed; tie-outs off by $49K gross; largest: GL receivables differ by -$27,350.00.")
 
 
 # ---------------------------------------------------------------- never stale, never partial

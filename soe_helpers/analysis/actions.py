@@ -28,8 +28,16 @@ week it was closed reopens it (status back to open, with a history line).
 **Escalation** (``actions.escalation``): each rule names a level and one or more conditions
 (``dollars_over``, ``weeks_overdue_over``, ``weeks_resurfaced_over``), all of which must hold;
 the highest matching level among ``actions.levels`` wins, otherwise the lowest level. Rules are
-re-applied to every open action at each run, as of the end of the run week (a re-run of an
-earlier week than the tracker has seen leaves escalations as they are).
+re-applied to every open action at each run, as of the week's meeting date (a re-run of an
+earlier week than the tracker has seen leaves escalations as they are). The dollars are the action's own;
+an opportunity (orders or shipments ahead of plan or forecast) is good news and never escalated.
+
+**The meeting.** The team meets on the week's figures the first ``actions.meeting_weekday`` (Monday) after
+the week ends. A new action's due date is set by its severity (high / medium / low by its own dollars;
+see :func:`severity`) in working days from that date; overdue is counted at it. Each action carries a
+next step and the decision asked of the meeting, by rule from its kind (:data:`PLAYBOOK`), naming its
+subject, owner and own dollars only. Notes are kept in the store and carried week to week
+(``soe actions update ID --note``): the report shows the latest.
 
 **History.** Every change, by a run, by ``soe actions update`` or by an imported spreadsheet, is
 a row in ``soe_action_history``: when, which week, source (run | cli | import), who, the field, old
@@ -49,9 +57,10 @@ import numpy as np
 import pandas as pd
 
 from soe_helpers.core import run_folder
-from soe_helpers.core.calendar import week_end, week_start
+from soe_helpers.core.calendar import add_working_days, meeting_date, week_start
 from soe_helpers.core.exports import read_table
-from soe_helpers.core.formats import fmt_money
+from soe_helpers.core.formats import fmt_money, name_with_id, with_names
+from soe_helpers.analysis.exposures import is_opportunity
 from soe_helpers.analysis.materiality import material_mask
 
 __all__ = [
@@ -80,7 +89,8 @@ _SOURCE_TYPE = {"variance_register.csv": "variance", "cash_events.csv": "event",
 PROPOSAL_COLUMNS = ["issue_key", "source_type", "source", "title", "sentence", "dollars_at_stake", "type",
                     "product_line", "region", "sku", "customer_id", "supplier_id", "system"]
 _ATTRS = ["type", "product_line", "region", "sku", "customer_id", "supplier_id", "system"]
-EXPORT_COLUMNS = ["id", "title", "owner", "due_date", "status", "add_note", "notes", "dollars_at_stake",
+EXPORT_COLUMNS = ["id", "title", "owner", "due_date", "status", "add_note", "next_step", "decision_asked", "severity",
+                  "notes", "dollars_at_stake",
                   "escalation_level", "weeks_resurfaced", "opened_week", "last_seen_week", "source", "version"]
 
 
@@ -305,8 +315,13 @@ def assign_owner(proposals: pd.DataFrame, settings) -> pd.DataFrame:
     return proposals.assign(owner=owners, owner_rule=rules)
 
 
-def escalation_level(dollars: float, weeks_overdue: float, weeks_resurfaced: int, rules, levels) -> str:
-    """The highest level whose rule matches (all of a rule's conditions hold), else the lowest level."""
+def escalation_level(dollars: float, weeks_overdue: float, weeks_resurfaced: int, rules, levels, *,
+                     opportunity: bool = False) -> str:
+    """The highest level whose rule matches (all of a rule's conditions hold), else the lowest level.
+
+    ``dollars`` are the action's own; an ``opportunity`` (good news) is never escalated: the lowest level."""
+    if opportunity:
+        return levels[0]
     best = 0
     for r in rules:
         conds = []
@@ -339,10 +354,11 @@ def sources_read(inputs: dict[str, pd.DataFrame | None]) -> list[str]:
 # ---------------------------------------------------------------- reading the tracker
 
 
-def tracker_view(acts: pd.DataFrame, week: str, levels: list[str]) -> pd.DataFrame:
-    """A copy with the week's flags: is_open, overdue, days_overdue, escalated (above the lowest level),
-    seen_this_week, new_this_week, closed_this_week (closed on or after the week began)."""
-    as_of = pd.Timestamp(week_end(week))
+def tracker_view(acts: pd.DataFrame, week: str, levels: list[str], meeting_weekday: str = "monday") -> pd.DataFrame:
+    """A copy with the week's flags: is_open, overdue and days_overdue (at the meeting date,
+    :func:`soe_helpers.core.calendar.meeting_date`), escalated (above the lowest level), seen_this_week,
+    new_this_week, closed_this_week (closed on or after the week began)."""
+    as_of = pd.Timestamp(meeting_date(week, meeting_weekday))
     d = acts.copy()
     d["is_open"] = d["status"].isin(OPEN_STATUSES)
     days = (as_of - d["due_date"]).dt.days
@@ -451,7 +467,7 @@ def rules_text(settings, symbol: str) -> list[str]:
            "data check, or a KPI off "
            f"target worth {fmt_money(settings.min_dollars_kpi, symbol)} or more over 13 weeks.",
            f"Owner: the first of {', '.join(f.replace('_', ' ') for f in settings.owner_order)} with an owner in "
-           f"params, else {settings.default_owner}. A new action is due {settings.due_days} days after the week ends.",
+           f"params, else {settings.default_owner}. " + severity_text(settings, symbol),
            "The same issue seen again updates its action (dollars, last seen, weeks resurfaced) instead of opening "
            "another. " + ("A done or dropped action reopens if its issue comes back in a later week."
                           if settings.reopen_closed else "A done or dropped action stays closed even if its issue "
@@ -485,3 +501,197 @@ def headline(s: dict, symbol: str, exposures=None) -> str:
 
 
 __all__ += ["display", "source_summary", "rules_text", "headline"]
+
+
+# ---------------------------------------------------------------- the meeting: severity, due date, next step, decision
+#
+# Severity (``actions.severity``), by the action's own dollars at stake: high at or above ``high_dollars``
+# ($100K), medium at or above ``medium_dollars`` ($25K), low below; an opportunity (good news: orders or
+# shipments ahead of plan or forecast, :func:`soe_helpers.analysis.exposures.is_opportunity`) is severity
+# "opportunity" whatever its size, and is never escalated. A new action is due ``high_days`` (3),
+# ``medium_days`` (5) or ``low_days`` (10) working days after the meeting date (an opportunity: low), the
+# first ``actions.meeting_weekday`` (Monday) after the week ends; "overdue" is counted at the meeting date.
+
+SEVERITIES = ("high", "medium", "low", "opportunity")
+
+#: kind -> (next step, decision asked); {subject}, {owner} and {dollars} come from the action itself
+PLAYBOOK = {
+    "shipments_behind_plan": ("Confirm the recovery plan for {subject} with {owner}: which orders ship when",
+                              "Fund a recovery for {subject} (expedite, pull-in) or accept {dollars} behind plan "
+                              "in the landing"),
+    "shipments_behind_run_rate": ("Confirm with {owner} why {subject} ships below its run-rate",
+                                  "Accept the lower run-rate in the landing or agree a recovery"),
+    "orders_behind_forecast": ("Review the {subject} pipeline with {owner}: is the forecast still right?",
+                               "Cut the {subject} forecast by up to {dollars} or keep it with a named recovery plan"),
+    "opportunity": ("Check with {owner} that supply can ship the extra {subject} demand",
+                    "Raise the {subject} forecast and secure supply, or treat the {dollars} as a one-off"),
+    "supplier_delay": ("Get a confirmed ship date from {subject}",
+                       "Approve expedite or accept the slip ({dollars} at stake)"),
+    "production_delay": ("Confirm the new ship date of {subject} with production, then tell the customer",
+                         "Approve overtime or expedite to hold the promise, or accept the slip ({dollars} at stake)"),
+    "order_at_risk": ("Confirm supply and the promise date of {subject}",
+                      "Give {subject} priority on supply, or re-promise the customer ({dollars} at stake)"),
+    "demand_spike": ("Confirm with {owner} whether the {subject} spike is real demand",
+                     "Build to the spike or allocate the stock on hand"),
+    "data_accuracy": ("Find and correct the records behind the failing check: {subject}",
+                      "Which system is right: correct it, or publish the reports with the difference stated"),
+    "kpi": ("Name the main causes of {subject} with {owner}",
+            "Accept the miss this quarter or agree a recovery with a target date"),
+    "event": ("Confirm the facts of {subject} with {owner}", "Act now or accept the impact ({dollars} at stake)"),
+}
+GROUP_LABELS = {"escalated": "Escalated: decide", "overdue": "Overdue", "due this week": "Due by the next meeting",
+                "open": "Other open", "opportunity": "Opportunities (good news)", "closed this week": "Closed this week"}
+
+
+def severity(dollars: float, opportunity: bool, rule) -> str:
+    """'high' / 'medium' / 'low' from the action's own dollars at stake (``rule``: ``params.actions.severity``),
+    'opportunity' for good news whatever its size."""
+    if opportunity:
+        return "opportunity"
+    d = abs(float(dollars or 0.0))
+    return "high" if d >= rule.high_dollars else ("medium" if d >= rule.medium_dollars else "low")
+
+
+def due_date(meeting: dt.date, sev: str, rule) -> dt.date:
+    """The due date of a new action: the severity's working days after the meeting (an opportunity: low's)."""
+    days = {"high": rule.high_days, "medium": rule.medium_days}.get(sev, rule.low_days)
+    return add_working_days(meeting, days)
+
+
+def action_kind(source_type, typ, issue_key, title) -> str:
+    """The playbook kind (a key of :data:`PLAYBOOK`) of an action from where it came from."""
+    if is_opportunity(source_type, title):
+        return "opportunity"
+    if source_type == "variance":
+        kind = str(issue_key).split(":")[1] if str(issue_key).count(":") >= 2 else ""
+        return {"orders_vs_forecast": "orders_behind_forecast",
+                "shipments_vs_run_rate": "shipments_behind_run_rate"}.get(kind, "shipments_behind_plan")
+    if source_type == "data_accuracy":
+        return "data_accuracy"
+    if source_type == "kpi":
+        return "kpi"
+    return str(typ) if str(typ) in PLAYBOOK else "event"
+
+
+def _subject(kind: str, title: str, attrs: dict, names) -> str:
+    t = str(title or "")
+    if kind == "data_accuracy":
+        return t.split(": ", 1)[1] if ": " in t else t
+    if kind == "supplier_delay" and _clean(attrs.get("supplier_id")):
+        return "supplier " + name_with_id(attrs["supplier_id"], names)
+    if kind in ("production_delay", "order_at_risk"):
+        ref = t.split(": ", 1)[1] if ": " in t else t
+        return f"order {ref}" + (f" for {name_with_id(attrs['customer_id'], names)}"
+                                 if _clean(attrs.get("customer_id")) else "")
+    if kind == "demand_spike":
+        return _clean(attrs.get("sku")) or (t.split(": ", 1)[1] if ": " in t else t)
+    return with_names(t.split(": ", 1)[0] if ": " in t else t, names)
+
+
+def next_step_and_decision(kind: str, title: str, owner: str, dollars: float, symbol: str, attrs=None,
+                           names=None) -> tuple[str, str]:
+    """(next step, decision asked) of an action by :data:`PLAYBOOK`, naming its subject, owner and its own
+    dollars at stake (no other figure: the rule never invents one)."""
+    step, ask = PLAYBOOK.get(kind, PLAYBOOK["event"])
+    fill = {"subject": _subject(kind, title, attrs or {}, names), "owner": owner or "the owner",
+            "dollars": fmt_money(abs(float(dollars or 0.0)), symbol)}
+    return step.format(**fill), ask.format(**fill)
+
+
+def latest_note(notes) -> str:
+    """The last line of an action's notes log ('' when none): what was said at the last meeting."""
+    n = _clean(notes)
+    return n.splitlines()[-1] if n else ""
+
+
+def playbook(acts: pd.DataFrame, settings, symbol: str, names=None) -> pd.DataFrame:
+    """Per action (same index as ``acts``, as :func:`soe_helpers.store.actions.load_actions` gives them): kind,
+    severity, next_step and decision_asked by :data:`PLAYBOOK` and :func:`severity`."""
+    rows = []
+    for r in acts.to_dict("records"):
+        k = action_kind(r.get("source_type"), r.get("type"), r.get("issue_key"), r.get("title"))
+        st, ask = next_step_and_decision(k, r.get("title"), r.get("owner"), r.get("dollars_at_stake"), symbol,
+                                         {a: r.get(a) for a in _ATTRS}, names)
+        rows.append({"kind": k, "severity": severity(r.get("dollars_at_stake"), k == "opportunity", settings.severity),
+                     "next_step": st, "decision_asked": ask})
+    return pd.DataFrame(rows, index=acts.index, columns=["kind", "severity", "next_step", "decision_asked"])
+
+
+def meeting_view(view: pd.DataFrame, week: str, settings, symbol: str, names=None) -> pd.DataFrame:
+    """``view`` (:func:`tracker_view`) with the meeting's columns: kind, severity, next_step, decision_asked,
+    latest_note and group (the one place each action is listed: escalated, overdue, due this week, open,
+    opportunity, closed this week)."""
+    d = pd.concat([view, playbook(view, settings, symbol, names)], axis=1)
+    d["title"] = named(d["title"], names)
+    d["latest_note"] = [latest_note(n) for n in d["notes"]] if len(d) else pd.Series(dtype=object)
+    meeting = pd.Timestamp(meeting_date(week, settings.meeting_weekday))
+    due_soon = d["due_date"] <= meeting + pd.Timedelta(days=7)  # due by the next week's meeting
+    d["group"] = np.select(
+        [d["status"].isin(CLOSED_STATUSES), d["escalated"], d["overdue"], d["severity"] == "opportunity",
+         d["is_open"] & due_soon],
+        ["closed this week", "escalated", "overdue", "opportunity", "due this week"], "open")
+    keep = d["is_open"] | d["closed_this_week"]
+    return d[keep].reset_index(drop=True)
+
+
+GROUPS = ("escalated", "overdue", "due this week", "open", "opportunity", "closed this week")
+_SEV_ORDER = {s: i for i, s in enumerate(SEVERITIES)}
+
+
+def agenda(mv: pd.DataFrame) -> pd.DataFrame:
+    """The meeting's one table, from :func:`meeting_view`: every open action (and those closed this week) once,
+    grouped (:data:`GROUPS`), within a group by severity, then due date, then the larger dollars.
+
+    Columns: group, id, title, severity, status (with overdue days, escalation, new or resurfacing), owner,
+    due, dollars_at_stake, next_step, decision_asked, latest_note."""
+    d = mv.assign(_g=mv["group"].map({g: i for i, g in enumerate(GROUPS)}),
+                  _s=mv["severity"].map(_SEV_ORDER), _d=-mv["dollars_at_stake"].fillna(0.0))
+    d = d.sort_values(["_g", "_s", "due_date", "_d", "action_id"], kind="stable")
+    status = []
+    for r in d.to_dict("records"):
+        bits = [str(r["status"])]
+        if r.get("overdue"):
+            bits.append(f"overdue {int(r['days_overdue'])}d")
+        if r.get("escalated"):
+            bits.append(f"to {r['escalation_level']}")
+        if r.get("new_this_week"):
+            bits.append("new")
+        elif (r.get("weeks_resurfaced") or 0) > 0 and r["is_open"]:
+            bits.append(f"seen {int(r['weeks_resurfaced']) + 1} weeks")
+        status.append(", ".join(bits))
+    return pd.DataFrame({"group": d["group"], "id": d["id"], "title": d["title"], "severity": d["severity"],
+                         "status": status, "owner": d["owner"], "due": d["due_date"].dt.strftime("%Y-%m-%d"),
+                         "dollars_at_stake": d["dollars_at_stake"], "next_step": d["next_step"],
+                         "decision_asked": d["decision_asked"], "latest_note": d["latest_note"]}).reset_index(drop=True)
+
+
+def named(titles: pd.Series, names=None) -> pd.Series:
+    """Titles with every customer and supplier id shown as 'Name (ID)' (:func:`soe_helpers.core.formats.with_names`)."""
+    return pd.Series([with_names(t, names) for t in titles], index=titles.index, dtype=object)
+
+
+def agenda_headline(mv: pd.DataFrame, week: str, meeting_weekday: str = "monday") -> str:
+    """'Meeting of Monday 2026-11-23 on 2026-W47: 3 escalated action(s) to decide, 0 overdue, 4 due by the next
+    meeting, 0 other open; 2 opportunities; 0 closed this week.' from :func:`meeting_view`."""
+    day = meeting_date(week, meeting_weekday)
+    n = mv["group"].value_counts()
+    opp = int(n.get("opportunity", 0))
+    return (f"Meeting of {day:%A} {day.isoformat()} on {week}: {int(n.get('escalated', 0))} escalated action(s) to "
+            f"decide, {int(n.get('overdue', 0))} overdue, {int(n.get('due this week', 0))} due by the next "
+            f"meeting, {int(n.get('open', 0))} other open; {opp} opportunit{'ies' if opp != 1 else 'y'}; "
+            f"{int(n.get('closed this week', 0))} closed this week.")
+
+
+def severity_text(settings, symbol: str) -> str:
+    """The severity, due-date and meeting rule in words."""
+    r = settings.severity
+    return (f"Severity by the action's own dollars at stake: high from {fmt_money(r.high_dollars, symbol)} (due "
+            f"{r.high_days} working days after the meeting), medium from {fmt_money(r.medium_dollars, symbol)} "
+            f"({r.medium_days} working days), low below ({r.low_days} working days). The meeting is the first "
+            f"{settings.meeting_weekday.capitalize()} after the week ends; overdue counts from it. Opportunities "
+            "(orders or shipments ahead of plan or forecast) are good news: due like a low action, never escalated.")
+
+
+__all__ += ["SEVERITIES", "PLAYBOOK", "GROUPS", "severity", "due_date", "action_kind", "next_step_and_decision",
+            "latest_note", "meeting_view", "agenda", "severity_text", "named", "agenda_headline", "GROUP_LABELS",
+            "playbook"]

@@ -53,7 +53,7 @@ import pandas as pd
 
 from soe_helpers.core.calendar import FiscalCalendar, week_add, week_end, week_ordinal, week_range, week_start, to_week
 from soe_helpers.analysis.cash_forecast import PAYMENT_FLOWS, RECEIPT_FLOWS, CashInputs, Projection, project
-from soe_helpers.core.formats import fmt_money, fmt_pct
+from soe_helpers.core.formats import fmt_money, fmt_pct, name_with_id
 from soe_helpers.analysis.reconcile import forecast_for_weeks
 
 __all__ = [
@@ -206,8 +206,14 @@ def _order_event(kind: str, r, ref: str | None = None, days: int | None = None) 
         customer_id=str(get("customer_id")), sku=str(get("sku")), order_id=str(get("order_id")),
         facts={"value": value, "qty": float(get("qty")), "promised": get("promised_date"), "scheduled": get("date"),
                "days": int(days if days is not None else get("days")),
-               "penalty_pct": float(get("penalty_pct")), "penalty_cap": float(get("penalty_cap"))},
+               "penalty_pct": float(get("penalty_pct")), "penalty_cap": float(get("penalty_cap")),
+               "customer": name_with_id(get("customer_id"), {str(get("customer_id")): _opt(r, "customer_name")})},
     )
+
+
+def _opt(r, k):
+    """A field of a row (Series or itertuples row) that may be absent: None then."""
+    return r.get(k) if isinstance(r, pd.Series) else getattr(r, k, None)
 
 
 def group_small_lines(events: list[Event], min_value: float) -> list[Event]:
@@ -664,7 +670,7 @@ def event_sentence(ev: Event, imp: Impact, sym: str) -> str:
         paid_later = -float(imp.weekly["payments"].sum()) if len(imp.weekly) else 0.0
         later = (f"; {fmt_money(paid_later, sym)} of supplier payments move past {imp.weekly['week'].iloc[-1]}"
                  if paid_later > 0.5 else "")
-        return (f"Supplier {ev.supplier_id} ({f['name']}) is late on {f['lines']} open PO line(s) worth "
+        return (f"Supplier {name_with_id(ev.supplier_id, {str(ev.supplier_id): f['name']})} is late on {f['lines']} open PO line(s) worth "
                 f"{fmt_money(f['po_value'], sym)} (up to {f['max_days']} days, SKUs {skus}){expo}{starved}"
                 f"{later}{cost_txt}: {_pnl_cash(imp, sym)}.")
     if ev.type in ("production_delay", "order_at_risk") and f.get("grouped"):
@@ -676,7 +682,8 @@ def event_sentence(ev: Event, imp: Impact, sym: str) -> str:
     if ev.type in ("production_delay", "order_at_risk"):
         why = ("is scheduled to ship" if ev.type == "production_delay" else "cannot ship (stock short) before")
         when = _d(f["scheduled"] if ev.type == "production_delay" else f.get("projected_ship"))
-        return (f"Order {ev.refs[0]} ({fmt_money(f['value'], sym)} of {ev.sku}, customer {ev.customer_id}) {why} "
+        return (f"Order {ev.refs[0]} for {f.get('customer') or ev.customer_id} ({fmt_money(f['value'], sym)} of "
+                f"{ev.sku}) {why} "
                 f"{when}, {f['days']} days after its promise of {_d(f['promised'])}{cost_txt}{shift_txt}: "
                 f"{_pnl_cash(imp, sym)}.")
     if ev.type == "demand_spike":

@@ -52,6 +52,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from soe_helpers.analysis import measures
 from soe_helpers.core.calendar import FiscalCalendar, to_week, week_add, week_end, week_start
 from soe_helpers.core.calendar import week_ordinal
 
@@ -451,6 +452,8 @@ def build_inputs(tables: dict[str, pd.DataFrame], week: str, assumptions: Assump
     orders = _open_orders(t["orders"], t["shipments"], cutoff, start)
     orders = orders.merge(skus[["sku", "product_line", "unit_cost"]], on="sku", how="left")
     orders["region"] = orders["customer_id"].map(cust["region"])
+    if "name" in cust:  # sentences show "Name (ID)", never a bare id
+        orders["customer_name"] = orders["customer_id"].map(cust["name"])
     orders["days_to_pay"] = orders["customer_id"].map(dtp_map).astype(float)
     pen = cust["late_penalty_pct_per_week"] if "late_penalty_pct_per_week" in cust else pd.Series(dtype=float)
     cap = cust["penalty_cap_pct"] if "penalty_cap_pct" in cust else pd.Series(dtype=float)
@@ -866,7 +869,8 @@ def working_capital(inp: CashInputs, proj: Projection, tables: dict[str, pd.Data
 
     Returns:
         item (AR, Inventory, AP, Net working capital), now, plan, projected, and the days
-        (DSO / DIO / DPO) for now and plan. Net working capital = AR + Inventory - AP.
+        (DSO / DIO / DPO) for now and plan, with ``days_now_label`` naming the measure, its period and
+        basis (:mod:`soe_helpers.analysis.measures`). Net working capital = AR + Inventory - AP.
     """
     t = tables
     start, end = inp.start, inp.end
@@ -907,15 +911,24 @@ def working_capital(inp: CashInputs, proj: Projection, tables: dict[str, pd.Data
     dio_now = inv_now / cogs_rate if cogs_rate and cogs_rate > 0 else np.nan
     dio_plan = (plan_inventory_weeks * 7) if plan_inventory_weeks is not None else dio_now
     rev_rate = float(inp.demand["qty"].mul(inp.demand["unit_price"]).sum()) / (7 * len(inp.weeks)) if len(inp.demand) else np.nan
+    # days now: the one definition of each measure (analysis.measures), on the balance at the cutoff and the
+    # horizon's forecast flows; the label says so beside the number (the KPI report's are 13-week averages)
+    nd = 7 * len(inp.weeks)
+    per = measures.period_label("now", inp.week)
+    fwd = f"{inp.weeks[0]} to {inp.weeks[-1]}"
+    m_dso = measures.dso(ar_now, rev_rate * nd, nd, period=per, basis=f"on forecast sales of {fwd}")
+    m_dio = measures.dio(inv_now, cogs_rate * nd, nd, period=per, basis=f"on forecast COGS of {fwd}")
+    m_dpo = measures.dpo(ap_now, cogs_rate * nd, nd, period=per, basis=f"on forecast COGS of {fwd}")
     rows = [
-        ("AR", ar_now, rev_day * dso_plan, ar_end, ar_now / rev_rate if rev_rate else np.nan, dso_plan),
-        ("Inventory", inv_now, cogs_day * dio_plan, inv_end, dio_now, dio_plan),
-        ("AP", ap_now, cogs_day * dpo_plan, ap_end, ap_now / cogs_rate if cogs_rate else np.nan, dpo_plan),
+        ("AR", ar_now, rev_day * dso_plan, ar_end, m_dso.value, dso_plan, m_dso.label),
+        ("Inventory", inv_now, cogs_day * dio_plan, inv_end, m_dio.value, dio_plan, m_dio.label),
+        ("AP", ap_now, cogs_day * dpo_plan, ap_end, m_dpo.value, dpo_plan, m_dpo.label),
     ]
-    out = pd.DataFrame(rows, columns=["item", "now", "plan", "projected", "days_now", "days_plan"])
+    out = pd.DataFrame(rows, columns=["item", "now", "plan", "projected", "days_now", "days_plan", "days_now_label"])
     nwc = out.loc[0, ["now", "plan", "projected"]] + out.loc[1, ["now", "plan", "projected"]] - \
         out.loc[2, ["now", "plan", "projected"]]
     ccc_now = out.loc[0, "days_now"] + out.loc[1, "days_now"] - out.loc[2, "days_now"]
     ccc_plan = out.loc[0, "days_plan"] + out.loc[1, "days_plan"] - out.loc[2, "days_plan"]
-    out.loc[3] = ["Net working capital", nwc["now"], nwc["plan"], nwc["projected"], ccc_now, ccc_plan]
+    out.loc[3] = ["Net working capital", nwc["now"], nwc["plan"], nwc["projected"], ccc_now, ccc_plan,
+                  measures.ccc(m_dso, m_dio, m_dpo).label]
     return out

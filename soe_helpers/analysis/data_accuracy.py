@@ -537,7 +537,8 @@ class AccuracyResult:
 
     @property
     def failed(self) -> pd.DataFrame:
-        return self.checks[self.checks["status"] == "fail"]
+        """The failing checks, largest dollar difference first (checks without dollars last, in check order)."""
+        return largest_first(self.checks[self.checks["status"] == "fail"])
 
     @property
     def status(self) -> str:
@@ -549,10 +550,46 @@ class AccuracyResult:
         if math.isnan(self.score):
             return "Data accuracy could not be scored: no check could run."
         verdict = "meets" if self.status == "met" else "is below"
-        dollars = f["gross_difference"].where(f["category"] == "tie_out", 0.0).sum()
+        t = tie_out_total(self.checks)
+        big = largest_difference(self.checks)
         return (f"Data accuracy {fmt_pct(self.score)} {verdict} the {fmt_pct(self.target, digits=0)} target: "
                 f"{len(f)} of {ran} checks failed" + (
-                    f", tie-outs off by {fmt_money(dollars, symbol)} in total." if dollars > 0 else "."))
+                    f"; tie-outs off by {fmt_money(t['gross'], symbol)} gross across {_n(t['checks'], 'check')} "
+                    f"({TIE_OUT_BASIS})" if t["gross"] > 0 else "") + (
+                    f"; largest difference: {big['name']}, {fmt_money(big['dollars'], symbol)}"
+                    if big is not None else "") + ".")
+
+
+#: the one basis of every tie-out dollar figure summed or compared across checks
+TIE_OUT_BASIS = ("gross: every differing order, SKU position or balance at its size, either direction; "
+                 "offsetting differences do not cancel")
+
+
+def tie_out_total(checks: pd.DataFrame) -> dict:
+    """The failing tie-outs' dollars on one basis, gross (:data:`TIE_OUT_BASIS`): {"gross", "checks"}.
+
+    Each check's ``gross_difference`` is the sum of |difference| over its differing records (for a GL
+    control account, one balance: gross = |net|), so the sum never adds a net figure to gross ones.
+    """
+    t = checks[(checks["category"] == "tie_out") & (checks["status"] == "fail")]
+    return {"gross": float(t["gross_difference"].fillna(0.0).sum()), "checks": int(len(t))}
+
+
+def largest_first(checks: pd.DataFrame) -> pd.DataFrame:
+    """``checks`` ordered by their dollars at stake, largest first (no dollars: last, order kept)."""
+    return checks.assign(_d=checks["dollars_at_stake"].fillna(-1.0)).sort_values(
+        "_d", ascending=False, kind="stable").drop(columns="_d")
+
+
+def largest_difference(checks: pd.DataFrame) -> dict | None:
+    """The failing check with the largest dollars at stake (a tie-out's gross difference, a duplicate's or
+    orphan's value): {check_id, name, dollars, sentence}; None when no failing check has dollars."""
+    f = checks[(checks["status"] == "fail") & (checks["dollars_at_stake"].fillna(0.0) > 0)]
+    if f.empty:
+        return None
+    r = largest_first(f).iloc[0]
+    return {"check_id": r["check_id"], "name": r["name"], "dollars": float(r["dollars_at_stake"]),
+            "sentence": r["sentence"]}
 
 
 def run_checks(tables: dict[str, pd.DataFrame | None], week: str, cal: FiscalCalendar, settings, materiality,

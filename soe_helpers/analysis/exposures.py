@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-__all__ = ["EXPOSURE_COLUMNS", "classify", "exposures", "Exposures"]
+__all__ = ["EXPOSURE_COLUMNS", "classify", "exposures", "Exposures", "is_opportunity"]
 
 EXPOSURE_COLUMNS = ["exposure_id", "role", "root", "measure", "title", "dollars_at_stake", "evidence", "issue_keys",
                     "product_line", "region", "sku", "owner"]
@@ -74,13 +74,20 @@ def _root(r: dict) -> str:
     return key
 
 
+def is_opportunity(source_type, title) -> bool:
+    """Good news: a variance whose title says orders or shipments are *ahead of* plan, forecast or run-rate.
+
+    The one rule for "opportunity": exposures list it apart and the tracker never escalates it."""
+    return source_type == "variance" and " ahead of " in f" {title or ''} "
+
+
 def classify(proposals: pd.DataFrame) -> pd.DataFrame:
     """``proposals`` with ``role`` (risk / opportunity / measure), ``root`` and ``measure`` (see the module)."""
     rows = []
     for r in proposals.to_dict("records"):
         if r.get("source_type") == "kpi":
             role = "measure"
-        elif r.get("source_type") == "variance" and " ahead of " in f" {r.get('title', '')} ":
+        elif is_opportunity(r.get("source_type"), r.get("title")):
             role = "opportunity"
         else:
             role = "risk"

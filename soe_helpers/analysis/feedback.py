@@ -50,7 +50,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from soe_helpers.analysis import baselines
+from soe_helpers.analysis import baselines, measures
 from soe_helpers.analysis import forecast_error as fe
 from soe_helpers.analysis import forecast_history as fh
 from soe_helpers.core.calendar import from_ordinal, week_end, week_ordinal, week_range
@@ -764,13 +764,12 @@ def headline(fb: ForecastFeedback, materiality=None) -> str:
         return (f"No product line is materially biased at lag {lag} ({span}): the largest bias is "
                 f"{mb['product_line']}, {fmt_pct(abs(b))} {_over(b)}-forecast{pct}.")
     s = f"The plan {_over(b)}-forecasts {mb['product_line']} by {fmt_pct(abs(b))} at lag {lag} ({span})"
-    li, si = mb.get("backtest_improvement_line_grain"), mb.get("backtest_improvement")
-    n = len(week_range(*fb.backtest_window))
+    li = mb.get("backtest_improvement_line_grain")
     if li is not None and np.isfinite(li) and li > 0:
-        s += f"; correcting it would have cut the error of its weekly line forecast by {fmt_pct(li)}"
-        if si is not None and np.isfinite(si) and si > 0:
-            s += f" (of its SKU forecasts by {fmt_pct(si)})"
-        s += f" in the {n}-week backtest."
+        line = fb.backtest_by_line.set_index("product_line").loc[mb["product_line"]]
+        s += ("; correcting it would have cut its error: " + measures.wape_change_label(
+            line["wape_raw_line_grain"], line["wape_corrected_line_grain"], scope=mb["product_line"],
+            grain="weekly line", window=tuple(fb.backtest_window)) + ".")
     else:
         s += "; the bias correction would not have reduced its error in the backtest."
     return s
@@ -784,17 +783,15 @@ def backtest_sentence(fb: ForecastFeedback) -> str:
     n = len(week_range(*fb.backtest_window))
     parts = []
     for grain, raw, cor in (("SKU", f["backtest_wape_raw"], f["backtest_wape_corrected"]),
-                            ("product line", f["backtest_wape_raw_line_grain"],
+                            ("weekly line", f["backtest_wape_raw_line_grain"],
                              f["backtest_wape_corrected_line_grain"])):
         if np.isfinite(raw) and np.isfinite(cor):
-            verb = "cut" if cor < raw else ("left" if cor == raw else "raised")
-            parts.append(f"at {grain} level the corrections {verb} WAPE from {fmt_pct(raw)} to {fmt_pct(cor)}"
-                         + (f" ({fmt_pct(abs(raw - cor) / raw)} {'less' if cor < raw else 'more'})" if raw else ""))
+            parts.append(measures.wape_change_label(raw, cor, scope="all lines", grain=grain,
+                                                    window=tuple(fb.backtest_window)))
     if not parts:
         return "There is not enough history to backtest the corrections."
-    return (f"Over the last {n} weeks ({fb.backtest_window[0]} to {fb.backtest_window[1]}), every S&OP forecast at "
-            f"lags 1 to {int(fb.by_lag['lag'].max())}, corrected as it would have been when it was made: "
-            + "; ".join(parts) + ".")
+    return (f"Over the last {n} weeks, every S&OP forecast at lags 1 to {int(fb.by_lag['lag'].max())}, corrected "
+            "as it would have been when it was made: " + "; ".join(parts) + ".")
 
 
 def history_text(fb: ForecastFeedback) -> str:

@@ -55,6 +55,8 @@ import pandas as pd
 
 from soe_helpers.data.aggregates import BUCKETS, compute
 from soe_helpers.core.calendar import FiscalCalendar, to_week, week_add, week_end, week_range, week_start
+from soe_helpers.analysis import measures
+from soe_helpers.analysis.measures import days_outstanding
 from soe_helpers.analysis.reconcile import shipped_facts
 from soe_helpers.core.formats import fmt_money, fmt_pct
 
@@ -302,9 +304,10 @@ def working_capital(ar: float, ap: float, inventory: float, revenue: float, cogs
     def ratio(a, b):
         return float(a) / float(b) if b and b > 0 and not math.isnan(a) else float("nan")
 
-    dso = ratio(ar, revenue) * days
-    dio = ratio(inventory, cogs) * days
-    dpo = ratio(ap, cogs) * days
+    # the one definition of each measure (analysis.measures), shared with the cash report
+    dso = days_outstanding(ar, revenue, days)
+    dio = days_outstanding(inventory, cogs, days)
+    dpo = days_outstanding(ap, cogs, days)
     turns = ratio(cogs * DAYS_IN_YEAR / days, inventory) if days else float("nan")
     return {"dso": dso, "dio": dio, "dpo": dpo, "ccc": dio + dso - dpo, "inventory_turns": turns}
 
@@ -815,6 +818,21 @@ def ar_ageing_headline(figures: dict, symbol: str) -> str:
             f"{fmt_money(figures['over_90'], symbol)} more than 90 days.")
 
 
+def working_measures(working: pd.DataFrame, week: str, quarter: str, settings) -> dict[str, dict]:
+    """period -> {"dso", "dio", "dpo", "ccc"} as :class:`soe_helpers.analysis.measures.Measure` (value, period and
+    basis: ``m["13w"]["dso"].label`` = 'DSO 46 days (13-week average to 2026-W47, on invoiced sales)') from the
+    working-capital rows of :func:`execution_kpis` (``k.working``); ``settings`` is ``params.kpis``."""
+    out = {}
+    for r in working.to_dict("records"):
+        per = measures.period_label(r["period"], week, settings.balance_basis, quarter=quarter)
+        s = measures.dso(r["ar"], r["revenue"], r["days"], period=per,
+                         basis=measures.REVENUE_BASIS[settings.dso_revenue])
+        i = measures.dio(r["inventory"], r["cogs"], r["days"], period=per)
+        p = measures.dpo(r["ap"], r["cogs"], r["days"], period=per)
+        out[r["period"]] = {"dso": s, "dio": i, "dpo": p, "ccc": measures.ccc(s, i, p)}
+    return out
+
+
 def working_display(working: pd.DataFrame) -> pd.DataFrame:
     """Working-capital inputs and days per period, for a table (money columns stay numeric)."""
     w = working.copy()
@@ -842,4 +860,5 @@ def margin_display(gm: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-__all__ += ["not_measured", "working_headline", "headline", "scorecard_display", "fulfilment_by", "missed_lines", "working_display", "margin_display"]
+__all__ += ["not_measured", "working_headline", "headline", "scorecard_display", "fulfilment_by", "missed_lines",
+            "working_display", "margin_display", "working_measures"]

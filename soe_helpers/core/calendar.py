@@ -43,6 +43,9 @@ __all__ = [
     "week_ordinal",
     "from_ordinal",
     "latest_complete_week",
+    "WEEKDAYS",
+    "meeting_date",
+    "add_working_days",
 ]
 
 WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -88,6 +91,31 @@ def week_start(label: str) -> pd.Timestamp:
 def week_end(label: str) -> pd.Timestamp:
     """Sunday of the week (the last day it covers)."""
     return week_start(label) + pd.Timedelta(days=6)
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def meeting_date(label: str, weekday: str | int = "monday") -> dt.date:
+    """The first ``weekday`` after the week ends: the day the team meets on the week's figures.
+
+    ``meeting_date("2026-W47")`` is Monday 2026-11-23 (the week ends Sunday 2026-11-22);
+    ``meeting_date("2026-W47", "tuesday")`` is 2026-11-24.
+    """
+    wd = WEEKDAYS.index(str(weekday).strip().lower()) if isinstance(weekday, str) else int(weekday)
+    end = week_end(label).date()
+    return end + dt.timedelta(days=(wd - end.weekday() - 1) % 7 + 1)
+
+
+def add_working_days(day: dt.date, n: int) -> dt.date:
+    """``day`` plus ``n`` working days (Monday to Friday; no holiday calendar): Monday + 3 = Thursday,
+    Friday + 1 = Monday."""
+    d = day
+    for _ in range(int(n)):
+        d += dt.timedelta(days=1)
+        while d.weekday() >= 5:
+            d += dt.timedelta(days=1)
+    return d
 
 
 def week_ordinal(label: str) -> int:

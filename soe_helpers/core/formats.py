@@ -6,6 +6,7 @@ from params in one object, :class:`Presentation` (``Presentation.from_params(par
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -109,3 +110,34 @@ class Presentation:
     def money(self, x, exact: bool = False) -> str:
         """``fmt_money`` in this company's currency."""
         return fmt_money(x, self.symbol, exact)
+
+
+def name_with_id(key, names=None) -> str:
+    """A customer or supplier as people read it: ``'Silverline Controls Inc. (C-0205)'``.
+
+    ``names`` maps id -> name (e.g. ``customers.set_index("customer_id")["name"]``); an id without a
+    name, or a blank name, shows as the id alone; a blank id as ``''``.
+    """
+    if is_blank(key) or str(key).strip() == "":
+        return ""
+    k = str(key).strip()
+    name = None if names is None else names.get(k)
+    if is_blank(name) or not str(name).strip() or str(name).strip() == k:
+        return k
+    return f"{str(name).strip()} ({k})"
+
+
+def with_names(text, names=None) -> str:
+    """``text`` with every id of ``names`` that appears as a whole word shown as :func:`name_with_id`
+    (``'Supplier delay: S-017'`` -> ``'Supplier delay: Northwind Metals (S-017)'``); an id already followed by
+    its name in brackets or preceded by it is left alone."""
+    if is_blank(text) or not names:
+        return "" if is_blank(text) else str(text)
+    keys = sorted((str(k) for k in names if not is_blank(k) and str(k).strip()), key=len, reverse=True)
+    if not keys:
+        return str(text)
+    pat = re.compile(r"(?<![\w(-])(" + "|".join(re.escape(k) for k in keys) + r")(?![\w-])(?!\))")
+    return pat.sub(lambda m: name_with_id(m.group(1), names), str(text))
+
+
+__all__ += ["name_with_id", "with_names"]

@@ -358,6 +358,23 @@ class EscalationRule(_Strict):
         return self
 
 
+class SeverityRule(_Strict):
+    """An action's severity from its own dollars at stake, and the working days it gets from the meeting."""
+
+    high_dollars: float = Field(100000.0, ge=0)    # at stake at or above this: high
+    medium_dollars: float = Field(25000.0, ge=0)   # at or above this (and below high): medium; else low
+    high_days: int = Field(3, ge=1, le=120)        # working days from the meeting date to the due date
+    medium_days: int = Field(5, ge=1, le=120)
+    low_days: int = Field(10, ge=1, le=120)
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.medium_dollars > self.high_dollars:
+            raise ValueError(f"severity: medium_dollars ({self.medium_dollars:,.0f}) is above high_dollars "
+                             f"({self.high_dollars:,.0f})")
+        return self
+
+
 class ActionsParams(_Strict):
     """The action tracker: who owns what, what opens an action, when it escalates."""
 
@@ -370,7 +387,9 @@ class ActionsParams(_Strict):
     variance_periods: list[Literal["week", "qtd"]] = Field(default_factory=lambda: ["week", "qtd"])
     variance_levels: list[Literal["product_line", "sku", "region", "customer"]] = Field(
         default_factory=lambda: ["product_line", "sku", "region"])
-    due_days: int = Field(7, ge=1, le=365)               # a new action is due this many days after the week ends
+    # due dates count from the meeting on the week's figures: the first meeting_weekday after the week ends
+    meeting_weekday: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = "monday"
+    severity: SeverityRule = Field(default_factory=lambda: SeverityRule())
     reopen_closed: bool = False                          # reopen a done/dropped action when its issue is seen again later
     levels: list[str] = Field(default_factory=lambda: ["Owner", "Director", "CFO"])
     escalation: list[EscalationRule] = Field(default_factory=lambda: [

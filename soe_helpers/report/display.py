@@ -14,10 +14,10 @@ from typing import Iterable
 
 import pandas as pd
 
-from soe_helpers.core.formats import fmt_money, fmt_pct, fmt_units, is_blank
+from soe_helpers.core.formats import fmt_money, fmt_pct, fmt_units, is_blank, name_with_id, with_names
 
 __all__ = ["fmt_money", "fmt_pct", "fmt_units", "html_table", "show_table", "headline", "show_headline",
-           "LABELS"]
+           "LABELS", "name_with_id", "with_names", "party_names", "grouped_tables", "show_grouped"]
 
 
 #: Readable headers for the column names the helpers return (a table's ``rename`` wins).
@@ -130,3 +130,37 @@ def show_list(items):
 
 
 __all__ += ["show_heading", "show_text", "show_list"]
+
+
+def party_names(customers: pd.DataFrame | None = None, suppliers: pd.DataFrame | None = None) -> dict[str, str]:
+    """id -> name of every customer and supplier given (either may be None), for :func:`name_with_id` /
+    :func:`with_names`: reports show ``'Silverline Controls Inc. (C-0205)'``, never a bare id."""
+    out: dict[str, str] = {}
+    for df, key in ((suppliers, "supplier_id"), (customers, "customer_id")):
+        if df is not None and key in df.columns and "name" in df.columns:
+            out.update({str(k): str(v) for k, v in zip(df[key], df["name"]) if not is_blank(k) and not is_blank(v)})
+    return out
+
+
+def grouped_tables(df: pd.DataFrame, group_col: str, groups: Iterable[str], open_groups: Iterable[str] = (),
+                   labels: dict[str, str] | None = None, **table_kw) -> str:
+    """One table split into collapsible ``<details>`` groups (no script: works in reports and mail clients that
+    show ``<details>``; others show every group open). Groups in ``groups`` order, empty ones left out; the
+    summary line reads "Escalated: 3"; ``open_groups`` start expanded. ``table_kw`` go to :func:`html_table`."""
+    open_groups, labels = set(open_groups), labels or {}
+    parts = []
+    for g in groups:
+        part = df[df[group_col] == g].drop(columns=[group_col])
+        if part.empty:
+            continue
+        title = f"{labels.get(g, str(g)[:1].upper() + str(g)[1:])}: {len(part)}"
+        parts.append(f'<details class="soe-group"{" open" if g in open_groups else ""}><summary>'
+                     f"{html.escape(title)}</summary>{html_table(part, **table_kw)}</details>")
+    return "".join(parts)
+
+
+def show_grouped(df: pd.DataFrame, group_col: str, groups: Iterable[str], **kw):
+    """Display :func:`grouped_tables` in a notebook."""
+    from IPython.display import HTML, display  # notebooks only: the module stays importable without IPython
+
+    display(HTML(grouped_tables(df, group_col, groups, **kw)))

@@ -23,8 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from soe_helpers.analysis import actions as _actions
 from soe_helpers.analysis import cash as _cash
+from soe_helpers.analysis import data_accuracy as _da
 from soe_helpers.analysis import feedback as _feedback
 from soe_helpers.analysis import kpis as _kpis
+from soe_helpers.core.calendar import meeting_date
 from soe_helpers.report.context import to_jsonable
 
 __all__ = [
@@ -52,7 +54,7 @@ __all__ = [
     "cash_record",
     "forecast_feedback_record",
     "execution_kpis_record",
-    "actions_record",
+    "actions_record", "AgendaItem",
     "data_accuracy_record",
     "executive_summary_record",
     "parse",
@@ -120,6 +122,28 @@ class OpenAction(_Model):
     owner: Optional[str] = None
     dollars_at_stake: Num = Field(None, description="currency, unsigned")
     escalation: Optional[str] = Field(None, description="level escalated to (CFO, Director ...), None = not")
+    due: Optional[str] = Field(None, description="due date, YYYY-MM-DD")
+    severity: Optional[str] = Field(None, description="high | medium | low (by its own dollars) | opportunity")
+    next_step: Optional[str] = Field(None, description="the next step, by rule from the action's kind")
+    decision_asked: Optional[str] = Field(None, description="the decision asked of the meeting")
+
+
+class AgendaItem(_Model):
+    id: Optional[str] = Field(None, description="action id, e.g. A-0014")
+    group: Optional[str] = Field(None, description="escalated | overdue | due this week | open | opportunity | "
+                                                   "closed this week")
+    title: Optional[str] = None
+    kind: Optional[str] = Field(None, description="the playbook kind, e.g. supplier_delay, shipments_behind_plan")
+    severity: Optional[str] = Field(None, description="high | medium | low (by its own dollars) | opportunity")
+    status: Optional[str] = None
+    owner: Optional[str] = None
+    due: Optional[str] = Field(None, description="due date, YYYY-MM-DD")
+    days_overdue: Optional[int] = Field(None, description="days past due at the meeting date")
+    dollars_at_stake: Num = Field(None, description="the action's own dollars at stake, currency, unsigned")
+    escalation: Optional[str] = Field(None, description="escalation level (the lowest = not escalated)")
+    next_step: Optional[str] = None
+    decision_asked: Optional[str] = None
+    latest_note: Optional[str] = Field(None, description="the last note of the action's log, '' when none")
 
 
 class FailedCheck(_Model):
@@ -368,6 +392,10 @@ class ActionsRecord(Record):
                                                   "cause: analysis.exposures), currency; never adds a signal twice")
     exposures: Optional[list[Exposure]] = Field(None, description="the distinct exposures, largest first")
     opportunities: Optional[list[Exposure]] = Field(None, description="favourable variances, listed apart")
+    meeting_date: Optional[str] = Field(None, description="the meeting on the week's figures (YYYY-MM-DD): due "
+                                                          "dates and overdue count from it")
+    agenda: Optional[list[AgendaItem]] = Field(None, description="the meeting's list: every open action (and those "
+                                                                 "closed this week) once, in meeting order")
 
 
 class DataAccuracyRecord(Record):
@@ -386,6 +414,11 @@ class DataAccuracyRecord(Record):
     tie_out_differences: Optional[dict[str, Num]] = Field(None, description="tie-out check -> net difference, "
                                                           "other system minus ERP, currency")
     not_provided: Optional[list[str]] = Field(None, description="optional tables the company does not export")
+    tie_out_gross: Num = Field(None, description="failing tie-outs' differences summed gross (every differing "
+                                                 "record at its size, either direction), currency")
+    tie_out_basis: Optional[str] = Field(None, description="the basis of tie_out_gross in words")
+    largest_difference: Optional[FailedCheck] = Field(None, description="the failing check with the largest "
+                                                                        "dollars at stake")
 
 
 class ExecutiveSummaryRecord(Record):
@@ -503,18 +536,30 @@ def execution_kpis_record(k, ar: Mapping[str, Any], buckets) -> ExecutionKpisRec
     ))
 
 
-def actions_record(week: str, view, sync, inputs: Mapping[str, Any], exposures=None) -> ActionsRecord:
+def actions_record(week: str, view, sync, inputs: Mapping[str, Any], exposures=None, meeting=None,
+                   meeting_weekday: str = "monday") -> ActionsRecord:
     """The action tracker's record from its :func:`actions.tracker_view` after this run's
-    :func:`actions.sync_week`, the report exports it read (``inputs``: file -> frame or None) and the week's
-    :func:`soe_helpers.analysis.exposures.exposures`."""
+    :func:`actions.sync_week`, the report exports it read (``inputs``: file -> frame or None), the week's
+    :func:`soe_helpers.analysis.exposures.exposures` and its :func:`actions.meeting_view` (``meeting``)."""
     s = _actions.summary(view)
-    top = _actions.display(view, view["is_open"], 5)[["id", "title", "owner", "dollars_at_stake", "escalation"]]
+    top = _actions.display(view, view["is_open"], 5)[["id", "title", "owner", "dollars_at_stake", "escalation",
+                                                      "due"]]
+    ag = {}
+    if meeting is not None:
+        m = meeting.set_index("id")
+        top = top.assign(**{c: [m.at[i, c] if i in m.index else None for i in top["id"]]
+                            for c in ("severity", "next_step", "decision_asked")})
+        a = _actions.agenda(meeting)
+        extra = m.loc[a["id"], ["status", "kind", "days_overdue", "escalation_level"]].reset_index(drop=True)
+        a = a.assign(status=extra["status"], kind=extra["kind"], days_overdue=extra["days_overdue"].astype(int),
+                     escalation=extra["escalation_level"])  # the plain status: group and flags say the rest
+        ag = dict(agenda=a.to_dict("records"), meeting_date=meeting_date(week, meeting_weekday).isoformat())
     cols = ["exposure_id", "root", "measure", "title", "dollars_at_stake", "evidence", "owner"]
     ex = {} if exposures is None else dict(
         at_stake_total=exposures.at_stake_total, exposures=exposures.risks[cols].to_dict("records"),
         opportunities=exposures.opportunities[cols].to_dict("records"))
     return _build(ActionsRecord, dict(
-        week=week, **s, **ex,
+        week=week, **s, **ex, **ag,
         inputs_missing=[f for f, df in inputs.items() if df is None],
         top_open=top.to_dict("records"),
         run_changes={"opened": len(sync.created), "updated": len(sync.updated), "resurfaced": len(sync.resurfaced),
@@ -525,6 +570,7 @@ def actions_record(week: str, view, sync, inputs: Mapping[str, Any], exposures=N
 def data_accuracy_record(week: str, res) -> DataAccuracyRecord:
     """The data accuracy report's record from :func:`data_accuracy.run_checks`'s result."""
     f, c = res.failed, res.checks
+    big = _da.largest_difference(c)
     return _build(DataAccuracyRecord, dict(
         week=week, score=res.score, target=res.target, status=res.status,
         by_source={r.source: r.score for r in res.by_source.itertuples(index=False)},
@@ -535,6 +581,11 @@ def data_accuracy_record(week: str, res) -> DataAccuracyRecord:
         tie_out_differences={r.check_id: r.difference for r in c.itertuples(index=False)
                              if r.category == "tie_out" and r.status != "not_run"},
         not_provided=res.not_provided,
+        tie_out_gross=_da.tie_out_total(c)["gross"], tie_out_basis=_da.TIE_OUT_BASIS,
+        largest_difference=None if big is None else {
+            "check_id": big["check_id"], "name": big["name"], "sentence": big["sentence"],
+            "dollars_at_stake": big["dollars"], "source": f.set_index("check_id").at[big["check_id"], "source"],
+            "material": bool(f.set_index("check_id").at[big["check_id"], "material"])},
     ))
 
 

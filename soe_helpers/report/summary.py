@@ -609,6 +609,14 @@ def _action_items(ref, r: records.ActionsRecord, *, week, materiality, rules, sy
                                  if _num(big.dollars_at_stake) is not None else None) if b]
         s += f". Largest open action: {big.id or ''} {big.title}".replace("  ", " ")
         s += f" ({', '.join(bits)})" if bits else ""
+    asks = [a for a in (r.agenda or []) if a.group in ("escalated", "overdue") and a.decision_asked]
+    # the meeting's first decision: an escalated (else overdue) action's own words, a root cause before a KPI
+    # (a measure of many causes), then the largest dollars
+    asks.sort(key=lambda a: (a.group != "escalated", a.kind == "kpi", -(_num(a.dollars_at_stake) or 0.0)))
+    ask = asks[0] if asks else None
+    if ask is not None:
+        s += (f". Decision asked of {ask.owner or 'its owner'} by {ask.due}: {str(ask.decision_asked).rstrip('.')}"
+              f" ({ask.title})")
     missing = [str(x) for x in (r.inputs_missing or [])]
     if missing:
         s += f". The tracker could not read {', '.join(missing)} this week"
@@ -634,9 +642,14 @@ def _accuracy_items(ref, r: records.DataAccuracyRecord, *, week, materiality, ru
         mat = r.material_failed_checks
         if mat is not None and n_failed:
             s += f" ({len(mat)} above materiality)"
-        first = next((f for f in failed if f.sentence), None)
-        if first:
-            s += f", e.g. {str(first.sentence).rstrip('.')}"
+        gross = _num(r.tie_out_gross)
+        if gross:  # one basis for the sum: gross (offsetting differences do not cancel)
+            s += f"; tie-outs off by {fmt_money(gross, symbol)} gross"
+        # the example is the largest dollar difference, not the first check listed
+        first = r.largest_difference or next(
+            iter(sorted((f for f in failed if f.sentence), key=lambda f: -(_num(f.dollars_at_stake) or 0))), None)
+        if first and first.sentence:
+            s += f"; largest: {str(first.sentence).rstrip('.')}"
     return [_item(ref, "Data accuracy", light, s + ".", link)]
 
 

@@ -68,6 +68,8 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-sp
 table.soe-summary td { padding: 6px 8px; }
 .soe-light { font-weight: 700; white-space: nowrap; }
 .soe-link { white-space: nowrap; }
+details.soe-group { margin: 6px 0 10px; }
+details.soe-group > summary { font-weight: 600; cursor: pointer; padding: 4px 0; }
 img { max-width: 100%; height: auto; display: block; }
 @media (max-width: 600px) {
   body { font-size: 15px; }

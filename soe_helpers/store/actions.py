@@ -22,9 +22,10 @@ import pandas as pd
 import sqlalchemy as sa
 
 from soe_helpers.analysis.actions import (_ATTRS, _SOURCE_TYPE, CLOSED_STATUSES, EXPORT_COLUMNS, OPEN_STATUSES,
-                                          ActionError, _clean, escalation_level, format_id, parse_date, parse_id,
-                                          parse_status, weeks_overdue)
-from soe_helpers.core.calendar import week_end, week_label, week_ordinal
+                                          ActionError, _clean, due_date, escalation_level, format_id, parse_date,
+                                          parse_id, parse_status, playbook, severity, weeks_overdue)
+from soe_helpers.analysis.exposures import is_opportunity
+from soe_helpers.core.calendar import meeting_date, week_label, week_ordinal
 from soe_helpers.core.exports import export_table, unneutralise
 from soe_helpers.core.params import ActionsParams
 from soe_helpers.store.tables import action_history, actions, sightings
@@ -75,7 +76,7 @@ class _Sync:
     def __post_init__(self):
         self.res = SyncResult(self.week)
         self.actor = f"run {self.run_id}" if self.run_id else "run"
-        self.as_of = week_end(self.week).date()
+        self.as_of = meeting_date(self.week, self.settings.meeting_weekday)  # due and overdue count from it
         self.keys = list(self.proposals["issue_key"]) if len(self.proposals) else []
 
     def log(self, aid, fld, old, new, version) -> None:
@@ -162,7 +163,8 @@ def _open_or_update(c, s: _Sync) -> None:
 def _open(c, s: _Sync, p: dict, action_id: int) -> int:
     # explicit ids: the same as the rolled-back preview gave, on PostgreSQL too (sequences never roll back)
     dollars = float(p["dollars_at_stake"] or 0.0)
-    due = s.as_of + dt.timedelta(days=s.settings.due_days)
+    due = due_date(s.as_of, severity(dollars, is_opportunity(p["source_type"], p["title"]), s.settings.severity),
+                   s.settings.severity)
     row = {"action_id": action_id, "issue_key": p["issue_key"], "title": str(p["title"])[:500], "owner": p["owner"],
            "due_date": due, "status": "open", "opened_week": s.week, "source_type": p["source_type"],
            "source": p["source"], "sentence": _clean(p.get("sentence")), "dollars_at_stake": dollars,
@@ -196,6 +198,9 @@ def _update(c, s: _Sync, p: dict, a: dict) -> None:
                   upd.get("version", a["version"]))
         if _clean(p.get("sentence")) != a["sentence"]:
             upd["sentence"] = _clean(p.get("sentence"))
+        if str(p["title"])[:500] != a["title"]:  # a variance that turned from behind to ahead says so
+            upd["title"] = str(p["title"])[:500]
+            s.log(aid, "title", a["title"], upd["title"], upd.get("version", a["version"]))
         if a["last_seen_week"] != week:
             upd["last_seen_week"] = week
     if a["first_seen_week"] and week_ordinal(week) < week_ordinal(a["first_seen_week"]):
@@ -237,7 +242,8 @@ def _escalate(c, s: _Sync) -> None:
     levels = s.settings.levels
     for a in c.execute(sa.select(actions).where(actions.c.status.in_(OPEN_STATUSES))).fetchall():
         lvl = escalation_level(a.dollars_at_stake, weeks_overdue(a.due_date, a.status, s.as_of),
-                               a.weeks_resurfaced, s.settings.escalation, levels)
+                               a.weeks_resurfaced, s.settings.escalation, levels,
+                               opportunity=is_opportunity(a.source_type, a.title))
         if lvl != a.escalation_level:
             c.execute(actions.update().where(actions.c.action_id == a.action_id).values(escalation_level=lvl))
             s.log(a.action_id, "escalation_level", a.escalation_level, lvl, None)
@@ -337,20 +343,26 @@ def update_action(store, action_id, *, status: str | None = None, owner: str | N
     return {"id": format_id(aid), "changed": [h["field"] for h in hist], "action": after}
 
 
-def export_actions(store, path: str | Path, *, statuses=None, acts: pd.DataFrame | None = None) -> int:
+def export_actions(store, path: str | Path, *, statuses=None, acts: pd.DataFrame | None = None, settings=None,
+                   symbol: str = "") -> int:
     """Write the tracker to a spreadsheet analysts edit (.xlsx with a 'How to edit' sheet, or .csv).
 
     Editable: owner, due_date (YYYY-MM-DD), status, add_note (a new note; ``notes`` keeps the log).
     ``version`` must stay as exported: it lets the import spot changes made by someone else since.
     ``acts``: the actions to write (as :func:`load_actions` gives them; default: the store's).
+    ``settings`` (``params.actions``) and ``symbol``: each action's next step, decision asked and severity
+    (:func:`soe_helpers.analysis.actions.playbook`, written for the meeting, ignored on import); blank without.
     Returns the number of actions written.
     """
     acts = load_actions(store) if acts is None else acts
     if statuses:
         acts = acts[acts["status"].isin(statuses)]
+    plan = playbook(acts, settings, symbol) if settings is not None else pd.DataFrame(
+        {"next_step": "", "decision_asked": "", "severity": ""}, index=acts.index)
     out = pd.DataFrame({
         "id": acts["id"], "title": acts["title"], "owner": acts["owner"],
         "due_date": acts["due_date"].dt.strftime("%Y-%m-%d"), "status": acts["status"], "add_note": "",
+        "next_step": plan["next_step"], "decision_asked": plan["decision_asked"], "severity": plan["severity"],
         "notes": acts["notes"].fillna(""), "dollars_at_stake": acts["dollars_at_stake"].round(2),
         "escalation_level": acts["escalation_level"], "weeks_resurfaced": acts["weeks_resurfaced"],
         "opened_week": acts["opened_week"], "last_seen_week": acts["last_seen_week"], "source": acts["source"],
@@ -360,7 +372,8 @@ def export_actions(store, path: str | Path, *, statuses=None, acts: pd.DataFrame
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         howto = pd.DataFrame({"How to edit": [
             "Edit only: owner, due_date (YYYY-MM-DD), status (open, in progress, done, dropped), add_note.",
-            "Leave id and version as exported; other columns are computed by the weekly run and ignored on import.",
+            "Leave id and version as exported; other columns (next step, decision asked, severity, dollars ...) are "
+            "computed by the weekly run and ignored on import.",
             "Read it back with: soe actions import FILE (every change is validated and kept in the history).",
         ]})
         export_table(out, path, sheet_name="Actions", more_sheets={"How to edit": howto})
