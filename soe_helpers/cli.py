@@ -1,6 +1,7 @@
 """``soe``: the suite's command line.
 
     soe run [--week YYYY-Www] [--data-dir DIR] [--params FILE] [--set k=v]... [--only NOTEBOOK]
+    soe run --from YYYY-Www --to YYYY-Www [--no-html] [--force] [--fresh-kernels]   backfill every week of a range
     soe validate [--data-dir DIR] [--params FILE] [--set k=v]...
     soe demo [--out DIR] [--scale X] [--if-missing] [--sql-url-env VAR]
     soe kernel                      register the named Jupyter kernel in this environment
@@ -41,6 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--week", help="ISO week like 2026-W47 (default: the latest complete week in the data)")
     p.add_argument("--only", action="append", metavar="NOTEBOOK", help="run only this notebook (repeatable)")
     p.add_argument("--notebooks-dir", help="run the notebooks of this folder instead of notebooks/")
+    b = p.add_argument_group("backfill: every week of a range, in order, as if the pack had run each Monday")
+    b.add_argument("--from", dest="from_week", metavar="YYYY-Www", help="first week of the range")
+    b.add_argument("--to", dest="to_week", metavar="YYYY-Www", help="last week of the range (included)")
+    b.add_argument("--no-html", action="store_true", help="write no HTML reports for the weeks (faster)")
+    b.add_argument("--force", action="store_true",
+                   help="run again the weeks whose latest full run already has the same inputs (else skipped)")
+    b.add_argument("--fresh-kernels", action="store_true",
+                   help="a new kernel for every notebook of every week, as a single run does (slower)")
+    b.add_argument("--summary", metavar="FILE", help="write the backfill's figures (seconds per step) as JSON")
     _common(p)
     p.set_defaults(func=_cmd_run)
 
@@ -115,7 +125,14 @@ def _cmd_init(args) -> int:
 
 def _cmd_run(args) -> int:
     from soe_helpers.deliver.mail import build_run_email  # start-up cost: only the commands that need it
-    from soe_helpers.run.runner import run_week  # start-up cost: papermill and nbconvert load with it
+    from soe_helpers.run.runner import RunError, run_week  # start-up cost: papermill and nbconvert load with it
+
+    if args.from_week or args.to_week:
+        return _cmd_backfill(args)
+    for flag, given in (("--no-html", args.no_html), ("--force", args.force), ("--fresh-kernels", args.fresh_kernels),
+                        ("--summary", args.summary)):
+        if given:
+            raise RunError(f"{flag} is an option of a backfill (--from WEEK --to WEEK)")
 
     res = run_week(week=args.week, data_dir=args.data_dir, param_files=args.params, sets=args.sets,
                    only=args.only, argv=sys.argv[1:], build_email=build_run_email,
@@ -145,6 +162,31 @@ def _cmd_run(args) -> int:
             if nb.get("ipynb"):
                 print(f"    executed notebook with the error: {res.run_dir / nb['ipynb']}", file=sys.stderr)
     return 1
+
+
+def _cmd_backfill(args) -> int:
+    import json
+
+    from soe_helpers.deliver.mail import build_run_email  # start-up cost: only the commands that need it
+    from soe_helpers.run.backfill import backfill  # start-up cost: papermill and nbconvert load with it
+    from soe_helpers.run.runner import RunError  # start-up cost: soe --help stays fast
+
+    if not (args.from_week and args.to_week):
+        raise RunError("a backfill needs both --from WEEK and --to WEEK")
+    if args.week or args.only:
+        raise RunError("--week and --only do not go with --from/--to: a backfill runs the whole pack for every week "
+                       "of the range")
+    res = backfill(args.from_week, args.to_week, data_dir=args.data_dir, param_files=args.params, sets=args.sets,
+                   notebooks_dir=Path(args.notebooks_dir).resolve() if args.notebooks_dir else None,
+                   html=not args.no_html, force=args.force, warm=not args.fresh_kernels, argv=sys.argv[1:],
+                   build_email=build_run_email)
+    if args.summary:
+        Path(args.summary).write_text(json.dumps(res.summary, indent=2))
+    done = [w for w in res.weeks if w.status == "ok"]
+    if done:
+        print(f"Reports of {len(done)} week(s) under {paths.outputs_dir()}; history page: "
+              f"{paths.outputs_dir() / 'index.html'}")
+    return 0 if res.ok else 1
 
 
 def _cmd_bench(args) -> int:

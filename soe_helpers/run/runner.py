@@ -65,7 +65,7 @@ from soe_helpers.store.engine import open_store
 
 __all__ = ["RunError", "RunResult", "run_week", "discover_notebooks", "notebook_parameters",
            "check_notebook_params", "validate_inputs", "WeekLock", "STANDARD_PARAMETERS", "PACKAGES",
-           "RunInterrupted", "new_run_id", "os_error_line", "disk_full_line"]
+           "RunInterrupted", "new_run_id", "os_error_line", "disk_full_line", "SharedInputs", "link_snapshot"]
 
 #: Parameters every pack notebook declares; the runner fills them.
 STANDARD_PARAMETERS = ("week", "run_dir")
@@ -105,6 +105,34 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+
+@dataclass
+class SharedInputs:
+    """Inputs validated once for several runs of the same data (a backfill, :mod:`soe_helpers.run.backfill`).
+
+    ``tables`` as :func:`validate_inputs` returns them (frames already dropped), ``as_of`` the data's as-of
+    date, ``snapshot`` a folder laid out like a run folder (``data/<table>.parquet``) holding their Parquet
+    once: each run links those files into its own ``data/`` (a copy where links are impossible), so every
+    run folder stays self-contained.
+    """
+
+    tables: dict[str, LoadedTable]
+    as_of: "dt.date"
+    snapshot: Path
+    load_validate_seconds: float = 0.0
+
+
+def link_snapshot(shared: Path, run_dir: Path, name: str) -> None:
+    """Put ``shared``'s Parquet of table ``name`` into ``run_dir``: a hard link, or a copy where none is possible."""
+    src, dest = run_folder.table_path(shared, name), run_folder.table_path(run_dir, name)
+    try:
+        os.link(src, dest)
+    except OSError:  # another file system, or links not allowed: the run folder gets its own copy
+        import shutil  # only on this fallback
+
+        with run_folder.atomic_path(dest) as tmp:
+            shutil.copyfile(src, tmp)
 
 
 # ---------------------------------------------------------------- notebooks
@@ -296,13 +324,18 @@ class DiskFull(RunError):
 
 
 def _execute(specs: list[NotebookSpec], run_dir: Path, week: str, params: Params, run_id: str, as_of,
-             progress: Callable[[str], None], total: int, done_count: list[int]) -> list[dict]:
+             progress: Callable[[str], None], total: int, done_count: list[int], launch=None,
+             html: bool = True) -> list[dict]:
     """Run notebooks as worker processes, at most ``max_parallel`` at once, each with a time limit.
 
     Every worker holds the read end of one pipe whose write end only this process holds: when the
     runner dies or leaves this function (done, interrupted, failed), the pipe closes and every
     worker kills its kernel and itself (:func:`soe_helpers.run.execute.watch_runner`); the workers
     still running are also killed here, at once. A worker that reports a full disk stops the run.
+
+    ``launch(spec_path, log_path)``, when given, hands a notebook to a kept worker instead (a backfill's
+    warm kernels, :class:`soe_helpers.run.backfill.WarmWorkers`) and returns a handle that polls and is
+    killed as a worker process is; ``html=False`` writes no HTML.
     """
     max_par = params.run.max_parallel or os.cpu_count() or 1
     limit = params.run.timeout_seconds
@@ -327,6 +360,7 @@ def _execute(specs: list[NotebookSpec], run_dir: Path, week: str, params: Params
                     "output": str(run_dir / f"{s.name}.ipynb"),
                     "partial": str(work / f"{s.name}.ipynb"),
                     "html": str(run_dir / f"{s.name}.html"),
+                    "write_html": html,
                     "status": str(work / f"{s.name}.status.json"),
                     "kernel": params.run.kernel,
                     "cwd": str(s.path.parent),
@@ -337,10 +371,13 @@ def _execute(specs: list[NotebookSpec], run_dir: Path, week: str, params: Params
                 }
                 spec_path = work / f"{s.name}.spec.json"
                 write_text_atomic(spec_path, json.dumps(spec))
-                with open(work / f"{s.name}.log", "w") as log:
-                    proc = subprocess.Popen([sys.executable, "-m", "soe_helpers.run.execute", str(spec_path)],
-                                            env=env, start_new_session=True, pass_fds=(lifeline_r,),
-                                            stdout=log, stderr=subprocess.STDOUT)
+                if launch is not None:
+                    proc = launch(spec_path, work / f"{s.name}.log")
+                else:
+                    with open(work / f"{s.name}.log", "w") as log:
+                        proc = subprocess.Popen([sys.executable, "-m", "soe_helpers.run.execute", str(spec_path)],
+                                                env=env, start_new_session=True, pass_fds=(lifeline_r,),
+                                                stdout=log, stderr=subprocess.STDOUT)
                 running[s.name] = (proc, time.perf_counter(), s, spec)
                 progress(f"  started  {s.name}")
             time.sleep(0.2)
@@ -366,7 +403,7 @@ def _execute(specs: list[NotebookSpec], run_dir: Path, week: str, params: Params
                 st["seconds"] = round(elapsed, 3)
                 st["stage"] = s.stage
                 st["ipynb"] = Path(spec["output"]).name if Path(spec["output"]).exists() else None
-                st["html"] = Path(spec["html"]).name if st["status"] == "ok" else None
+                st["html"] = Path(spec["html"]).name if st["status"] == "ok" and html else None
                 statuses.append(st)
                 done_count[0] += 1
                 mark = "ok" if st["status"] == "ok" else "FAILED"
@@ -556,8 +593,14 @@ def run_week(
     progress: Callable[[str], None] = lambda m: print(m, flush=True),
     argv: list[str] | None = None,
     build_email: Callable[..., dict] | None = None,
+    inputs: SharedInputs | None = None,
+    launch=None,
+    html: bool = True,
 ) -> RunResult:
     """Run the weekly pack for one ISO week. See the module docstring.
+
+    A backfill (:mod:`soe_helpers.run.backfill`) passes ``inputs`` it validated once for every week,
+    ``launch`` to execute on its warm kernels, and ``html=False`` for ``--no-html``.
 
     Raises:
         RunError / ParamsError / DataError before anything runs when params, notebook
@@ -574,9 +617,14 @@ def run_week(
     timings["params_seconds"] = round(time.perf_counter() - t_start, 3)
 
     t0 = time.perf_counter()
-    progress(f"Validating inputs in {params.data_dir()} ...")
-    tables, as_of = validate_inputs(params)
-    timings["load_validate_seconds"] = round(time.perf_counter() - t0, 3)
+    if inputs is None:
+        progress(f"Validating inputs in {params.data_dir()} ...")
+        tables, as_of = validate_inputs(params)
+        timings["load_validate_seconds"] = round(time.perf_counter() - t0, 3)
+    else:  # validated once for the whole backfill
+        tables, as_of = inputs.tables, inputs.as_of
+        timings["load_validate_seconds"] = inputs.load_validate_seconds
+        timings["inputs_shared"] = True
     week = _resolve_week(week, as_of)
     cal = FiscalCalendar.from_params(params.calendar)
     progress(f"Inputs valid: {sum(lt.rows for lt in tables.values()):,} rows in {len(tables)} tables "
@@ -606,6 +654,9 @@ def run_week(
         data_out = run_folder.data_dir(run_dir)
         data_out.mkdir()
         for name, lt in tables.items():
+            if inputs is not None:
+                link_snapshot(inputs.snapshot, run_dir, name)
+                continue
             with run_folder.atomic_path(run_folder.table_path(run_dir, name)) as tmp:
                 lt.frame.to_parquet(tmp, index=False)
             lt.frame = None  # notebooks read the Parquet; the runner need not hold millions of rows meanwhile
@@ -640,7 +691,8 @@ def run_week(
         done = [0]
         for stage in sorted({s.stage for s in specs}):
             stage_specs = [s for s in specs if s.stage == stage]
-            statuses += _execute(stage_specs, run_dir, week, params, run_id, as_of, progress, len(specs), done)
+            statuses += _execute(stage_specs, run_dir, week, params, run_id, as_of, progress, len(specs), done,
+                                 launch, html)
 
         figures = {}
         for p in sorted((run_dir / run_folder.RESULTS_DIRNAME).glob("*.json")):
