@@ -207,15 +207,18 @@ class KeptKernel:
         self.runs = 0
 
     def fresh_namespace(self) -> None:
-        """Make the kept kernel's namespace that of a new kernel (a no-op before its first notebook)."""
-        if not self.km.has_kernel:
-            return
+        """Make the kept kernel's namespace that of a new kernel.
+
+        The first call starts the kernel (in the notebook's folder, as papermill would) and notes its
+        matplotlib settings before any notebook can change them; later calls restore them.
+        """
         import nbformat
         from nbclient import NotebookClient  # heavy: only a warm worker needs it
 
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(FRESH_NAMESPACE)])
         try:
-            NotebookClient(nb, km=self.km, timeout=120).execute()
+            NotebookClient(nb, km=self.km, timeout=120, startup_timeout=120,
+                           resources={"metadata": {"path": self.cwd}} if self.cwd else {}).execute()
         finally:
             self.release_clients()
 
