@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="order lines to generate (repeatable; default 1000000)")
     p.add_argument("--out", default=str(paths.outputs_dir() / "bench"), help="folder for data and bench.json/.md")
     p.add_argument("--keep", action="store_true", help="keep the runs' output folders")
+    p.add_argument("--backfill", type=int, metavar="WEEKS",
+                   help="instead: time a backfill of the demo's last WEEKS complete weeks (soe run --from .. --to ..)")
+    p.add_argument("--no-html", action="store_true", help="with --backfill: no HTML reports")
+    p.add_argument("--fresh-kernels", action="store_true", help="with --backfill: a new kernel per notebook")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("init", help="propose a params file for a folder of exports (tables and column mapping)")
@@ -190,8 +194,18 @@ def _cmd_backfill(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from soe_helpers.demo.bench import run_bench  # start-up cost: soe --help stays fast
+    from soe_helpers.demo.bench import run_backfill_bench, run_bench  # start-up cost: soe --help stays fast
 
+    if args.backfill:
+        rec = run_backfill_bench(args.backfill, Path(args.out), order_lines=(args.order_lines or [None])[0],
+                                 html=not args.no_html, fresh_kernels=args.fresh_kernels)
+        print(f"Backfill of {rec['weeks']} week(s) ({rec['first']} .. {rec['last']}, {rec['order_lines']:,} order lines, "
+              f"HTML {'yes' if rec['html'] else 'no'}): {rec['total_seconds']}s in all, {rec['seconds_per_week']}s per "
+              f"week; load+validate {rec['load_validate_seconds']}s once, snapshot {rec['snapshot_seconds']}s once; "
+              f"notebook execution {rec['execute_seconds']}s and HTML {rec['html_seconds']}s (summed over notebooks); "
+              f"peak RSS {rec['peak_rss_mb']} MB (largest process), {rec['peak_total_rss_mb']} MB (all)")
+        print(f"Results: {Path(args.out) / 'backfill_bench.json'} and backfill_bench.md")
+        return 0
     for n in args.order_lines or [1_000_000]:
         rec = run_bench(n, Path(args.out), keep_data=args.keep)
         print(f"{rec['order_lines']:,} order lines: pack {rec['pack_seconds']}s, floor {rec['floor_seconds']}s "

@@ -345,6 +345,7 @@ def backfill(
             snapshot = _shared_snapshot(outputs, tables)
             summary["snapshot_seconds"] = round(time.perf_counter() - t0, 3)
             shared = SharedInputs(tables, as_of, snapshot, load_s)
+            expected: dict[str, float] = {}  # each notebook's seconds last week: the longest start first
             for w in weeks:
                 skip, why = todo[w]
                 if skip:
@@ -352,8 +353,10 @@ def backfill(
                     outcomes.append(WeekOutcome(w, "skipped", reason=why))
                     continue
                 res = _run_one(w, shared, pool, out, html=html, data_dir=data_dir, param_files=param_files,
-                               sets=sets, notebooks_dir=notebooks_dir, argv=argv, build_email=build_email)
+                               sets=sets, notebooks_dir=notebooks_dir, argv=argv, build_email=build_email,
+                               expected_seconds=expected)
                 outcomes.append(res)
+                expected = res.timings.get("notebook_seconds") or expected
                 if res.status != "ok":
                     left = len(weeks) - len(outcomes)
                     out.line(f"Stopped at {w}: {res.reason}. Fix it and run the same command again: the "
@@ -391,7 +394,7 @@ def _run_one(week: str, shared: SharedInputs, pool: WarmWorkers | None, out: Pro
     timings = {**(m.get("timings") or {}),
                "execute_seconds": round(sum(n.get("execute_seconds") or 0 for n in nbs), 3),
                "html_seconds": round(sum(n.get("html_seconds") or 0 for n in nbs), 3),
-               "notebooks_wall_seconds": round(sum(n.get("seconds") or 0 for n in nbs), 3)}
+               "notebook_seconds": {n["name"]: n.get("seconds") or 0.0 for n in nbs}}
     failed = [n for n in nbs if n.get("status") != "ok"]
     reason = "; ".join(f"{n['name']}: {n.get('error')}" for n in failed) or (m.get("email") or {}).get("error", "")
     out.week(week, "ok" if res.ok else "FAILED", seconds, note="" if res.ok else reason[:200])

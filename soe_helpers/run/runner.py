@@ -325,7 +325,7 @@ class DiskFull(RunError):
 
 def _execute(specs: list[NotebookSpec], run_dir: Path, week: str, params: Params, run_id: str, as_of,
              progress: Callable[[str], None], total: int, done_count: list[int], launch=None,
-             html: bool = True) -> list[dict]:
+             html: bool = True, expected_seconds: dict[str, float] | None = None) -> list[dict]:
     """Run notebooks as worker processes, at most ``max_parallel`` at once, each with a time limit.
 
     Every worker holds the read end of one pipe whose write end only this process holds: when the
@@ -335,11 +335,12 @@ def _execute(specs: list[NotebookSpec], run_dir: Path, week: str, params: Params
 
     ``launch(spec_path, log_path)``, when given, hands a notebook to a kept worker instead (a backfill's
     warm kernels, :class:`soe_helpers.run.backfill.WarmWorkers`) and returns a handle that polls and is
-    killed as a worker process is; ``html=False`` writes no HTML.
+    killed as a worker process is; ``html=False`` writes no HTML. ``expected_seconds`` (a backfill passes
+    the previous week's) starts the longest notebooks first, so the last to finish is a short one.
     """
     max_par = params.run.max_parallel or os.cpu_count() or 1
     limit = params.run.timeout_seconds
-    pending = list(specs)
+    pending = sorted(specs, key=lambda s: -(expected_seconds or {}).get(s.name, 0.0))  # stable: else as given
     running: dict[str, tuple[subprocess.Popen, float, NotebookSpec, dict]] = {}
     statuses: list[dict] = []
     work = run_dir / ".work"
@@ -596,11 +597,13 @@ def run_week(
     inputs: SharedInputs | None = None,
     launch=None,
     html: bool = True,
+    expected_seconds: dict[str, float] | None = None,
 ) -> RunResult:
     """Run the weekly pack for one ISO week. See the module docstring.
 
     A backfill (:mod:`soe_helpers.run.backfill`) passes ``inputs`` it validated once for every week,
-    ``launch`` to execute on its warm kernels, and ``html=False`` for ``--no-html``.
+    ``launch`` to execute on its warm kernels, ``html=False`` for ``--no-html``, and ``expected_seconds``
+    per notebook (the previous week's) to start the longest first.
 
     Raises:
         RunError / ParamsError / DataError before anything runs when params, notebook
@@ -692,7 +695,7 @@ def run_week(
         for stage in sorted({s.stage for s in specs}):
             stage_specs = [s for s in specs if s.stage == stage]
             statuses += _execute(stage_specs, run_dir, week, params, run_id, as_of, progress, len(specs), done,
-                                 launch, html)
+                                 launch, html, expected_seconds)
 
         figures = {}
         for p in sorted((run_dir / run_folder.RESULTS_DIRNAME).glob("*.json")):
