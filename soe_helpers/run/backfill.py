@@ -352,9 +352,14 @@ def backfill(
                     out.week(w, "skipped", note=why)
                     outcomes.append(WeekOutcome(w, "skipped", reason=why))
                     continue
-                res = _run_one(w, shared, pool, out, html=html, data_dir=data_dir, param_files=param_files,
-                               sets=sets, notebooks_dir=notebooks_dir, argv=argv, build_email=build_email,
-                               expected_seconds=expected)
+                try:
+                    res = _run_one(w, shared, pool, out, html=html, data_dir=data_dir, param_files=param_files,
+                                   sets=sets, notebooks_dir=notebooks_dir, argv=argv, build_email=build_email,
+                                   expected_seconds=expected)
+                except KeyboardInterrupt as e:
+                    out.line(f"Interrupted in {w} ({getattr(e, 'signame', 'SIGINT')}): its run is marked aborted. Run "
+                             f"the same command again to resume: the {len(outcomes)} week(s) before it are skipped.")
+                    raise
                 outcomes.append(res)
                 expected = res.timings.get("notebook_seconds") or expected
                 if res.status != "ok":
