@@ -202,3 +202,15 @@ def test_changes_since_a_week_without_tracked_figures_select_no_row_and_keep_the
                        materiality=Materiality(), symbol="$")
     moved = ch[ch["changed"]]
     assert ch.empty and list(moved["sentence"]) == []
+
+
+def test_the_backfill_benchmark_table_has_one_row_per_backfill():
+    from soe_helpers.demo.bench import backfill_markdown
+
+    rec = {"weeks": 52, "html": True, "warm_kernels": True, "total_seconds": 600.0, "seconds_per_week": 11.3,
+           "load_validate_seconds": 2.0, "snapshot_seconds": 0.2, "execute_seconds": 900.0, "html_seconds": 12.0,
+           "cpu_seconds_per_week": 20.5, "peak_rss_mb": 500.0, "peak_total_rss_mb": 3000.0}
+    lines = backfill_markdown([rec, {**rec, "html": False, "warm_kernels": False}]).splitlines()
+    assert len(lines) == 4 and lines[0].startswith("| weeks | HTML | kernels | total s | s per week |")
+    assert lines[2] == "| 52 | yes | kept | 600.0 | 11.3 | 2.0 | 0.2 | 900.0 | 12.0 | 20.5 | 500.0 | 3000.0 |"
+    assert "| no | new each notebook |" in lines[3]
