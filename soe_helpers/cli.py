@@ -198,7 +198,7 @@ def _cmd_bench(args) -> int:
 
     if args.backfill:
         rec = run_backfill_bench(args.backfill, Path(args.out), order_lines=(args.order_lines or [None])[0],
-                                 html=not args.no_html, fresh_kernels=args.fresh_kernels)
+                                 html=not args.no_html, fresh_kernels=args.fresh_kernels, keep=args.keep)
         print(f"Backfill of {rec['weeks']} week(s) ({rec['first']} .. {rec['last']}, {rec['order_lines']:,} order lines, "
               f"HTML {'yes' if rec['html'] else 'no'}): {rec['total_seconds']}s in all, {rec['seconds_per_week']}s per "
               f"week; load+validate {rec['load_validate_seconds']}s once, snapshot {rec['snapshot_seconds']}s once; "

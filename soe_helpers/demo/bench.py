@@ -206,10 +206,11 @@ def markdown_table(records: list[dict]) -> str:
 
 
 def run_backfill_bench(weeks: int, out: Path, order_lines: int | None = None, html: bool = True,
-                       fresh_kernels: bool = False, progress=print) -> dict:
+                       fresh_kernels: bool = False, keep: bool = False, progress=print) -> dict:
     """Time a backfill of the demo's last ``weeks`` complete weeks; the record also goes to ``out/backfill_bench.json``.
 
-    ``order_lines`` None = the demo as ``soe demo`` writes it (scale 1).
+    ``order_lines`` None = the demo as ``soe demo`` writes it (scale 1). The weeks' outputs are removed
+    afterwards unless ``keep``.
     """
     from soe_helpers.core.calendar import latest_complete_week, week_add  # only this mode needs them
     from soe_helpers.core.params import load_params  # only this mode needs it
@@ -266,6 +267,8 @@ def run_backfill_bench(weeks: int, out: Path, order_lines: int | None = None, ht
     records.append(record)
     path.write_text(json.dumps(records, indent=2))
     (out / "backfill_bench.md").write_text(backfill_markdown(records))
+    if not keep:
+        shutil.rmtree(outputs, ignore_errors=True)
     return record
 
 
