@@ -1,6 +1,7 @@
 """``soe``: the suite's command line.
 
     soe run [--week YYYY-Www] [--data-dir DIR] [--params FILE] [--set k=v]... [--only NOTEBOOK]
+    soe run --from YYYY-Www --to YYYY-Www [--no-html] [--force] [--fresh-kernels]   backfill every week of a range
     soe validate [--data-dir DIR] [--params FILE] [--set k=v]...
     soe demo [--out DIR] [--scale X] [--if-missing] [--sql-url-env VAR]
     soe kernel                      register the named Jupyter kernel in this environment
@@ -41,6 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--week", help="ISO week like 2026-W47 (default: the latest complete week in the data)")
     p.add_argument("--only", action="append", metavar="NOTEBOOK", help="run only this notebook (repeatable)")
     p.add_argument("--notebooks-dir", help="run the notebooks of this folder instead of notebooks/")
+    b = p.add_argument_group("backfill: every week of a range, in order, as if the pack had run each Monday")
+    b.add_argument("--from", dest="from_week", metavar="YYYY-Www", help="first week of the range")
+    b.add_argument("--to", dest="to_week", metavar="YYYY-Www", help="last week of the range (included)")
+    b.add_argument("--no-html", action="store_true", help="write no HTML reports for the weeks (faster)")
+    b.add_argument("--force", action="store_true",
+                   help="run again the weeks whose latest full run already has the same inputs (else skipped)")
+    b.add_argument("--fresh-kernels", action="store_true",
+                   help="a new kernel for every notebook of every week, as a single run does (slower)")
+    b.add_argument("--summary", metavar="FILE", help="write the backfill's figures (seconds per step) as JSON")
     _common(p)
     p.set_defaults(func=_cmd_run)
 
@@ -49,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="order lines to generate (repeatable; default 1000000)")
     p.add_argument("--out", default=str(paths.outputs_dir() / "bench"), help="folder for data and bench.json/.md")
     p.add_argument("--keep", action="store_true", help="keep the runs' output folders")
+    p.add_argument("--backfill", type=int, metavar="WEEKS",
+                   help="instead: time a backfill of the demo's last WEEKS complete weeks (soe run --from .. --to ..)")
+    p.add_argument("--no-html", action="store_true", help="with --backfill: no HTML reports")
+    p.add_argument("--fresh-kernels", action="store_true", help="with --backfill: a new kernel per notebook")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("init", help="propose a params file for a folder of exports (tables and column mapping)")
@@ -115,7 +129,14 @@ def _cmd_init(args) -> int:
 
 def _cmd_run(args) -> int:
     from soe_helpers.deliver.mail import build_run_email  # start-up cost: only the commands that need it
-    from soe_helpers.run.runner import run_week  # start-up cost: papermill and nbconvert load with it
+    from soe_helpers.run.runner import RunError, run_week  # start-up cost: papermill and nbconvert load with it
+
+    if args.from_week or args.to_week:
+        return _cmd_backfill(args)
+    for flag, given in (("--no-html", args.no_html), ("--force", args.force), ("--fresh-kernels", args.fresh_kernels),
+                        ("--summary", args.summary)):
+        if given:
+            raise RunError(f"{flag} is an option of a backfill (--from WEEK --to WEEK)")
 
     res = run_week(week=args.week, data_dir=args.data_dir, param_files=args.params, sets=args.sets,
                    only=args.only, argv=sys.argv[1:], build_email=build_run_email,
@@ -156,9 +177,44 @@ def _cmd_run(args) -> int:
     return 1
 
 
-def _cmd_bench(args) -> int:
-    from soe_helpers.demo.bench import run_bench  # start-up cost: soe --help stays fast
+def _cmd_backfill(args) -> int:
+    import json
 
+    from soe_helpers.deliver.mail import build_run_email  # start-up cost: only the commands that need it
+    from soe_helpers.run.backfill import backfill  # start-up cost: papermill and nbconvert load with it
+    from soe_helpers.run.runner import RunError  # start-up cost: soe --help stays fast
+
+    if not (args.from_week and args.to_week):
+        raise RunError("a backfill needs both --from WEEK and --to WEEK")
+    if args.week or args.only:
+        raise RunError("--week and --only do not go with --from/--to: a backfill runs the whole pack for every week "
+                       "of the range")
+    res = backfill(args.from_week, args.to_week, data_dir=args.data_dir, param_files=args.params, sets=args.sets,
+                   notebooks_dir=Path(args.notebooks_dir).resolve() if args.notebooks_dir else None,
+                   html=not args.no_html, force=args.force, warm=not args.fresh_kernels, argv=sys.argv[1:],
+                   build_email=build_run_email)
+    if args.summary:
+        Path(args.summary).write_text(json.dumps(res.summary, indent=2))
+    done = [w for w in res.weeks if w.status == "ok"]
+    if done:
+        print(f"Reports of {len(done)} week(s) under {paths.outputs_dir()}; history page: "
+              f"{paths.outputs_dir() / 'index.html'}")
+    return 0 if res.ok else 1
+
+
+def _cmd_bench(args) -> int:
+    from soe_helpers.demo.bench import run_backfill_bench, run_bench  # start-up cost: soe --help stays fast
+
+    if args.backfill:
+        rec = run_backfill_bench(args.backfill, Path(args.out), order_lines=(args.order_lines or [None])[0],
+                                 html=not args.no_html, fresh_kernels=args.fresh_kernels, keep=args.keep)
+        print(f"Backfill of {rec['weeks']} week(s) ({rec['first']} .. {rec['last']}, {rec['order_lines']:,} order lines, "
+              f"HTML {'yes' if rec['html'] else 'no'}): {rec['total_seconds']}s in all, {rec['seconds_per_week']}s per "
+              f"week; load+validate {rec['load_validate_seconds']}s once, snapshot {rec['snapshot_seconds']}s once; "
+              f"notebook execution {rec['execute_seconds']}s and HTML {rec['html_seconds']}s (summed over notebooks); "
+              f"peak RSS {rec['peak_rss_mb']} MB (largest process), {rec['peak_total_rss_mb']} MB (all)")
+        print(f"Results: {Path(args.out) / 'backfill_bench.json'} and backfill_bench.md")
+        return 0
     for n in args.order_lines or [1_000_000]:
         rec = run_bench(n, Path(args.out), keep_data=args.keep)
         print(f"{rec['order_lines']:,} order lines: pack {rec['pack_seconds']}s, floor {rec['floor_seconds']}s "

@@ -13,6 +13,12 @@ as ``soe run`` does (a separate process), and records:
   worker, kernel), sampled every 0.1 s, and ``peak_total_rss_mb`` summed over the tree.
 
 Writes ``bench.json`` and ``bench.md`` in ``--out``.
+
+``soe bench --backfill N`` instead times a backfill of the demo's last N complete weeks
+(``soe run --from .. --to ..``, :mod:`soe_helpers.run.backfill`): total and per-week seconds, the
+one load and validation, the shared snapshot, notebook execution and HTML (summed over notebooks,
+which run ``run.max_parallel`` at once), and the peak resident memory; it writes
+``backfill_bench.json`` and ``backfill_bench.md``.
 """
 from __future__ import annotations
 
@@ -31,7 +37,7 @@ import nbformat
 from soe_helpers.core import paths
 from soe_helpers.demo.company import generate
 
-__all__ = ["run_bench", "BASE_ORDER_LINES", "markdown_table"]
+__all__ = ["run_bench", "BASE_ORDER_LINES", "markdown_table", "run_backfill_bench", "backfill_markdown"]
 
 #: Order lines the demo writes at scale 1 (measured); --order-lines N uses scale N / this.
 BASE_ORDER_LINES = 49_201
@@ -72,10 +78,12 @@ class _RssSampler(threading.Thread):
         self._halt.set()
 
 
-def _run_pack(env: dict, extra: list[str]) -> tuple[float, int, int, subprocess.CompletedProcess]:
+def _run_pack(env: dict, extra: list[str], show_progress: bool = False
+              ) -> tuple[float, int, int, subprocess.CompletedProcess]:
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "soe_helpers.cli", "run", *extra], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=paths.repo_root())
+                            stdout=subprocess.PIPE, stderr=None if show_progress else subprocess.PIPE, text=True,
+                            cwd=paths.repo_root())
     sampler = _RssSampler(proc.pid)
     sampler.start()
     out, err = proc.communicate()
@@ -194,4 +202,94 @@ def markdown_table(records: list[dict]) -> str:
         cells += [f"{r['notebooks'].get(n, {}).get('seconds', '–')}" for n in nb_names]
         cells += [f"{r['pack_seconds']}", f"{r['floor_seconds']}", f"{r['pack_over_floor']}", f"{r['peak_rss_mb']}"]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run_backfill_bench(weeks: int, out: Path, order_lines: int | None = None, html: bool = True,
+                       fresh_kernels: bool = False, keep: bool = False, progress=print) -> dict:
+    """Time a backfill of the demo's last ``weeks`` complete weeks; the record also goes to ``out/backfill_bench.json``.
+
+    ``order_lines`` None = the demo as ``soe demo`` writes it (scale 1). The weeks' outputs are removed
+    afterwards unless ``keep``.
+    """
+    from soe_helpers.core.calendar import latest_complete_week, week_add  # only this mode needs them
+    from soe_helpers.core.params import load_params  # only this mode needs it
+    from soe_helpers.run.runner import validate_inputs  # only this mode needs it
+
+    out = Path(out).resolve()
+    scale = (order_lines / BASE_ORDER_LINES) if order_lines else 1.0
+    data = out / (f"data_{order_lines}" if order_lines else "data_demo")
+    if not (data / "erp_sales_order_lines.csv").exists():
+        progress(f"Generating the demo company at scale {scale:.2f} ...")
+        generate(data, scale=scale)
+    _, as_of = validate_inputs(load_params([], [], data))
+    last = latest_complete_week(as_of)
+    first = week_add(last, -(weeks - 1))
+    outputs = out / f"backfill_outputs_{weeks}"
+    shutil.rmtree(outputs, ignore_errors=True)
+    summary_path = out / f"backfill_summary_{weeks}.json"
+    env = {**os.environ, "SOE_DATA_DIR": str(data), "SOE_OUTPUTS": str(outputs), "SOE_STORE_URL": ""}
+    args = ["--from", first, "--to", last, "--summary", str(summary_path)] + (["--no-html"] if not html else []) + (
+        ["--fresh-kernels"] if fresh_kernels else [])
+    progress(f"Backfilling {weeks} week(s) of the demo, {first} .. {last} ...")
+    cpu0 = _children_cpu_seconds()
+    seconds, peak1, peak_tot, res = _run_pack(env, args, show_progress=True)
+    cpu = _children_cpu_seconds() - cpu0  # every process of the backfill: runner, warm workers, kernels
+    if res.returncode != 0:
+        raise RuntimeError(f"the backfill failed (exit {res.returncode}); its outputs are in {outputs}")
+    s = json.loads(summary_path.read_text())
+    record = {
+        "weeks": weeks, "first": first, "last": last, "html": html, "warm_kernels": not fresh_kernels,
+        "order_lines": sum(1 for _ in open(data / "erp_sales_order_lines.csv", "rb")) - 1,
+        "total_seconds": round(seconds, 1),
+        "seconds_per_week": round(s["weeks_seconds"] / max(s["ran"], 1), 2),
+        "load_validate_seconds": s["load_validate_seconds"],
+        "snapshot_seconds": s["snapshot_seconds"],
+        "snapshot_link_seconds": s["snapshot_link_seconds"],
+        "aggregate_seconds": s["aggregate_seconds"],
+        "execute_seconds": s["execute_seconds"],
+        "html_seconds": s["html_seconds"],
+        "execute_seconds_per_week": round(s["execute_seconds"] / max(s["ran"], 1), 2),
+        "html_seconds_per_week": round(s["html_seconds"] / max(s["ran"], 1), 3),
+        "peak_rss_mb": round(peak1 / 2**20, 1),
+        "peak_total_rss_mb": round(peak_tot / 2**20, 1),
+        # CPU seconds of the whole process tree: on a machine shared with other work the wall time
+        # overstates the cost; CPU seconds / cores is what the backfill needs of an idle machine
+        "cpu_seconds": round(cpu, 1),
+        "cpu_seconds_per_week": round(cpu / max(s["ran"], 1), 2),
+        "cpus": os.cpu_count(),
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        "python": platform.python_version(),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "backfill_bench.json"
+    records = json.loads(path.read_text()) if path.exists() else []
+    records.append(record)
+    path.write_text(json.dumps(records, indent=2))
+    (out / "backfill_bench.md").write_text(backfill_markdown(records))
+    if not keep:
+        shutil.rmtree(outputs, ignore_errors=True)
+    return record
+
+
+def _children_cpu_seconds() -> float:
+    """User + system CPU seconds of this process's finished (and waited-for) descendants."""
+    import resource  # POSIX only; only the backfill mode needs it
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def backfill_markdown(records: list[dict]) -> str:
+    """The backfill benchmark records as a Markdown table (one row per backfill)."""
+    head = ["weeks", "HTML", "kernels", "total s", "s per week", "load+validate s (once)", "snapshot s (once)",
+            "notebook execution s (sum)", "HTML s (sum)", "CPU s per week", "peak RSS MB (largest process)",
+            "peak RSS MB (all)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in records:
+        cells = [r["weeks"], "yes" if r["html"] else "no", "kept" if r["warm_kernels"] else "new each notebook",
+                 r["total_seconds"], r["seconds_per_week"], r["load_validate_seconds"], r["snapshot_seconds"],
+                 r["execute_seconds"], r["html_seconds"], r.get("cpu_seconds_per_week", "–"), r["peak_rss_mb"],
+                 r["peak_total_rss_mb"]]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"

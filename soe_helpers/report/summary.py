@@ -1216,7 +1216,8 @@ def changes_since(
             sentence = f"{label}: unchanged at {_fmt_unit(now, unit, symbol)} since {previous_week}."
         rows.append({"section": section, "key": key, "metric": label, "unit": unit, "this_week": now,
                      "last_week": before, "change": d, "changed": changed, "sentence": sentence})
-    return pd.DataFrame(rows, columns=cols)
+    # bool even with no rows: an empty object column would make ``changes[changes["changed"]]`` pick columns
+    return pd.DataFrame(rows, columns=cols).astype({"changed": bool})
 
 
 def change_sentences(changes: pd.DataFrame | None, previous_week: str) -> list[str]:

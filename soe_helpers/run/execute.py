@@ -26,7 +26,8 @@ from pathlib import Path
 from soe_helpers.core.atomic import atomic_path, is_disk_full, write_text_atomic
 from soe_helpers.core.secrets import redact
 
-__all__ = ["execute_one", "to_html", "INLINE_BACKEND", "RUNNER_FD_ENV", "EXIT_DISK_FULL", "watch_runner", "descendant_pids"]
+__all__ = ["execute_one", "to_html", "INLINE_BACKEND", "RUNNER_FD_ENV", "EXIT_DISK_FULL", "watch_runner", "descendant_pids",
+           "serve", "KeptKernel", "FRESH_NAMESPACE"]
 
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 RUNNER_FD_ENV = "SOE_RUNNER_FD"
@@ -101,7 +102,12 @@ def watch_runner(fd: int) -> threading.Thread:
     return t
 
 
-def execute_one(spec: dict) -> dict:
+def execute_one(spec: dict, kernel: "KeptKernel | None" = None) -> dict:
+    """Execute ``spec``'s notebook with papermill (and write its HTML unless ``spec["write_html"]`` is false).
+
+    ``kernel``: a kept kernel (a backfill's warm worker) to execute on, its namespace made fresh first;
+    None starts a new kernel, as ``soe run`` does.
+    """
     import papermill as pm  # heavy: imported after the runner watchdog is in place
 
     # A cron environment may carry MPLBACKEND=Agg, which makes charts vanish from reports.
@@ -114,6 +120,8 @@ def execute_one(spec: dict) -> dict:
     t0 = time.perf_counter()
     try:
         try:
+            if kernel is not None:
+                kernel.fresh_namespace()
             pm.execute_notebook(
                 spec["input"],
                 str(partial),
@@ -124,15 +132,19 @@ def execute_one(spec: dict) -> dict:
                 log_output=spec.get("log_output", False),
                 request_save_on_cell_execute=True,
                 start_timeout=120,
+                **({"km": kernel.km} if kernel is not None else {}),
             )
         finally:
+            if kernel is not None:
+                kernel.release_clients()
             if partial.exists():
                 with atomic_path(out_nb) as tmp:
                     os.replace(partial, tmp)
         status["execute_seconds"] = round(time.perf_counter() - t0, 3)
-        t1 = time.perf_counter()
-        to_html(out_nb, Path(spec["html"]), spec.get("header"))
-        status["html_seconds"] = round(time.perf_counter() - t1, 3)
+        if spec.get("write_html", True):
+            t1 = time.perf_counter()
+            to_html(out_nb, Path(spec["html"]), spec.get("header"))
+            status["html_seconds"] = round(time.perf_counter() - t1, 3)
         status["status"] = "ok"
     except Exception as e:  # noqa: BLE001 - every failure is reported to the runner, not raised
         status["execute_seconds"] = round(time.perf_counter() - t0, 3)
@@ -153,12 +165,119 @@ def execute_one(spec: dict) -> dict:
     return status
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if os.environ.get(RUNNER_FD_ENV):
-        watch_runner(int(os.environ[RUNNER_FD_ENV]))
-    spec = json.loads(Path(argv[0]).read_text())
-    status = execute_one(spec)
+#: Run on a kept kernel before each notebook, so it starts as in a new kernel: no variable of the previous
+#: week, no open figure, matplotlib's settings as the kernel started, and the suite's own modules imported
+#: anew (their module state, e.g. the chart style applied at import, is then exactly a new kernel's).
+#: Third-party modules stay imported: that is the time saved.
+FRESH_NAMESPACE = """\
+%reset -f
+import sys as _soe_sys, gc as _soe_gc, matplotlib as _soe_mpl, matplotlib.pyplot as _soe_plt
+_soe_plt.close("all")
+if not hasattr(_soe_sys, "_soe_rc_at_start"):
+    _soe_sys._soe_rc_at_start = dict(_soe_mpl.rcParams)
+dict.update(_soe_mpl.rcParams, _soe_sys._soe_rc_at_start)
+for _soe_m in [m for m in _soe_sys.modules if m == "soe_helpers" or m.startswith("soe_helpers.")]:
+    del _soe_sys.modules[_soe_m]
+_soe_gc.collect()
+%reset -f
+"""
+
+
+class KeptKernel:
+    """One kernel kept alive across the weeks of a backfill, for one notebook.
+
+    papermill executes on it through ``km`` (nbclient then neither starts nor shuts the kernel);
+    :meth:`fresh_namespace` runs :data:`FRESH_NAMESPACE` before each notebook, and
+    :meth:`release_clients` closes the channels nbclient opened, so none pile up over 52 weeks.
+    """
+
+    def __init__(self, kernel_name: str, cwd: str | None):
+        from jupyter_client.manager import AsyncKernelManager  # heavy: only a warm worker needs it
+
+        clients = self._clients = []
+
+        class _Manager(AsyncKernelManager):
+            def client(self, **kw):
+                kc = super().client(**kw)
+                clients.append(kc)
+                return kc
+
+        self.km = _Manager(kernel_name=kernel_name)
+        self.cwd = cwd
+        self.runs = 0
+
+    def fresh_namespace(self) -> None:
+        """Make the kept kernel's namespace that of a new kernel.
+
+        The first call starts the kernel (in the notebook's folder, as papermill would) and notes its
+        matplotlib settings before any notebook can change them; later calls restore them.
+        """
+        import nbformat
+        from nbclient import NotebookClient  # heavy: only a warm worker needs it
+
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(FRESH_NAMESPACE)])
+        try:
+            NotebookClient(nb, km=self.km, timeout=120, startup_timeout=120,
+                           resources={"metadata": {"path": self.cwd}} if self.cwd else {}).execute()
+        finally:
+            self.release_clients()
+
+    def release_clients(self) -> None:
+        while self._clients:
+            kc = self._clients.pop()
+            try:
+                kc.stop_channels()
+            except Exception:  # noqa: BLE001 - a client of a dead kernel: nothing left to close
+                pass
+        self.runs += 1
+
+
+def serve(lines=None) -> int:
+    """A backfill's warm worker: execute each spec path read from stdin, one per line, on a kernel kept per notebook.
+
+    Each spec is executed as :func:`execute_one` does for ``soe run``, and its status file written the same
+    way (the runner waits for that file); this process's output goes to the spec's ``<name>.log``. An empty
+    line or end of input ends the worker, shutting its kernels down.
+    """
+    kernels: dict[str, KeptKernel] = {}
+    lines = sys.stdin if lines is None else lines
+    try:
+        for line in lines:
+            spec_path = line.strip()
+            if not spec_path:
+                break
+            spec = json.loads(Path(spec_path).read_text())
+            _log_to(Path(spec["status"]).with_name(f"{spec['name']}.log"))
+            kernel = kernels.get(spec["name"])
+            if kernel is None:
+                kernel = kernels[spec["name"]] = KeptKernel(spec["kernel"], spec.get("cwd"))
+            code = _finish(spec, execute_one(spec, kernel))
+            if code == EXIT_DISK_FULL:
+                return code
+    finally:
+        for k in kernels.values():
+            if k.km.has_kernel:
+                try:
+                    from jupyter_core.utils import run_sync  # heavy: only a warm worker needs it
+
+                    run_sync(k.km.shutdown_kernel)(now=True)
+                except Exception:  # noqa: BLE001 - the kernel is already gone
+                    pass
+    return 0
+
+
+def _log_to(path: Path) -> None:
+    """Send this process's stdout and stderr (and so its kernel's log lines) to ``path`` from now on."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def _finish(spec: dict, status: dict) -> int:
+    """Write the worker's status file; the exit code a worker of this status ends with."""
     try:
         write_text_atomic(spec["status"], json.dumps(status, indent=2))
     except OSError as e:
@@ -172,6 +291,16 @@ def main(argv: list[str] | None = None) -> int:
     if status.get("disk_full"):
         return EXIT_DISK_FULL
     return 0 if status["status"] == "ok" else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if os.environ.get(RUNNER_FD_ENV):
+        watch_runner(int(os.environ[RUNNER_FD_ENV]))
+    if argv and argv[0] == "--serve":
+        return serve()
+    spec = json.loads(Path(argv[0]).read_text())
+    return _finish(spec, execute_one(spec))
 
 
 if __name__ == "__main__":

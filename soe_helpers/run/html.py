@@ -18,6 +18,7 @@ page itself never scrolls sideways on a phone.
 """
 from __future__ import annotations
 
+import functools
 import html
 import re
 from pathlib import Path
@@ -170,12 +171,10 @@ def render_page(body: str, header: dict, footer: str = "", css_extra: str = "") 
                        footer=footer)
 
 
-def notebook_to_html(ipynb: str | Path, header: dict) -> str:
-    """HTML report of an executed notebook: input hidden, the shared header, template and footer.
-
-    ``header`` keys: title, company, week, as_of, generated, run_id (all escaped here).
-    """
-    nb = nbformat.read(str(ipynb), as_version=4)
+@functools.lru_cache(maxsize=1)
+def _exporter() -> HTMLExporter:
+    """The one exporter of this process: loading its templates costs more than a report; a warm worker
+    converts every week's notebooks with it (its preprocessors hold no state between notebooks)."""
     exporter = HTMLExporter(template_name="basic")
     exporter.exclude_input = True
     exporter.exclude_input_prompt = True
@@ -188,8 +187,17 @@ def notebook_to_html(ipynb: str | Path, header: dict) -> str:
     )
     exporter.register_preprocessor(tags, enabled=True)
     exporter.register_preprocessor(CleanOutputs(), enabled=True)
+    return exporter
+
+
+def notebook_to_html(ipynb: str | Path, header: dict) -> str:
+    """HTML report of an executed notebook: input hidden, the shared header, template and footer.
+
+    ``header`` keys: title, company, week, as_of, generated, run_id (all escaped here).
+    """
+    nb = nbformat.read(str(ipynb), as_version=4)
     title = header.get("title") or Path(ipynb).stem.replace("_", " ").capitalize()
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    body, _ = _exporter().from_notebook_node(nb, resources={"metadata": {"name": title}})
     body = body.replace('alt="No description has been provided for this image"', 'alt="Chart"')
     # cells left with no output (imports, the record cell) are empty boxes: drop them
     body = re.sub(r'<div class="cell border-box-sizing code_cell rendered[^"]*"[^>]*>\s*</div>\n?', "", body)

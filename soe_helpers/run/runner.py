@@ -26,6 +26,7 @@ keeps pointing at the last good run.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import errno
 import json
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import Callable
 
 import nbformat
+import pandas as pd
 import sqlalchemy as sa
 
 try:
@@ -68,7 +70,7 @@ from soe_helpers.store.engine import open_store
 
 __all__ = ["RunError", "RunResult", "run_week", "discover_notebooks", "notebook_parameters",
            "check_notebook_params", "validate_inputs", "WeekLock", "STANDARD_PARAMETERS", "PACKAGES",
-           "RunInterrupted", "new_run_id", "os_error_line", "disk_full_line"]
+           "RunInterrupted", "new_run_id", "os_error_line", "disk_full_line", "SharedInputs", "link_snapshot"]
 
 #: Parameters every pack notebook declares; the runner fills them.
 STANDARD_PARAMETERS = ("week", "run_dir")
@@ -108,6 +110,34 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+
+@dataclass
+class SharedInputs:
+    """Inputs validated once for several runs of the same data (a backfill, :mod:`soe_helpers.run.backfill`).
+
+    ``tables`` as :func:`validate_inputs` returns them (frames already dropped), ``as_of`` the data's as-of
+    date, ``snapshot`` a folder laid out like a run folder (``data/<table>.parquet``) holding their Parquet
+    once: each run links those files into its own ``data/`` (a copy where links are impossible), so every
+    run folder stays self-contained.
+    """
+
+    tables: dict[str, LoadedTable]
+    as_of: "dt.date"
+    snapshot: Path
+    load_validate_seconds: float = 0.0
+
+
+def link_snapshot(shared: Path, run_dir: Path, name: str) -> None:
+    """Put ``shared``'s Parquet of table ``name`` into ``run_dir``: a hard link, or a copy where none is possible."""
+    src, dest = run_folder.table_path(shared, name), run_folder.table_path(run_dir, name)
+    try:
+        os.link(src, dest)
+    except OSError:  # another file system, or links not allowed: the run folder gets its own copy
+        import shutil  # only on this fallback
+
+        with run_folder.atomic_path(dest) as tmp:
+            shutil.copyfile(src, tmp)
 
 
 # ---------------------------------------------------------------- notebooks
@@ -317,17 +347,23 @@ class DiskFull(RunError):
 
 
 def _execute(specs: list[NotebookSpec], run_dir: Path, week: str, params: Params, run_id: str, as_of,
-             progress: Callable[[str], None], total: int, done_count: list[int]) -> list[dict]:
+             progress: Callable[[str], None], total: int, done_count: list[int], launch=None,
+             html: bool = True, expected_seconds: dict[str, float] | None = None) -> list[dict]:
     """Run notebooks as worker processes, at most ``max_parallel`` at once, each with a time limit.
 
     Every worker holds the read end of one pipe whose write end only this process holds: when the
     runner dies or leaves this function (done, interrupted, failed), the pipe closes and every
     worker kills its kernel and itself (:func:`soe_helpers.run.execute.watch_runner`); the workers
     still running are also killed here, at once. A worker that reports a full disk stops the run.
+
+    ``launch(spec_path, log_path)``, when given, hands a notebook to a kept worker instead (a backfill's
+    warm kernels, :class:`soe_helpers.run.backfill.WarmWorkers`) and returns a handle that polls and is
+    killed as a worker process is; ``html=False`` writes no HTML. ``expected_seconds`` (a backfill passes
+    the previous week's) starts the longest notebooks first, so the last to finish is a short one.
     """
     max_par = params.run.max_parallel or os.cpu_count() or 1
     limit = params.run.timeout_seconds
-    pending = list(specs)
+    pending = sorted(specs, key=lambda s: -(expected_seconds or {}).get(s.name, 0.0))  # stable: else as given
     running: dict[str, tuple[subprocess.Popen, float, NotebookSpec, dict]] = {}
     statuses: list[dict] = []
     work = run_dir / ".work"
@@ -348,6 +384,7 @@ def _execute(specs: list[NotebookSpec], run_dir: Path, week: str, params: Params
                     "output": str(run_dir / f"{s.name}.ipynb"),
                     "partial": str(work / f"{s.name}.ipynb"),
                     "html": str(run_dir / f"{s.name}.html"),
+                    "write_html": html,
                     "status": str(work / f"{s.name}.status.json"),
                     "kernel": params.run.kernel,
                     "cwd": str(s.path.parent),
@@ -358,10 +395,13 @@ def _execute(specs: list[NotebookSpec], run_dir: Path, week: str, params: Params
                 }
                 spec_path = work / f"{s.name}.spec.json"
                 write_text_atomic(spec_path, json.dumps(spec))
-                with open(work / f"{s.name}.log", "w") as log:
-                    proc = subprocess.Popen([sys.executable, "-m", "soe_helpers.run.execute", str(spec_path)],
-                                            env=env, start_new_session=True, pass_fds=(lifeline_r,),
-                                            stdout=log, stderr=subprocess.STDOUT)
+                if launch is not None:
+                    proc = launch(spec_path, work / f"{s.name}.log")
+                else:
+                    with open(work / f"{s.name}.log", "w") as log:
+                        proc = subprocess.Popen([sys.executable, "-m", "soe_helpers.run.execute", str(spec_path)],
+                                                env=env, start_new_session=True, pass_fds=(lifeline_r,),
+                                                stdout=log, stderr=subprocess.STDOUT)
                 running[s.name] = (proc, time.perf_counter(), s, spec)
                 progress(f"  started  {s.name}")
             time.sleep(0.2)
@@ -387,7 +427,7 @@ def _execute(specs: list[NotebookSpec], run_dir: Path, week: str, params: Params
                 st["seconds"] = round(elapsed, 3)
                 st["stage"] = s.stage
                 st["ipynb"] = Path(spec["output"]).name if Path(spec["output"]).exists() else None
-                st["html"] = Path(spec["html"]).name if st["status"] == "ok" else None
+                st["html"] = Path(spec["html"]).name if st["status"] == "ok" and html else None
                 statuses.append(st)
                 done_count[0] += 1
                 mark = "ok" if st["status"] == "ok" else "FAILED"
@@ -577,8 +617,16 @@ def run_week(
     progress: Callable[[str], None] = lambda m: print(m, flush=True),
     argv: list[str] | None = None,
     build_email: Callable[..., dict] | None = None,
+    inputs: SharedInputs | None = None,
+    launch=None,
+    html: bool = True,
+    expected_seconds: dict[str, float] | None = None,
 ) -> RunResult:
     """Run the weekly pack for one ISO week. See the module docstring.
+
+    A backfill (:mod:`soe_helpers.run.backfill`) passes ``inputs`` it validated once for every week,
+    ``launch`` to execute on its warm kernels, ``html=False`` for ``--no-html``, and ``expected_seconds``
+    per notebook (the previous week's) to start the longest first.
 
     Raises:
         RunError / ParamsError / DataError before anything runs when params, notebook
@@ -595,9 +643,14 @@ def run_week(
     timings["params_seconds"] = round(time.perf_counter() - t_start, 3)
 
     t0 = time.perf_counter()
-    progress(f"Validating inputs in {params.data_dir()} ...")
-    tables, as_of = validate_inputs(params, [s.name for s in specs] if only else None)
-    timings["load_validate_seconds"] = round(time.perf_counter() - t0, 3)
+    if inputs is None:
+        progress(f"Validating inputs in {params.data_dir()} ...")
+        tables, as_of = validate_inputs(params, [s.name for s in specs] if only else None)
+        timings["load_validate_seconds"] = round(time.perf_counter() - t0, 3)
+    else:  # validated once for the whole backfill
+        tables, as_of = inputs.tables, inputs.as_of
+        timings["load_validate_seconds"] = inputs.load_validate_seconds
+        timings["inputs_shared"] = True
     week = _resolve_week(week, as_of)
     cal = FiscalCalendar.from_params(params.calendar)
     progress(f"Inputs valid: {sum(lt.rows for lt in tables.values()):,} rows in {len(tables)} tables "
@@ -630,9 +683,19 @@ def run_week(
         t0 = time.perf_counter()
         data_out = run_folder.data_dir(run_dir)
         data_out.mkdir()
+        week_tables = dict(tables)
         if "forecasts" in tables:  # this week's snapshot kept; the reports read it with the ones kept before
-            _forecasts_with_history(store, tables["forecasts"], week, as_of, run_id, progress)
-        for name, lt in tables.items():
+            fc = dataclasses.replace(tables["forecasts"])  # a week's own: a backfill's shared inputs stay as loaded
+            if fc.frame is None and inputs is not None:  # a backfill dropped the frames after its shared snapshot
+                fc.frame = pd.read_parquet(run_folder.table_path(inputs.snapshot, "forecasts"))
+            _forecasts_with_history(store, fc, week, as_of, run_id, progress)
+            week_tables["forecasts"] = fc
+            if inputs is None:
+                tables["forecasts"].frame = None  # the week's copy is written below; the loaded one is not needed
+        for name, lt in week_tables.items():
+            if inputs is not None and name != "forecasts":  # forecasts: this week's union with the store's history
+                link_snapshot(inputs.snapshot, run_dir, name)
+                continue
             with run_folder.atomic_path(run_folder.table_path(run_dir, name)) as tmp:
                 lt.frame.to_parquet(tmp, index=False)
             lt.frame = None  # notebooks read the Parquet; the runner need not hold millions of rows meanwhile
@@ -670,7 +733,8 @@ def run_week(
         done = [0]
         for stage in sorted({s.stage for s in runnable}):
             stage_specs = [s for s in runnable if s.stage == stage]
-            statuses += _execute(stage_specs, run_dir, week, params, run_id, as_of, progress, len(runnable), done)
+            statuses += _execute(stage_specs, run_dir, week, params, run_id, as_of, progress, len(runnable), done,
+                                 launch, html, expected_seconds)
 
         figures = {}
         for p in sorted((run_dir / run_folder.RESULTS_DIRNAME).glob("*.json")):
