@@ -265,8 +265,11 @@ def test_the_email_of_a_run_with_a_report_not_run_by_design_goes_to_leadership(t
     assert "Cash impact: not run — needs cash, bills." in text
     assert "Cash impact: not run — needs cash, bills" in text.split("REPORTS")[1]
     assert "not run — needs cash, bills" in html and "cash_impact.html" not in html
-    names = [part.get_filename() for part in msg.iter_attachments()]
-    assert "cash_impact.html" not in names and "demand_reconciliation.html" in names
+    parts = list(msg.iter_attachments())   # the weekly pack bundle: a section per report that ran
+    assert [part.get_filename() for part in parts] == ["weekly_pack_2026-W47.html"]
+    bundle = parts[0].get_content()
+    assert '<section class="soe-part" id="demand_reconciliation">' in bundle
+    assert 'id="cash_impact"' not in bundle
 
 
 def test_the_history_page_does_not_link_a_report_not_run(tmp_path):

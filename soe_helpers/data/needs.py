@@ -85,7 +85,9 @@ NEEDS: dict[str, ReportNeeds] = {n.notebook: n for n in [
          ("crm_bookings", "CRM bookings tied out to ERP orders"),
          ("mrp_inventory", "MRP on-hand units tied out to ERP inventory"),
          ("gl_balances", "GL receivables, payables and inventory tied out to the detail"))),
-    ReportNeeds("action_tracker", "Action tracker", results_of=_STAGE1),
+    ReportNeeds("action_tracker", "Action tracker", (),
+                (("customers", "customer names beside their ids"), ("suppliers", "supplier names beside their ids")),
+                results_of=_STAGE1),
     ReportNeeds("executive_summary", "Executive summary", results_of=(*_STAGE1, "action_tracker")),
 ]}
 
