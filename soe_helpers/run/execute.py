@@ -10,6 +10,10 @@ runner goes (killed, interrupted, crashed), the pipe reads end-of-file and the w
 its kernel and itself before it can publish a report or record a figure of a run that
 did not finish. Every file the worker writes is written atomically; on a full disk it exits
 with :data:`EXIT_DISK_FULL` after reporting, if it still can, which file it could not write.
+
+``python -m soe_helpers.run.execute --serve`` is a backfill's warm worker (:func:`serve`): it reads one
+spec path per line and executes each on a kernel it keeps per notebook (:class:`KeptKernel`), writing
+the same status file; the same pipe ties it to the backfill that started it.
 """
 from __future__ import annotations
 
