@@ -10,6 +10,10 @@ runner goes (killed, interrupted, crashed), the pipe reads end-of-file and the w
 its kernel and itself before it can publish a report or record a figure of a run that
 did not finish. Every file the worker writes is written atomically; on a full disk it exits
 with :data:`EXIT_DISK_FULL` after reporting, if it still can, which file it could not write.
+
+``python -m soe_helpers.run.execute --serve`` is a backfill's warm worker (:func:`serve`): it reads one
+spec path per line and executes each on a kernel it keeps per notebook (:class:`KeptKernel`), writing
+the same status file; the same pipe ties it to the backfill that started it.
 """
 from __future__ import annotations
 
@@ -121,7 +125,7 @@ def execute_one(spec: dict, kernel: "KeptKernel | None" = None) -> dict:
     try:
         try:
             if kernel is not None:
-                kernel.fresh_namespace()
+                kernel.ensure_fresh()
             pm.execute_notebook(
                 spec["input"],
                 str(partial),
@@ -165,20 +169,19 @@ def execute_one(spec: dict, kernel: "KeptKernel | None" = None) -> dict:
     return status
 
 
-#: Run on a kept kernel before each notebook, so it starts as in a new kernel: no variable of the previous
-#: week, no open figure, matplotlib's settings as the kernel started, and the suite's own modules imported
-#: anew (their module state, e.g. the chart style applied at import, is then exactly a new kernel's).
-#: Third-party modules stay imported: that is the time saved.
+#: Run on a kept kernel between notebooks, so the next starts as in a new kernel: no variable of the
+#: previous week, no open figure, matplotlib's settings as the kernel started, and the suite's own modules
+#: imported anew (their module state, e.g. the chart style applied at import, is then exactly a new
+#: kernel's). Third-party modules stay imported: that is the time saved. ``%reset -f`` (last) clears the
+#: namespace, these lines' own names included, and collects the garbage.
 FRESH_NAMESPACE = """\
-%reset -f
-import sys as _soe_sys, gc as _soe_gc, matplotlib as _soe_mpl, matplotlib.pyplot as _soe_plt
+import sys as _soe_sys, matplotlib as _soe_mpl, matplotlib.pyplot as _soe_plt
 _soe_plt.close("all")
 if not hasattr(_soe_sys, "_soe_rc_at_start"):
     _soe_sys._soe_rc_at_start = dict(_soe_mpl.rcParams)
 dict.update(_soe_mpl.rcParams, _soe_sys._soe_rc_at_start)
 for _soe_m in [m for m in _soe_sys.modules if m == "soe_helpers" or m.startswith("soe_helpers.")]:
     del _soe_sys.modules[_soe_m]
-_soe_gc.collect()
 %reset -f
 """
 
@@ -187,7 +190,8 @@ class KeptKernel:
     """One kernel kept alive across the weeks of a backfill, for one notebook.
 
     papermill executes on it through ``km`` (nbclient then neither starts nor shuts the kernel);
-    :meth:`fresh_namespace` runs :data:`FRESH_NAMESPACE` before each notebook, and
+    :meth:`fresh_namespace` runs :data:`FRESH_NAMESPACE` (:meth:`ensure_fresh` before each notebook,
+    unless the worker already did it right after the previous one, while no report waited for it), and
     :meth:`release_clients` closes the channels nbclient opened, so none pile up over 52 weeks.
     """
 
@@ -205,6 +209,7 @@ class KeptKernel:
         self.km = _Manager(kernel_name=kernel_name)
         self.cwd = cwd
         self.runs = 0
+        self.fresh = False  # no kernel yet: the first fresh_namespace starts it
 
     def fresh_namespace(self) -> None:
         """Make the kept kernel's namespace that of a new kernel.
@@ -219,8 +224,15 @@ class KeptKernel:
         try:
             NotebookClient(nb, km=self.km, timeout=120, startup_timeout=120,
                            resources={"metadata": {"path": self.cwd}} if self.cwd else {}).execute()
+            self.fresh = True
         finally:
             self.release_clients()
+
+    def ensure_fresh(self) -> None:
+        """Before a notebook: :meth:`fresh_namespace` unless nothing ran on the kernel since the last one."""
+        if not self.fresh:
+            self.fresh_namespace()
+        self.fresh = False  # the notebook about to run makes it used
 
     def release_clients(self) -> None:
         while self._clients:
@@ -254,6 +266,10 @@ def serve(lines=None) -> int:
             code = _finish(spec, execute_one(spec, kernel))
             if code == EXIT_DISK_FULL:
                 return code
+            try:  # the runner has the status already: the reset for next week costs no report any waiting
+                kernel.fresh_namespace()
+            except Exception:  # noqa: BLE001 - tried again (and reported) before the next notebook
+                kernel.fresh = False
     finally:
         for k in kernels.values():
             if k.km.has_kernel:
