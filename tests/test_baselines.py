@@ -144,5 +144,9 @@ def test_ets_has_no_leakage_and_handles_new_items():
     later = m[~upto & (m["sku"] == "A")]
     assert (later["forecast"] != later["forecast_2"]).all()     # ... and later ones do use the new weeks
     assert res.method_counts() == {"ets_simple": 1, "naive_fallback": 1}
+    # the form chosen at A's first calibration is kept at the later ones (parameters re-estimated)
+    a_fits = res.fits[res.fits["sku"] == "A"]
+    assert len(a_fits) == 2 and set(a_fits["method"]) == {"ets_simple"}
+    assert "AICc simple" in a_fits["note"].iloc[0] and "damped" not in a_fits["note"].iloc[1]
     with pytest.raises(ValueError, match="refit_every"):
         bl.ets(p, origins, [1], refit_every=0)

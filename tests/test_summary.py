@@ -227,10 +227,11 @@ def test_data_accuracy_lights(score, light):
     # the example is the largest dollar difference; the tie-outs' sum is on one stated basis (gross)
     three = {"score": score, "target": 0.95, "tie_out_gross": 48_900.0, "failed_checks": [
         {"check_id": "tie_out:crm", "sentence": "CRM differs by $21K gross.", "dollars_at_stake": 21_000.0},
-        {"check_id": "tie_out:gl_ar", "sentence": "GL receivables differ by -$27,350.00.", "dollars_at_stake": 27_350.0},
+        {"check_id": "tie_out:gl_ar", "sentence": "GL receivables differ by -$27,350.00.", "dollars_at_stake": 27_350.0,
+         "name": "GL receivables tie to the invoices", "source": "GL vs ERP"},
         {"check_id": "fresh:mrp", "sentence": "MRP is 9 days old."}]}
     assert row(items_for({"data_accuracy": three}), "Data accuracy")["sentence"].endswith(
-        "3 checks failed; tie-outs off by $49K gross; largest: GL receivables differ by -$27,350.00.")
+        "3 checks failed; tie-outs off by $49K gross; largest: GL vs ERP, $27K off (GL receivables tie to the invoices).")
 
 
 # ---------------------------------------------------------------- never stale, never partial

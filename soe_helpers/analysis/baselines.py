@@ -19,7 +19,9 @@ row with the S&OP snapshot made at the same origin (forecast value added, FVA).
      trend and additive seasonality (``ets_seasonal``);
   2. each candidate is fitted by least squares and the one with the lowest corrected Akaike
      information criterion (AICc, which charges every smoothing parameter and initial state,
-     so a short trendless series gets simple smoothing) is kept; a tie goes to the simpler form;
+     so a short trendless series gets simple smoothing) is kept; a tie goes to the simpler form.
+     The form is chosen at a series' first calibration and kept at the later ones (only its
+     parameters are re-estimated), so no choice uses demand after the origins it serves;
   3. with fewer weeks, or when every fit raises or gives non-finite parameters or forecasts:
      the naive forecast (``naive_fallback``); before the first demand: 0 (``no_demand_yet``).
 
@@ -199,11 +201,13 @@ def _fit_form(y: np.ndarray, form: str, season: int) -> tuple[dict, float]:
     return spec, aicc
 
 
-def fit_series(y: np.ndarray, season: int = 52, min_weeks: int = 16) -> dict:
+def fit_series(y: np.ndarray, season: int = 52, min_weeks: int = 16, forms: Iterable[str] | None = None) -> dict:
     """Fit one series by the rule of the module docstring (the form with the lowest AICc).
 
     Args:
         y: weekly demand from the series' first week with demand up to the calibration origin.
+        forms: the candidate forms (default: every form of :data:`FORMS` the history allows); :func:`ets`
+            passes the form chosen at the series' first calibration.
     Returns:
         A spec dict: method (the form kept), weeks, converged, aicc, note (the candidates' AICc
         and any failed fit) and, for ETS methods, the fitted smoothing parameters (alpha,
@@ -216,7 +220,8 @@ def fit_series(y: np.ndarray, season: int = 52, min_weeks: int = 16) -> dict:
     if n < min_weeks:
         return {"method": "naive_fallback", "weeks": n, "converged": True,
                 "note": f"{n} weeks of history (< {min_weeks})"}
-    forms = [f for f in FORMS if not FORMS[f][2] or n >= 2 * season]
+    allowed = [f for f in FORMS if not FORMS[f][2] or n >= 2 * season]
+    forms = [f for f in (forms or allowed) if f in allowed] or allowed
     fitted, notes = [], []
     for form in forms:
         try:
@@ -302,12 +307,14 @@ def ets(panel: pd.DataFrame, origins: Iterable[str], lags: Iterable[int], season
             series = y[:, j]
             nz = np.flatnonzero(series != 0)
             start = int(nz[0]) if nz.size else len(series)
+            chosen = None  # the form chosen at the first calibration with enough history, kept after it
             for b, c in enumerate(calib):
                 rows = np.flatnonzero(block == b)
                 if rows.size == 0:
                     continue
                 if c >= start:
-                    spec = fit_series(series[start: c + 1], season, min_weeks)
+                    spec = fit_series(series[start: c + 1], season, min_weeks, [chosen] if chosen else None)
+                    chosen = chosen or (spec["method"] if spec["method"] in FORMS else None)
                 else:  # demand starts after this calibration week: nothing to fit yet
                     spec = {"method": "naive_fallback", "weeks": 0, "converged": True,
                             "note": "first demand after the calibration week"}

@@ -134,7 +134,11 @@ def sql_table(name: str, metadata: sa.MetaData, frame: pd.DataFrame | None = Non
     ts: TableSchema = SCHEMAS[name]
     erp = erp_table_for(name)
     types = {"str": sa.Text, "int": sa.Integer, "terms": sa.Integer, "float": sa.Double, "date": sa.Date, "bool": sa.Boolean,
-             "week": lambda: sa.String(8)}
+             "week": lambda: sa.String(8), "month": lambda: sa.String(10), "quarter": lambda: sa.String(12),
+             "period": lambda: sa.String(12)}
+    # the key: the plan's is its own grain (the key columns the frame fills); other tables' keys are whole
+    key = [k for k in ts.key if (k in frame.columns and frame[k].notna().any() if frame is not None
+                                 else ts.column(k).required)]
     cols = []
     for c in ts.columns:
         if frame is not None and c.name not in frame.columns:
@@ -144,8 +148,8 @@ def sql_table(name: str, metadata: sa.MetaData, frame: pd.DataFrame | None = Non
             typ = sa.Numeric(18, 2) if scale == 2 else sa.Numeric(24, 6)
         else:
             typ = types[c.kind]()
-        cols.append(sa.Column(erp.column(c.name), typ, nullable=c.nullable and c.name not in ts.key))
-    cols.append(sa.PrimaryKeyConstraint(*[erp.column(k) for k in ts.key], name=f"{erp.name}_pkey"))
+        cols.append(sa.Column(erp.column(c.name), typ, nullable=c.nullable and c.name not in key))
+    cols.append(sa.PrimaryKeyConstraint(*[erp.column(k) for k in key], name=f"{erp.name}_pkey"))
     return sa.Table(erp.name, metadata, *cols, schema=schema,
                     comment=f"demo ERP table for the canonical '{name}' table of the S&OE pack")
 

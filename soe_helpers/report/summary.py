@@ -648,7 +648,11 @@ def _accuracy_items(ref, r: records.DataAccuracyRecord, *, week, materiality, ru
         # the example is the largest dollar difference, not the first check listed
         first = r.largest_difference or next(
             iter(sorted((f for f in failed if f.sentence), key=lambda f: -(_num(f.dollars_at_stake) or 0))), None)
-        if first and first.sentence:
+        dollars = _num(first.dollars_at_stake) if first else None
+        if first and dollars and (first.name or first.source):  # money rounded for reading: exact in the report
+            s += (f"; largest: {first.source or first.name}, {fmt_money(dollars, symbol)} off"
+                  + (f" ({first.name})" if first.name and first.source else ""))
+        elif first and first.sentence:
             s += f"; largest: {str(first.sentence).rstrip('.')}"
     return [_item(ref, "Data accuracy", light, s + ".", link)]
 
