@@ -13,7 +13,7 @@ report: setup demo
 	$(BIN)/soe run $(ARGS)
 
 test: setup
-	$(BIN)/python -m pytest -n auto $(ARGS)
+	$(BIN)/python -m pytest -n auto --dist worksteal $(ARGS)
 
 setup: $(STAMP)
 
