@@ -61,7 +61,7 @@ def test_ids_round_trip():
 def test_week_and_quarter_rows_of_one_variance_are_one_issue():
     reg = _register([
         _variance("Controllers", -60000, "week"), _variance("Controllers", -250000, "qtd"),
-        _variance("Controllers", -160000, "qtd", basis="the lag-1 forecast"),
+        _variance("Controllers", -160000, "qtd", basis="the forecast made a week before"),
         _variance("EMEA", -90000, "qtd", level="region", region="EMEA"),
         _variance("CTL-2001", -70000, "qtd", level="sku", line="Controllers"),
         _variance("Sensors", 40000, "qtd"),                                # below the $50K threshold
@@ -561,7 +561,7 @@ def test_severity_and_due_dates_follow_the_stated_rule():
 def test_an_opportunity_is_never_escalated_whatever_its_dollars(store):
     s = _settings()
     assert A.escalation_level(900000, 5, 3, s.escalation, s.levels, opportunity=True) == "Owner"
-    props = _proposals([_variance("Controllers", 600000, basis="the lag-1 forecast"),
+    props = _proposals([_variance("Controllers", 600000, basis="the forecast made a week before"),
                         _variance("Sensors", -600000)])
     T.sync_week(store, props, "2026-W47", s, run_id="r1", now=NOW)
     a = _acts(store)

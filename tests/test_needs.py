@@ -420,7 +420,7 @@ def test_without_forecasts_orders_are_not_compared_with_a_zero_forecast(demo_dir
                                    empty_table("forecasts"), DEMO_WEEK, FiscalCalendar.from_params(p.calendar),
                                    p.materiality, "$", orders=t["orders"], shipments=t["shipments"])
     assert all(df.empty for dims in (rec.week_vs_forecast, rec.qtd_vs_forecast) for df in dims.values())
-    assert not (rec.register["basis"] == "the lag-1 forecast").any() and len(rec.register)
+    assert not (rec.register["basis"] == "the forecast made a week before").any() and len(rec.register)
     assert "No forecast snapshots were provided: orders are not compared with a forecast." in rec.notes
 
 

@@ -148,7 +148,7 @@ def test_the_landing_without_a_forecast_uses_the_run_rate_of_bookings_and_the_fi
     assert land["unbooked_in_quarter"] == pytest.approx(unbooked)
     assert land["landing"] == pytest.approx(2100.0 + 100.0 + unbooked)
     assert any("No demand forecast was given" in n and "13 weeks" in n for n in rec.notes)
-    assert rec.week_vs_forecast == {} and rec.register["basis"].ne("the lag-1 forecast").all()
+    assert rec.week_vs_forecast == {} and rec.register["basis"].ne("the forecast made a week before").all()
     by_line = rec.landing_by_line.set_index("product_line")
     assert by_line.loc["L2", "plan_quarter"] == pytest.approx(4600.0)
 

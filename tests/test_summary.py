@@ -23,7 +23,7 @@ DEMAND = {"week": WEEK, "quarter": "2026-Q4", "plan_quarter": 10_000_000.0, "act
               {"period": "qtd", "level": "product_line", "key": "Controllers", "variance": -248_000.0,
                "sentence": "Controllers is $248K (14.0%) behind plan quarter-to-date."},
               {"period": "qtd", "level": "sku", "key": "PWR-5004", "variance": 502_000.0,
-               "sentence": "PWR-5004 is $502K ahead of the lag-1 forecast."},
+               "sentence": "PWR-5004 is $502K ahead of the forecast made a week before."},
           ]}
 CASH = {"lowest_cash": 1_234_567.0, "lowest_week": "2027-W05", "min_cash": 1_000_000.0,
         "baseline_week13_closing": 2_100_000.0,

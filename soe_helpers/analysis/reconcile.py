@@ -548,7 +548,7 @@ def _fill_line(df: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
     return out[["sku", "product_line"] + [c for c in out.columns if c not in ("sku", "product_line")]]
 
 
-_BASIS = {"plan": "plan", "run_rate": "its run-rate", "forecast": "the lag-1 forecast"}
+_BASIS = {"plan": "plan", "run_rate": "its run-rate", "forecast": "the forecast made a week before"}
 
 
 def variance_register(vs_plan: dict, vs_fc: dict, materiality, week: str, symbol: str) -> pd.DataFrame:
