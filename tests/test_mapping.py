@@ -115,3 +115,13 @@ def test_init_says_how_to_give_a_missing_column_one_value(tmp_path):
     frame, problems = coerce_table(read_source("customers", src, tmp_path), SCHEMAS["customers"], src, params.company)
     assert problems == []
     assert frame["region"].tolist() == ["US"] and frame["payment_terms_days"].tolist() == [30]
+
+
+def test_a_title_row_above_an_excel_header_is_passed_over():
+    from soe_helpers.data.mapping import _header_row
+
+    rows = [["Harbor Valve Co. budget by month (USD)", "", ""], ["", "", ""], ["Month", "Product Line", "Revenue"],
+            ["2026-07", "Valves", 1000.0]]
+    assert _header_row(rows) == ["Month", "Product Line", "Revenue"]
+    assert _header_row([["Sku", "Qty"], ["A", 1]]) == ["Sku", "Qty"]
+    assert _header_row([["Only"]]) == ["Only"] and _header_row([]) == []

@@ -220,3 +220,32 @@ def test_the_reports_run_true_and_sensible_on_the_thin_company(thin_run, nb):
     else:
         assert "Working capital is not measured: it needs invoices, inventory and bills." in text
         assert "Receivables are not measured" in text
+
+
+def test_soe_init_writes_the_file_validate_and_run_use(thin, pack_env, tmp_path):
+    """The issue's path for a new company: ``soe init`` on the export folder proposes every table (the Excel
+    plan below its title row, the orders' "Ln" and ship columns), says which reports will run, and the file it
+    wrote (with the July fiscal year set) is what ``soe validate`` and ``soe run`` use."""
+    _, data = thin
+    out_yaml = tmp_path / "company.yaml"
+    env = {**pack_env, "SOE_OUTPUTS": str(tmp_path / "outputs")}
+    i = soe("init", "--data-dir", str(data), "--out", str(out_yaml), env=env)
+    assert i.returncode == 0, i.stdout + i.stderr
+    assert "budget.xlsx -> plan: 3 column(s) mapped" in i.stdout and "missing required" not in i.stdout
+    assert "shipments: read from the orders' ship date and shipped quantity" in i.stdout
+    assert "Reports that will run: Demand reconciliation, Execution KPIs, Action tracker, Executive summary" in i.stdout
+    assert "not run: Forecast feedback (needs forecasts)" in i.stdout
+    text = out_yaml.read_text()
+    assert 'month: "Month"' in text and 'line: "Ln"' in text and 'shipped_quantity: "Qty Shipped"' in text
+    assert "Kestrel" not in text and "@" not in text  # no demo name, owner or recipient
+    out_yaml.write_text(text.replace("  year_start_month: 1 ", "  year_start_month: 7 "))
+    v = soe("validate", "--params", str(out_yaml), "--data-dir", str(data), env=env)
+    assert v.returncode == 0 and "Not run: forecast_feedback — needs forecasts." in v.stdout, v.stdout + v.stderr
+    r = soe("run", "--params", str(out_yaml), "--data-dir", str(data), "--week", WEEK, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    manifest = sorted((tmp_path / "outputs").glob(f"**/{WEEK}/*/manifest.json"))[-1]
+    status = {n["name"]: n["status"] for n in json.loads(manifest.read_text())["notebooks"]}
+    assert status["demand_reconciliation"] == "ok" and status["execution_kpis"] == "ok"
+    assert status["cash_impact"] == "not run"
+    rec = json.loads((manifest.parent / "results" / "demand_reconciliation.json").read_text())
+    assert rec["quarter"] == "2027-Q2"  # the July fiscal year: W47 of 2026 is in its second quarter

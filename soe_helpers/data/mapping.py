@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from soe_helpers.data.schemas import SCHEMAS
-from soe_helpers.data.needs import turns_on_text
+from soe_helpers.data.needs import NEEDS, plan_reports, turns_on_text
 
 __all__ = ["SYNONYMS", "ColumnMatch", "FileProposal", "norm", "read_headers", "match_columns", "propose_table",
            "propose_folder", "EXPORT_SUFFIXES"]
@@ -61,7 +61,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
                  "num", "order reference", "so", "so no", "sales order number", "invoice number",
                  "sales order id", "document no", "doc no", "sales id", "transaction number", "ref number",
                  "order ref"),
-    "line": ("line", "line no", "line number", "linenum", "line id", "item line", "seq",
+    "line": ("line", "ln", "line no", "line number", "linenum", "line id", "item line", "seq",
              "line item", "line #", "line nbr", "position"),
     "order_date": ("date", "order date", "document date", "docdate", "transaction date", "created", "txn date",
                    "order created",
@@ -102,7 +102,12 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "snapshot_week": ("snapshot week", "forecast week", "version week", "as of week"),
     "target_week": ("target week", "week", "period", "demand week"),
     "week": ("week", "period", "plan week", "fiscal week"),
-    "revenue": ("plan revenue", "revenue", "sales", "net sales", "amount", "budget"),
+    "revenue": ("plan revenue", "revenue", "sales", "net sales", "amount", "budget", "budget revenue",
+                "budgeted revenue", "planned revenue", "revenue budget", "sales budget", "budget sales"),
+    "month": ("month", "period", "fiscal month", "budget month", "plan month"),
+    "quarter": ("quarter", "fiscal quarter", "qtr"),
+    "shipped_quantity": ("qty shipped", "quantity shipped", "shipped qty", "shipped quantity", "delivered qty",
+                         "quantity delivered"),
     "units": ("plan units", "units", "quantity", "qty"),
     "cogs": ("plan cogs", "cogs", "cost of sales", "cost of goods sold"),
     "po_id": ("po number", "po", "purchase order", "po no", "document number", "docnum",
@@ -197,9 +202,9 @@ def read_headers(path: Path) -> dict[str | None, list[str]]:
         wb = CalamineWorkbook.from_path(str(path))
         out = {}
         for name in wb.sheet_names:
-            rows = wb.get_sheet_by_name(name).to_python(nrows=1)
+            rows = wb.get_sheet_by_name(name).to_python(nrows=10)
             if rows:
-                out[name] = [str(x).strip() for x in rows[0] if str(x).strip()]
+                out[name] = _header_row(rows)
         return out
     raw = path.read_bytes()[:65536]
     for enc in ("utf-8-sig", "cp1252"):
@@ -215,6 +220,18 @@ def read_headers(path: Path) -> dict[str | None, list[str]]:
     except csv.Error:
         delim = ","
     return {None: [h.strip() for h in next(csv.reader([first], delimiter=delim), []) if h.strip()]}
+
+
+def _header_row(rows: list[list]) -> list[str]:
+    """The header among a sheet's first rows: a title row above it ("Budget by month (USD)") has one filled
+    cell, the header the most; the first row holding at least half the widest row's cells is taken (the
+    loader finds the same row by the mapped headers)."""
+    cells = [[str(x).strip() for x in r if str(x).strip()] for r in rows]
+    widest = max((len(c) for c in cells), default=0)
+    for c in cells:
+        if c and len(c) * 2 >= widest and (len(c) > 1 or widest == 1):
+            return c
+    return cells[0] if cells else []
 
 
 def _candidates(table: str, column: str) -> list[str]:
@@ -356,6 +373,14 @@ def init_report(proposals: list[FileProposal]) -> list[str]:
                    + (f"; missing required: {', '.join(fp.missing)}" if fp.missing else ""))
     have = {fp.table for fp in proposals if fp.table}
     out.append("Tables found: " + (", ".join(t for t in SCHEMAS if t in have) or "none"))
+    orders = next((fp for fp in proposals if fp.table == "orders"), None)
+    if "shipments" not in have and orders and "ship_date" in {m.column for m in orders.matches}:
+        have.add("shipments")  # data.completion reads shipped lines from the orders' own ship columns
+        out.append("  shipments: read from the orders' ship date and shipped quantity (no shipments file)")
+    to_run, not_run = plan_reports(list(NEEDS), have)
+    out.append("Reports that will run: " + ", ".join(NEEDS[n].title for n in to_run))
+    for n, why in not_run.items():
+        out.append(f"  not run: {NEEDS[n].title} ({why})")
     for t, what in TURNS_ON.items():
         if t not in have and SCHEMAS[t].required:
             out.append(f"  {t} not found: it is required (every company starts with orders, products, customers)")
