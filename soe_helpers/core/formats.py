@@ -27,15 +27,21 @@ def fmt_money(x, symbol: str, exact: bool = False) -> str:
     a = abs(x)
     if exact:
         return f"{sign}{symbol}{a:,.2f}"
-    if a >= 1e9:
-        return f"{sign}{symbol}{a / 1e9:.2f}B"
-    if a >= 1e6:
-        return f"{sign}{symbol}{a / 1e6:.2f}M"
-    if a >= 1e4:
-        return f"{sign}{symbol}{a / 1e3:.0f}K"
-    if a >= 1e3:
-        return f"{sign}{symbol}{a / 1e3:.1f}K"
-    return f"{sign}{symbol}{a:.0f}"
+    return _scaled(a, sign, symbol, _READING_STEPS)
+
+
+#: (from, divisor, decimals, suffix), largest first: money rounded for reading
+_READING_STEPS = ((1e9, 1e9, 2, "B"), (1e6, 1e6, 2, "M"), (1e4, 1e3, 0, "K"), (1e3, 1e3, 1, "K"), (0, 1, 0, ""))
+#: ... and for a subject line: one decimal of millions, hundreds of thousands as $0.48M
+_HEADLINE_STEPS = ((1e9, 1e9, 1, "B"), (1e6, 1e6, 1, "M"), (1e5, 1e6, 2, "M"))
+
+
+def _scaled(a: float, sign: str, symbol: str, steps) -> str | None:
+    """``a`` (unsigned) at the first step it reaches; None below them all."""
+    for start, div, decimals, suffix in steps:
+        if a >= start:
+            return f"{sign}{symbol}{a / div:.{decimals}f}{suffix}"
+    return None
 
 
 def fmt_pct(x, signed: bool = False, digits: int = 1) -> str:
@@ -61,14 +67,7 @@ def fmt_money_headline(x, symbol: str) -> str:
         return "–"
     if math.isnan(v):
         return "–"
-    a, sign = abs(v), "-" if v < 0 else ""
-    if a >= 1e9:
-        return f"{sign}{symbol}{a / 1e9:.1f}B"
-    if a >= 1e6:
-        return f"{sign}{symbol}{a / 1e6:.1f}M"
-    if a >= 1e5:
-        return f"{sign}{symbol}{a / 1e6:.2f}M"
-    return fmt_money(v, symbol)
+    return _scaled(abs(v), "-" if v < 0 else "", symbol, _HEADLINE_STEPS) or fmt_money(v, symbol)
 
 
 def fmt_money_pair(a, b, symbol: str) -> tuple[str, str]:
