@@ -30,8 +30,9 @@ from soe_helpers.analysis.cash_events import (EVENT_COLUMNS, Event, Impact, appl
                           detect_demand_spikes, detect_orders_at_risk, detect_production_delays, group_small_lines,
                           detect_supplier_delays, event_sentence, measure_events, measure_many, pnl_window,
                           scenario_sentence, slice_projection, without_events)
-from soe_helpers.analysis.cash_forecast import (Assumptions, CashInputs, Projection, build_inputs, cash_summary, project, weekly_cash,
-                            working_capital)
+from soe_helpers.analysis.cash_forecast import (OPTIONAL_TABLES, REQUIRED_TABLES, Assumptions, CashInputs, Projection,
+                                                build_inputs, cash_summary, fill_absent, project, weekly_cash,
+                                                working_capital)
 from soe_helpers.core.formats import fmt_money, fmt_pct
 from soe_helpers.analysis.materiality import is_material
 
@@ -134,7 +135,9 @@ def cash_week(tables: dict[str, pd.DataFrame], week: str, params, cal: FiscalCal
     """Run the whole cash impact analysis for ``week``.
 
     Args:
-        tables: the canonical tables (see :func:`soe_helpers.analysis.cash_forecast.build_inputs`).
+        tables: the canonical tables: :data:`REQUIRED_TABLES`, and any of :data:`OPTIONAL_TABLES` the company has
+            (None = not given: its part of the forecast is empty, the notes say what it leaves out, and a scenario
+            that needs it is skipped with a note; see :func:`soe_helpers.analysis.cash_forecast.build_inputs`).
         week: the run week; the forecast covers the ``params.cash.horizon_weeks`` weeks after it.
         params: the validated :class:`soe_helpers.core.params.Params` (uses ``cash`` and ``materiality``).
         cal: the fiscal calendar.
@@ -148,21 +151,25 @@ def cash_week(tables: dict[str, pd.DataFrame], week: str, params, cal: FiscalCal
     cp = params.cash
     a = Assumptions.from_params(cp)
     sym = params.company.currency_symbol
+    tables, absent = fill_absent(tables)
     if tables.get("plan") is not None:  # the plan at its own grain (months, quarters) filled to weeks once
         tables = {**tables, "plan": PG.weekly_plan(tables["plan"], cal, tables["products"], tables.get("customers"))}
-    raw = build_inputs(tables, week, a, as_of=as_of)
+    raw = build_inputs(tables, week, a, as_of=as_of, absent=absent)
     quarter, _q0, _q1, q_weeks = pnl_window(cal, raw.weeks[0])
     known = {"supplier_id": set(tables["suppliers"]["supplier_id"]), "po_id": set(tables["purchase_orders"]["po_id"]),
              "sku": set(tables["products"]["sku"]), "product_line": set(tables["products"]["product_line"]),
              "order_id": set(tables["orders"]["order_id"])}
+    if "suppliers" in absent:  # the ids the bills and purchase orders name are all the suppliers known
+        known.pop("supplier_id")
     min_value = cp.spike_min_value if cp.spike_min_value is not None else params.materiality.abs
-    spikes = detect_demand_spikes(tables["orders"], tables["forecasts"], tables["products"], week, raw.weeks,
-                                  cp.spike_lookback_weeks, cp.spike_min_weeks, cp.spike_min_pct, min_value,
-                                  cp.spike_persist_weeks)
+    spikes = [] if "forecasts" in absent else detect_demand_spikes(
+        tables["orders"], tables["forecasts"], tables["products"], week, raw.weeks, cp.spike_lookback_weeks,
+        cp.spike_min_weeks, cp.spike_min_pct, min_value, cp.spike_persist_weeks)
     base = apply_spikes(raw, spikes)
     full = project(base)
-    sups = detect_supplier_delays(base, cp.supplier_delay_min_days, suppliers if suppliers is not None
-                                  else tables["suppliers"])
+    if suppliers is None and "suppliers" not in absent:
+        suppliers = tables["suppliers"]
+    sups = detect_supplier_delays(base, cp.supplier_delay_min_days, suppliers)
     prods = detect_production_delays(base, cp.production_delay_min_days)
     # orders at risk other than through a supplier: look at a projection without the supplier delays
     sup_skus = sorted({x for ev in sups for x in ev.skus})
@@ -195,7 +202,13 @@ def cash_week(tables: dict[str, pd.DataFrame], week: str, params, cal: FiscalCal
     combined, combined_flows, steps = base, full.flows, []
     prev_close = float(lines[BASELINE]["closing_cash"].iloc[-1])
     touched: set = set()          # SKUs changed by the combined scenarios so far
+    skipped = []
     for sc in cp.scenarios:
+        why = scenario_skip_reason(sc.kind, absent)
+        if why:
+            skipped.append(f"Scenario '{sc.name}' ({sc.kind.replace('_', ' ')}) is skipped: it needs {why}, not "
+                           "given.")
+            continue
         inp_s, sev, w = apply_scenario(base, sc, known)
         warns += w
         p0 = _slice_with_costs(full, base, sev.skus)
@@ -235,7 +248,7 @@ def cash_week(tables: dict[str, pd.DataFrame], week: str, params, cal: FiscalCal
     weekly = pd.concat(list(lines.values()), ignore_index=True)
     summary = {k: cash_summary(v, cp.min_cash) for k, v in lines.items()}
     wc = working_capital(base, full, tables, cal, cp.plan_inventory_weeks)
-    notes = list(base.notes)
+    notes = list(base.notes) + skipped
     n_terms = int((base.dtp["basis"] == "terms").sum())
     if n_terms:
         notes.append(f"{n_terms} customer(s) with fewer than {a.dtp_min_invoices} paid invoices in the last "
@@ -248,6 +261,21 @@ def cash_week(tables: dict[str, pd.DataFrame], week: str, params, cal: FiscalCal
                       detected_bridge=detected_bridge, scenario_bridge=scenario_bridge, detected_total=total,
                       summary=summary, working_capital=wc, min_cash=float(cp.min_cash), notes=notes, warnings=warns,
                       material_abs=float(params.materiality.abs))
+
+
+#: the optional tables a scenario kind changes: it is skipped when none of them is given
+SCENARIO_NEEDS = {"supplier_delay": ("purchase_orders",), "vendor_switch": ("purchase_orders",),
+                  "demand_spike": ("forecasts", "plan"), "production_delay": ()}
+
+
+def scenario_skip_reason(kind: str, absent) -> str | None:
+    """``"purchase_orders"`` (what to give) when a scenario of ``kind`` has nothing to change without the ``absent``
+    tables, else None: a supplier delay or vendor switch moves purchase orders, a demand spike the forecast or
+    plan demand; a production delay moves open orders (always given)."""
+    need = SCENARIO_NEEDS.get(kind, ())
+    if need and all(t in set(absent) for t in need):
+        return " or ".join(t.replace("_", " ") for t in need)
+    return None
 
 
 _EVENT_EXTRA = ["material", "cash_low_point", "receipts_delayed", "exposure", "revenue_in_quarter", "penalty",
@@ -505,9 +533,8 @@ def cash_forecast_table(ci: CashImpact, line: str = BASELINE) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- report helpers
 
-#: canonical tables the analysis reads
-TABLES = ("products", "customers", "suppliers", "forecasts", "plan", "orders", "shipments", "invoices",
-          "purchase_orders", "bills", "inventory", "cash")
+#: canonical tables the analysis reads: those it cannot run without, then the optional ones (None when absent)
+TABLES = REQUIRED_TABLES + OPTIONAL_TABLES
 
 
 def headline(ci: CashImpact, symbol: str) -> list[str]:
@@ -577,7 +604,7 @@ def forecast_closes(weekly: pd.DataFrame) -> bool:
     return True
 
 
-__all__ += ["TABLES", "headline", "detected_figures", "lines_table", "customer_dtp_table", "forecast_closes"]
+__all__ += ["TABLES", "REQUIRED_TABLES", "OPTIONAL_TABLES", "SCENARIO_NEEDS", "scenario_skip_reason", "headline", "detected_figures", "lines_table", "customer_dtp_table", "forecast_closes"]
 
 
 def cash_risk(ci: CashImpact) -> dict:

@@ -55,6 +55,7 @@ import pandas as pd
 from soe_helpers.analysis import measures
 from soe_helpers.core.calendar import FiscalCalendar, to_week, week_add, week_end, week_start
 from soe_helpers.core.calendar import week_ordinal
+from soe_helpers.data.loaders import empty_table
 
 __all__ = [
     "Assumptions",
@@ -62,6 +63,12 @@ __all__ = [
     "Projection",
     "RECEIPT_FLOWS",
     "PAYMENT_FLOWS",
+    "REQUIRED_TABLES",
+    "OPTIONAL_TABLES",
+    "fill_absent",
+    "suppliers_from_bills",
+    "left_out_notes",
+    "plan_bookings",
     "customer_days_to_pay",
     "expand_cash_items",
     "opening_balance",
@@ -81,6 +88,13 @@ DAY = pd.Timedelta(days=1)
 RECEIPT_FLOWS = ("AR collections", "Open orders", "Forecast sales", "Other receipts")
 PAYMENT_FLOWS = ("AP bills", "Open POs", "Planned POs", "Other payments", "Expedite freight", "Overtime",
                  "One-off costs")
+
+#: the tables the forecast cannot start without: the opening bank balance, open receivables and payables, and
+#: the order book with its products and customers (what an accounting export and a basic ERP hold)
+REQUIRED_TABLES = ("products", "customers", "orders", "invoices", "bills", "cash")
+#: the tables that add a part of the forecast when given (:func:`left_out_notes` says what each one's absence
+#: leaves out; ``soe_helpers.data.needs`` declares the same split for the runner)
+OPTIONAL_TABLES = ("suppliers", "forecasts", "plan", "shipments", "purchase_orders", "inventory")
 
 _FLOW_COLS = ["date", "week", "flow", "amount", "ref", "sku", "customer_id", "supplier_id"]
 _PNL_COLS = ["date", "kind", "amount", "ref", "sku"]
@@ -169,6 +183,11 @@ class CashInputs:
     notes: tuple[str, ...] = ()
     doubtful_ar: pd.DataFrame | None = None
     dtp: pd.DataFrame | None = None
+    #: False when stock or supplier lead times are not known (no inventory table, or no suppliers and no purchase
+    #: orders to read lead times from): demand then ships on its planned date and no purchases are planned
+    supply_known: bool = True
+    #: the optional tables (:data:`OPTIONAL_TABLES`) the company has not given
+    absent: tuple[str, ...] = ()
 
     @property
     def end(self) -> pd.Timestamp:
@@ -201,6 +220,117 @@ class Projection:
     shipments: pd.DataFrame
     inventory: pd.DataFrame
     receipts_in: pd.DataFrame
+
+
+# ---------------------------------------------------------------- tables by need
+
+
+def suppliers_from_bills(bills: pd.DataFrame, purchase_orders: pd.DataFrame) -> pd.DataFrame:
+    """A supplier master read from the transactions, for a company without a suppliers table.
+
+    Each supplier's payment terms are the median days from bill date to due date of its bills; its lead time the
+    median days from order date to promised date of its purchase order lines (NaN without any). Names are the ids.
+
+    Returns:
+        supplier_id, name, payment_terms_days, lead_time_days (days, float).
+    """
+    terms = (bills["due_date"] - bills["bill_date"]).dt.days.astype(float).groupby(bills["supplier_id"]).median()
+    po = purchase_orders
+    lead = (po["promised_date"] - po["order_date"]).dt.days.astype(float).groupby(po["supplier_id"]).median()
+    ids = sorted(set(terms.index) | set(lead.index), key=str)
+    return pd.DataFrame({"supplier_id": ids, "name": ids,
+                         "payment_terms_days": terms.reindex(ids).to_numpy(dtype=float),
+                         "lead_time_days": lead.reindex(ids).to_numpy(dtype=float)})
+
+
+def fill_absent(tables: dict[str, pd.DataFrame | None]) -> tuple[dict[str, pd.DataFrame | None], tuple[str, ...]]:
+    """The canonical tables with every absent optional one filled in, and which ones were absent.
+
+    An absent table (missing from ``tables`` or None) becomes an empty frame of its canonical columns, so that
+    its part of the forecast is empty; the plan stays None (no plan); the suppliers become
+    :func:`suppliers_from_bills`. What each absence leaves out is said by :func:`left_out_notes`.
+
+    Raises:
+        ValueError: a table of :data:`REQUIRED_TABLES` is absent (the runner does not run the report then).
+    """
+    miss = [n for n in REQUIRED_TABLES if tables.get(n) is None]
+    if miss:
+        raise ValueError(f"the cash forecast needs the tables {', '.join(miss)} (not given)")
+    absent = tuple(n for n in OPTIONAL_TABLES if tables.get(n) is None)
+    out = dict(tables)
+    for n in absent:
+        if n not in ("plan", "suppliers"):
+            out[n] = empty_table(n)
+    out.setdefault("plan", None)
+    if "suppliers" in absent:
+        out["suppliers"] = suppliers_from_bills(out["bills"], out["purchase_orders"])
+    return out, absent
+
+
+def left_out_notes(absent: Iterable[str], supply_known: bool = True) -> list[str]:
+    """One sentence per absent optional table saying what the forecast leaves out (or reads elsewhere) without it."""
+    a = set(absent)
+    notes = []
+    if "forecasts" in a and "plan" in a:
+        notes.append("No forecasts or plan: receipts from sales not yet booked are not in the forecast, and demand "
+                     "spikes are not detected.")
+    elif "forecasts" in a:
+        notes.append("No forecasts: sales not yet booked come from the S&OP plan, and demand spikes are not detected.")
+    elif "plan" in a:
+        notes.append("No plan: working capital at plan is not shown.")
+    if "shipments" in a:
+        notes.append("No shipments: every open order line is taken as not yet shipped (its whole quantity is still to "
+                     "ship, invoice and collect).")
+    if "purchase_orders" in a:
+        notes.append("No purchase orders: payments for goods ordered but not yet billed are not in the forecast, and "
+                     "late suppliers are not detected.")
+    if "inventory" in a:
+        notes.append("No inventory: stock is not known, so orders ship on their planned dates (no shortage is "
+                     "detected) and purchases to replenish stock are not in the forecast.")
+    elif not supply_known:
+        notes.append("No supplier lead times (no suppliers or purchase orders): purchases to replenish stock are not "
+                     "in the forecast, and orders ship on their planned dates.")
+    if "suppliers" in a:
+        notes.append("No suppliers table: each supplier's payment terms are read from its bills (bill date to due "
+                     "date) and its lead time from its purchase orders; suppliers are named by their ids.")
+    return notes
+
+
+def plan_bookings(plan: pd.DataFrame, orders: pd.DataFrame, products: pd.DataFrame, price: pd.Series, cutoff,
+                  weeks: list[str], lookback_weeks: int = 13) -> tuple[pd.DataFrame, str]:
+    """Units booked per (week, SKU) that the weekly plan implies over ``weeks``.
+
+    A plan by SKU in units gives its units. A plan in revenue only, or by product line (or coarser), is spread over
+    the SKUs by their share of the booked value of the ``lookback_weeks`` before ``cutoff`` within the plan's row
+    (its SKU, its product line, or the whole company) and turned into units at each SKU's recent net ``price``.
+
+    Returns:
+        (frame of week, sku, qty; the sentence saying how the plan was read).
+    """
+    p = plan[plan["week"].isin(weeks)]
+    if "sku" in p and p["units"].notna().any():
+        out = p.groupby(["week", "sku"], as_index=False)["units"].sum().rename(columns={"units": "qty"})
+        return out, "the S&OP plan's units"
+    key = "sku" if "sku" in p else "product_line" if "product_line" in p else None
+    cutoff = pd.Timestamp(cutoff)
+    o = orders[(orders["order_date"] <= cutoff) & (orders["order_date"] > cutoff - pd.Timedelta(weeks=lookback_weeks))]
+    if "status" in o:
+        o = o[o["status"].fillna("open") != "cancelled"]
+    mix = (o["quantity"] * o["unit_price"]).groupby(o["sku"]).sum().rename("value").reset_index()
+    mix = mix.merge(products[["sku", "product_line"]], on="sku", how="left")
+    k = key or "_all"
+    if key is None:
+        mix["_all"], p = "all", p.assign(_all="all")
+    mix["share"] = mix["value"] / mix.groupby(k)["value"].transform("sum").where(lambda v: v > 0)
+    rev = p.groupby(["week", k], as_index=False)["revenue"].sum()
+    out = rev.assign(share=1.0) if k == "sku" else rev.merge(mix[[k, "sku", "share"]], on=k, how="inner")
+    out["qty"] = out["revenue"] * out["share"] / out["sku"].map(price).astype(float)
+    out = out.replace([np.inf, -np.inf], np.nan).dropna(subset=["qty"])
+    how = {"sku": "revenue by SKU", "product_line": "revenue by product line, spread over its SKUs"}.get(
+        key, "revenue, spread over the SKUs")
+    how = f"the S&OP plan's {how}" + ("" if key == "sku" else f" by their bookings of the last {lookback_weeks} "
+                                      "weeks") + ", at their recent prices"
+    return out[["week", "sku", "qty"]].reset_index(drop=True), how
 
 
 # ---------------------------------------------------------------- building blocks
@@ -349,17 +479,24 @@ def ship_lags(orders: pd.DataFrame, as_of, weeks: int = 13, parts: int = 4) -> l
     return [int(round(x)) for x in np.quantile(lag, qs)]
 
 
-def _forecast_bookings(forecasts: pd.DataFrame, orders: pd.DataFrame, plan: pd.DataFrame | None, week: str,
-                       weeks: list[str]) -> tuple[pd.DataFrame, list[str]]:
+def _forecast_bookings(forecasts: pd.DataFrame | None, orders: pd.DataFrame, plan: pd.DataFrame | None, week: str,
+                       weeks: list[str], products: pd.DataFrame | None = None,
+                       price: pd.Series | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Units booked per (week, sku) over ``weeks``: the latest snapshot made on or before ``week``;
-    weeks it does not cover fall back to the plan, then to the last 13 weeks' average bookings.
+    weeks it does not cover fall back to the plan (:func:`plan_bookings`), then to the last 13 weeks' average
+    bookings. Without forecasts (None) and plan there is no such demand: nothing is assumed.
     Returns the frame (week, sku, qty, source) and notes."""
 
     notes = []
-    uniq = pd.unique(forecasts["snapshot_week"])
-    ordv = forecasts["snapshot_week"].map({u: week_ordinal(u) for u in uniq})
-    snaps = forecasts[ordv <= week_ordinal(week)]
     f = pd.DataFrame(columns=["week", "sku", "qty"])
+    if forecasts is None and (plan is None or not len(plan)):
+        return pd.DataFrame({"week": pd.Series(dtype=object), "sku": pd.Series(dtype=object),
+                             "qty": pd.Series(dtype=float), "source": pd.Series(dtype=object)}), notes
+    snaps = f
+    if forecasts is not None:
+        uniq = pd.unique(forecasts["snapshot_week"])
+        ordv = forecasts["snapshot_week"].map({u: week_ordinal(u) for u in uniq})
+        snaps = forecasts[ordv <= week_ordinal(week)]
     if len(snaps):
         latest = max(pd.unique(snaps["snapshot_week"]), key=week_ordinal)
         f = snaps[(snaps["snapshot_week"] == latest) & snaps["target_week"].isin(weeks)]
@@ -370,12 +507,13 @@ def _forecast_bookings(forecasts: pd.DataFrame, orders: pd.DataFrame, plan: pd.D
     missing = [w for w in weeks if w not in covered]
     parts = [f.assign(source="forecast")]
     if missing and plan is not None and len(plan):
-        p = plan[plan["week"].isin(missing)].groupby(["week", "sku"], as_index=False)["units"].sum()
-        p = p.rename(columns={"units": "qty"})
+        p, how = plan_bookings(plan, orders, products, price, week_end(week), missing)
         parts.append(p.assign(source="plan"))
         missing = [w for w in missing if w not in set(p["week"])]
         if len(p):
-            notes.append(f"weeks without a forecast use the S&OP plan: {', '.join(sorted(set(p['week'])))}")
+            plain = how == "the S&OP plan's units"  # the demo's wording, kept for a plan by SKU in units
+            notes.append(f"weeks without a forecast use the S&OP plan: {', '.join(sorted(set(p['week'])))}"
+                         if plain else f"weeks without a forecast use {how}: {', '.join(sorted(set(p['week'])))}")
     if missing:
         end = week_end(week)
         o = orders[(orders["order_date"] <= end) & (orders["order_date"] > end - pd.Timedelta(weeks=13))]
@@ -391,21 +529,23 @@ def _forecast_bookings(forecasts: pd.DataFrame, orders: pd.DataFrame, plan: pd.D
     return out[out["qty"] > 0].reset_index(drop=True), notes
 
 
-def build_inputs(tables: dict[str, pd.DataFrame], week: str, assumptions: Assumptions | None = None,
-                 as_of=None) -> CashInputs:
+def build_inputs(tables: dict[str, pd.DataFrame | None], week: str, assumptions: Assumptions | None = None,
+                 as_of=None, absent: tuple[str, ...] | None = None) -> CashInputs:
     """Assemble the forecast's inputs from the canonical tables, as they stood at the end of ``week``.
 
     Args:
-        tables: canonical tables by name (products, customers, suppliers, forecasts, orders,
-            shipments, invoices, purchase_orders, bills, inventory, cash; plan optional).
+        tables: canonical tables by name: :data:`REQUIRED_TABLES` (products, customers, orders, invoices, bills,
+            cash) and any of :data:`OPTIONAL_TABLES` (None or left out = not given: that part of the forecast is
+            empty and a note says what it leaves out, :func:`left_out_notes`).
         week: the run week (ISO); the forecast starts the Monday after it.
         assumptions: forecast assumptions (defaults when None).
         as_of: the data's as-of date, for a note when it is before the week's end.
+        absent: the optional tables not given when ``tables`` was already through :func:`fill_absent`.
     Returns:
         :class:`CashInputs`.
     """
     a = assumptions or Assumptions()
-    t = tables
+    t, absent = fill_absent(tables) if absent is None else (tables, tuple(absent))
     cutoff = week_end(week)
     start = cutoff + DAY
     weeks = [week_add(week, k) for k in range(1, a.horizon_weeks + 1)]
@@ -421,10 +561,12 @@ def build_inputs(tables: dict[str, pd.DataFrame], week: str, assumptions: Assump
     skus["lead_days"] = skus["supplier_id"].map(sup["lead_time_days"]).astype(float)
     skus["terms_days"] = skus["supplier_id"].map(sup["payment_terms_days"]).astype(float)
     no_sup = skus["lead_days"].isna()
-    if no_sup.any():
+    if no_sup.any() and "suppliers" not in absent:
         notes.append(f"{int(no_sup.sum())} SKU(s) without a known supplier use the median lead time and terms")
-        skus["lead_days"] = skus["lead_days"].fillna(float(sup["lead_time_days"].median()))
-        skus["terms_days"] = skus["terms_days"].fillna(float(sup["payment_terms_days"].median()))
+    skus["lead_days"] = skus["lead_days"].fillna(float(sup["lead_time_days"].median()))
+    skus["terms_days"] = skus["terms_days"].fillna(float(sup["payment_terms_days"].median()))
+    # stock and lead times known: supply constrains shipments and purchases are planned; else neither is modelled
+    supply_known = "inventory" not in absent and bool(skus["lead_days"].notna().all()) and len(skus) > 0
 
     # customers: observed days-to-pay
     dtp = customer_days_to_pay(t["invoices"], customers, cutoff, a.dtp_lookback_days, a.dtp_min_invoices)
@@ -463,9 +605,10 @@ def build_inputs(tables: dict[str, pd.DataFrame], week: str, assumptions: Assump
     orders["overtime_cost"] = np.nan
 
     # forecast bookings, valued at recent net prices, collected after the average days-to-pay
-    book, fnotes = _forecast_bookings(t["forecasts"], t["orders"], t.get("plan"), week, weeks)
-    notes += fnotes
     price = recent_prices(t["orders"], products, cutoff, a.price_lookback_weeks)
+    book, fnotes = _forecast_bookings(None if "forecasts" in absent else t["forecasts"], t["orders"], t.get("plan"),
+                                      week, weeks, products, price)
+    notes += fnotes
     lags = [a.order_to_ship_days] if a.order_to_ship_days is not None else ship_lags(t["orders"], cutoff)
     demand = pd.concat([book.assign(part=i, lag=lag, qty=book["qty"] / len(lags)) for i, lag in enumerate(lags)],
                        ignore_index=True)
@@ -483,6 +626,10 @@ def build_inputs(tables: dict[str, pd.DataFrame], week: str, assumptions: Assump
     pos = _open_pos(t["purchase_orders"], cutoff)
     pos["terms_days"] = pos["supplier_id"].map(sup["payment_terms_days"]).astype(float).fillna(
         float(sup["payment_terms_days"].median()))
+    if pos["terms_days"].isna().any():  # no bill of any supplier to read terms from: paid on receipt, said so
+        notes.append(f"{int(pos['terms_days'].isna().sum())} open purchase order line(s) of suppliers with no known "
+                     "terms are paid on receipt")
+        pos["terms_days"] = pos["terms_days"].fillna(0.0)
     pos["cost_change"] = 0.0
 
     inv_t = t["inventory"]
@@ -493,7 +640,8 @@ def build_inputs(tables: dict[str, pd.DataFrame], week: str, assumptions: Assump
             notes.append(f"stock on hand is from {last}, the latest inventory week on or before {week}")
         stock = inv_t[inv_t["week"] == last].groupby("sku", as_index=False)["on_hand_qty"].sum()
     else:
-        notes.append("no inventory on or before the run week: stock on hand taken as zero")
+        if "inventory" not in absent:
+            notes.append("no inventory on or before the run week: stock on hand taken as zero")
         stock = pd.DataFrame({"sku": [], "on_hand_qty": []})
     stock = skus[["sku"]].merge(stock.rename(columns={"on_hand_qty": "on_hand"}), on="sku", how="left").fillna(
         {"on_hand": 0.0})
@@ -510,12 +658,17 @@ def build_inputs(tables: dict[str, pd.DataFrame], week: str, assumptions: Assump
     opening, onote = opening_balance(t["cash"], t["invoices"], t["bills"], cutoff)
     notes.append(f"opening cash: {onote}")
     other = expand_cash_items(t["cash"], start, week_end(weeks[-1]))
+    if not (t["cash"]["kind"] != "opening_balance").any():
+        notes.append("The cash table holds only the bank balance: payroll, rent, taxes and other payments that are "
+                     "neither bills nor purchases are not in the forecast.")
+    notes += left_out_notes(absent, supply_known)
     costs = pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "amount": pd.Series(dtype=float),
                           "kind": pd.Series(dtype=object), "ref": pd.Series(dtype=object)})
     frames = {k: _plain(v) for k, v in dict(ar=ar, ap=ap, orders=orders, demand=demand, pos=pos, stock=stock,
                                             skus=skus, other=other, costs=costs).items()}
     return CashInputs(week=week, start=start, weeks=weeks, opening_cash=opening, **frames, assumptions=a,
-                      forecast_dtp=forecast_dtp, notes=tuple(notes), doubtful_ar=doubtful_ar, dtp=dtp)
+                      forecast_dtp=forecast_dtp, notes=tuple(notes), doubtful_ar=doubtful_ar, dtp=dtp,
+                      supply_known=supply_known, absent=absent)
 
 
 def _plain(df: pd.DataFrame) -> pd.DataFrame:
@@ -633,7 +786,7 @@ def project(inp: CashInputs, skus: Iterable[str] | None = None, static: bool = T
     # netting counts every open PO as supply already bought, whenever it arrives: a late PO makes orders
     # wait (the S&OE question), it does not trigger a second purchase of the same goods
     proj = stock.to_numpy().astype(float) + rec_w.sum(axis=1)
-    for w in range(H):
+    for w in range(H if inp.supply_known else 0):  # stock or lead times unknown: no purchase is planned
         proj = proj - dem_w[:, w]
         can = w >= earliest
         q = np.where(can, np.maximum(0.0, target - proj), 0.0)
@@ -659,7 +812,9 @@ def project(inp: CashInputs, skus: Iterable[str] | None = None, static: bool = T
     cons = items["qty"].where(items["consumes"], 0.0)
     items["need"] = cons.groupby(items["sku"]).cumsum() - 1e-6
     free = items[~items["fixed"]].reset_index()
-    if len(free) and len(supply):
+    if not inp.supply_known:  # stock unknown: every item ships on its planned date, none waits for supply
+        items["supply_date"] = items["alloc_date"]
+    elif len(free) and len(supply):
         sup = supply[["sku", "cum", "date"]].rename(columns={"date": "supply_date"}).sort_values("cum")
         sup["sku"] = sup["sku"].astype(object)  # merge_asof wants one dtype; sources differ (str vs object)
         left = free[["index", "sku", "need"]].assign(sku=free["sku"].astype(object)).sort_values("need")
@@ -877,6 +1032,8 @@ def working_capital(inp: CashInputs, proj: Projection, tables: dict[str, pd.Data
     ar_now = float(inp.ar["amount"].sum() + (inp.doubtful_ar["amount"].sum() if inp.doubtful_ar is not None else 0))
     cost = inp.skus.set_index("sku")["unit_cost"]
     inv_now = float((inp.stock.set_index("sku")["on_hand"] * cost.reindex(inp.stock["sku"]).to_numpy()).sum())
+    if "inventory" in inp.absent:  # stock not known: not a zero balance
+        inv_now = np.nan
     ap_now = float(inp.ap["amount"].sum())
 
     f = proj.flows
@@ -887,7 +1044,7 @@ def working_capital(inp: CashInputs, proj: Projection, tables: dict[str, pd.Data
     received = float(proj.receipts_in["value"].sum())
     paid = float(-f.loc[f["flow"].isin(["AP bills", "Open POs", "Planned POs"]), "amount"].sum())
     last = inp.weeks[-1]
-    inv_end = float(proj.inventory.loc[proj.inventory["week"] == last, "value"].sum())
+    inv_end = float(proj.inventory.loc[proj.inventory["week"] == last, "value"].sum()) if inp.supply_known else np.nan
     ar_end = ar_now + shipped_val - collected
     ap_end = ap_now + received - paid
 
@@ -908,7 +1065,7 @@ def working_capital(inp: CashInputs, proj: Projection, tables: dict[str, pd.Data
     sterms = t["suppliers"].set_index("supplier_id")["payment_terms_days"].reindex(ws.index).astype(float)
     dpo_plan = float((ws * sterms).sum() / ws.sum()) if ws.sum() > 0 else np.nan
     cogs_rate = float(inp.demand["qty"].mul(inp.demand["unit_cost"]).sum()) / (7 * len(inp.weeks)) if len(inp.demand) else np.nan
-    dio_now = inv_now / cogs_rate if cogs_rate and cogs_rate > 0 else np.nan
+    dio_now = inv_now / cogs_rate if cogs_rate and cogs_rate > 0 else np.nan  # NaN without inventory
     dio_plan = (plan_inventory_weeks * 7) if plan_inventory_weeks is not None else dio_now
     rev_rate = float(inp.demand["qty"].mul(inp.demand["unit_price"]).sum()) / (7 * len(inp.weeks)) if len(inp.demand) else np.nan
     # days now: the one definition of each measure (analysis.measures), on the balance at the cutoff and the
