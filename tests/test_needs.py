@@ -51,10 +51,12 @@ def _reads(notebook: str) -> tuple[set[str], set[str]]:
         from soe_helpers.analysis import data_accuracy as da
 
         soft |= set(re.findall(r'"(\w+)"', line)) | set(da.OPTIONAL_TABLES)
-    if "for name in cash.TABLES" in code:  # cash_impact: every table of cash.TABLES, read hard
+    if "for name in cash.REQUIRED_TABLES" in code:  # cash_impact: its required tables hard, the optional ones soft
         from soe_helpers.analysis import cash
 
-        hard |= set(cash.TABLES)
+        hard |= set(cash.REQUIRED_TABLES)
+        if "wk.optional(name) for name in cash.OPTIONAL_TABLES" in code:
+            soft |= set(cash.OPTIONAL_TABLES)
 
     def resolve(names: set[str]) -> set[str]:
         out = set()
@@ -90,9 +92,9 @@ def test_not_run_reason_plan_and_tables_for_only():
     have = {"orders", "products", "customers", "shipments", "plan", "invoices", "bills", "inventory"}
     assert needs.not_run_reason("demand_reconciliation", {"orders", "products", "customers"}) is None
     assert needs.not_run_reason("forecast_feedback", have) == "needs forecasts"
-    assert needs.not_run_reason("cash_impact", have) == "needs suppliers, forecasts, purchase_orders, cash"
+    assert needs.not_run_reason("cash_impact", have) == "needs cash"
     run, skip = needs.plan_reports(NOTEBOOKS, have)
-    assert skip == {"cash_impact": "needs suppliers, forecasts, purchase_orders, cash",
+    assert skip == {"cash_impact": "needs cash",
                     "forecast_feedback": "needs forecasts"}
     assert run == [n for n in NOTEBOOKS if n not in skip]
     # --only demand_reconciliation loads its tables, not the treasury's or the purchasing ones
@@ -328,7 +330,7 @@ def test_soe_validate_says_which_reports_will_run(thin_run):
     assert "cash             not provided (no source in params)" in v.stdout
     assert "Reports that will run: action_tracker, data_accuracy, demand_reconciliation, execution_kpis, " \
            "executive_summary." in v.stdout
-    assert "Not run: cash_impact — needs suppliers, forecasts, purchase_orders, cash." in v.stdout
+    assert "Not run: cash_impact — needs cash." in v.stdout
     assert "Not run: forecast_feedback — needs forecasts." in v.stdout
 
 
@@ -342,23 +344,23 @@ def test_a_thin_company_runs_to_a_full_ok_run_with_two_reports_not_run(thin_run)
     assert manifest["status"] == "ok" and manifest["partial"] is False
     status = {n["name"]: n for n in manifest["notebooks"]}
     assert status["cash_impact"]["status"] == "not run"
-    assert status["cash_impact"]["reason"] == "needs suppliers, forecasts, purchase_orders, cash"
+    assert status["cash_impact"]["reason"] == "needs cash"
     assert status["forecast_feedback"]["reason"] == "needs forecasts"
     ran = {n for n, s in status.items() if s["status"] == "ok"}
     assert ran == {"demand_reconciliation", "execution_kpis", "data_accuracy", "action_tracker", "executive_summary"}
     assert not (run_dir / "cash_impact.html").exists() and not (run_dir / "cash_impact.ipynb").exists()
     assert set(manifest["inputs"]) & set(THIN_DROPPED) == set()
     assert not (run_dir / "data" / "cash.parquet").exists()
-    assert "cash_impact: not run — needs suppliers, forecasts, purchase_orders, cash" in res.stdout
+    assert "cash_impact: not run — needs cash" in res.stdout
     assert run_folder.run_state(run_dir).state == "ok"
 
     summary = (run_dir / "executive_summary.html").read_text()
-    assert "Cash impact" in summary and "not run — needs suppliers, forecasts, purchase_orders, cash" in summary
+    assert "Cash impact" in summary and "not run — needs cash" in summary
     assert "not run — needs forecasts" in summary
     assert manifest["email"]["kind"] == "leadership", manifest["email"]
     msg = _parse(run_dir / manifest["email"]["file"])
     text = msg.get_body(("plain",)).get_content()
-    assert "Cash impact: not run — needs suppliers, forecasts, purchase_orders, cash." in " ".join(text.split())
+    assert "Cash impact: not run — needs cash." in " ".join(text.split())
     assert "Forecast feedback: not run — needs forecasts" in " ".join(text.split())
     html = msg.get_body(("html",)).get_content()
     assert "not run — needs forecasts" in html

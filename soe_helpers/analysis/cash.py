@@ -453,8 +453,9 @@ def assumption_lines(params, ci: CashImpact | None = None) -> list[str]:
     a.append("Suppliers are paid on their terms after receipt (open bills on their due date); goods arrive on the PO's "
              "latest expected date; planned purchases arrive no earlier than the supplier's lead time.")
     cover = ("its current weeks of cover" if cp.target_cover_weeks is None else f"{cp.target_cover_weeks:g} weeks of cover")
-    a.append(f"Each SKU is replenished to {cover} (at most {cp.max_cover_weeks:g} weeks); stock is allocated to "
-             "orders first come, first served; lines the ERP has rescheduled ship on that date.")
+    if ci is None or ci.inputs.supply_known:  # else the data notes say stock is not modelled
+        a.append(f"Each SKU is replenished to {cover} (at most {cp.max_cover_weeks:g} weeks); stock is allocated to "
+                 "orders first come, first served; lines the ERP has rescheduled ship on that date.")
     a.append(f"A customer order line shipping {cp.expedite_min_days_late} or more days late incurs expedited freight of "
              f"{fmt_pct(cp.expedite_freight_pct)} of its value, paid when it ships"
              + (f"; production-delayed lines add overtime of {fmt_pct(cp.overtime_pct)} of their value." if cp.overtime_pct
@@ -465,9 +466,10 @@ def assumption_lines(params, ci: CashImpact | None = None) -> list[str]:
              + ", up to its cap), deducted from the customer's payment.")
     a.append(f"Inventory carrying cost: {fmt_pct(cp.carrying_cost_rate)} a year of the extra (or saved) stock value; "
              "an economic P&L cost, not a cash flow.")
-    a.append(f"Demand spikes: orders at least {fmt_pct(cp.spike_min_pct)} above the lag-1 forecast in "
-             f"{cp.spike_min_weeks} of the last {cp.spike_lookback_weeks} weeks; the baseline assumes the spike "
-             f"continues {cp.spike_persist_weeks} more weeks at the same ratio.")
+    if ci is None or "forecasts" not in ci.inputs.absent:  # else no forecast to compare orders with
+        a.append(f"Demand spikes: orders at least {fmt_pct(cp.spike_min_pct)} above the lag-1 forecast in "
+                 f"{cp.spike_min_weeks} of the last {cp.spike_lookback_weeks} weeks; the baseline assumes the spike "
+                 f"continues {cp.spike_persist_weeks} more weeks at the same ratio.")
     a.append(f"Supplier delays count from {cp.supplier_delay_min_days} days past the promised date; an event is listed "
              f"when its dollars at stake are material: {fmt_money(params.materiality.abs, sym)} or more.")
     a.append(f"Late order lines (rescheduled by the ERP, or short of stock) worth {fmt_money(line_event_min_value(params), sym)} "

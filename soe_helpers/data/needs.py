@@ -63,9 +63,16 @@ NEEDS: dict[str, ReportNeeds] = {n.notebook: n for n in [
          ("shipments", "shipped revenue, the price/volume/mix bridge and the landing's shipped to date"))),
     ReportNeeds(
         "cash_impact", "Cash impact",
-        # cash.cash_week reads every one of them (analysis.cash.TABLES): none is optional yet
-        ("orders", "products", "customers", "suppliers", "forecasts", "plan", "shipments", "invoices",
-         "purchase_orders", "bills", "inventory", "cash")),
+        # the 13-week forecast starts from the bank balance, open receivables and payables and the order book
+        # (analysis.cash.REQUIRED_TABLES); each optional table adds its part (cash_forecast.left_out_notes)
+        ("orders", "products", "customers", "invoices", "bills", "cash"),
+        (("suppliers", "supplier names, payment terms and lead times (without it: terms read from the bills)"),
+         ("forecasts", "receipts from sales not yet booked, and demand spikes"),
+         ("plan", "receipts from sales not yet booked (where no forecast covers a week) and working capital at plan"),
+         ("shipments", "what is already shipped of the open orders (without it: open lines are wholly unshipped)"),
+         ("purchase_orders", "payments for goods ordered but not yet billed, and late suppliers"),
+         ("inventory", "orders short of stock, purchases planned to replenish stock, inventory in working "
+                       "capital"))),
     ReportNeeds(
         "forecast_feedback", "Forecast feedback", ("forecasts", "orders", "products", "plan")),
     ReportNeeds(
