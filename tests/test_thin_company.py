@@ -249,3 +249,59 @@ def test_soe_init_writes_the_file_validate_and_run_use(thin, pack_env, tmp_path)
     assert status["cash_impact"] == "not run"
     rec = json.loads((manifest.parent / "results" / "demand_reconciliation.json").read_text())
     assert rec["quarter"] == "2027-Q2"  # the July fiscal year: W47 of 2026 is in its second quarter
+
+
+# ---------------------------------------------------------------- with the accounting export: the cash forecast
+
+
+@pytest.fixture(scope="module")
+def thin_accounting(demo_dir, tmp_path_factory):
+    """The thin company with its accounting system's open invoices, open bills and bank balance (QuickBooks-style
+    headers): orders, items, customers, the budget, AR, AP and the bank; no suppliers, forecasts, purchase orders or
+    inventory."""
+    out = tmp_path_factory.mktemp("thin_accounting")
+    return build_thin_company(demo_dir, out, accounting=True), out
+
+
+@pytest.mark.e2e
+def test_the_accounting_export_gets_a_13_week_cash_forecast_that_names_what_it_leaves_out(thin_accounting, pack_env,
+                                                                                           tmp_path, demo_dir):
+    """``soe validate`` and ``soe run --only cash_impact``: the forecast starts at the bank balance, closes week by
+    week and in its bridges, and its data notes name every part left out for want of a table."""
+    import re
+
+    path, data = thin_accounting
+    env = {**pack_env, "SOE_OUTPUTS": str(tmp_path / "outputs"), "SOE_DATA_DIR": str(data)}
+    v = soe("validate", "--params", str(path), "--data-dir", str(data), env=env)
+    assert v.returncode == 0, v.stdout + v.stderr
+    assert "Not run: cash_impact" not in v.stdout and "Not run: forecast_feedback — needs forecasts" in v.stdout
+    r = soe("run", "--params", str(path), "--data-dir", str(data), "--week", WEEK, "--only", "cash_impact", env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    run_dir = sorted((tmp_path / "outputs").glob(f"**/{WEEK}/*/manifest.json"))[-1].parent
+    status = {n["name"]: n for n in json.loads((run_dir / "manifest.json").read_text())["notebooks"]}
+    assert status["cash_impact"]["status"] == "ok", status["cash_impact"]
+
+    bank = pd.read_csv(data / "bank_balance.csv")
+    rec = json.loads((run_dir / "results" / "cash_impact.json").read_text())
+    assert rec["opening_cash"] == pytest.approx(float(bank["Balance"].iloc[0]), abs=0.005)
+    assert rec["forecast_weeks"] == ["2026-W48", "2027-W07"]
+    assert rec["forecast_closes"] is True and rec["bridges_close"] is True
+    fc = pd.read_csv(run_dir / "cash_forecast_13w.csv")
+    base = fc[fc["scenario"] == "baseline"].reset_index(drop=True)
+    assert len(base) == 13 and base["opening_cash"].iloc[0] == pytest.approx(rec["opening_cash"], abs=0.005)
+    assert (base["opening_cash"] + base["receipts"] - base["payments"] - base["closing_cash"]).abs().max() < 0.005
+    # the open invoices and bills are all in it: what is collected and paid over 13 weeks is at most what is open
+    ar = pd.to_numeric(pd.read_csv(data / "open_invoices.csv", dtype=str)["Open Balance"].str.replace(",", ""))
+    assert 0 < base["receipts"].sum() and rec["baseline_week13_closing"] == pytest.approx(base["closing_cash"].iloc[-1])
+    assert ar.sum() > 0
+
+    text = " ".join(re.sub(r"<[^>]+>", " ", (run_dir / "cash_impact.html").read_text()).split())
+    for note in ("No purchase orders: payments for goods ordered but not yet billed are not in the forecast",
+                 "No inventory: stock is not known", "No forecasts: sales not yet booked come from the S&amp;OP plan",
+                 "No suppliers table: each supplier's payment terms are read from its bills",
+                 "The cash table holds only the bank balance", "No shipments table: shipped is read from the orders"):
+        assert note.replace("'", "&#x27;") in text or note in text, note
+    assert COMPANY in text and "Kestrel" not in text
+    vendors = pd.read_csv(demo_dir / "erp_vendors.csv", dtype=str)["Vendor Name"]
+    assert not any(name in text for name in vendors)
+    assert not re.search(r"\b(nan|inf)\b|\$nan|inf%", text, re.I), re.findall(r".{60}(?:nan|inf).{60}", text)

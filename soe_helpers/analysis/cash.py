@@ -176,14 +176,18 @@ def cash_week(tables: dict[str, pd.DataFrame], week: str, params, cal: FiscalCal
     p_no_sup = project(without_events(base, sups), skus=sup_skus, static=False)
     ship_no_sup = pd.concat([full.shipments[~full.shipments["sku"].isin(sup_skus)], p_no_sup.shipments],
                             ignore_index=True)
+    # short of stock: only where stock is known (without it every line ships on its planned date)
     risks = detect_orders_at_risk(base, Projection(full.flows.iloc[:0], full.pnl.iloc[:0], ship_no_sup,
-                                                   full.inventory.iloc[:0], full.receipts_in.iloc[:0]))
+                                                   full.inventory.iloc[:0], full.receipts_in.iloc[:0])) \
+        if base.supply_known else []
     events = sups + group_small_lines(prods + risks, line_event_min_value(params)) + spikes
 
     # -- each detected event alone
     impacts = measure_events(base, full, events, q_weeks)
     rows = [_event_row(ev, impacts[ev.event_id], sym, params.materiality) for ev in events]
     ev_df = pd.DataFrame(rows, columns=EVENT_COLUMNS + _EVENT_EXTRA)
+    if ev_df.empty:  # typed even with no event, so that a mask on "material" selects rows, not columns
+        ev_df = ev_df.astype({"material": bool, **{c: float for c in _EVENT_MONEY}})
     ev_df = ev_df.sort_values(["dollars_at_stake", "event_id"], ascending=[False, True], kind="stable")
     ev_df = ev_df.reset_index(drop=True)
 
@@ -278,6 +282,8 @@ def scenario_skip_reason(kind: str, absent) -> str | None:
     return None
 
 
+_EVENT_MONEY = ["pnl_impact_quarter", "cash_impact_13w", "dollars_at_stake", "cash_low_point", "receipts_delayed",
+                "exposure", "revenue_in_quarter", "penalty", "expedite", "overtime", "carrying_cost"]
 _EVENT_EXTRA = ["material", "cash_low_point", "receipts_delayed", "exposure", "revenue_in_quarter", "penalty",
                 "expedite", "overtime", "carrying_cost", "worst_week"]
 

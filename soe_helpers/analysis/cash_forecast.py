@@ -291,8 +291,9 @@ def left_out_notes(absent: Iterable[str], supply_known: bool = True) -> list[str
         notes.append("No supplier lead times (no suppliers or purchase orders): purchases to replenish stock are not "
                      "in the forecast, and orders ship on their planned dates.")
     if "suppliers" in a:
+        lead = "" if "purchase_orders" in a else " and its lead time from its purchase orders"
         notes.append("No suppliers table: each supplier's payment terms are read from its bills (bill date to due "
-                     "date) and its lead time from its purchase orders; suppliers are named by their ids.")
+                     f"date){lead}; suppliers are named by their ids.")
     return notes
 
 

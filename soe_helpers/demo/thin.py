@@ -16,6 +16,17 @@ writes, under other headers and names, only:
   the four sources and their column mappings; nothing else (neutral defaults).
 
 No forecast snapshots, shipments, invoices, purchase orders, bills, inventory or cash.
+
+With ``accounting=True`` the company also exports from its accounting system, as a QuickBooks user would, what is
+open at the bank balance's date (the demo treasury's, the end of 2026-W47):
+
+- ``open_invoices.csv`` (``Num``, ``Customer``, ``Invoice Date``, ``Due Date``, ``Amount``, ``Open Balance``): the
+  receivables open at that date, no payment history;
+- ``open_bills.csv`` (``Num``, ``Vendor``, ``Bill Date``, ``Due Date``, ``Amount``, ``Open Balance``): the payables
+  open at that date, the vendors by id and no vendor list;
+- ``bank_balance.csv`` (``Account``, ``As Of``, ``Balance``): the bank balance alone, mapped with a constant kind.
+
+Enough for the 13-week cash forecast (``cash_impact``); still no suppliers, forecasts, purchase orders or inventory.
 """
 from __future__ import annotations
 
@@ -24,7 +35,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["build_thin_company", "COMPANY"]
+__all__ = ["build_thin_company", "COMPANY", "ACCOUNTING_SOURCES"]
 
 COMPANY = "Harbor Valve Co."
 
@@ -58,14 +69,28 @@ data:
       columns: {{month: Month, product_line: Product Line, revenue: Budget Revenue}}
 """
 
+#: the accounting export's sources, appended to :data:`PARAMS` by ``accounting=True``
+ACCOUNTING_SOURCES = """    invoices:
+      file: open_invoices.csv
+      columns: {{invoice_id: Num, customer_id: Customer, invoice_date: Invoice Date, due_date: Due Date,
+                amount: Open Balance}}
+    bills:
+      file: open_bills.csv
+      columns: {{bill_id: Num, supplier_id: Vendor, bill_date: Bill Date, due_date: Due Date, amount: Open Balance}}
+    cash:
+      file: bank_balance.csv
+      columns: {{item: Account, date: As Of, amount: Balance, kind: {{value: opening_balance}}}}
+"""
+
 
 def _thursday_month(week: str) -> str:
     y, w = int(week[:4]), int(week[6:8])
     return dt.date.fromisocalendar(y, w, 4).strftime("%Y-%m")
 
 
-def build_thin_company(demo_dir: str | Path, out_dir: str | Path) -> Path:
-    """Write the thin company (module docstring) from the demo exports in ``demo_dir``; returns its params file."""
+def build_thin_company(demo_dir: str | Path, out_dir: str | Path, accounting: bool = False) -> Path:
+    """Write the thin company (module docstring) from the demo exports in ``demo_dir``; returns its params file.
+    ``accounting``: also its open invoices, open bills and bank balance (the accounting export)."""
     demo, out = Path(demo_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     orders = pd.read_csv(demo / "erp_sales_order_lines.csv", dtype=str, keep_default_na=False)
@@ -101,6 +126,36 @@ def build_thin_company(demo_dir: str | Path, out_dir: str | Path) -> Path:
             xw, sheet_name="Budget", index=False, header=False)
         budget.to_excel(xw, sheet_name="Budget", index=False, startrow=2)
 
+    text = PARAMS.format(company=COMPANY, data_dir=str(out))
+    if accounting:
+        _write_accounting_export(demo, out)
+        text = text.replace("; nothing else yet.", ", and the accounting system's open invoices, open bills and "
+                            "bank balance.") + ACCOUNTING_SOURCES.format()
     params = out / "thin_company.yaml"
-    params.write_text(PARAMS.format(company=COMPANY, data_dir=str(out)))
+    params.write_text(text)
     return params
+
+
+def _open_at(frame: pd.DataFrame, date_col: str, paid_col: str, at: str) -> pd.DataFrame:
+    """The rows dated on or before ``at`` and not paid by then (ISO date text compares as dates)."""
+    return frame[(frame[date_col] <= at) & ((frame[paid_col] == "") | (frame[paid_col] > at))]
+
+
+def _write_accounting_export(demo: Path, out: Path) -> None:
+    """The open invoices, open bills and bank balance at the demo treasury's balance date (module docstring)."""
+    cash = pd.read_csv(demo / "treasury_cash.csv", dtype=str, keep_default_na=False)
+    bank = cash[cash["Type"] == "opening_balance"]
+    at = bank["Date"].max()
+    pd.DataFrame({"Account": "Operating account", "As Of": at,
+                  "Balance": f"{pd.to_numeric(bank.loc[bank['Date'] == at, 'Amount']).sum():.2f}"}, index=[0]).to_csv(
+        out / "bank_balance.csv", index=False)
+    inv = pd.read_csv(demo / "erp_ar_invoices.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    inv = _open_at(inv, "Invoice Date", "Paid Date", at)
+    pd.DataFrame({"Num": inv["Invoice No"], "Customer": inv["Account ID"], "Invoice Date": inv["Invoice Date"],
+                  "Due Date": inv["Due Date"], "Amount": inv["Invoice Amount"],
+                  "Open Balance": inv["Invoice Amount"]}).to_csv(out / "open_invoices.csv", index=False)
+    bills = pd.read_csv(demo / "erp_ap_bills.csv", dtype=str, keep_default_na=False)
+    bills = _open_at(bills, "Bill Date", "Paid Date", at)
+    pd.DataFrame({"Num": bills["Bill No"], "Vendor": bills["Vendor ID"], "Bill Date": bills["Bill Date"],
+                  "Due Date": bills["Due Date"], "Amount": bills["Bill Amount"],
+                  "Open Balance": bills["Bill Amount"]}).to_csv(out / "open_bills.csv", index=False)
