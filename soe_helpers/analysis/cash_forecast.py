@@ -1048,6 +1048,8 @@ def working_capital(inp: CashInputs, proj: Projection, tables: dict[str, pd.Data
     inv_end = float(proj.inventory.loc[proj.inventory["week"] == last, "value"].sum()) if inp.supply_known else np.nan
     ar_end = ar_now + shipped_val - collected
     ap_end = ap_now + received - paid
+    if not inp.supply_known and not len(inp.pos):  # no goods received are modelled: the bills to come are unknown
+        ap_end = np.nan
 
     q = cal.quarter_of(inp.week)
     plan = t.get("plan")
@@ -1055,7 +1057,8 @@ def working_capital(inp: CashInputs, proj: Projection, tables: dict[str, pd.Data
     if plan is not None and len(plan):
         pq = plan[plan["week"].isin(cal.quarter_weeks(q))]
         nd = 7 * len(cal.quarter_weeks(q))
-        rev_day, cogs_day = pq["revenue"].sum() / nd, pq["cogs"].sum() / nd
+        # a plan in revenue only has no COGS: AP and inventory at plan are not known (NaN), never zero
+        rev_day, cogs_day = pq["revenue"].sum(min_count=1) / nd, pq["cogs"].sum(min_count=1) / nd
     inv = t["invoices"]
     w = inv[(inv["amount"] > 0) & (inv["invoice_date"] > start - pd.Timedelta(days=365))].groupby("customer_id")[
         "amount"].sum()
