@@ -161,7 +161,8 @@ def test_forecast_accuracy_sentences():
                     "error) over 3 weeks; on average it said €2 less than there was.")
     assert s[1].startswith("The forecast made 4 weeks before missed the actual closing cash by €175 on average") \
         and "over 1 week;" in s[1]
-    assert s[2].startswith("The forecast made 13 weeks before: not measured yet")
+    assert s[2] == ("The forecast made 13 weeks before: first measured in 2027-W03, 13 weeks after the store's "
+                    "earliest run (2026-W43).")
     one = forecast_accuracy_sentences(acc, ["2026-W46"], "$")
     assert one == ["Forecast against actual cash: the store holds one earlier run (2026-W46). From two earlier weekly "
                    "runs on, this section charts each past week's actual closing cash beside what the forecast made "

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from soe_helpers.core.calendar import FiscalCalendar, week_ordinal
+from soe_helpers.core.calendar import FiscalCalendar, week_add, week_ordinal
 from soe_helpers.analysis import plan_grain as PG
 from soe_helpers.analysis.cash_events import (EVENT_COLUMNS, Event, Impact, apply_scenario, apply_spikes,
                           detect_demand_spikes, detect_orders_at_risk, detect_production_delays, group_small_lines,
@@ -567,8 +567,9 @@ def forecast_accuracy_sentences(acc: pd.DataFrame, earlier_runs: list[str], symb
                        f"week{'s' if r.weeks != 1 else ''}; on average it said {fmt_money(abs(r.bias), symbol)} "
                        f"{side} than there was.")
         else:
-            out.append(f"The forecast made {_weeks_before(r.lag)}: not measured yet (no run that many weeks before a "
-                       f"past week is in the store).")
+            first = week_add(earlier_runs[0], int(r.lag))
+            out.append(f"The forecast made {_weeks_before(r.lag)}: first measured in {first}, {r.lag} weeks after the "
+                       f"store's earliest run ({earlier_runs[0]}).")
     return out
 
 

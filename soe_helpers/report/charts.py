@@ -6,6 +6,8 @@ favourable green, unfavourable red. Money axes and labels take the company's cur
 """
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib
 
 import matplotlib.pyplot as plt
@@ -334,15 +336,15 @@ def bridge_chart(steps: pd.DataFrame, title: str, symbol: str) -> Figure:
         total_txt = ("-" if r.amount < 0 else "") + f"{symbol}{abs(r.amount):,.0f}"
         ax.annotate(total_txt if r.kind == "total" else ("+" if r.amount >= 0 else "-") + fmt_money(abs(r.amount), symbol),
                     (x_lab, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=TEXT)
-    ax.set_xlim(left_edge, hi + 1.6 * pad)
+    ax.set_xlim(left_edge, hi + 3.6 * pad)  # room for the amounts beside the bars
     ax.set_yticks(ys)
-    ax.set_yticklabels([str(s) for s in steps["step"]], fontsize=TEXT)
+    ax.set_yticklabels([textwrap.fill(str(s), 22) for s in steps["step"]], fontsize=TEXT)
     if (hi + 1.6 * pad - left_edge) < 0.2 * max(abs(hi), abs(lo), 1.0):
         # a narrow window on a large balance: thousands with separators tell the ticks apart
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: ("-" if v < 0 else "") + f"{symbol}{abs(v) / 1e3:,.0f}K"))
     else:
         money_axis(ax, symbol, axis="x")
-    ax.xaxis.set_major_locator(MaxNLocator(4))  # money ticks that do not run into each other on a phone
+    ax.xaxis.set_major_locator(MaxNLocator(3))  # money ticks that do not run into each other on a phone
     _title(ax, title + " (axis zoomed)")
     fig.tight_layout()
     plt.close(fig)
@@ -364,7 +366,8 @@ def event_weeks_chart(ci: CashImpact, event_ids: list[str], symbol: str) -> Figu
     money_axis(ax, symbol)
     _title(ax, "Change in weekly net cash flow, top events")
     if event_ids:
-        ax.legend(fontsize=TEXT, loc="lower left")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, handlelength=1.2, columnspacing=0.9)
+        fig.set_figheight(3.2 + 0.25 * -(-len(event_ids) // 2))  # the legend below the bars, two a line
     else:
         ax.text(0.5, 0.5, "No material events this week", transform=ax.transAxes, ha="center", color="#52606d")
     fig.tight_layout()
@@ -394,7 +397,9 @@ def forecast_vs_actual_chart(table: pd.DataFrame, symbol: str, title: str = "") 
     _week_ticks(ax, weeks, most=6)
     ax.margins(x=0.06, y=0.12)
     _title(ax, wrap_title(title or "Closing cash: forecast vs actual", PAGE), loc="left", pad=6)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, handlelength=1.2, columnspacing=0.9)
+    years = len({w[:4] for w in weeks}) > 1  # a second line of tick labels carries the year
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2 if years else -0.1), ncol=2, handlelength=1.2,
+              columnspacing=0.9)
     fig.tight_layout()
     plt.close(fig)
     return fig
@@ -409,8 +414,8 @@ def _week_ticks(ax, weeks: list[str], most: int = 9) -> None:
     step = max(1, -(-len(weeks) // most))
     idx = list(range(len(weeks) - 1, -1, -step))[::-1]  # the run week always labelled
     ax.set_xticks(idx)
-    ax.set_xticklabels([weeks[i][-3:] if k == 0 or weeks[i][:4] == weeks[idx[k - 1]][:4] else weeks[i]
-                        for k, i in enumerate(idx)])
+    ax.set_xticklabels([weeks[i][-3:] if k == 0 or weeks[i][:4] == weeks[idx[k - 1]][:4] else
+                        f"{weeks[i][-3:]}\n{weeks[i][:4]}" for k, i in enumerate(idx)])
 
 
 def trend_chart(shown: pd.DataFrame, targets, title: str = "") -> Figure:
@@ -517,8 +522,9 @@ def score_chart(by_source: pd.DataFrame, overall: float, target: float, title: s
 def owner_chart(owners: pd.DataFrame, symbol: str, title: str = "") -> Figure:
     """Horizontal bars of open dollars at stake by owner (overdue share darker)."""
     d = owners.sort_values("dollars_at_stake").tail(15)
-    fig, ax = plt.subplots(figsize=(PAGE.width_in, 0.4 * len(d) + 1.3))
-    ax.barh([str(o) for o in d["owner"]], d["dollars_at_stake"], color=COLORS["actual"])
+    fig, ax = plt.subplots(figsize=(PAGE.width_in, 0.5 * len(d) + 1.3))
+    ax.barh(np.arange(len(d)), d["dollars_at_stake"], color=COLORS["actual"])
+    ax.set_yticks(np.arange(len(d)), [textwrap.fill(str(o), 22) for o in d["owner"]])
     for i, (v, n) in enumerate(zip(d["dollars_at_stake"], d["open"])):
         ax.annotate(f"{fmt_money(v, symbol)} · {n}", (v, i), xytext=(3, 0), textcoords="offset points",
                     va="center", fontsize=TEXT)
@@ -526,7 +532,7 @@ def owner_chart(owners: pd.DataFrame, symbol: str, title: str = "") -> Figure:
 
     ax.xaxis.set_major_locator(MaxNLocator(4))
     top = float(d["dollars_at_stake"].max()) if len(d) else 0.0
-    ax.set_xlim(0, (top if np.isfinite(top) and top > 0 else 1.0) * 1.25)  # room for the labels
+    ax.set_xlim(0, (top if np.isfinite(top) and top > 0 else 1.0) * 1.45)  # room for the labels
     if d.empty:
         ax.text(0.5, 0.5, "No open actions", transform=ax.transAxes, ha="center", va="center")
     _title(ax, title or "Open dollars at stake by owner (· open actions)")
