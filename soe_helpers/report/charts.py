@@ -364,7 +364,7 @@ def event_weeks_chart(ci: CashImpact, event_ids: list[str], symbol: str) -> Figu
     ax.axhline(0, color="#333", lw=0.8)
     _week_ticks(ax, list(weeks), most=7)
     money_axis(ax, symbol)
-    _title(ax, "Change in weekly net cash flow, top events")
+    _title(ax, f"Change in weekly net cash flow, top events, {weeks[0]} to {weeks[-1]}")
     if event_ids:
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, handlelength=1.2, columnspacing=0.9)
         fig.set_figheight(3.2 + 0.25 * -(-len(event_ids) // 2))  # the legend below the bars, two a line
@@ -396,10 +396,8 @@ def forecast_vs_actual_chart(table: pd.DataFrame, symbol: str, title: str = "") 
     ax.yaxis.set_major_locator(MaxNLocator(5))
     _week_ticks(ax, weeks, most=6)
     ax.margins(x=0.06, y=0.12)
-    _title(ax, wrap_title(title or "Closing cash: forecast vs actual", PAGE), loc="left", pad=6)
-    years = len({w[:4] for w in weeks}) > 1  # a second line of tick labels carries the year
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2 if years else -0.1), ncol=2, handlelength=1.2,
-              columnspacing=0.9)
+    _title(ax, title or f"Closing cash: forecast vs actual, {weeks[0]} to {weeks[-1]}")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, handlelength=1.2, columnspacing=0.9)
     fig.tight_layout()
     plt.close(fig)
     return fig
@@ -409,13 +407,12 @@ def forecast_vs_actual_chart(table: pd.DataFrame, symbol: str, title: str = "") 
 
 
 def _week_ticks(ax, weeks: list[str], most: int = 9) -> None:
-    """Week labels on the x axis, thinned to at most ``most`` so they stay readable on a phone (the year where
-    it changes)."""
+    """Week labels ("W48") on the x axis, thinned to at most ``most`` so they stay readable on a phone; the chart's
+    title names the first and last week with their years."""
     step = max(1, -(-len(weeks) // most))
     idx = list(range(len(weeks) - 1, -1, -step))[::-1]  # the run week always labelled
     ax.set_xticks(idx)
-    ax.set_xticklabels([weeks[i][-3:] if k == 0 or weeks[i][:4] == weeks[idx[k - 1]][:4] else
-                        f"{weeks[i][-3:]}\n{weeks[i][:4]}" for k, i in enumerate(idx)])
+    ax.set_xticklabels([weeks[i][-3:] for i in idx])
 
 
 def trend_chart(shown: pd.DataFrame, targets, title: str = "") -> Figure:
@@ -474,16 +471,16 @@ def trend_chart(shown: pd.DataFrame, targets, title: str = "") -> Figure:
 def margin_chart(gm: pd.DataFrame, period: str = "13w", title: str = "") -> Figure:
     """Gross margin % by product line for ``period`` (bars; green at or above target, red below) with targets."""
     d = gm[(gm["period"] == period) & (gm["product_line"] != "Total")].sort_values("gross_margin_pct")
-    fig, ax = plt.subplots(figsize=(PAGE.width_in, 0.45 * len(d) + 1.4))
+    fig, ax = plt.subplots(figsize=(PAGE.width_in, 0.45 * len(d) + 1.8))
     colors = [COLORS["good"] if s == "met" else COLORS["bad"] for s in d["status"]]
     y = np.arange(len(d))
     ax.barh(y, d["gross_margin_pct"], color=colors)
-    ax.scatter(d["target"], y, marker="|", s=400, color="#333", label="Target", zorder=3)
+    ax.scatter(d["target"], y, marker="|", s=400, color="#333", label="Target (each line's)", zorder=3)
     ax.set_yticks(y)
     ax.set_yticklabels([str(v) for v in d["product_line"]])
     ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     _title(ax, title or f"Gross margin % by product line, {PERIOD_LABELS[period].lower()}")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.22), borderaxespad=0)  # below: never over a bar
     fig.tight_layout()
     plt.close(fig)
     return fig
