@@ -184,6 +184,10 @@ def test_pack_reports_and_email_render_on_a_phone(browser, pack_run, tmp_path):
             assert "Kestrel Components Inc." in m["text"] and "Run:" in m["text"] and "Data as of:" in m["text"]
         if name in ("executive_summary", "email"):
             assert m["imgs"] and "This week" in m["text"]
+        if name != "email" and not name.startswith("weekly_pack"):  # every report chart reads at 11 px as shown
+            # (the bundle re-encodes the charts smaller for the email's size: checked at both widths below)
+            shown = report_chart_text_as_shown(m, page.read_text(encoding="utf-8"))
+            assert not shown or min(px for px, _w, _n in shown) >= 11, (name, shown)
 
 
 # ---------------------------------------------------------------- the email's charts and the weekly pack bundle
@@ -255,3 +259,59 @@ def test_pack_email_and_bundle_at_phone_and_desktop_width(browser, pack_run, tmp
                   "Action tracker", "Data accuracy"):
         assert title in m["text"], title
     assert len(m["imgs"]) >= 7
+
+
+# ---------------------------------------------------------------- the reports' own charts at phone and desktop width
+
+
+def report_chart_text_as_shown(m: dict, page_html: str) -> list[tuple[float, float, float]]:
+    """(CSS px of the smallest text as shown, rendered width, natural width) of every chart of a report page, in
+    document order: the PNG's own smallest text (recorded by soe_helpers.report.charts.report_png, embedded as a
+    data URI) times rendered width / natural width."""
+    import re
+
+    from soe_helpers.report.chart_text import png_min_text_px
+
+    pngs = [base64.b64decode(b) for b in re.findall(r'<img[^>]+src="data:image/png;base64,([^"]+)"', page_html)]
+    assert len(pngs) == len(m["imgs"]), (len(pngs), len(m["imgs"]))
+    out = []
+    for png, i in zip(pngs, m["imgs"]):
+        own = png_min_text_px(png)
+        assert own is not None, "a report chart without its text record: not drawn by charts.report_png"
+        out.append((own * i["width"] / i["natural"], i["width"], i["natural"]))
+    return out
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390px", "1280px"])
+def test_report_charts_fill_a_phone_and_read_at_11px(browser, tmp_path, viewport):
+    """Every chart of soe_helpers.report.charts in a report page made as the run makes it (executed notebook ->
+    notebook_to_html): at 390 px it fills the page's width with no text under 11 px as shown and no sideways
+    scroll; at 1280 px it shows at its own size."""
+    import nbformat
+
+    from soe_helpers.report import charts
+    from soe_helpers.run.html import notebook_to_html
+    from test_charts import _small_charts
+
+    cells = []
+    for name, fig in _small_charts().items():
+        cells.append(nbformat.v4.new_markdown_cell(f"## {name}"))
+        cell = nbformat.v4.new_code_cell("chart")
+        cell.outputs = [nbformat.v4.new_output("display_data", data={
+            "image/png": base64.b64encode(charts.report_png(fig)).decode(), "text/plain": "<Figure>"})]
+        cells.append(cell)
+    ipynb = tmp_path / "execution_kpis.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), str(ipynb))
+    page = tmp_path / "execution_kpis.html"
+    page.write_text(notebook_to_html(ipynb, {"title": "Execution KPIs", "company": "Co", "week": "2026-W47"}),
+                    encoding="utf-8")
+    m, png = browser.render(page, viewport)
+    check_page(m, png, viewport)
+    shown = report_chart_text_as_shown(m, page.read_text(encoding="utf-8"))
+    assert len(shown) == 10
+    if viewport is PHONE:  # the page's width less its padding, every chart scaled down to it
+        assert all(w == pytest.approx(m["imgs"][0]["width"], abs=1) and 340 <= w <= 372 and n > w for _px, w, n in shown), shown
+    else:  # never wider than drawn
+        assert all(w == n for _px, w, n in shown), shown
+    assert min(px for px, _w, _n in shown) >= 11, shown
+    (tmp_path / f"charts_{viewport['width']}.png").write_bytes(png)

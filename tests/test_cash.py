@@ -120,3 +120,89 @@ def test_cash_walk_closes_from_opening_to_closing_and_names_the_largest_payments
     assert w.iloc[2]["largest"] == [("Payroll", -1200.0, None), ("Q4 tax", -1150.0, "2026-W51")]
     s = cash_walk_sentence(ci, "€")
     assert s.startswith("Baseline cash falls from €4.0K to €2.1K by 2027-W08") and "Q4 tax €1.1K (2026-W51)" in s
+
+
+# ---------------------------------------------------------------- forecast against actual (the store's earlier runs)
+
+
+def _fc(rows):
+    return pd.DataFrame([{"week": m, "scenario": "baseline", "forecast_week": t, "closing_cash": v} for m, t, v in rows])
+
+
+FVA_FC = _fc([("2026-W43", "2026-W44", 100.0), ("2026-W43", "2026-W47", 130.0), ("2026-W45", "2026-W46", 200.0),
+              ("2026-W45", "2026-W47", 210.0), ("2026-W46", "2026-W47", 300.0), ("2026-W47", "2026-W48", 400.0)])
+FVA_ACTUAL = pd.DataFrame({"week": ["2026-W44", "2026-W46", "2026-W47"], "actual_closing": [110.0, 190.0, 305.0]})
+
+
+def test_forecast_vs_actual_by_lag_on_paper():
+    from soe_helpers.analysis.cash import forecast_accuracy, forecast_vs_actual
+    t = forecast_vs_actual(FVA_FC, FVA_ACTUAL, "2026-W47")
+    assert t["week"].tolist() == ["2026-W44", "2026-W46", "2026-W47"]  # W48: made in the run week, still ahead
+    assert t["lag_1"].tolist() == [100.0, 200.0, 300.0]                # made W43, W45, W46
+    assert t["lag_4"].isna().tolist() == [True, True, False] and t.loc[2, "lag_4"] == 130.0  # made W43 for W47
+    assert t["lag_13"].isna().all()                                    # the W45 forecast of W47 is lag 2: not shown
+    acc = forecast_accuracy(t).set_index("lag")
+    # lag 1: |100-110| + |200-190| + |300-305| = 25 over 3 weeks; bias (-10 + 10 - 5) / 3
+    assert acc.loc[1, "weeks"] == 3 and acc.loc[1, "mae"] == pytest.approx(25 / 3)
+    assert acc.loc[1, "bias"] == pytest.approx(-5 / 3)
+    assert acc.loc[4, "weeks"] == 1 and acc.loc[4, "mae"] == 175.0 and acc.loc[4, "bias"] == -175.0
+    assert acc.loc[13, "weeks"] == 0 and np.isnan(acc.loc[13, "mae"])
+    # a backfilled earlier week sees only the runs before it
+    t45 = forecast_vs_actual(FVA_FC, FVA_ACTUAL, "2026-W45")
+    assert t45["week"].tolist() == ["2026-W44"] and t45.loc[0, "actual_closing"] == 110.0
+    assert forecast_vs_actual(FVA_FC.iloc[:0], FVA_ACTUAL, "2026-W47").empty
+
+
+def test_forecast_accuracy_sentences():
+    from soe_helpers.analysis.cash import forecast_accuracy, forecast_accuracy_sentences, forecast_vs_actual
+    acc = forecast_accuracy(forecast_vs_actual(FVA_FC, FVA_ACTUAL, "2026-W47"))
+    s = forecast_accuracy_sentences(acc, ["2026-W43", "2026-W45", "2026-W46"], "€")
+    assert s[0] == ("The forecast made a week before missed the actual closing cash by €8 on average (mean absolute "
+                    "error) over 3 weeks; on average it said €2 less than there was.")
+    assert s[1].startswith("The forecast made 4 weeks before missed the actual closing cash by €175 on average") \
+        and "over 1 week;" in s[1]
+    assert s[2] == ("The forecast made 13 weeks before: first measured in 2027-W03, 13 weeks after the store's "
+                    "earliest run (2026-W43).")
+    one = forecast_accuracy_sentences(acc, ["2026-W46"], "$")
+    assert one == ["Forecast against actual cash: the store holds one earlier run (2026-W46). From two earlier weekly "
+                   "runs on, this section charts each past week's actual closing cash beside what the forecast made "
+                   "1, 4 and 13 weeks before said, with its average error."]
+    assert "no earlier run yet" in forecast_accuracy_sentences(acc, [], "$")[0]
+
+
+def test_actual_closing_cash_rolls_the_bank_balance_to_each_week_end():
+    from soe_helpers.analysis.cash_forecast import actual_closing_cash
+    D = pd.Timestamp
+    cash = pd.DataFrame({"item": ["Bank", "Fee"], "kind": ["opening_balance", "one_off"], "amount": [1000.0, -5.0],
+                         "date": [D("2026-11-08"), D("2026-11-14")], "frequency": [None, None],
+                         "end_date": [pd.NaT, pd.NaT], "category": [None, None]})
+    invoices = pd.DataFrame({"amount": [50.0, 70.0], "paid_amount": [50.0, np.nan],
+                             "paid_date": [D("2026-11-10"), D("2026-11-03")]})
+    bills = pd.DataFrame({"amount": [20.0], "paid_date": [D("2026-11-12")]})
+    a = actual_closing_cash(cash, invoices, bills, ["2026-W44", "2026-W45", "2026-W46"])
+    # W45 ends on the balance date; W46 (to 11-15): +50 received, -20 paid, -5 fee; W44 (to 11-01): back by the
+    # 70 received on 11-03
+    assert a["actual_closing"].tolist() == [930.0, 1000.0, 1025.0]
+
+
+def test_cash_forecast_vs_actual_reads_the_stores_baseline_runs(tmp_path):
+    from soe_helpers.store.engine import Store
+    from soe_helpers.store.history import cash_forecast_vs_actual
+    from soe_helpers.store.tables import cash_forecast_t
+    D = pd.Timestamp
+    store = Store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    for made in ("2026-W45", "2026-W46"):
+        rows = [{"week": made, "scenario": sc, "forecast_week": "2026-W47", "opening_cash": 0.0, "receipts": 0.0,
+                 "payments": 0.0, "closing_cash": v + (made == "2026-W45") * 10} for sc, v in
+                (("baseline", 1100.0), ("all scenarios", 5.0))]
+        store.write_week(cash_forecast_t, made, rows, f"run-{made}")
+    tables = {"cash": pd.DataFrame({"item": ["Bank"], "kind": ["opening_balance"], "amount": [1000.0],
+                                    "date": [D("2026-11-22")], "frequency": [None], "end_date": [pd.NaT],
+                                    "category": [None]}),
+              "invoices": pd.DataFrame({"amount": [], "paid_amount": [], "paid_date": pd.Series(dtype="datetime64[ns]")}),
+              "bills": pd.DataFrame({"amount": [], "paid_date": pd.Series(dtype="datetime64[ns]")})}
+    t, earlier = cash_forecast_vs_actual(store, tables, "2026-W47")
+    assert earlier == ["2026-W45", "2026-W46"]
+    assert t.to_dict("records")[0] == {"week": "2026-W47", "actual_closing": 1000.0, "lag_1": 1100.0,
+                                       "lag_4": pytest.approx(np.nan, nan_ok=True),
+                                       "lag_13": pytest.approx(np.nan, nan_ok=True)}

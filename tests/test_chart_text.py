@@ -72,8 +72,8 @@ def test_every_text_of_an_email_chart_reads_at_11px_on_a_phone(name):
 
 
 def test_the_report_charts_keep_their_sizes():
-    """The executive summary notebook's charts are unchanged: 6.4 in wide, 7 pt legends. Shown at 358 px on a
-    phone, as the email used to, their legends read at under 6 px: why the email draws its own."""
+    """The summary charts' default REPORT sizes are unchanged: 6.4 in wide, 7 pt legends. Shown at 358 px on a
+    phone, their legends read at under 6 px: why the email draws its own and the summary notebook draws in PAGE."""
     fig = sm.landing_chart(DEMAND, "$")
     assert tuple(fig.get_size_inches()) == (6.4, 2.2) and ct.smallest_text_pt(fig) == 7
     png = sm.figure_png(fig)
@@ -96,3 +96,14 @@ def test_legend_columns_and_title_wrap_fit_the_width():
     assert "\n" in title and all(len(line) <= ct.fits_chars(4.8 * 0.96, ct.EMAIL.title_pt, True)
                                  for line in title.splitlines())
     assert ct.wrap_title("Closing cash", ct.EMAIL) == "Closing cash"
+
+
+def test_page_format_reads_at_11px_on_a_phone_whatever_the_crop():
+    """The reports' charts (soe_helpers.report.charts and the summary notebook's): 4.8 in wide at 110 dpi; a
+    text of PAGE.text_pt shown with the chart at 356 px reads at >= 11.5 px (cropping only narrows the PNG)."""
+    assert ct.PAGE.width_in == 4.8 and ct.PAGE.crop and ct.PAGE.text_pt == ct.font_pt_for_px(11.5, width_in=4.8)
+    assert ct.shown_text_px(ct.PAGE.text_pt, dpi=110, png_width=4.8 * 110) >= 11.5
+    for name, fig in {"landing": sm.landing_chart(DEMAND, "$", ct.PAGE),
+                      "cash": sm.cash_chart(CASH, 1_000_000.0, "$", fmt=ct.PAGE)}.items():
+        png = sm.figure_png(fig, ct.PAGE)
+        assert ct.png_min_text_px(png) * ct.PHONE_SHOWN_PX / ct.png_size(png)[0] >= ct.MIN_TEXT_PX, name

@@ -331,3 +331,68 @@ def test_contradicting_margin_targets_are_flagged():
     [msg] = target_conflicts(gm, 0.40)
     assert "37.5%" in msg and "40.0%" in msg
     assert target_conflicts(gm, 0.375) == []
+
+
+# ---------------------------------------------------------------- the trend as each week recorded it
+
+
+def test_trend_length_reaches_back_to_the_stores_earliest_week_within_the_cap():
+    from soe_helpers.analysis.kpis import trend_length
+    s = KpiParams(trend_weeks=13, history_weeks=52)
+    assert trend_length("2026-W47", [], s) == 13
+    assert trend_length("2026-W47", ["2026-W45", "2026-W46"], s) == 13          # inside the 13 weeks
+    assert trend_length("2026-W47", ["2026-W20", "2026-W46"], s) == 28          # W20..W47
+    assert trend_length("2026-W47", ["2025-W01", "2026-W10"], s) == 38          # W01 2025 is past 52 weeks
+    assert trend_length("2026-W47", ["2025-W48"], s) == 52 and trend_length("2026-W47", ["2027-W01"], s) == 13
+    assert trend_length("2026-W47", ["2025-W40"], KpiParams(trend_weeks=13, history_weeks=60)) == 60
+
+
+def test_trend_as_recorded_draws_the_stores_values_and_computes_the_weeks_it_lacks():
+    from soe_helpers.analysis.kpis import TREND_SERIES, trend_as_recorded, trend_caption
+    trend = pd.DataFrame({"week": ["2026-W45", "2026-W46", "2026-W47"], "otif": [0.90, 0.80, 0.70],
+                          "otif_value": [0.91, 0.81, 0.71], "dso": [40.0, 41.0, 42.0], "dio": [60.0] * 3,
+                          "dpo": [30.0] * 3, "ccc": [70.0, 71.0, 72.0], "gross_margin_pct": [0.4] * 3})
+    rows = [("2026-W46", "otif", "week", 0.85), ("2026-W46", "otif", "13w", 0.5), ("2026-W46", "dso", "13w", 41.0),
+            ("2026-W46", "ccc", "13w", None), ("2026-W47", "otif", "week", 0.70), ("2026-W47", "dso", "13w", 42.0)]
+    hist = pd.DataFrame([{"week": w, "kpi": k, "period": p, "value": v, "target": 0.0, "status": "", "run_id": "r"}
+                         for w, k, p, v in rows])
+    t = trend_as_recorded(trend, hist)
+    assert t["recorded"].tolist() == [False, True, True]
+    assert t["otif"].tolist() == [0.90, 0.85, 0.70]          # W46 as recorded (the week period, not 13w)
+    assert t["otif_now"].tolist() == [0.90, 0.80, 0.70]
+    assert t["dso"].tolist() == [40.0, 41.0, 42.0]
+    assert t.loc[0, "ccc"] == 70.0 and math.isnan(t.loc[1, "ccc"])  # recorded "not measured" stays a gap
+    assert math.isnan(t.loc[2, "otif_value"])                      # the store holds W47 without it
+    assert {k for k, _ in TREND_SERIES} <= set(t.columns)
+    from soe_helpers.core.params import KpiTargets
+    cap = trend_caption(t, KpiTargets())
+    assert cap[0] == ("Filled markers on solid lines: the value each week's run recorded in the store (2 of 3 weeks). "
+                      "Hollow markers on dashed lines: computed from today's data for the weeks the store does not "
+                      "hold (2026-W45).")
+    assert "target 95%" in cap[1] and "target 60 days" in cap[1] and "target 40%" in cap[1]
+    assert cap[2] == ("Today's data restates 1 recorded value: OTIF (share of lines) in 2026-W46 "
+                      "(recorded 85.0%, now 80.0%).")
+    none = trend_caption(trend_as_recorded(trend, hist.iloc[:0]), KpiTargets())
+    assert none[0].startswith("The store holds none of these 3 weeks yet") and len(none) == 2
+
+
+def test_a_longer_trend_changes_no_other_figure():
+    base = execution_kpis(*_tiny_company(), "2026-W47", FiscalCalendar("iso"), KpiParams(), "$")
+    long = execution_kpis(*_tiny_company(), "2026-W47", FiscalCalendar("iso"), KpiParams(), "$", trend_weeks=30)
+    assert len(long.trend) == 30 and long.trend["week"].iloc[0] == "2026-W18"
+    pd.testing.assert_frame_equal(long.trend.tail(13).reset_index(drop=True), base.trend)
+    pd.testing.assert_frame_equal(long.card, base.card)
+    pd.testing.assert_frame_equal(long.lines, base.lines)
+    assert long.values == base.values
+    short = execution_kpis(*_tiny_company(), "2026-W47", FiscalCalendar("iso"), KpiParams(), "$", trend_weeks=5)
+    assert len(short.trend) == 13  # never shorter than params.kpis.trend_weeks
+
+
+def test_kpi_weeks_held_reads_the_weeks_the_store_holds(tmp_path):
+    from soe_helpers.store.history import kpi_weeks_held
+    store = Store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    k = execution_kpis(*_tiny_company(), "2026-W47", FiscalCalendar("iso"), KpiParams(), "$")
+    for w in ("2025-W30", "2026-W20", "2026-W46"):
+        write_kpis(store, types.SimpleNamespace(**{**k.__dict__, "week": w}), f"run-{w}")
+    assert kpi_weeks_held(store, "2026-W47", KpiParams()) == ["2026-W20", "2026-W46"]  # W30 2025: over 52 weeks
+    assert kpi_weeks_held(store, "2026-W47", KpiParams(history_weeks=13)) == ["2026-W46"]

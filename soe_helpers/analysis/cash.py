@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from soe_helpers.core.calendar import FiscalCalendar, week_ordinal
+from soe_helpers.core.calendar import FiscalCalendar, week_add, week_ordinal
 from soe_helpers.analysis import plan_grain as PG
 from soe_helpers.analysis.cash_events import (EVENT_COLUMNS, Event, Impact, apply_scenario, apply_spikes,
                           detect_demand_spikes, detect_orders_at_risk, detect_production_delays, group_small_lines,
@@ -51,6 +51,10 @@ __all__ = [
     "cash_forecast_table",
     "store_rows",
     "compare_history",
+    "FORECAST_LAGS",
+    "forecast_vs_actual",
+    "forecast_accuracy",
+    "forecast_accuracy_sentences",
     "UNDISRUPTED",
     "BASELINE",
     "ALL_SCENARIOS",
@@ -525,6 +529,84 @@ def compare_history(ci: CashImpact, past: pd.DataFrame, fc: pd.DataFrame) -> tup
     both = pd.DataFrame({"then": then, "now": now}).dropna()
     both = both.assign(change=both["now"] - both["then"], then_run_week=last)
     return ev, both.rename_axis("forecast_week").reset_index()
+
+
+#: How many weeks before a week the forecasts it is compared with were made (the forecast vs actual chart).
+FORECAST_LAGS = (1, 4, 13)
+
+
+def forecast_vs_actual(fc: pd.DataFrame, actual: pd.DataFrame, week: str,
+                       lags: tuple[int, ...] = FORECAST_LAGS) -> pd.DataFrame:
+    """Each past week's actual closing cash beside what the forecasts made ``lags`` weeks before it said.
+
+    Args:
+        fc: the store's baseline forecast lines: ``week`` (the run week that made the forecast), ``forecast_week``,
+            ``closing_cash``; forecasts made in ``week`` or later are left out (they could not know the past).
+        actual: week, actual_closing (:func:`soe_helpers.analysis.cash_forecast.actual_closing_cash`).
+        week: the run week; target weeks up to it.
+    Returns:
+        One row per target week up to ``week`` that some earlier forecast covered, oldest first: week,
+        actual_closing, and ``lag_<n>`` = the closing cash the forecast made ``n`` weeks before said (NaN when no run
+        of that week is in the store). Currency.
+    """
+    cols = ["week", "actual_closing", *[f"lag_{n}" for n in lags]]
+    me = week_ordinal(week)
+    if fc.empty:
+        return pd.DataFrame(columns=cols)
+    made, target = fc["week"].map(week_ordinal), fc["forecast_week"].map(week_ordinal)
+    f = fc.assign(lag=target - made, _t=target)[(made < me) & (target <= me)]
+    f = f[f["lag"].isin(lags)]
+    if f.empty:
+        return pd.DataFrame(columns=cols)
+    wide = f.pivot_table(index="forecast_week", columns="lag", values="closing_cash", aggfunc="last")
+    wide = wide.reindex(columns=list(lags)).rename(columns=lambda n: f"lag_{n}")
+    out = wide.rename_axis(None, axis=1).reset_index().rename(columns={"forecast_week": "week"})
+    out = out.merge(actual[["week", "actual_closing"]], on="week", how="left")
+    return out.sort_values("week", key=lambda w: w.map(week_ordinal)).reset_index(drop=True)[cols]
+
+
+def forecast_accuracy(table: pd.DataFrame, lags: tuple[int, ...] = FORECAST_LAGS) -> pd.DataFrame:
+    """Forecast error by lag over the weeks of ``table`` (:func:`forecast_vs_actual`) that have both figures.
+
+    Returns: lag, weeks, mae (mean absolute error, currency), bias (mean of forecast - actual: + = the forecast
+    said more cash than there was).
+    """
+    rows = []
+    for n in lags:
+        col = f"lag_{n}"
+        d = table[[col, "actual_closing"]].dropna() if col in table else pd.DataFrame(columns=[col, "actual_closing"])
+        err = d[col].astype(float) - d["actual_closing"].astype(float)
+        rows.append({"lag": n, "weeks": len(d), "mae": float(err.abs().mean()) if len(d) else float("nan"),
+                     "bias": float(err.mean()) if len(d) else float("nan")})
+    return pd.DataFrame(rows, columns=["lag", "weeks", "mae", "bias"])
+
+
+def _weeks_before(n: int) -> str:
+    return "a week before" if n == 1 else f"{n} weeks before"
+
+
+def forecast_accuracy_sentences(acc: pd.DataFrame, earlier_runs: list[str], symbol: str) -> list[str]:
+    """What the forecast vs actual chart says, for a treasurer: the mean absolute error of each lag with its number
+    of weeks, or, with fewer than 2 earlier runs in the store (``earlier_runs``), what will show once there are."""
+    if len(earlier_runs) < 2:
+        held = (f"the store holds one earlier run ({earlier_runs[0]})" if earlier_runs else
+                "the store holds no earlier run yet")
+        return [f"Forecast against actual cash: {held}. From two earlier weekly runs on, this section charts each past "
+                f"week's actual closing cash beside what the forecast made {', '.join(map(str, FORECAST_LAGS[:-1]))} "
+                f"and {FORECAST_LAGS[-1]} weeks before said, with its average error."]
+    out = []
+    for r in acc.itertuples(index=False):
+        if r.weeks:
+            side = "more" if r.bias > 0 else "less"
+            out.append(f"The forecast made {_weeks_before(r.lag)} missed the actual closing cash by "
+                       f"{fmt_money(r.mae, symbol)} on average (mean absolute error) over {r.weeks} "
+                       f"week{'s' if r.weeks != 1 else ''}; on average it said {fmt_money(abs(r.bias), symbol)} "
+                       f"{side} than there was.")
+        else:
+            first = week_add(earlier_runs[0], int(r.lag))
+            out.append(f"The forecast made {_weeks_before(r.lag)}: first measured in {first}, {r.lag} weeks after the "
+                       f"store's earliest run ({earlier_runs[0]}).")
+    return out
 
 
 def cash_forecast_table(ci: CashImpact, line: str = BASELINE) -> pd.DataFrame:

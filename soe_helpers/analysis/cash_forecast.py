@@ -453,6 +453,16 @@ def opening_balance(cash: pd.DataFrame, invoices: pd.DataFrame, bills: pd.DataFr
                                    f"customer receipts, bill payments and treasury items in between")
 
 
+def actual_closing_cash(cash: pd.DataFrame, invoices: pd.DataFrame, bills: pd.DataFrame, weeks) -> pd.DataFrame:
+    """The cash each week actually closed at: :func:`opening_balance` at each week's end (the bank balance rolled by
+    the receipts, bill payments and treasury items in between), the figure a forecast of that week is judged by.
+
+    Returns: week, actual_closing (currency).
+    """
+    return pd.DataFrame({"week": list(weeks),
+                         "actual_closing": [opening_balance(cash, invoices, bills, week_end(w))[0] for w in weeks]})
+
+
 def recent_prices(orders: pd.DataFrame, products: pd.DataFrame, as_of, weeks: int = 13) -> pd.Series:
     """Net selling price per SKU: booked value / units over the ``weeks`` before ``as_of`` (list price
     where the SKU had no bookings). Cancelled lines excluded. Currency per unit."""

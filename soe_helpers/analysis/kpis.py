@@ -80,6 +80,10 @@ __all__ = [
     "weekly_trend",
     "history_rows",
     "HISTORY_COLUMNS",
+    "TREND_SERIES",
+    "trend_length",
+    "trend_as_recorded",
+    "trend_caption",
     "fmt_kpi",
     "ExecutionKPIs",
     "execution_kpis",
@@ -575,25 +579,38 @@ def weekly_trend(lines: pd.DataFrame, shipped: pd.DataFrame, invoices: pd.DataFr
 
 def execution_kpis(orders, shipments, products, customers, invoices, bills, inventory, week: str,
                    cal: FiscalCalendar, settings, symbol: str,
-                   shipped_weekly: pd.DataFrame | None = None) -> ExecutionKPIs:
+                   shipped_weekly: pd.DataFrame | None = None, trend_weeks: int | None = None) -> ExecutionKPIs:
     """Everything the execution-KPI report shows for ``week`` (see the module docstring for every formula).
 
     ``settings`` is ``params.kpis`` (targets, due-date basis, tolerances, balance basis, DSO revenue basis).
     ``shipped_weekly`` is the run's aggregate (``wk.table("shipped_weekly")``, revenue and margin); when
     not given it is computed from ``orders`` and ``shipments`` with the same definition. Fulfilment
-    needs the order and shipment lines themselves.
+    needs the order and shipment lines themselves. ``trend_weeks`` (default ``settings.trend_weeks``)
+    lengthens the trend, e.g. to the weeks the store holds (:func:`trend_length`); it never shortens it,
+    and every other figure stays the same.
     """
     periods = kpi_periods(week, cal)
-    trend_weeks = week_range(week_add(week, -(settings.trend_weeks - 1)), week)
-    first = min([periods["13w"][0], periods["quarter"][0], trend_weeks[0]], key=lambda w: week_start(w))
+    n_trend = max(settings.trend_weeks, trend_weeks or 0)
+    trend_weeks = week_range(week_add(week, -(n_trend - 1)), week)
+    default_first = week_add(week, -(settings.trend_weeks - 1))
+    first = min([periods["13w"][0], periods["quarter"][0], default_first], key=lambda w: week_start(w))
     lines = line_fulfilment(orders, shipments, week_start(first), week_end(week), due=settings.due_date,
                             on_time_tolerance_days=settings.on_time_tolerance_days,
                             in_full_tolerance=settings.in_full_tolerance)
+    trend_lines = lines
+    if week_start(trend_weeks[0]) < week_start(first):  # a longer trend scores the earlier lines for the trend only
+        earlier = line_fulfilment(orders, shipments, week_start(trend_weeks[0]), week_start(first) - pd.Timedelta(days=1),
+                                  due=settings.due_date, on_time_tolerance_days=settings.on_time_tolerance_days,
+                                  in_full_tolerance=settings.in_full_tolerance)
+        trend_lines = pd.concat([earlier, lines], ignore_index=True)
+        first_balance = trend_weeks[0]
+    else:
+        first_balance = first
     if shipped_weekly is None:
         shipped_weekly = compute({"orders": orders, "shipments": shipments}, names=["shipped_weekly"])["shipped_weekly"]
     shipped = shipped_facts(shipped_weekly, products, customers)
     # balances at every week end from 13 weeks before the earliest trend window to the run week
-    all_weeks = week_range(week_add(first, -TRAILING_WEEKS), week)
+    all_weeks = week_range(week_add(first_balance, -TRAILING_WEEKS), week)
     dates = [week_end(w) for w in all_weeks]
     unknown = pd.Series(np.nan, index=pd.DatetimeIndex(pd.to_datetime(pd.Series(dates)).dt.normalize()))
     absent = [n for n, t in (("invoices", invoices), ("bills", bills), ("inventory", inventory)) if t is None]
@@ -625,7 +642,7 @@ def execution_kpis(orders, shipments, products, customers, invoices, bills, inve
     gm["status"] = [kpi_status(v, t, "higher") for v, t in zip(gm["gross_margin_pct"], gm["target"])]
     exc = kpi_exceptions(card, context, gm, settings.gross_margin_targets, settings.targets.gross_margin_pct,
                          symbol=symbol)
-    trend = weekly_trend(lines, shipped, invoices, bills, inv_values, ar_s, ap_s, trend_weeks, settings)
+    trend = weekly_trend(trend_lines, shipped, invoices, bills, inv_values, ar_s, ap_s, trend_weeks, settings)
     card = add_lights(card, trend)
     notes = _notes(settings, inv_values if inventory is not None else inv_values.iloc[:0], periods) + \
         target_conflicts(gm, settings.targets.gross_margin_pct) + not_measured(absent)
@@ -701,6 +718,102 @@ def history_rows(k: ExecutionKPIs, run_id: str | None = None) -> list[dict]:
     return rows
 
 
+
+
+# ---------------------------------------------------------------- the trend as each week recorded it
+
+#: The KPIs of the trend chart and the period each is drawn over: (kpi, period).
+TREND_SERIES: tuple[tuple[str, str], ...] = (
+    ("otif_value", "week"), ("otif", "week"), ("dso", "13w"), ("dio", "13w"), ("dpo", "13w"), ("ccc", "13w"),
+    ("gross_margin_pct", "week"))
+#: A recorded value further than this from today's recomputation counts as restated (shares / days).
+_RESTATED = {"pct": 0.001, "days": 0.1}
+
+
+def trend_length(week: str, recorded_weeks, settings) -> int:
+    """Weeks the trend chart shows for ``week``: ``settings.trend_weeks`` (13 by default), longer when the store
+    holds earlier weeks, back to the earliest recorded week but never more than ``settings.history_weeks``.
+
+    >>> from types import SimpleNamespace as S
+    >>> trend_length("2026-W47", ["2026-W20", "2026-W46"], S(trend_weeks=13, history_weeks=52))
+    28
+    """
+    me = week_start(week)
+    cap = max(settings.trend_weeks, settings.history_weeks)
+    first = week_start(week_add(week, -(cap - 1)))
+    held = [week_start(w) for w in recorded_weeks if first <= week_start(w) <= me]
+    n = int((me - min(held)).days // 7) + 1 if held else 0
+    return max(settings.trend_weeks, min(n, cap))
+
+
+def trend_as_recorded(trend: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """The trend as each week's run recorded it: one row per week of ``trend`` (from :func:`weekly_trend`).
+
+    Args:
+        trend: week + one column per KPI, recomputed from today's data.
+        history: the store's rows (:data:`HISTORY_COLUMNS`); the value of ``(week, kpi, period)`` is the one
+            that week's run recorded (the period of each KPI as :data:`TREND_SERIES` says).
+    Returns:
+        week, ``recorded`` (the store holds the week), for each KPI of :data:`TREND_SERIES` the value drawn
+        (the recorded one where the store holds the week, a recorded "not measured" staying NaN; else today's
+        recomputation) and ``<kpi>_now`` (today's recomputation, to show restatements).
+    """
+    h = history.set_index(["week", "kpi", "period"])["value"] if len(history) else pd.Series(dtype=float)
+    held = set(history["week"]) if len(history) else set()
+    out = pd.DataFrame({"week": trend["week"].to_numpy(), "recorded": trend["week"].isin(held).to_numpy()})
+    for kpi, period in TREND_SERIES:
+        now = trend[kpi].astype(float).to_numpy() if kpi in trend else np.full(len(trend), np.nan)
+        rec = np.array([h.get((w, kpi, period), np.nan) for w in out["week"]], dtype=float)
+        out[kpi] = np.where(out["recorded"], rec, now)
+        out[f"{kpi}_now"] = now
+    return out
+
+
+def _span(weeks: list[str]) -> str:
+    """Weeks as runs: '2026-W35 to 2026-W44, 2026-W46'."""
+    runs, out = [], []
+    for w in weeks:
+        if runs and week_add(runs[-1][-1], 1) == w:
+            runs[-1].append(w)
+        else:
+            runs.append([w])
+    for r in runs:
+        out.append(r[0] if len(r) == 1 else f"{r[0]} to {r[-1]}")
+    return ", ".join(out)
+
+
+def trend_caption(shown: pd.DataFrame, targets, max_restated: int = 3) -> list[str]:
+    """The sentences under the trend chart: where each point comes from, the rule and target of each KPI,
+    and the recorded values today's data restates (``shown`` from :func:`trend_as_recorded`)."""
+    n, rec = len(shown), int(shown["recorded"].sum())
+    absent = shown.loc[~shown["recorded"], "week"].tolist()
+    if not absent:
+        src = f"Every point is the value that week's run recorded in the store ({n} weeks)."
+    elif rec == 0:
+        src = (f"The store holds none of these {n} weeks yet: every point is computed from today's data (hollow "
+               "markers, dashed lines); from the next run on, each week shows what its run recorded.")
+    else:
+        src = (f"Filled markers on solid lines: the value each week's run recorded in the store ({rec} of {n} weeks). "
+               f"Hollow markers on dashed lines: computed from today's data for the weeks the store does not hold "
+               f"({_span(absent)}).")
+    rules = (f"OTIF: order lines due in the week shipped on time and in full, as a share of lines and of their value "
+             f"(target {fmt_pct(targets.otif, digits=0)}). DSO, DIO and DPO: days over the 13 weeks ending each week "
+             f"(targets {targets.dso:.0f}, {targets.dio:.0f} and {targets.dpo:.0f} days, dotted). Cash conversion cycle "
+             f"= DIO + DSO − DPO (target {targets.ccc:.0f} days). Gross margin: shipped revenue less COGS at standard "
+             f"cost, as a share of shipped revenue, in the week (target {fmt_pct(targets.gross_margin_pct, digits=0)}).")
+    out = [src, rules]
+    moved = []
+    for r in shown[shown["recorded"]].itertuples(index=False):
+        for kpi, _period in TREND_SERIES:
+            then, now = getattr(r, kpi), getattr(r, f"{kpi}_now")
+            unit = KPI_SPECS[kpi][1]
+            if np.isfinite(then) and np.isfinite(now) and abs(then - now) > _RESTATED[unit]:
+                moved.append(f"{KPI_SPECS[kpi][0]} in {r.week} (recorded {fmt_kpi(then, unit)}, now {fmt_kpi(now, unit)})")
+    if moved:
+        more = f" and {len(moved) - max_restated} more" if len(moved) > max_restated else ""
+        out.append(f"Today's data restates {len(moved)} recorded value{'s' if len(moved) != 1 else ''}: "
+                   f"{'; '.join(moved[:max_restated])}{more}.")
+    return out
 
 
 # ---------------------------------------------------------------- report views

@@ -328,6 +328,7 @@ class KpiParams(_Strict):
     balance_basis: Literal["average", "ending"] = "average"    # AR/AP/inventory balance in DSO/DPO/DIO
     dso_revenue: Literal["invoiced", "shipped"] = "invoiced"   # revenue DSO divides by
     trend_weeks: int = Field(13, ge=2, le=104)                 # weeks shown in the trend charts
+    history_weeks: int = Field(52, ge=2, le=104)               # up to this many when the store holds them
     top_n: int = Field(15, ge=1, le=500)                       # rows in ranked tables
 
     @field_validator("gross_margin_targets")

@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 __all__ = [
-    "PHONE_SHOWN_PX", "EMAIL_MAX_PX", "MIN_TEXT_PX", "PNG_TEXT_KEY", "ChartFormat", "REPORT", "EMAIL",
+    "PHONE_SHOWN_PX", "EMAIL_MAX_PX", "MIN_TEXT_PX", "PNG_TEXT_KEY", "ChartFormat", "REPORT", "EMAIL", "PAGE",
     "shown_text_px", "font_pt_for_px", "png_size", "drawn_texts", "smallest_text_pt", "smallest_shown_text_px",
     "chart_png", "png_min_text_px", "fits_chars", "wrap_title", "legend_columns",
 ]
@@ -92,6 +92,14 @@ REPORT = ChartFormat("report", width_in=6.4, dpi=144)
 EMAIL = ChartFormat("email", width_in=4.8, dpi=150,
                     text_pt=font_pt_for_px(MIN_TEXT_PX + 0.5, width_in=4.8),
                     title_pt=font_pt_for_px(MIN_TEXT_PX + 2.5, width_in=4.8), crop=False, colors=64)
+
+
+#: The reports' own charts (soe_helpers.report.charts, shown in the HTML reports at the page's width, never wider
+#: than their PNG): 4.8 in wide at 110 dpi (528 px before cropping), every text >= 11.5 px when the page shows
+#: the chart 356 px wide on a 390 px phone (11.1 pt), titles 13.5 px. Palette PNGs keep the reports light.
+PAGE = ChartFormat("page", width_in=4.8, dpi=110,
+                   text_pt=font_pt_for_px(MIN_TEXT_PX + 0.5, width_in=4.8),
+                   title_pt=font_pt_for_px(MIN_TEXT_PX + 2.5, width_in=4.8), crop=True, colors=64)
 
 
 #: Average glyph width of the charts' sans-serif font, in ems (DejaVu Sans: ~0.6, bold ~0.66).

@@ -6,6 +6,8 @@ favourable green, unfavourable red. Money axes and labels take the company's cur
 """
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib
 
 import matplotlib.pyplot as plt
@@ -19,16 +21,17 @@ from soe_helpers.analysis.feedback import ForecastFeedback
 from soe_helpers.analysis.kpis import PERIOD_LABELS
 from soe_helpers.core.calendar import week_ordinal
 from soe_helpers.core.formats import fmt_money
+from soe_helpers.report.chart_text import PAGE, chart_png, wrap_title
 
 __all__ = [
-    "COLORS", "money_axis", "style",
+    "COLORS", "TEXT", "money_axis", "style", "report_png",
     # demand reconciliation
     "landing_chart", "waterfall", "variance_bars",
     # forecast accuracy and feedback
     "METHOD_COLORS", "METHOD_LABELS", "plot_wape_by_lag", "plot_accuracy_trend", "plot_accuracy_by_lag",
     "plot_backtest",
     # cash impact
-    "cash_chart", "bridge_chart", "event_weeks_chart",
+    "cash_chart", "bridge_chart", "event_weeks_chart", "forecast_vs_actual_chart",
     # execution KPIs, data accuracy, action tracker
     "trend_chart", "margin_chart", "score_chart", "owner_chart",
 ]
@@ -44,21 +47,61 @@ COLORS = {
 }
 
 
+#: Every text of a report chart: the size that reads at 11 px on a phone (:data:`chart_text.PAGE`).
+TEXT = PAGE.text_pt
+
+
 def style() -> None:
+    """The pack's chart style: figures :data:`~soe_helpers.report.chart_text.PAGE` wide with its text sizes."""
     matplotlib.rcParams.update({
-        "figure.dpi": 110,
+        "figure.dpi": PAGE.dpi,
+        "figure.figsize": (PAGE.width_in, 3.4),
         "axes.spines.top": False,
         "axes.spines.right": False,
         "axes.grid": True,
         "grid.alpha": 0.25,
         "axes.titleweight": "bold",
-        "axes.titlesize": 11,
-        "font.size": 9,
+        "axes.titlesize": PAGE.title_pt,
+        "figure.titlesize": PAGE.title_pt,
+        "font.size": TEXT,
+        "axes.labelsize": TEXT,
+        "xtick.labelsize": TEXT,
+        "ytick.labelsize": TEXT,
+        "legend.fontsize": TEXT,
         "legend.frameon": False,
     })
 
 
+def report_png(fig: Figure) -> bytes:
+    """The PNG a report shows for a chart: :func:`~soe_helpers.report.chart_text.chart_png` in the page format,
+    with its smallest text recorded (what the browser test checks at 390 px)."""
+    return chart_png(fig, PAGE)
+
+
+def _show_charts_as_report_pngs() -> None:
+    """In a notebook kernel, show every Figure as :func:`report_png` (the inline backend's PNG has no record of
+    its text). Outside IPython nothing changes."""
+    try:  # IPython is there in a kernel only: the helpers stay usable without it
+        from IPython import get_ipython
+    except ImportError:
+        return
+    ip = get_ipython()
+    if ip is not None and "image/png" in ip.display_formatter.formatters:
+        ip.display_formatter.formatters["image/png"].for_type(Figure, report_png)
+
+
 style()
+_show_charts_as_report_pngs()
+
+
+def _title(ax, text: str, **kw) -> None:
+    """A chart's title broken into lines that fit the page width at the title size (it never widens the PNG):
+    a one-axes chart's title starts at the figure's left edge (an axes title is centred on the plot, which long
+    tick labels push right); a panel of several keeps its axes title."""
+    if len(ax.figure.axes) == 1 and not kw:
+        ax.figure.suptitle(wrap_title(text, PAGE), x=0.01, ha="left", fontweight="bold", fontsize=PAGE.title_pt)
+    else:
+        ax.set_title(wrap_title(text, PAGE), **kw)
 
 
 def money_axis(ax, symbol: str, axis: str = "y") -> None:
@@ -71,7 +114,7 @@ def money_axis(ax, symbol: str, axis: str = "y") -> None:
 
 def landing_chart(weekly: pd.DataFrame, title: str, symbol: str) -> Figure:
     """Cumulative plan vs actual-to-date + forecast for the quarter's remaining weeks."""
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    fig, ax = plt.subplots(figsize=(PAGE.width_in, 3.6))
     x = np.arange(len(weekly))
     ax.plot(x, weekly["cum_plan"], color=COLORS["plan"], lw=2, ls="--", label="Plan (cumulative)")
     has_actual = weekly["actual"].notna().to_numpy()
@@ -82,10 +125,9 @@ def landing_chart(weekly: pd.DataFrame, title: str, symbol: str) -> Figure:
         xs = np.r_[x[last], x[~has_actual]]
         ax.plot(xs, np.r_[cum[last], cum[~has_actual]], color=COLORS["forecast"], lw=2.5, ls="-", marker="o", ms=3,
                 label="Open orders + forecast")
-    ax.set_xticks(x)
-    ax.set_xticklabels([w[-3:] for w in weekly["week"]], fontsize=8)
+    _week_ticks(ax, list(weekly["week"]), most=7)
     money_axis(ax, symbol)
-    ax.set_title(title)
+    _title(ax, title)
     ax.legend(loc="upper left")
     fig.tight_layout()
     plt.close(fig)
@@ -94,7 +136,7 @@ def landing_chart(weekly: pd.DataFrame, title: str, symbol: str) -> Figure:
 
 def waterfall(steps: pd.DataFrame, title: str, symbol: str) -> Figure:
     """Bridge chart: ``steps`` has step, amount, kind ('total' or 'delta')."""
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    fig, ax = plt.subplots(figsize=(PAGE.width_in, 3.6))
     running = 0.0
     for i, r in enumerate(steps.itertuples(index=False)):
         if r.kind == "total":
@@ -106,15 +148,15 @@ def waterfall(steps: pd.DataFrame, title: str, symbol: str) -> Figure:
             ax.bar(i, r.amount, bottom=running, color=color)
             running += r.amount
             label_y = max(running, running - r.amount)
-        ax.annotate(fmt_money(r.amount, symbol), (i, label_y), ha="center", va="bottom", fontsize=8,
+        ax.annotate(fmt_money(r.amount, symbol), (i, label_y), ha="center", va="bottom", fontsize=TEXT,
                     xytext=(0, 2), textcoords="offset points")
     ax.set_xticks(range(len(steps)))
-    ax.set_xticklabels(steps["step"], fontsize=8)
+    ax.set_xticklabels(steps["step"], fontsize=TEXT)
     totals = steps.loc[steps["kind"] == "total", "amount"]
     lo = min(totals.min(), running) * 0.9 if len(totals) else 0
     ax.set_ylim(bottom=max(0, lo))
     money_axis(ax, symbol)
-    ax.set_title(title)
+    _title(ax, title)
     fig.tight_layout()
     plt.close(fig)
     return fig
@@ -123,12 +165,12 @@ def waterfall(steps: pd.DataFrame, title: str, symbol: str) -> Figure:
 def variance_bars(df: pd.DataFrame, label: str, value: str, title: str, symbol: str, top: int = 12) -> Figure:
     """Horizontal bars of the largest variances (green favourable, red unfavourable)."""
     d = df.reindex(df[value].abs().sort_values(ascending=False).index).head(top).iloc[::-1]
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(d) + 1.2))
+    fig, ax = plt.subplots(figsize=(PAGE.width_in, 0.35 * len(d) + 1.2))
     colors = [COLORS["good"] if v >= 0 else COLORS["bad"] for v in d[value]]
     ax.barh([str(v) for v in d[label]], d[value], color=colors)
     ax.axvline(0, color="#333", lw=0.8)
     money_axis(ax, symbol, axis="x")
-    ax.set_title(title)
+    _title(ax, title)
     fig.tight_layout()
     plt.close(fig)
     return fig
@@ -146,19 +188,19 @@ METHOD_LABELS = {"sop": "S&OP forecast", "corrected": "S&OP, bias-corrected", "n
 def plot_wape_by_lag(by_lag: pd.DataFrame, title: str) -> Figure:
     """WAPE by lag, one line per method: ``by_lag`` has a ``lag`` column and one WAPE column per
     method named as in :data:`METHOD_LABELS` (missing methods are skipped)."""
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    fig, ax = plt.subplots(figsize=(PAGE.width_in, 3.6))
     for m, label in METHOD_LABELS.items():
         if m in by_lag:
             sop = m == "sop"
             ax.plot(by_lag["lag"], by_lag[m], color=METHOD_COLORS[m], lw=2.6 if sop else 1.6,
                     marker="o", ms=4 if sop else 3, ls="-" if sop else "--", label=label, zorder=3 if sop else 2)
-    ax.set_xlabel("Lag: weeks between the forecast and the week forecast")
+    ax.set_xlabel("Lag: weeks from forecast to the week")
     ax.set_ylabel("WAPE")
     ax.set_xticks(list(by_lag["lag"]))
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_ylim(bottom=0)
-    ax.set_title(title)
-    ax.legend(loc="best", fontsize=8)
+    _title(ax, title)
+    ax.legend(loc="best", fontsize=TEXT)
     fig.tight_layout()
     plt.close(fig)
     return fig
@@ -168,7 +210,7 @@ def plot_accuracy_trend(trend: pd.DataFrame, line_trend: pd.DataFrame, title: st
     """Top: rolling WAPE by target week, one line per lag (``trend`` from :func:`accuracy_trend`),
     weekly WAPE as faint points. Bottom: rolling bias % per product line (``line_trend``, one lag,
     ``by=["product_line"]``)."""
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 5.2), sharex=True, height_ratios=[3, 3])
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(PAGE.width_in, 5.2), sharex=True, height_ratios=[3, 3])
     weeks = sorted(set(trend["target_week"]) | set(line_trend["target_week"]), key=week_ordinal)
     xpos = {w: i for i, w in enumerate(weeks)}
     palette = [COLORS["actual"], COLORS["forecast"], COLORS["scenario"][0], COLORS["scenario"][2]]
@@ -189,12 +231,10 @@ def plot_accuracy_trend(trend: pd.DataFrame, line_trend: pd.DataFrame, title: st
     for ax in (ax1, ax2):
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax1.set_ylim(bottom=0)
-    step = max(1, len(weeks) // 10)
-    ax2.set_xticks(range(0, len(weeks), step))
-    ax2.set_xticklabels([weeks[i] for i in range(0, len(weeks), step)], fontsize=7, rotation=30, ha="right")
-    ax1.set_title(title)
-    ax1.legend(loc="lower left", fontsize=8, ncol=4)
-    ax2.legend(loc="upper left", fontsize=7, ncol=3)
+    _week_ticks(ax2, weeks, most=5)
+    _title(ax1, title)
+    ax1.legend(loc="lower left", fontsize=TEXT, ncol=2)
+    ax2.legend(loc="upper left", fontsize=TEXT, ncol=1)
     fig.tight_layout()
     plt.close(fig)
     return fig
@@ -211,7 +251,7 @@ def plot_backtest(bt_line: pd.DataFrame, bt_all: pd.DataFrame, title: str) -> Fi
     """Backtest WAPE, as made vs bias-corrected, per product line and for all lines: left per SKU,
     right per product line total (``bt_line`` and ``bt_all`` from :func:`forecast_feedback`)."""
     grains = (("", "sku", "SKU forecasts"), ("_line_grain", "line", "Product line totals"))
-    fig, axes = plt.subplots(1, 2, figsize=(8.6, 0.5 * (len(bt_line) + 1) + 1.6), sharey=True)
+    fig, axes = plt.subplots(2, 1, figsize=(PAGE.width_in, 2 * (0.45 * (len(bt_line) + 1) + 1.2) + 0.8), sharex=True)
     for ax, (suffix, grain, label) in zip(axes, grains):
         tot = bt_all[bt_all["grain"] == grain]
         raw = np.r_[bt_line[f"wape_raw{suffix}"].to_numpy(float), tot["wape_raw"].to_numpy(float)]
@@ -223,17 +263,17 @@ def plot_backtest(bt_line: pd.DataFrame, bt_all: pd.DataFrame, title: str) -> Fi
         for yi, a, b in zip(y, raw, cor):
             if np.isfinite(a) and np.isfinite(b) and a > 0:
                 ax.annotate(f"{(b - a) / a * 100:+.1f}%", (max(a, b), yi), xytext=(3, -3), textcoords="offset points",
-                            fontsize=7.5, color=COLORS["good"] if b < a else COLORS["bad"])
+                            fontsize=TEXT, color=COLORS["good"] if b < a else COLORS["bad"])
         ax.set_yticks(y)
         ax.set_yticklabels(names)
         ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         top = np.nanmax(np.r_[raw, cor]) if np.isfinite(np.r_[raw, cor]).any() else 1.0
         ax.set_xlim(0, top * 1.3)
         ax.set_xlabel("WAPE, all lags")
-        ax.set_title(label, fontsize=9)
-    fig.suptitle(title, fontweight="bold", fontsize=11)
+        _title(ax, label, fontsize=TEXT)
+    fig.suptitle(wrap_title(title, PAGE), fontweight="bold", fontsize=PAGE.title_pt)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8)
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=TEXT)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     plt.close(fig)
     return fig
@@ -245,10 +285,10 @@ def plot_backtest(bt_line: pd.DataFrame, bt_all: pd.DataFrame, title: str) -> Fi
 def cash_chart(ci: CashImpact, symbol: str, title: str | None = None) -> Figure:
     """Weekly closing cash: baseline, each scenario, all scenarios and without detected events, with the
     minimum-cash line. Returns a matplotlib Figure."""
-    fig, ax = plt.subplots(figsize=(8.5, 4.0))
+    names = [n for n in pd.unique(ci.weekly["scenario"]) if n not in (BASELINE, UNDISRUPTED, ALL_SCENARIOS)]
+    fig, ax = plt.subplots(figsize=(PAGE.width_in, 3.3 + 0.25 * (len(names) + 4)))  # the legend below, one a line
     weeks = ci.inputs.weeks
     x = np.arange(len(weeks))
-    names = [n for n in pd.unique(ci.weekly["scenario"]) if n not in (BASELINE, UNDISRUPTED, ALL_SCENARIOS)]
     und = ci.line(UNDISRUPTED)
     ax.plot(x, und["closing_cash"], color=COLORS["plan"], lw=1.5, ls="--", label="Without detected events")
     for i, n in enumerate(names):
@@ -259,11 +299,10 @@ def cash_chart(ci: CashImpact, symbol: str, title: str | None = None) -> Figure:
     ax.plot(x, ci.line(BASELINE)["closing_cash"], color=COLORS["forecast"], lw=2.6, marker="o", ms=3,
             label="Baseline forecast")
     ax.axhline(ci.min_cash, color=COLORS["bad"], lw=1.0, ls="-.", label="Minimum cash")
-    ax.set_xticks(x)
-    ax.set_xticklabels([w[-3:] if w[-3:] != "W01" else w[:4] + "-W01" for w in weeks], fontsize=7)
+    _week_ticks(ax, list(weeks), most=7)
     money_axis(ax, symbol)
-    ax.set_title(title or f"Closing cash by week, {weeks[0]} to {weeks[-1]}")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, fontsize=7)
+    _title(ax, title or f"Closing cash by week, {weeks[0]} to {weeks[-1]}")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1, fontsize=TEXT)
     fig.tight_layout()
     plt.close(fig)
     return fig
@@ -273,7 +312,7 @@ def bridge_chart(steps: pd.DataFrame, title: str, symbol: str) -> Figure:
     """Horizontal waterfall of a bridge (steps from :func:`bridge_steps`). The axis is zoomed on the
     range the bridge moves through (it does not start at zero, as the title says). Returns a Figure."""
     n = len(steps)
-    fig, ax = plt.subplots(figsize=(8.5, 0.42 * n + 1.3))
+    fig, ax = plt.subplots(figsize=(PAGE.width_in, 0.42 * n + 1.3))
     ys = np.arange(n)[::-1]
     running, spans = 0.0, []
     for r in steps.itertuples(index=False):
@@ -296,16 +335,17 @@ def bridge_chart(steps: pd.DataFrame, title: str, symbol: str) -> Figure:
             x_lab = max(a, b)
         total_txt = ("-" if r.amount < 0 else "") + f"{symbol}{abs(r.amount):,.0f}"
         ax.annotate(total_txt if r.kind == "total" else ("+" if r.amount >= 0 else "-") + fmt_money(abs(r.amount), symbol),
-                    (x_lab, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
-    ax.set_xlim(left_edge, hi + 1.6 * pad)
+                    (x_lab, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=TEXT)
+    ax.set_xlim(left_edge, hi + 3.6 * pad)  # room for the amounts beside the bars
     ax.set_yticks(ys)
-    ax.set_yticklabels([str(s) for s in steps["step"]], fontsize=7)
+    ax.set_yticklabels([textwrap.fill(str(s), 22) for s in steps["step"]], fontsize=TEXT)
     if (hi + 1.6 * pad - left_edge) < 0.2 * max(abs(hi), abs(lo), 1.0):
         # a narrow window on a large balance: thousands with separators tell the ticks apart
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: ("-" if v < 0 else "") + f"{symbol}{abs(v) / 1e3:,.0f}K"))
     else:
         money_axis(ax, symbol, axis="x")
-    ax.set_title(title + " (axis zoomed)")
+    ax.xaxis.set_major_locator(MaxNLocator(3))  # money ticks that do not run into each other on a phone
+    _title(ax, title + " (axis zoomed)")
     fig.tight_layout()
     plt.close(fig)
     return fig
@@ -316,20 +356,48 @@ def event_weeks_chart(ci: CashImpact, event_ids: list[str], symbol: str) -> Figu
     weeks = ci.inputs.weeks
     x = np.arange(len(weeks))
     k = max(len(event_ids), 1)
-    fig, ax = plt.subplots(figsize=(8.5, 3.4))
+    fig, ax = plt.subplots(figsize=(PAGE.width_in, 3.4))
     for i, eid in enumerate(event_ids):
         w = ci.impacts[eid].weekly
         ax.bar(x + (i - (k - 1) / 2) * 0.8 / k, w["net"], width=0.8 / k,
                color=COLORS["scenario"][i % len(COLORS["scenario"])], label=event_label(eid))
     ax.axhline(0, color="#333", lw=0.8)
-    ax.set_xticks(x)
-    ax.set_xticklabels([w[-3:] for w in weeks], fontsize=7)
+    _week_ticks(ax, list(weeks), most=7)
     money_axis(ax, symbol)
-    ax.set_title("Change in weekly net cash flow, top events")
+    _title(ax, f"Change in weekly net cash flow, top events, {weeks[0]} to {weeks[-1]}")
     if event_ids:
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, handlelength=1.2, columnspacing=0.9)
+        fig.set_figheight(3.2 + 0.25 * -(-len(event_ids) // 2))  # the legend below the bars, two a line
     else:
         ax.text(0.5, 0.5, "No material events this week", transform=ax.transAxes, ha="center", color="#52606d")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def forecast_vs_actual_chart(table: pd.DataFrame, symbol: str, title: str = "") -> Figure:
+    """Cash forecast vs actual: each past week's actual closing cash (navy line) beside what the baseline forecast
+    made 1, 4 and 13 weeks before said for it (forecast-colour markers, lighter the longer ahead).
+    ``table`` from :func:`soe_helpers.analysis.cash.forecast_vs_actual`. Returns a Figure."""
+    fig, ax = plt.subplots(figsize=(PAGE.width_in, 3.9))
+    weeks = table["week"].tolist()
+    x = np.arange(len(weeks))
+    ax.plot(x, table["actual_closing"].astype(float), color=COLORS["actual"], lw=2.4, marker="o", ms=4,
+            label="Actual closing cash")
+    shades = {1: (COLORS["forecast"], "o", 7), 4: ("#f0a35e", "s", 6), 13: ("#f6cda4", "D", 6)}
+    for col in [c for c in table.columns if c.startswith("lag_")]:
+        n = int(col.split("_")[1])
+        v = table[col].astype(float).to_numpy()
+        if np.isfinite(v).any():
+            color, marker, ms = shades.get(n, (COLORS["scenario"][0], "^", 6))
+            ax.plot(x, v, ls="none", marker=marker, ms=ms, mfc=color, mec=COLORS["forecast"], mew=1,
+                    label=f"Forecast {'a week' if n == 1 else f'{n} weeks'} before")
+    money_axis(ax, symbol)
+    ax.yaxis.set_major_locator(MaxNLocator(5))
+    _week_ticks(ax, weeks, most=6)
+    ax.margins(x=0.06, y=0.12)
+    _title(ax, title or f"Closing cash: forecast vs actual, {weeks[0]} to {weeks[-1]}")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, handlelength=1.2, columnspacing=0.9)
     fig.tight_layout()
     plt.close(fig)
     return fig
@@ -338,55 +406,63 @@ def event_weeks_chart(ci: CashImpact, event_ids: list[str], symbol: str) -> Figu
 # ---------------------------------------------------------------- execution KPIs
 
 
-def trend_chart(trend: pd.DataFrame, history: pd.DataFrame, targets, title: str = "") -> Figure:
-    """Four panels over the trend weeks: OTIF, working-capital days, cash conversion cycle, gross margin %.
+def _week_ticks(ax, weeks: list[str], most: int = 9) -> None:
+    """Week labels ("W48") on the x axis, thinned to at most ``most`` so they stay readable on a phone; the chart's
+    title names the first and last week with their years."""
+    step = max(1, -(-len(weeks) // most))
+    idx = list(range(len(weeks) - 1, -1, -step))[::-1]  # the run week always labelled
+    ax.set_xticks(idx)
+    ax.set_xticklabels([weeks[i][-3:] for i in idx])
 
-    Lines are recomputed from today's data; hollow markers are the values recorded in the store when each
-    week was reported (a gap between the two means the data was restated since).
+
+def trend_chart(shown: pd.DataFrame, targets, title: str = "") -> Figure:
+    """Four panels stacked (they read on a phone): OTIF, working-capital days, cash conversion cycle, gross margin %.
+
+    ``shown`` is :func:`soe_helpers.analysis.kpis.trend_as_recorded`: each point is the value its week's run
+    recorded in the store (filled markers, solid lines); the weeks the store does not hold are computed from
+    today's data and drawn with hollow markers on dashed lines. Target lines are grey dashed (the working-capital
+    targets dotted, in each measure's colour).
     """
-    fig, axes = plt.subplots(2, 2, figsize=(10, 6))
-    x = np.arange(len(trend))
-    labels = [w[-3:] for w in trend["week"]]
-    hist = history.set_index(["week", "kpi", "period"])["value"] if len(history) else pd.Series(dtype=float)
-
-    def recorded(kpi, period):
-        return [hist.get((w, kpi, period), np.nan) for w in trend["week"]]
-
+    fig, axes = plt.subplots(4, 1, figsize=(PAGE.width_in, 10.4), sharex=True)
+    weeks = shown["week"].tolist()
+    x = np.arange(len(weeks))
+    rec = shown["recorded"].to_numpy(bool)
     panels = [
-        (axes[0, 0], "Order fulfilment (OTIF), weekly", [("otif_value", "OTIF by value", COLORS["actual"], "week"),
-                                                        ("otif", "OTIF by lines", COLORS["forecast"], "week")],
-         targets.otif, True),
-        (axes[0, 1], "Working-capital days, trailing 13 weeks",
-         [("dso", "DSO", COLORS["actual"], "13w"), ("dio", "DIO", COLORS["forecast"], "13w"),
-          ("dpo", "DPO", COLORS["neutral"], "13w")], None, False),
-        (axes[1, 0], "Cash conversion cycle (days), trailing 13 weeks", [("ccc", "CCC", COLORS["actual"], "13w")],
-         targets.ccc, False),
-        (axes[1, 1], "Gross margin %, weekly", [("gross_margin_pct", "Gross margin", COLORS["actual"], "week")],
-         targets.gross_margin_pct, True),
+        (axes[0], "OTIF, lines due each week", [("otif_value", "by value", COLORS["actual"]),
+                                                 ("otif", "by lines", COLORS["forecast"])], targets.otif, "pct0"),
+        (axes[1], "DSO, DIO, DPO (days, 13 weeks)",
+         [("dso", "DSO", COLORS["actual"]), ("dio", "DIO", COLORS["forecast"]), ("dpo", "DPO", COLORS["neutral"])],
+         None, "days"),
+        (axes[2], "Cash conversion cycle, days", [("ccc", "CCC", COLORS["actual"])], targets.ccc, "days"),
+        (axes[3], "Gross margin %, each week", [("gross_margin_pct", "Gross margin", COLORS["actual"])],
+         targets.gross_margin_pct, "pct1"),
     ]
-    for ax, ttl, series, target, pct in panels:
-        labelled = False
-        for kpi, label, color, period in series:
-            ax.plot(x, trend[kpi], color=color, lw=2, marker="o", ms=3, label=label)
-            rec = recorded(kpi, period)
-            if not all(np.isnan(v) for v in rec):
-                ax.plot(x, rec, ls="none", marker="o", ms=7, mfc="none", mec=color,
-                        label="_nolegend_" if labelled else "as recorded in the store")
-                labelled = True
+    for ax, ttl, series, target, unit in panels:
+        for kpi, label, color in series:
+            v = shown[kpi].to_numpy(float)
+            if (~rec).any():  # the whole line dashed underneath: it shows through where weeks are computed
+                ax.plot(x, v, color=color, lw=1.3, ls="--", label="_nolegend_")
+                ax.plot(x[~rec], v[~rec], ls="none", marker="o", ms=5, mfc="white", mec=color, mew=1.3,
+                        label="_nolegend_")
+            ax.plot(x, np.where(rec, v, np.nan), color=color, lw=2.2, marker="o", ms=4, label=label)
         if target is not None:
             ax.axhline(target, color=COLORS["plan"], ls="--", lw=1.2, label="Target")
-        if ttl.startswith("Working"):
+        if kpi == "dpo":
             for kpi_, color in (("dso", COLORS["actual"]), ("dio", COLORS["forecast"]), ("dpo", COLORS["neutral"])):
-                ax.axhline(getattr(targets, kpi_), color=color, ls=":", lw=1,
-                           label="Targets (dotted)" if kpi_ == "dso" else "_nolegend_")
-        if pct:
-            ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0 if "OTIF" in ttl else 1))
-        ax.set_xticks(x)
-        ax.set_xticklabels(labels, fontsize=7)
-        ax.set_title(ttl)
-        ax.legend(fontsize=7, loc="best")
+                ax.axhline(getattr(targets, kpi_), color=color, ls=":", lw=1.1,
+                           label="Targets" if kpi_ == "dso" else "_nolegend_")
+        if unit.startswith("pct"):
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=int(unit[-1])))
+        ax.yaxis.set_major_locator(MaxNLocator(4))
+        if ax is axes[-1] and (~rec).any():
+            ax.plot([], [], color=COLORS["neutral"], ls="--", marker="o", mfc="white", lw=1.3, label="computed today")
+        n = len(ax.get_legend_handles_labels()[1])
+        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), borderaxespad=0.1, ncol=n, handlelength=1.4,
+                  columnspacing=0.9, handletextpad=0.4)  # above the plot: the lines keep the whole width
+        _title(ax, ttl, loc="left", pad=22)
+    _week_ticks(axes[-1], weeks, most=6)
     if title:
-        fig.suptitle(title, fontweight="bold")
+        fig.suptitle(wrap_title(title, PAGE), fontweight="bold", fontsize=PAGE.title_pt)
     fig.tight_layout()
     plt.close(fig)
     return fig
@@ -395,16 +471,16 @@ def trend_chart(trend: pd.DataFrame, history: pd.DataFrame, targets, title: str 
 def margin_chart(gm: pd.DataFrame, period: str = "13w", title: str = "") -> Figure:
     """Gross margin % by product line for ``period`` (bars; green at or above target, red below) with targets."""
     d = gm[(gm["period"] == period) & (gm["product_line"] != "Total")].sort_values("gross_margin_pct")
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(d) + 1.4))
+    fig, ax = plt.subplots(figsize=(PAGE.width_in, 0.45 * len(d) + 1.8))
     colors = [COLORS["good"] if s == "met" else COLORS["bad"] for s in d["status"]]
     y = np.arange(len(d))
     ax.barh(y, d["gross_margin_pct"], color=colors)
-    ax.scatter(d["target"], y, marker="|", s=400, color="#333", label="Target", zorder=3)
+    ax.scatter(d["target"], y, marker="|", s=400, color="#333", label="Target (each line's)", zorder=3)
     ax.set_yticks(y)
     ax.set_yticklabels([str(v) for v in d["product_line"]])
     ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax.set_title(title or f"Gross margin % by product line, {PERIOD_LABELS[period].lower()}")
-    ax.legend(loc="lower right")
+    _title(ax, title or f"Gross margin % by product line, {PERIOD_LABELS[period].lower()}")
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.22), borderaxespad=0)  # below: never over a bar
     fig.tight_layout()
     plt.close(fig)
     return fig
@@ -418,20 +494,20 @@ def score_chart(by_source: pd.DataFrame, overall: float, target: float, title: s
     d = by_source.dropna(subset=["score"])
     labels = ["Overall"] + [str(s) for s in d["source"]]
     vals = [overall] + d["score"].tolist()
-    fig, ax = plt.subplots(figsize=(8, 0.42 * len(labels) + 1.3))
+    fig, ax = plt.subplots(figsize=(PAGE.width_in, 0.42 * len(labels) + 1.3))
     y = np.arange(len(labels))[::-1]
     ax.barh(y, vals, color=[COLORS["good"] if v >= target - 1e-12 else COLORS["bad"] for v in vals])
     ax.axvline(target, color="#333", ls="--", lw=1.2)
     ax.annotate(f"target {target:.0%}", (target, y.max() + 0.5), xytext=(-3, 0), textcoords="offset points",
-                ha="right", va="center", fontsize=8)
+                ha="right", va="center", fontsize=TEXT)
     for yi, v in zip(y, vals):
-        ax.annotate(f"{v:.1%}", (v, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+        ax.annotate(f"{v:.1%}", (v, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize=TEXT)
     ax.set_yticks(y)
     ax.set_yticklabels(labels)
     ax.set_xlim(0, 1.08)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_ylim(-0.6, y.max() + 0.9)
-    ax.set_title(title or "Share of checks passed, by source system")
+    _title(ax, title or "Share of checks passed, by source system")
     fig.tight_layout()
     plt.close(fig)
     return fig
@@ -443,19 +519,20 @@ def score_chart(by_source: pd.DataFrame, overall: float, target: float, title: s
 def owner_chart(owners: pd.DataFrame, symbol: str, title: str = "") -> Figure:
     """Horizontal bars of open dollars at stake by owner (overdue share darker)."""
     d = owners.sort_values("dollars_at_stake").tail(15)
-    fig, ax = plt.subplots(figsize=(8, 0.4 * len(d) + 1.3))
-    ax.barh([str(o) for o in d["owner"]], d["dollars_at_stake"], color=COLORS["actual"])
+    fig, ax = plt.subplots(figsize=(PAGE.width_in, 0.5 * len(d) + 1.3))
+    ax.barh(np.arange(len(d)), d["dollars_at_stake"], color=COLORS["actual"])
+    ax.set_yticks(np.arange(len(d)), [textwrap.fill(str(o), 22) for o in d["owner"]])
     for i, (v, n) in enumerate(zip(d["dollars_at_stake"], d["open"])):
         ax.annotate(f"{fmt_money(v, symbol)} · {n}", (v, i), xytext=(3, 0), textcoords="offset points",
-                    va="center", fontsize=8)
+                    va="center", fontsize=TEXT)
     money_axis(ax, symbol, axis="x")
 
     ax.xaxis.set_major_locator(MaxNLocator(4))
     top = float(d["dollars_at_stake"].max()) if len(d) else 0.0
-    ax.set_xlim(0, (top if np.isfinite(top) and top > 0 else 1.0) * 1.25)  # room for the labels
+    ax.set_xlim(0, (top if np.isfinite(top) and top > 0 else 1.0) * 1.45)  # room for the labels
     if d.empty:
         ax.text(0.5, 0.5, "No open actions", transform=ax.transAxes, ha="center", va="center")
-    ax.set_title(title or "Open dollars at stake by owner (· open actions)")
+    _title(ax, title or "Open dollars at stake by owner (· open actions)")
     fig.tight_layout()
     plt.close(fig)
     return fig

@@ -12,12 +12,14 @@ from __future__ import annotations
 import pandas as pd
 
 from soe_helpers.analysis import cash as _cash
+from soe_helpers.analysis.cash_forecast import actual_closing_cash
 from soe_helpers.analysis import data_accuracy as _da
 from soe_helpers.analysis import forecast_history as _fh
 from soe_helpers.analysis import kpis as _kpis
+from soe_helpers.core.calendar import week_add, week_ordinal, week_range
 from soe_helpers.store.tables import accuracy_history, cash_events_t, cash_forecast_t, forecast_snapshots, kpi_history
 
-__all__ = ["write_kpis", "read_kpis", "write_accuracy", "read_accuracy", "save_cash_week", "cash_history",
+__all__ = ["write_kpis", "read_kpis", "kpi_weeks_held", "write_accuracy", "read_accuracy", "save_cash_week", "cash_history", "cash_forecast_vs_actual",
            "archive_forecasts", "read_forecast_archive", "forecasts_with_archive", "forecasts_for_run"]
 
 
@@ -29,6 +31,14 @@ def write_kpis(store, k: "_kpis.ExecutionKPIs", run_id: str | None) -> int:
 def read_kpis(store, weeks: list[str], run_id: str | None = None) -> pd.DataFrame:
     """Recorded KPI history for ``weeks``: week, kpi, period, value, target, status, run_id."""
     return pd.DataFrame(store.read_weeks(kpi_history, weeks, run_id), columns=_kpis.HISTORY_COLUMNS)
+
+
+def kpi_weeks_held(store, week: str, settings, run_id: str | None = None) -> list[str]:
+    """The weeks up to ``week``, at most ``settings.history_weeks`` back (``params.kpis``), whose KPIs the store
+    holds, oldest first: what :func:`soe_helpers.analysis.kpis.trend_length` sizes the trend chart by."""
+    n = max(settings.trend_weeks, settings.history_weeks)
+    held = read_kpis(store, week_range(week_add(week, -(n - 1)), week), run_id)["week"]
+    return sorted(set(held), key=week_ordinal)
 
 
 def write_accuracy(store, res: "_da.AccuracyResult", run_id: str | None) -> int:
@@ -55,6 +65,22 @@ def cash_history(store, ci: "_cash.CashImpact", run_id: str | None = None) -> tu
     fc = pd.DataFrame([r for r in store.read_weeks(cash_forecast_t, None, run_id) if r["scenario"] == _cash.BASELINE],
                       columns=[col.name for col in cash_forecast_t.columns])
     return _cash.compare_history(ci, past, fc)
+
+
+def cash_forecast_vs_actual(store, tables: dict, week: str, run_id: str | None = None,
+                            max_weeks: int = 52) -> tuple[pd.DataFrame, list[str]]:
+    """Past weeks' actual closing cash beside the baseline the store's earlier runs forecast for them:
+    (:func:`soe_helpers.analysis.cash.forecast_vs_actual`, at most the last ``max_weeks`` target weeks; the run
+    weeks before ``week`` whose forecast the store holds, oldest first). ``tables``: the cash, invoices and bills
+    the actual is rolled from (:func:`~soe_helpers.analysis.cash_forecast.actual_closing_cash`)."""
+    me = week_ordinal(week)
+    fc = pd.DataFrame([r for r in store.read_weeks(cash_forecast_t, None, run_id) if r["scenario"] == _cash.BASELINE],
+                      columns=[col.name for col in cash_forecast_t.columns])
+    earlier = sorted({w for w in fc["week"] if week_ordinal(w) < me}, key=week_ordinal)
+    targets = sorted({w for w in fc["forecast_week"] if me - max_weeks < week_ordinal(w) <= me}, key=week_ordinal)
+    actual = actual_closing_cash(tables["cash"], tables["invoices"], tables["bills"], targets)
+    table = _cash.forecast_vs_actual(fc[fc["forecast_week"].isin(targets)], actual, week)
+    return table, earlier
 
 
 def archive_forecasts(store, forecasts: pd.DataFrame, week: str, run_id: str | None) -> int:
