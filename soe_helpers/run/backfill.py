@@ -42,8 +42,8 @@ from soe_helpers.core.params import Params, load_params
 from soe_helpers.data.loaders import LoadedTable
 from soe_helpers.data.sources import check_sources
 from soe_helpers.run.execute import EXIT_DISK_FULL, INLINE_BACKEND, RUNNER_FD_ENV
-from soe_helpers.run.runner import (RunError, RunResult, SharedInputs, _kill_group, _stop_on_signals, run_week,
-                                    validate_inputs)
+from soe_helpers.run.runner import (CompanyLock, RunError, RunResult, SharedInputs, _check_writable, _kill_group,
+                                    _stop_on_signals, run_week, store_company_lock, validate_inputs)
 
 __all__ = ["backfill", "backfill_weeks", "same_inputs", "WarmWorkers", "BackfillResult", "WeekOutcome",
            "Progress", "SNAPSHOT_DIRNAME"]
@@ -284,7 +284,28 @@ def _remove_stale_snapshots(root: Path) -> None:
             shutil.rmtree(d, ignore_errors=True)
 
 
-def backfill(
+def backfill(first: str, last: str, data_dir: str | Path | None = None, param_files: list[str | Path] | None = None,
+             sets: list[str] | None = None, **kw) -> BackfillResult:
+    """Run every week from ``first`` to ``last`` in order (:func:`_backfill`), holding the company's lock.
+
+    The lock (:class:`~soe_helpers.run.runner.CompanyLock` on the company's outputs folder, and on a shared
+    PostgreSQL store) is taken before the inputs are read: a second backfill, or a single ``soe run`` of the
+    same company, started meanwhile is refused at once, naming this one (pid, started at, week range).
+
+    Raises:
+        RunError: another backfill or run of the company holds the lock (nothing is written).
+    """
+    backfill_weeks(first, last)  # a bad range is refused before the lock
+    params = check_sources(load_params(list(param_files or []), sets, data_dir))
+    _check_writable(params.outputs_dir())
+    stream = kw.get("stream") or sys.stderr
+    note = lambda m: print(m, file=stream, flush=True)  # noqa: E731
+    with CompanyLock(params.outputs_dir(), exclusive=True, weeks=f"{first} .. {last}", progress=note), \
+            store_company_lock(params, exclusive=True):
+        return _backfill(first, last, data_dir, param_files, sets, **kw)
+
+
+def _backfill(
     first: str,
     last: str,
     data_dir: str | Path | None = None,
@@ -392,7 +413,8 @@ def _run_one(week: str, shared: SharedInputs, pool: WarmWorkers | None, out: Pro
             out.status(f"  {week}: {msg.strip()}")
 
     t0 = time.perf_counter()
-    res: RunResult = run_week(week=week, inputs=shared, launch=pool.launch if pool else None, progress=progress, **kw)
+    res: RunResult = run_week(week=week, inputs=shared, launch=pool.launch if pool else None, progress=progress,
+                              company_lock=False, **kw)  # the backfill holds the company's lock
     seconds = round(time.perf_counter() - t0, 3)
     m = res.manifest or {}
     nbs = m.get("notebooks") or []
