@@ -514,6 +514,9 @@ def params_text(proposals: list[FileProposal], data_dir: Path, company: str = "Y
         "materiality:             # a variance below abs is never material; pct narrows the list further",
         "  abs: 5000",
         "  pct: 0.05",
+        *(["plan:                    # a monthly or quarterly plan, filled to weeks by:",
+           "  fill: working_days      # working_days | last_year (last year's weekly bookings per plan key)"]
+          if any(p.table == "plan" for p in proposals) else []),
         "data:",
         f"  dir: {_yaml_str(data_dir)}",
         "  sources:",
