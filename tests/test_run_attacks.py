@@ -408,8 +408,12 @@ def test_a_backfill_lock_refuses_a_second_backfill_and_a_single_run_at_once_nami
 
 
 def test_a_backfill_lock_waits_for_no_one_while_a_single_run_holds_a_week(tmp_path):
+    runner.CompanyLock(tmp_path / "none", exclusive=True).probe()  # a probe creates and writes nothing
+    assert not (tmp_path / "none").exists()
     p = _holder(tmp_path, exclusive=False, week=DEMO_WEEK)
     try:
+        with pytest.raises(RunError, match=rf"a run of this company is in progress \({DEMO_WEEK} \(pid {p.pid}\)"):
+            runner.CompanyLock(tmp_path, exclusive=True).probe()
         with pytest.raises(RunError, match=rf"a run of this company is in progress \({DEMO_WEEK} \(pid {p.pid}\); "
                                            r"lock .*: wait for it to finish, then start the backfill"):
             with runner.CompanyLock(tmp_path, exclusive=True):
@@ -446,6 +450,8 @@ def test_without_flock_the_backfill_lock_file_names_its_live_holder_and_a_dead_o
         with pytest.raises(RunError, match=rf"a backfill of this company is in progress \(pid {os.getppid()}, "):
             with runner.CompanyLock(tmp_path, exclusive=exclusive):
                 pass
+        with pytest.raises(RunError, match=rf"in progress \(pid {os.getppid()}, "):
+            runner.CompanyLock(tmp_path, exclusive=exclusive).probe()
     lock.write_text(json.dumps({"pid": _dead_pid(), "started_at": "2026-12-01T06:00:00Z", "weeks": "W1 .. W2"}))
     notes: list[str] = []
     with runner.CompanyLock(tmp_path, exclusive=True, weeks="W3 .. W4", progress=notes.append):

@@ -289,20 +289,26 @@ def backfill(first: str, last: str, data_dir: str | Path | None = None, param_fi
     """Run every week from ``first`` to ``last`` in order (:func:`_backfill`), holding the company's lock.
 
     The lock (:class:`~soe_helpers.run.runner.CompanyLock` on the company's outputs folder, and on a shared
-    PostgreSQL store) is taken before the inputs are read: a second backfill, or a single ``soe run`` of the
-    same company, started meanwhile is refused at once, naming this one (pid, started at, week range).
+    PostgreSQL store) is checked before the inputs are read (writing nothing) and taken once they are valid,
+    before the first write, to the last week: a second backfill, or a single ``soe run`` of the same
+    company, started meanwhile is refused at once, naming this one (pid, started at, week range).
 
     Raises:
         RunError: another backfill or run of the company holds the lock (nothing is written).
     """
     backfill_weeks(first, last)  # a bad range is refused before the lock
     params = check_sources(load_params(list(param_files or []), sets, data_dir))
-    _check_writable(params.outputs_dir())
     stream = kw.get("stream") or sys.stderr
-    note = lambda m: print(m, file=stream, flush=True)  # noqa: E731
-    with CompanyLock(params.outputs_dir(), exclusive=True, weeks=f"{first} .. {last}", progress=note), \
-            store_company_lock(params, exclusive=True):
-        return _backfill(first, last, data_dir, param_files, sets, **kw)
+    lock = CompanyLock(params.outputs_dir(), exclusive=True, weeks=f"{first} .. {last}",
+                       progress=lambda m: print(m, file=stream, flush=True))
+    lock.probe()  # another backfill or a run in progress: refused now, not after the inputs are read
+    with contextlib.ExitStack() as stack:
+        def hold() -> None:  # once the inputs are valid, before the first write: held to the last week
+            _check_writable(params.outputs_dir())
+            stack.enter_context(lock)
+            stack.enter_context(store_company_lock(params, exclusive=True))
+
+        return _backfill(first, last, data_dir, param_files, sets, hold=hold, **kw)
 
 
 def _backfill(
@@ -318,8 +324,10 @@ def _backfill(
     argv: list[str] | None = None,
     build_email: Callable[..., dict] | None = None,
     stream: TextIO | None = None,
+    hold: Callable[[], None] = lambda: None,
 ) -> BackfillResult:
-    """Run every week from ``first`` to ``last`` in order (see the module docstring).
+    """Run every week from ``first`` to ``last`` in order (see the module docstring); ``hold`` takes the
+    company's lock once the inputs are valid (:func:`backfill`).
 
     Raises:
         RunError / ParamsError / DataError before anything is written: a bad range, a week not complete in
@@ -341,6 +349,7 @@ def _backfill(
     if week_end(last).date() > as_of_day:
         raise RunError(f"--to {last} is not complete in the data: it ends {week_end(last).date()}, the data runs "
                        f"to {as_of}; the latest complete week is {latest_complete_week(as_of)}")
+    hold()
     out.line(f"Inputs valid: {sum(lt.rows for lt in tables.values()):,} rows in {len(tables)} tables ({load_s:.1f}s); "
              f"data as of {as_of}; " + ("HTML for every week" if html else "no HTML (--no-html)")
              + ("; a kept kernel per notebook" if warm else "; a new kernel per notebook (--fresh-kernels)"))

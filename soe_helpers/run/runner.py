@@ -299,7 +299,8 @@ class CompanyLock:
     side by side (each week has its own :class:`WeekLock`), while a second backfill, or a single run started
     during a backfill, or a backfill started during a single run, is refused at once with who holds it.
 
-    ``fcntl.flock`` as :class:`WeekLock`: the OS releases the lock of a holder that dies. The exclusive
+    A starter first :meth:`probe` s the lock (refused at once, nothing written), then takes it before its
+    first write. ``fcntl.flock`` as :class:`WeekLock`: the OS releases the lock of a holder that dies. The exclusive
     holder writes ``{"pid", "started_at", "weeks", "command"}`` into the file and empties it when done; a
     file still naming a dead process (a backfill killed with SIGKILL) is a stale lock, taken over with a
     note. Where ``flock`` is unavailable (Windows), an exclusive create is the fallback (single runs then
@@ -339,6 +340,26 @@ class CompanyLock:
             self.progress(f"Note: took over a stale lock {self.path}: the backfill that held it (pid {info['pid']}, "
                           f"started at {info.get('started_at', '?')}, weeks {info.get('weeks', '?')}) is no longer "
                           "running; its unfinished week, if any, is marked aborted when that week runs again.")
+
+    def probe(self) -> None:
+        """Raise the :class:`RunError` :meth:`__enter__` would, without creating or writing anything: a
+        starter checks here before reading its inputs, and takes the lock before its first write."""
+        if fcntl is None:
+            raw = self.path.read_text().strip() if self.path.exists() else ""
+            info = self._holder(raw)
+            if raw and (info is None or _pid_alive(int(info["pid"]))):
+                raise self._busy(info)
+            return
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:  # no lock file yet (or unreadable): nothing holds it; __enter__ says the rest
+            return
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_EX if self.exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise self._busy(self._holder(os.pread(fd, 4096, 0).decode(errors="replace").strip())) from None
+        finally:
+            os.close(fd)  # closing releases a lock the probe took
 
     def _content(self) -> bytes:
         return (json.dumps({"pid": os.getpid(), "started_at": _utc(), "weeks": self.weeks,
@@ -769,25 +790,7 @@ class _RunGuard:
                 self.progress("  (the failure notice could not be written either)")
 
 
-def run_week(week: str | None = None, data_dir: str | Path | None = None,
-             param_files: list[str | Path] | None = None, sets: list[str] | None = None, *,
-             company_lock: bool = True, progress: Callable[[str], None] = lambda m: print(m, flush=True),
-             **kw) -> RunResult:
-    """Run the weekly pack for one ISO week (:func:`_run_week`), holding the company's lock shared.
-
-    The lock (:class:`CompanyLock`) refuses the run at once while a backfill of the same company is in
-    progress; a backfill holds it itself and passes ``company_lock=False`` for its weeks.
-    """
-    if not company_lock:
-        return _run_week(week, data_dir, param_files, sets, progress=progress, **kw)
-    params = check_sources(load_params(list(param_files or []), sets, data_dir))
-    _check_writable(params.outputs_dir())
-    with CompanyLock(params.outputs_dir(), exclusive=False, progress=progress), \
-            store_company_lock(params, exclusive=False):
-        return _run_week(week, data_dir, param_files, sets, progress=progress, **kw)
-
-
-def _run_week(
+def run_week(
     week: str | None = None,
     data_dir: str | Path | None = None,
     param_files: list[str | Path] | None = None,
@@ -801,8 +804,13 @@ def _run_week(
     launch=None,
     html: bool = True,
     expected_seconds: dict[str, float] | None = None,
+    company_lock: bool = True,
 ) -> RunResult:
     """Run the weekly pack for one ISO week. See the module docstring.
+
+    The run holds its company's lock shared (:class:`CompanyLock`): while a backfill of the same company
+    is in progress it is refused at once (before the inputs are read) naming the backfill; a backfill holds
+    the lock itself and passes ``company_lock=False`` for its weeks.
 
     A backfill (:mod:`soe_helpers.run.backfill`) passes ``inputs`` it validated once for every week,
     ``launch`` to execute on its warm kernels, ``html=False`` for ``--no-html``, and ``expected_seconds``
@@ -818,6 +826,9 @@ def _run_week(
     timings: dict[str, float] = {}
     files = list(param_files or [])
     params = check_sources(load_params(files, sets, data_dir))
+    company = CompanyLock(params.outputs_dir(), exclusive=False, progress=progress) if company_lock else None
+    if company is not None:
+        company.probe()  # a backfill in progress: refused now, not after the inputs are read
     nbs = discover_notebooks(notebooks_dir, only)
     specs = check_notebook_params(params, nbs)
     timings["params_seconds"] = round(time.perf_counter() - t_start, 3)
@@ -850,7 +861,9 @@ def _run_week(
         raise RunError(os_error_line(e)) from None
     guard = _RunGuard(store, week, params, progress)
     guard.build_email = build_email
-    with _stop_on_signals(), WeekLock(week_dir), store.week_lock(week), guard:
+    with _stop_on_signals(), company or contextlib.nullcontext(), \
+            store.company_lock(exclusive=False) if company else contextlib.nullcontext(), \
+            WeekLock(week_dir), store.week_lock(week), guard:
         run_id, run_dir = _new_run_dir(week_dir)
         guard.run_id, guard.run_dir = run_id, run_dir
         run_folder.write_started(run_dir, week, [s.name for s in specs], partial)
