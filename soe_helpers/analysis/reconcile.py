@@ -293,10 +293,11 @@ def reconcile_week(booked_weekly, shipped_weekly, products, customers, plan, for
 
     The plan is used at its own grain (:mod:`soe_helpers.analysis.plan_grain`): months and quarters are
     filled to weeks by working days (or, ``plan_fill`` = ``params.plan`` with ``fill: last_year``, by last
-    year's weekly bookings or shipments, :func:`soe_helpers.analysis.plan_grain.weekly_plan`); actuals are compared with it only at the dimensions it has; product
-    lines, SKUs, regions and customers it lacks are compared with their run-rate (average weekly shipments
-    over the 13 weeks before the quarter); a single region is the company and gets no table; a plan without
-    units has no price / volume / mix bridge (money only). ``plan`` None: everything against run-rate, no
+    year's weekly bookings or shipments, :func:`soe_helpers.analysis.plan_grain.weekly_plan`); actuals are
+    compared with it only at the dimensions it has; product lines, SKUs, regions and customers it lacks are
+    compared with their run-rate (average weekly shipments over the 13 weeks before the quarter); a single
+    region is the company and gets no table; a plan without units has no price / volume / mix bridge (money
+    only). ``plan`` None: everything against run-rate, no
     landing gap. ``forecasts`` None: the not-yet-booked demand of the landing is the run-rate of bookings
     (:func:`booking_run_rate`). Each of these is said in ``notes``.
     """

@@ -398,7 +398,8 @@ def parse_money(text: pd.Series, allow_currency: bool = True) -> tuple[pd.Series
     """Parse amounts: returns (values float64, bad mask for non-empty unparseable cells).
 
     ``1,234.50``, ``$1,234.50``, ``USD 1,234.50`` (a code before or after, in any case: ``usd 1,234.50``,
-    ``1,234.50 Usd``), ``(1,234.50)`` (negative) and ``1,234.50-`` (negative) parse; ``1.234,50`` and ``12 units`` are rejected.
+    ``1,234.50 Usd``), ``(1,234.50)`` (negative) and ``1,234.50-`` (negative) parse; ``1.234,50`` and
+    ``12 units`` are rejected.
     """
     if isinstance(text.dtype, pd.StringDtype):
         t = text.fillna("").str.strip()

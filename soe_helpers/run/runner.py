@@ -300,8 +300,8 @@ class CompanyLock:
     during a backfill, or a backfill started during a single run, is refused at once with who holds it.
 
     A starter first :meth:`probe` s the lock (refused at once, nothing written), then takes it before its
-    first write. ``fcntl.flock`` as :class:`WeekLock`: the OS releases the lock of a holder that dies. The exclusive
-    holder writes ``{"pid", "started_at", "weeks", "command"}`` into the file and empties it when done; a
+    first write. ``fcntl.flock`` as :class:`WeekLock`: the OS releases the lock of a holder that dies. The
+    exclusive holder writes ``{"pid", "started_at", "weeks"}`` into the file and empties it when done; a
     file still naming a dead process (a backfill killed with SIGKILL) is a stale lock, taken over with a
     note. Where ``flock`` is unavailable (Windows), an exclusive create is the fallback (single runs then
     only check that no live backfill holds the file).
@@ -362,8 +362,7 @@ class CompanyLock:
             os.close(fd)  # closing releases a lock the probe took
 
     def _content(self) -> bytes:
-        return (json.dumps({"pid": os.getpid(), "started_at": _utc(), "weeks": self.weeks,
-                            "command": "soe run --from .. --to .."}) + "\n").encode()
+        return (json.dumps({"pid": os.getpid(), "started_at": _utc(), "weeks": self.weeks}) + "\n").encode()
 
     def __enter__(self):
         try:
