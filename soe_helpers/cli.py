@@ -3,6 +3,7 @@
     soe run [--week YYYY-Www] [--data-dir DIR] [--params FILE] [--set k=v]... [--only NOTEBOOK]
     soe run --from YYYY-Www --to YYYY-Www [--no-html] [--force] [--fresh-kernels]   backfill every week of a range
     soe validate [--data-dir DIR] [--params FILE] [--set k=v]...
+    soe init --data-dir DIR --out FILE.yaml [--company NAME] [--year-start MONTH] [--calendar 4-4-5] [--year-end last]
     soe demo [--out DIR] [--scale X] [--if-missing] [--sql-url-env VAR]
     soe kernel                      register the named Jupyter kernel in this environment
     soe runs [--week YYYY-Www]      list recorded runs
@@ -69,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", required=True, help="the folder of your exports (CSV, Excel, Parquet)")
     p.add_argument("--out", required=True, help="the params file to write (YAML); an existing file is kept")
     p.add_argument("--company", default="Your company", help="company name for the reports")
+    p.add_argument("--year-start", metavar="MONTH",
+                   help="the month your fiscal year starts: 1-12 or a name (7, July); default: proposed from the "
+                        "plan's periods (a GUESS to confirm), else January")
+    p.add_argument("--calendar", choices=("iso", "4-4-5", "4-5-4", "5-4-4"),
+                   help="iso = calendar months (default); or 52/53-week years in 13-week quarters of that pattern")
+    p.add_argument("--year-end", choices=("last", "nearest"),
+                   help="with --calendar 4-4-5 etc. and a year not starting in January: the year ends on the last "
+                        "or the nearest Sunday of the month before --year-start")
     p.set_defaults(func=_cmd_init)
 
     p = sub.add_parser("validate", help="check params and inputs only")
@@ -111,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_init(args) -> int:
-    from soe_helpers.data.mapping import init_report, params_text, propose_folder  # start-up cost: only for init
+    from soe_helpers.data.mapping import (calendar_choice, init_report, params_text,  # start-up cost: only for init
+                                          propose_folder)
 
     folder, out = Path(args.data_dir).expanduser().resolve(), Path(args.out).expanduser()
     if not folder.is_dir():
@@ -121,8 +131,14 @@ def _cmd_init(args) -> int:
         print(f"error: {out} exists; give another --out (nothing was overwritten)", file=sys.stderr)
         return 2
     proposals = propose_folder(folder)
-    out.write_text(params_text(proposals, folder, args.company), encoding="utf-8")
+    try:
+        cal = calendar_choice(proposals, folder, args.year_start, args.calendar, args.year_end)
+    except ValueError as e:
+        print(f"error: {e} (nothing was written)", file=sys.stderr)
+        return 2
+    out.write_text(params_text(proposals, folder, args.company, cal), encoding="utf-8")
     print("\n".join(init_report(proposals)))
+    print(cal.describe())
     print(f"Wrote {out}: check the lines marked GUESS, then: soe validate --params {out}")
     return 0
 

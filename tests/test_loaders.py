@@ -324,6 +324,26 @@ def test_date_times_in_date_columns_give_their_date():
     assert (d.iloc[:3] == pd.Timestamp("2026-11-20")).all()
 
 
+def test_a_currency_code_in_any_case_before_or_after_the_amount_parses(tmp_path):
+    vals, bad = parse_money(pd.Series(["usd 1,234.50", "Usd 1,234.50", "1,234.50 USD", "1,234.50 usd",
+                                       "(usd 1,234.50)", "12units"]))
+    assert vals.iloc[:4].tolist() == [1234.5] * 4 and vals.iloc[4] == -1234.5
+    assert bad.tolist() == [False] * 5 + [True]  # letters that are no code stay an error
+    company = load_params().company  # USD, "$"
+    (tmp_path / "invoices.csv").write_text(
+        "invoice_id,customer_id,invoice_date,due_date,amount\n"
+        'I1,C1,2026-11-02,2026-12-02,"usd 1,234.50"\nI2,C1,2026-11-02,2026-12-02,"Usd 10.00"\n'
+        'I3,C1,2026-11-02,2026-12-02,"1,234.50 USD"\nI4,C1,2026-11-02,2026-12-02,"eur 5.00"\n'
+        'I5,C1,2026-11-02,2026-12-02,"7.00 Eur"\n')
+    src = Source(file="invoices.csv")
+    frame, problems = coerce_table(read_source("invoices", src, tmp_path), SCHEMAS["invoices"], src, company)
+    msgs = "\n".join(map(str, problems))
+    assert len(problems) == 1, msgs
+    assert "invoices.csv" in msgs and "column 'amount': 2 amounts in another currency than the company's USD" in msgs
+    assert "lines 5, 6: 'eur 5.00', '7.00 Eur'" in msgs
+    assert frame["amount"].iloc[:3].tolist() == [1234.5, 10.0, 1234.5]
+
+
 def test_amounts_with_a_currency_code_and_another_currency_is_an_error(tmp_path):
     company = load_params().company  # USD, "$"
     vals, bad = parse_money(pd.Series(["USD 1,234.50", "1,234.50 USD", "EUR 1.234,50"]))

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import yaml
 
-from soe_helpers.data.mapping import match_columns, norm, params_text, propose_folder, propose_table
+import pytest
+
+from soe_helpers.data.mapping import (calendar_choice, match_columns, norm, params_text, propose_calendar,
+                                     propose_folder, propose_table)
 
 
 def test_norm_ignores_case_spaces_and_punctuation():
@@ -125,3 +128,79 @@ def test_a_title_row_above_an_excel_header_is_passed_over():
     assert _header_row(rows) == ["Month", "Product Line", "Revenue"]
     assert _header_row([["Sku", "Qty"], ["A", 1]]) == ["Sku", "Qty"]
     assert _header_row([["Only"]]) == ["Only"] and _header_row([]) == []
+
+
+# ---------------------------------------------------------------- the fiscal year start (soe init --year-start)
+
+
+def _plan_folder(tmp_path, months, extra_header="", extra=lambda m: "", name="budget.csv"):
+    rows = "".join(f"{m},Sensors,{1000 + i}{extra(m)}\n" for i, m in enumerate(months))
+    (tmp_path / name).write_text(f"Month,Product Line,Budget Revenue{extra_header}\n{rows}")
+    return propose_folder(tmp_path)
+
+
+def _months(first_year, first_month, n):
+    return [f"{first_year + (first_month - 1 + i) // 12}-{(first_month - 1 + i) % 12 + 1:02d}" for i in range(n)]
+
+
+def test_twelve_plan_months_from_july_propose_a_july_year_as_a_guess(tmp_path):
+    props = _plan_folder(tmp_path, _months(2026, 7, 12))
+    cal = propose_calendar(props, tmp_path)
+    assert (cal.start_month, cal.how) == (7, "guess")
+    assert cal.why == "the months of budget.csv run July 2026 to June 2027 (12 months: whole years from July)"
+    doc = yaml.safe_load(params_text(props, tmp_path, "Co", cal))
+    assert doc["calendar"] == {"type": "iso", "year_start_month": 7}
+    assert "year_start_month: 7    # GUESS: confirm (July: the months of budget.csv" in params_text(props, tmp_path,
+                                                                                                   "Co", cal)
+    assert "a GUESS" in cal.describe() and "--year-start" in cal.describe()
+
+
+def test_a_fiscal_year_column_names_the_start_even_for_part_of_a_year(tmp_path):
+    # FY2027 = July 2026 .. June 2027 (the suite's label: the year it ends in); six months of it, then FY2028
+    months = _months(2026, 7, 6) + ["2027-07"]
+    props = _plan_folder(tmp_path, months, ",Fiscal Year", lambda m: ",FY2028" if m == "2027-07" else ",FY2027")
+    cal = propose_calendar(props, tmp_path)
+    assert (cal.start_month, cal.how, cal.why) == (7, "guess", "in budget.csv FY2027 starts in July 2026")
+
+
+def test_a_fiscal_year_labelled_by_its_first_year_is_noted(tmp_path):
+    props = _plan_folder(tmp_path, _months(2026, 4, 5), ",FY", lambda m: ",FY26")
+    cal = propose_calendar(props, tmp_path)
+    assert cal.start_month == 4
+    assert cal.why == ("in budget.csv FY2026 starts in April 2026 (the suite labels that year FY2027, by the "
+                       "calendar year it ends in)")
+
+
+def test_a_fiscal_year_in_the_file_name_with_its_first_month(tmp_path):
+    props = _plan_folder(tmp_path, _months(2026, 10, 3), name="budget_FY2027.csv")
+    cal = propose_calendar(props, tmp_path)
+    assert (cal.start_month, cal.why) == (10, "budget_FY2027.csv names FY2027 and its first month is October 2026")
+
+
+def test_months_that_are_not_whole_years_keep_january_and_say_why(tmp_path):
+    props = _plan_folder(tmp_path, _months(2024, 10, 27))
+    cal = propose_calendar(props, tmp_path)
+    assert (cal.start_month, cal.how) == (1, "default")
+    assert "start in October 2024 and run 27 months, not whole years" in cal.why
+    assert "year_start_month: 1    # the month your fiscal year starts" in params_text(props, tmp_path, "Co", cal)
+    assert propose_calendar(_plan_folder(tmp_path, _months(2026, 1, 12)), tmp_path).how == "default"
+    assert propose_calendar([], tmp_path).why == "no plan file to read the fiscal year from"
+
+
+def test_the_flags_win_over_the_plan_and_a_pattern_needs_its_year_end(tmp_path):
+    props = _plan_folder(tmp_path, _months(2026, 7, 12))
+    cal = calendar_choice(props, tmp_path, "Feb")
+    assert (cal.start_month, cal.how, cal.type) == (2, "flag", "iso")
+    assert "year_start_month: 2    # February: given to soe init" in params_text(props, tmp_path, "Co", cal)
+    cal = calendar_choice(props, tmp_path, "7", "4-4-5", "nearest")
+    assert yaml.safe_load(params_text(props, tmp_path, "Co", cal))["calendar"] == {
+        "type": "4-4-5", "year_start_month": 7, "year_end": "nearest"}
+    with pytest.raises(ValueError, match="a 5-4-4 year starting in July ends on the last or the nearest Sunday of "
+                                         "June: give --year-end last or --year-end nearest"):
+        calendar_choice(props, tmp_path, "July", "5-4-4")
+    with pytest.raises(ValueError, match="'13' is not a month"):
+        calendar_choice(props, tmp_path, "13")
+    with pytest.raises(ValueError, match="--year-end is for the 52/53-week calendars"):
+        calendar_choice(props, tmp_path, "7", None, "last")
+    cal = calendar_choice(props, tmp_path, None, "4-5-4", "last")  # the month still proposed from the plan
+    assert (cal.type, cal.start_month, cal.year_end, cal.how) == ("4-5-4", 7, "last", "guess")

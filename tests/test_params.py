@@ -171,3 +171,13 @@ def test_materiality_rule_is_gone_with_a_message_saying_why(tmp_path):
         load_params(sets=["materiality.rule=either"])
     msg = str(e.value)
     assert "'materiality.rule' ('either') is no longer a setting" in msg and "delete the 'rule' line" in msg, msg
+
+
+def test_the_plan_fill_rule_is_a_setting_checked_like_any_other():
+    p = load_params()
+    assert (p.plan.fill, p.plan.basis) == ("working_days", "bookings")
+    p = load_params(sets=["plan.fill=last_year", "plan.basis=shipments"])
+    assert (p.plan.fill, p.plan.basis) == ("last_year", "shipments")
+    with pytest.raises(ParamsError) as e:
+        load_params(sets=["plan.fill=seasonal"])
+    assert "'plan.fill'" in str(e.value) and "working_days" in str(e.value) and "last_year" in str(e.value)

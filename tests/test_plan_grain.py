@@ -196,3 +196,104 @@ def test_report_views_say_what_the_plan_allows():
     assert landing_headline(rec, "$") == "2027-Q1 is projected to land at $3.9K: $4.0K behind the $7.9K plan (-51.0%)."
     none = _reconcile(orders, shipments, products, customers, None)
     assert landing_headline(none, "$") == "2027-Q1 is projected to land at $3.9K (no plan for the quarter to compare it with)."
+
+
+# ---------------------------------------------------------------- the last_year fill: last year's weekly shape
+
+ISO = FiscalCalendar("iso")
+PRODUCTS = pd.DataFrame({"sku": ["A1", "A2", "B1"], "product_line": ["A", "A", "B"]})
+CUSTOMERS = pd.DataFrame({"customer_id": ["C1", "C2"], "region": ["East", "West"]})
+
+
+def _booked(rows):
+    """booked_weekly-shaped history: (week, sku, customer_id, value)."""
+    return pd.DataFrame(rows, columns=["week", "sku", "customer_id", "value"])
+
+
+def test_last_year_shape_spreads_a_month_by_the_same_weeks_bookings_a_year_earlier():
+    # June 2026 = W23..W26, four whole weeks; 52 weeks earlier: 2025-W23..W26. Line A booked 10, 30, 30, 30
+    # (A1 and A2 together; a return week is clipped to 0); line B booked nothing: working days, 25 each.
+    hist = _booked([("2025-W23", "A1", "C1", 10.0), ("2025-W24", "A1", "C1", 20.0), ("2025-W24", "A2", "C2", 10.0),
+                    ("2025-W25", "A2", "C1", 30.0), ("2025-W26", "A1", "C1", 30.0), ("2025-W27", "A1", "C1", 999.0),
+                    ("2026-W23", "A1", "C1", 500.0)])  # W27 is July's; this year's W23 is not last year
+    plan = pd.DataFrame({"month": ["2026-06", "2026-06"], "product_line": ["A", "B"], "revenue": [100.0, 100.0]})
+    w = PG.weekly_plan(plan, ISO, PRODUCTS, CUSTOMERS, fill="last_year", history=hist)
+    got = w.set_index(["product_line", "week"])["revenue"]
+    assert got["A"].round(6).to_dict() == {"2026-W23": 10.0, "2026-W24": 30.0, "2026-W25": 30.0, "2026-W26": 30.0}
+    assert got["B"].round(6).tolist() == [25.0] * 4
+    assert w.attrs["fill"] == {"rule": "last_year", "periods": 2, "periods_fell_back": 1, "keys": 2,
+                               "keys_fell_back": 1, "basis": "value"}
+    assert PG.fill_note(w) == ("each month's plan is spread over its weeks by last year's bookings in the same weeks "
+                               "(52 weeks earlier) for its product line; 1 of 2 product lines (1 of 2 months x "
+                               "product line) had no bookings a year earlier and were spread by working days")
+
+
+def test_a_week_partly_in_the_month_counts_its_share_of_working_days_and_each_period_ties_out():
+    # July 2026 (July year): W27 holds 3 of its 5 working days in July. The same bookings every week a year
+    # earlier give exactly the working-days shares (3/23, 5/23 ...); W28 booked double: 3*10, 5*20, 5*10 ...
+    flat = _booked([(f"2025-W{n}", "A1", "C1", 10.0) for n in range(27, 32)])
+    plan = pd.DataFrame({"month": ["2026-07"], "product_line": ["A"], "revenue": [2300.0]})
+    w = PG.weekly_plan(plan, JULY, PRODUCTS, fill="last_year", history=flat)
+    assert w["revenue"].round(6).tolist() == [300.0, 500.0, 500.0, 500.0, 500.0]
+    double = flat.assign(value=np.where(flat["week"] == "2025-W28", 20.0, 10.0))
+    w = PG.weekly_plan(plan, JULY, PRODUCTS, fill="last_year", history=double)
+    # weights 30, 100, 50, 50, 50 of 280
+    assert w["revenue"].round(6).tolist() == pytest.approx([2300 * 30 / 280, 2300 * 100 / 280] + [2300 * 50 / 280] * 3)
+    assert w["revenue"].sum() == pytest.approx(2300.0, abs=1e-9)
+    assert PG.fill_note(w).endswith("for its product line; every one had bookings a year earlier")
+
+
+def test_last_year_shape_of_a_quarter_by_region_from_shipments_and_of_a_company_total_plan():
+    # 2026-Q3 (calendar year) = W27..W39; a year earlier W27..W39 of 2025. East shipped only in 2025-W30
+    # and W31 (1:3): its quarter lands in 2026-W30 and W31. West shipped nothing: 13 equal weeks.
+    ship = pd.DataFrame({"week": ["2025-W30", "2025-W31", "2025-W31"], "sku": ["A1", "A1", "B1"],
+                         "customer_id": ["C1", "C1", "C1"], "revenue": [10.0, 20.0, 10.0]})
+    plan = pd.DataFrame({"quarter": ["2026-Q3", "2026-Q3"], "region": ["East", "West"], "revenue": [400.0, 130.0]})
+    w = PG.weekly_plan(plan, ISO, PRODUCTS, CUSTOMERS, fill="last_year", history=ship)
+    east = w[w["region"] == "East"].set_index("week")["revenue"]
+    assert east[east > 0].round(6).to_dict() == {"2026-W30": 100.0, "2026-W31": 300.0} and east.sum() == 400.0
+    assert w[w["region"] == "West"]["revenue"].round(6).tolist() == [10.0] * 13
+    assert PG.fill_note(w).startswith("each quarter's plan is spread over its weeks by last year's shipments")
+    total = PG.weekly_plan(pd.DataFrame({"quarter": ["2026-Q3"], "revenue": [400.0]}), ISO, fill="last_year",
+                           history=ship)
+    assert total.set_index("week")["revenue"].loc[["2026-W30", "2026-W31"]].round(6).tolist() == [100.0, 300.0]
+    assert "for the company; every one had shipments" in PG.fill_note(total)
+
+
+def test_the_fill_rule_is_checked_and_the_default_note_is_unchanged():
+    plan = pd.DataFrame({"month": ["2026-06"], "revenue": [100.0]})
+    with pytest.raises(ValueError, match="plan fill 'seasonal' is not one of working_days, last_year"):
+        PG.weekly_plan(plan, ISO, fill="seasonal")
+    with pytest.raises(ValueError, match="last_year needs last year's weekly bookings"):
+        PG.weekly_plan(plan, ISO, fill="last_year")
+    w = PG.weekly_plan(plan, ISO)
+    assert PG.fill_note(w) == PG.FILL_RULE.format(period="month")
+    # a first year of data: nothing a year earlier, every period by working days, and the note says so
+    w = PG.weekly_plan(plan, ISO, fill="last_year", history=_booked([("2026-W23", "A1", "C1", 5.0)]))
+    assert w["revenue"].tolist() == [25.0] * 4
+    assert PG.fill_note(w).endswith("; 1 of 1 months had no bookings a year earlier and were spread by working days")
+
+
+def test_the_reconciliation_fills_the_plan_by_last_years_bookings_when_params_say_so():
+    from soe_helpers.core.params import PlanParams
+
+    orders, shipments, products, customers, plan, _ = _thin()
+    d = pd.Timestamp
+    last_year = pd.DataFrame({"order_id": ["P1"], "line": [1], "order_date": [d("2025-07-16")],  # 2025-W29
+                              "customer_id": ["C1"], "sku": ["A"], "quantity": [5.0], "unit_price": [10.0],
+                              "status": ["closed"]})
+    orders = pd.concat([complete_orders(last_year, 14)[0], orders], ignore_index=True)
+    aggs = from_frames(orders=orders, shipments=shipments)
+    rec = reconcile_week(aggs["booked_weekly"], aggs["shipped_weekly"], products, customers, plan, None, "2026-W29",
+                         JULY, Materiality(abs=100.0, pct=0.05), "$", orders=orders, shipments=shipments,
+                         plan_fill=PlanParams(fill="last_year"))
+    # L1 booked only in 2025-W29 a year earlier: July's 2,300 all lands in 2026-W29 (1,100 shipped: -1,200);
+    # L2 booked nothing a year earlier: working days, 5/23 of 4,600 = 1,000 in W29, as before
+    wk = rec.week_vs_plan["product_line"].set_index("product_line")
+    assert wk.loc["L1", "plan_revenue"] == pytest.approx(2300.0) and wk.loc["L1", "variance"] == pytest.approx(-1200.0)
+    assert wk.loc["L2", "plan_revenue"] == pytest.approx(1000.0)
+    assert ("The plan is by month x product line, revenue only: each month's plan is spread over its weeks by last "
+            "year's bookings in the same weeks (52 weeks earlier) for its product line; 2 of 2 product lines (2 of 3 "
+            "months x product line) had no bookings a year earlier and were spread by working days.") in rec.notes
+    default = _reconcile(*_thin()[:5])
+    assert any(n.endswith(PG.FILL_RULE.format(period="month") + ".") for n in default.notes)

@@ -348,3 +348,115 @@ def test_workers_die_with_the_runner_and_the_dead_run_records_nothing(tmp_path, 
     with WeekLock(out / DEMO_WEEK):  # no stale lock: a new run may start at once
         pass
 
+
+
+# ---------------------------------------------------------------- 6. the company lock: a backfill against other runs
+
+
+def _hold_company(outputs: str, exclusive: bool, week: str | None, ready) -> None:
+    from soe_helpers.run.runner import CompanyLock  # the child's own import after fork
+
+    with CompanyLock(Path(outputs), exclusive=exclusive, weeks="2025-W48 .. 2026-W47", progress=lambda m: None):
+        if week:  # a single run holds its week too
+            with WeekLock(Path(outputs) / week):
+                ready.set()
+                time.sleep(60)
+        ready.set()
+        time.sleep(60)
+
+
+def _holder(outputs: Path, exclusive: bool, week: str | None = None):
+    ctx = mp.get_context("fork")
+    ready = ctx.Event()
+    p = ctx.Process(target=_hold_company, args=(str(outputs), exclusive, week, ready))
+    p.start()
+    assert ready.wait(timeout=30), "the holder never took the lock"
+    return p
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen(["true"])
+    p.wait(timeout=30)
+    return p.pid
+
+
+def test_a_backfill_lock_refuses_a_second_backfill_and_a_single_run_at_once_naming_it(tmp_path, demo_dir,
+                                                                                       monkeypatch):
+    from soe_helpers.run.backfill import backfill
+
+    out = tmp_path / "out"
+    monkeypatch.setenv("SOE_OUTPUTS", str(out))
+    p = _holder(out, exclusive=True)
+    try:
+        info = json.loads((out / runner.COMPANY_LOCK_NAME).read_text())
+        assert info["pid"] == p.pid and info["weeks"] == "2025-W48 .. 2026-W47"
+        who = (rf"a backfill of this company is in progress \(pid {p.pid}, started at {info['started_at']}, "
+               r"weeks 2025-W48 \.\. 2026-W47; lock .*\.run\.lock\): wait for it to finish")
+        with pytest.raises(RunError, match=who):
+            backfill("2026-W46", "2026-W47", data_dir=demo_dir)
+        with pytest.raises(RunError, match=who):
+            runner.run_week(week=DEMO_WEEK, data_dir=demo_dir, progress=lambda m: None)
+        assert sorted(x.name for x in out.iterdir()) == [runner.COMPANY_LOCK_NAME]  # nothing was run or written
+        res = subprocess.run([*SOE, "run", "--from", "2026-W46", "--to", "2026-W47", "--data-dir", str(demo_dir)],
+                             cwd=ROOT, env={**os.environ, "SOE_OUTPUTS": str(out)}, capture_output=True, text=True,
+                             timeout=300)
+        assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+        assert f"a backfill of this company is in progress (pid {p.pid}, started at" in res.stderr
+    finally:
+        os.kill(p.pid, signal.SIGKILL)
+        p.join(timeout=30)
+
+
+def test_a_backfill_lock_waits_for_no_one_while_a_single_run_holds_a_week(tmp_path):
+    runner.CompanyLock(tmp_path / "none", exclusive=True).probe()  # a probe creates and writes nothing
+    assert not (tmp_path / "none").exists()
+    p = _holder(tmp_path, exclusive=False, week=DEMO_WEEK)
+    try:
+        with pytest.raises(RunError, match=rf"a run of this company is in progress \({DEMO_WEEK} \(pid {p.pid}\)"):
+            runner.CompanyLock(tmp_path, exclusive=True).probe()
+        with pytest.raises(RunError, match=rf"a run of this company is in progress \({DEMO_WEEK} \(pid {p.pid}\); "
+                                           r"lock .*: wait for it to finish, then start the backfill"):
+            with runner.CompanyLock(tmp_path, exclusive=True):
+                pass
+        with runner.CompanyLock(tmp_path, exclusive=False):  # single runs of other weeks go side by side
+            pass
+    finally:
+        os.kill(p.pid, signal.SIGKILL)
+        p.join(timeout=30)
+    with runner.CompanyLock(tmp_path, exclusive=True, weeks="2026-W40 .. 2026-W47"):
+        assert json.loads((tmp_path / runner.COMPANY_LOCK_NAME).read_text())["pid"] == os.getpid()
+    assert (tmp_path / runner.COMPANY_LOCK_NAME).read_text() == ""  # released: no pid left behind
+
+
+def test_a_stale_backfill_lock_of_a_dead_process_is_taken_over_with_a_note(tmp_path):
+    dead = _dead_pid()
+    (tmp_path / runner.COMPANY_LOCK_NAME).write_text(json.dumps(
+        {"pid": dead, "started_at": "2026-11-30T06:00:00Z", "weeks": "2025-W48 .. 2026-W47"}))
+    notes: list[str] = []
+    with runner.CompanyLock(tmp_path, exclusive=True, weeks="2026-W46 .. 2026-W47", progress=notes.append):
+        now = json.loads((tmp_path / runner.COMPANY_LOCK_NAME).read_text())
+        assert now["pid"] == os.getpid() and now["weeks"] == "2026-W46 .. 2026-W47"
+    assert notes == [f"Note: took over a stale lock {tmp_path / runner.COMPANY_LOCK_NAME}: the backfill that held it "
+                     f"(pid {dead}, started at 2026-11-30T06:00:00Z, weeks 2025-W48 .. 2026-W47) is no longer "
+                     "running; its unfinished week, if any, is marked aborted when that week runs again."]
+
+
+def test_without_flock_the_backfill_lock_file_names_its_live_holder_and_a_dead_one_is_taken_over(tmp_path,
+                                                                                               monkeypatch):
+    monkeypatch.setattr(runner, "fcntl", None)  # as on Windows: an exclusive create
+    lock = tmp_path / runner.COMPANY_LOCK_NAME
+    lock.write_text(json.dumps({"pid": os.getppid(), "started_at": "2026-12-01T06:00:00Z", "weeks": "W1 .. W2"}))
+    for exclusive in (True, False):
+        with pytest.raises(RunError, match=rf"a backfill of this company is in progress \(pid {os.getppid()}, "):
+            with runner.CompanyLock(tmp_path, exclusive=exclusive):
+                pass
+        with pytest.raises(RunError, match=rf"in progress \(pid {os.getppid()}, "):
+            runner.CompanyLock(tmp_path, exclusive=exclusive).probe()
+    lock.write_text(json.dumps({"pid": _dead_pid(), "started_at": "2026-12-01T06:00:00Z", "weeks": "W1 .. W2"}))
+    notes: list[str] = []
+    with runner.CompanyLock(tmp_path, exclusive=True, weeks="W3 .. W4", progress=notes.append):
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+        with pytest.raises(RunError, match=rf"pid {os.getpid()}, started at .*, weeks W3 \.\. W4"):
+            with runner.CompanyLock(tmp_path, exclusive=False):
+                pass
+    assert not lock.exists() and len(notes) == 1 and "took over a stale lock" in notes[0]

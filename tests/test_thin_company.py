@@ -225,11 +225,11 @@ def test_the_reports_run_true_and_sensible_on_the_thin_company(thin_run, nb):
 def test_soe_init_writes_the_file_validate_and_run_use(thin, pack_env, tmp_path):
     """The issue's path for a new company: ``soe init`` on the export folder proposes every table (the Excel
     plan below its title row, the orders' "Ln" and ship columns), says which reports will run, and the file it
-    wrote (with the July fiscal year set) is what ``soe validate`` and ``soe run`` use."""
+    wrote (with the July fiscal year given by ``--year-start 7``) is what ``soe validate`` and ``soe run`` use."""
     _, data = thin
     out_yaml = tmp_path / "company.yaml"
     env = {**pack_env, "SOE_OUTPUTS": str(tmp_path / "outputs")}
-    i = soe("init", "--data-dir", str(data), "--out", str(out_yaml), env=env)
+    i = soe("init", "--data-dir", str(data), "--out", str(out_yaml), "--year-start", "7", env=env)
     assert i.returncode == 0, i.stdout + i.stderr
     assert "budget.xlsx -> plan: 3 column(s) mapped" in i.stdout and "missing required" not in i.stdout
     assert "shipments: read from the orders' ship date and shipped quantity" in i.stdout
@@ -238,7 +238,8 @@ def test_soe_init_writes_the_file_validate_and_run_use(thin, pack_env, tmp_path)
     text = out_yaml.read_text()
     assert 'month: "Month"' in text and 'line: "Ln"' in text and 'shipped_quantity: "Qty Shipped"' in text
     assert "Kestrel" not in text and "@" not in text  # no demo name, owner or recipient
-    out_yaml.write_text(text.replace("  year_start_month: 1 ", "  year_start_month: 7 "))
+    assert "Fiscal year: starts in July, calendar months (given: --year-start 7)" in i.stdout
+    assert "  year_start_month: 7    # July: given to soe init" in text
     v = soe("validate", "--params", str(out_yaml), "--data-dir", str(data), env=env)
     assert v.returncode == 0 and "Not run: forecast_feedback — needs forecasts." in v.stdout, v.stdout + v.stderr
     r = soe("run", "--params", str(out_yaml), "--data-dir", str(data), "--week", WEEK, env=env)

@@ -26,6 +26,7 @@ import pandas as pd
 
 from soe_helpers.core.calendar import FiscalCalendar, week_add, week_ordinal
 from soe_helpers.analysis import plan_grain as PG
+from soe_helpers.data.aggregates import from_frames
 from soe_helpers.analysis.cash_events import (EVENT_COLUMNS, Event, Impact, apply_scenario, apply_spikes,
                           detect_demand_spikes, detect_orders_at_risk, detect_production_delays, group_small_lines,
                           detect_supplier_delays, event_sentence, measure_events, measure_many, pnl_window,
@@ -157,7 +158,12 @@ def cash_week(tables: dict[str, pd.DataFrame], week: str, params, cal: FiscalCal
     sym = params.company.currency_symbol
     tables, absent = fill_absent(tables)
     if tables.get("plan") is not None:  # the plan at its own grain (months, quarters) filled to weeks once
-        tables = {**tables, "plan": PG.weekly_plan(tables["plan"], cal, tables["products"], tables.get("customers"))}
+        history = None
+        if params.plan.fill == "last_year":  # the same weekly aggregates the reconciliation reads, from the lines
+            aggs = from_frames(orders=tables["orders"], shipments=tables.get("shipments"))
+            history = PG.fill_history(params.plan, aggs.get("booked_weekly"), aggs.get("shipped_weekly"))
+        tables = {**tables, "plan": PG.weekly_plan(tables["plan"], cal, tables["products"], tables.get("customers"),
+                                                   fill=params.plan.fill, history=history)}
     raw = build_inputs(tables, week, a, as_of=as_of, absent=absent)
     quarter, _q0, _q1, q_weeks = pnl_window(cal, raw.weeks[0])
     known = {"supplier_id": set(tables["suppliers"]["supplier_id"]), "po_id": set(tables["purchase_orders"]["po_id"]),

@@ -23,6 +23,15 @@ only its weekdays inside the month (a week Mon 29 Jun - Sun 5 Jul, placed in Jul
 (July = P01 of a July year) and every week of it has 5 working days. A quarter's weeks are its fiscal
 weeks, 5 working days each. Every period's plan lands inside its own fiscal quarter, so the filled plan's
 quarter total equals the plan's quarter total to the cent.
+
+**Or last year's weekly shape** (``plan.fill: last_year``): each period's plan is spread over the same weeks
+in proportion to that plan key's bookings (``plan.basis: shipments``: shipments) in the weeks 52 weeks
+earlier, the same season of the year before (a plan by product line: that product line's; a company-total
+plan: the company's), each week's weight scaled by its share of the period's working days as above, so a
+week half in the month counts half its bookings. A plan key and period whose weeks a year earlier hold no
+positive bookings (a new product line, the first year of data) falls back to working days; the data notes
+say how many did. Either way a period's weeks add exactly to the period. Example: July's $100 over four
+whole weeks whose bookings a year earlier were $10, $30, $30 and $30 -> $10, $30, $30, $30.
 """
 from __future__ import annotations
 
@@ -33,10 +42,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from soe_helpers.core.calendar import FiscalCalendar, is_week, week_label, week_ordinal, week_start
+from soe_helpers.core.calendar import FiscalCalendar, is_week, week_add, week_label, week_ordinal, week_start
 
 __all__ = ["PERIOD_COLUMNS", "PERIOD_KINDS", "PLAN_DIMS", "PlanGrain", "plan_grain", "period_weeks",
-           "weekly_plan", "FILL_RULE"]
+           "weekly_plan", "FILL_RULE", "FILL_RULES", "fill_note", "last_year_shares", "fill_history"]
 
 PERIOD_COLUMNS = ("week", "month", "quarter", "period")
 PERIOD_KINDS = ("week", "month", "quarter")
@@ -44,6 +53,8 @@ PLAN_DIMS = ("sku", "product_line", "region", "customer_id")
 _DIM_NAMES = {"sku": "SKU", "product_line": "product line", "region": "region", "customer_id": "customer"}
 FILL_RULE = ("each {period}'s plan is spread over its weeks by working days (Monday to Friday inside the "
              "{period}, no public holidays)")
+FILL_RULES = ("working_days", "last_year")
+_YEAR_BEFORE = -52  # weeks: the same weeks a year earlier (the same season; a 53-week year shifts by one)
 _MONTH = re.compile(r"^\d{4}-\d{2}$")
 _QUARTER = re.compile(r"^\d{4}-Q[1-4]$")
 
@@ -159,16 +170,69 @@ def period_weeks(label: str, kind: str, cal: FiscalCalendar) -> pd.Series:
     return pd.Series(days / days.sum(), index=weeks)
 
 
+def _history_by_key(history: pd.DataFrame, dims: list[str], products: pd.DataFrame | None,
+                    customers: pd.DataFrame | None) -> pd.Series:
+    """Weekly actual value per plan key: a Series indexed by (week, *dims)."""
+    h = history
+    value = "value" if "value" in h else "revenue"
+    if "product_line" in dims and "product_line" not in h:
+        if products is None:
+            raise ValueError("the last_year fill of a plan by product line needs the products (SKU -> product line)")
+        h = h.merge(products[["sku", "product_line"]], on="sku", how="left")
+    if "region" in dims and "region" not in h:
+        if customers is None:
+            raise ValueError("the last_year fill of a plan by region needs the customers (customer -> region)")
+        h = h.merge(customers[["customer_id", "region"]], on="customer_id", how="left")
+    return h.groupby(["week", *dims], dropna=False)[value].sum().astype(float)
+
+
+def last_year_shares(days: pd.DataFrame, key_dims: list[str], ly: pd.Series) -> pd.DataFrame:
+    """Each (plan period, key)'s weekly shares by last year's shape, working days where last year has none.
+
+    Args:
+        days: one row per plan period, key and week: ``plan_period``, the ``key_dims``, ``week`` and
+            ``share``, the working-days share (:func:`period_weeks`).
+        ly: weekly actual value per key (index ``(week, *key_dims)``, :func:`_history_by_key`).
+    Returns:
+        ``days`` with ``share`` = working-days share x the key's value 52 weeks before the week (negatives
+        as 0), normalised within each period and key; ``fell_back`` True where that sum was 0 (the
+        working-days shares kept).
+    """
+    d = days.copy()
+    d["ly_week"] = d["week"].map({w: week_add(w, _YEAR_BEFORE) for w in pd.unique(d["week"])})
+    hist = ly.rename("ly").rename_axis(["ly_week", *key_dims]).reset_index()
+    d = d.merge(hist, on=["ly_week", *key_dims], how="left")
+    d["weight"] = d["share"] * d["ly"].fillna(0.0).clip(lower=0.0)
+    group = ["plan_period", *key_dims]
+    total = d.groupby(group, dropna=False)["weight"].transform("sum")
+    d["fell_back"] = ~(total > 0)
+    d["share"] = np.where(d["fell_back"], d["share"], d["weight"] / total.where(total > 0, 1.0))
+    return d.drop(columns=["ly_week", "ly", "weight"])
+
+
 def weekly_plan(plan: pd.DataFrame, cal: FiscalCalendar, products: pd.DataFrame | None = None,
-                customers: pd.DataFrame | None = None) -> pd.DataFrame:
+                customers: pd.DataFrame | None = None, *, fill: str = "working_days",
+                history: pd.DataFrame | None = None) -> pd.DataFrame:
     """The plan filled to weeks: one row per week and plan row, at the plan's own dimensions.
 
     Returns columns ``week``, the dimensions of :attr:`PlanGrain.dims` (``product_line`` from ``products``
     when the plan is by SKU; ``region`` from ``customers`` when by customer), ``revenue``, ``units`` and
     ``cogs`` (NaN when the plan has none), ``plan_period`` (the plan's own period label). The weekly rows
-    of each plan period sum to it exactly (working-days rule, module docstring). ``attrs["grain"]`` holds the
-    :class:`PlanGrain`.
+    of each plan period sum to it exactly (working-days rule, or ``fill="last_year"``: last year's weekly
+    shape, module docstring). ``attrs["grain"]`` holds the :class:`PlanGrain`; ``attrs["fill"]`` the rule
+    and, for ``last_year``, how many plan keys and key-periods fell back to working days.
+
+    Args:
+        fill: ``working_days`` or ``last_year``.
+        history: for ``last_year``: weekly actuals, columns ``week``, ``sku``, ``customer_id`` and ``value``
+            (bookings: the ``booked_weekly`` aggregate) or ``revenue`` (``shipped_weekly``).
+    Raises:
+        ValueError: an unknown ``fill``, or ``last_year`` without ``history``.
     """
+    if fill not in FILL_RULES:
+        raise ValueError(f"plan fill {fill!r} is not one of {', '.join(FILL_RULES)}")
+    if fill == "last_year" and history is None:
+        raise ValueError("plan fill last_year needs last year's weekly bookings (or shipments) as history")
     grain = plan_grain(plan)
     col = next(c for c in PERIOD_COLUMNS if c in plan and plan[c].notna().any())
     p = plan.copy()
@@ -187,14 +251,72 @@ def weekly_plan(plan: pd.DataFrame, cal: FiscalCalendar, products: pd.DataFrame 
         out = p.assign(week=p["plan_period"])[["week", *dims, "revenue", "units", "cogs", "plan_period"]]
         out = out.reset_index(drop=True)
         out.attrs["grain"] = grain
+        out.attrs["fill"] = {"rule": "week"}
         return out
-    shares = pd.concat([period_weeks(lbl, grain.period, cal).rename("share").rename_axis("week").reset_index()
-                        .assign(plan_period=lbl) for lbl in pd.unique(p["plan_period"])], ignore_index=True) \
-        if len(p) else pd.DataFrame({"week": pd.Series(dtype=object), "share": pd.Series(dtype=float),
-                                     "plan_period": pd.Series(dtype=object)})
-    out = p[["plan_period", *dims, "revenue", "units", "cogs"]].merge(shares, on="plan_period", how="inner")
+    days = {lbl: period_weeks(lbl, grain.period, cal) for lbl in pd.unique(p["plan_period"])}
+    empty = pd.DataFrame({"week": pd.Series(dtype=object), "share": pd.Series(dtype=float),
+                          "plan_period": pd.Series(dtype=object)})
+    info: dict = {"rule": fill}
+    if fill == "working_days":
+        shares = pd.concat([d.rename("share").rename_axis("week").reset_index().assign(plan_period=lbl)
+                            for lbl, d in days.items()], ignore_index=True) if len(p) else empty
+        out = p[["plan_period", *dims, "revenue", "units", "cogs"]].merge(shares, on="plan_period", how="inner")
+    else:
+        # the plan's own key: the dimensions it gives (a plan by SKU is shaped by each SKU's history)
+        key_dims = list(grain.given)
+        pairs = p[["plan_period", *key_dims]].drop_duplicates()
+        wd = pd.concat([d.rename("share").rename_axis("week").reset_index().assign(plan_period=lbl)
+                        for lbl, d in days.items()], ignore_index=True) if len(p) else empty
+        shares = last_year_shares(pairs.merge(wd, on="plan_period"), key_dims,
+                                  _history_by_key(history, key_dims, products, customers))
+        fell = shares.loc[shares["fell_back"], ["plan_period", *key_dims]].drop_duplicates()
+        out = p[["plan_period", *dims, "revenue", "units", "cogs"]].merge(
+            shares.drop(columns="fell_back"), on=["plan_period", *key_dims], how="inner")
+        info.update(periods=int(len(pairs)), periods_fell_back=int(len(fell)),
+                    keys=int(len(pairs[key_dims].drop_duplicates())) if key_dims else 1,
+                    keys_fell_back=int(len(fell[key_dims].drop_duplicates())) if key_dims else int(len(fell) > 0),
+                    basis="value" if "value" in history else "revenue")
     for c in ("revenue", "units", "cogs"):
         out[c] = out[c].astype(float) * out["share"]
     out = out[["week", *dims, "revenue", "units", "cogs", "plan_period"]].reset_index(drop=True)
     out.attrs["grain"] = grain
+    out.attrs["fill"] = info
     return out
+
+
+def fill_note(wp: pd.DataFrame) -> str:
+    """The data note's clause on how a filled plan (:func:`weekly_plan`) spread its periods over weeks.
+
+    ``working_days``: :data:`FILL_RULE`. ``last_year``: "each month's plan is spread over its weeks by last
+    year's bookings in the same weeks (52 weeks earlier) for its product line; 2 of 5 product lines (3 of 45
+    months x product line) had none a year earlier and were spread by working days".
+    """
+    grain, info = wp.attrs["grain"], wp.attrs.get("fill") or {"rule": "working_days"}
+    period = grain.period
+    if info["rule"] != "last_year":
+        return FILL_RULE.format(period=period)
+    what = "bookings" if info.get("basis") == "value" else "shipments"
+    key = " x ".join(_DIM_NAMES[d] for d in grain.given)
+    whose = f"for its {key}" if key else "for the company"
+    text = f"each {period}'s plan is spread over its weeks by last year's {what} in the same weeks (52 weeks " \
+           f"earlier) {whose}"
+    if not info["periods_fell_back"]:
+        return text + "; every one had " + what + " a year earlier"
+    tail = f" had no {what} a year earlier and were spread by working days"
+    if not key:
+        return text + f"; {info['periods_fell_back']} of {info['periods']} {period}s" + tail
+    return (text + f"; {info['keys_fell_back']} of {info['keys']} {key}s ({info['periods_fell_back']} of "
+            f"{info['periods']} {period}s x {key})" + tail)
+
+
+def fill_history(plan_params, booked_weekly: pd.DataFrame | None, shipped_weekly: pd.DataFrame | None
+                 ) -> pd.DataFrame | None:
+    """The weekly actuals the ``last_year`` fill reads (``params.plan``: ``basis`` bookings -> the
+    ``booked_weekly`` aggregate, shipments -> ``shipped_weekly``); None for the working-days rule."""
+    if plan_params is None or plan_params.fill != "last_year":
+        return None
+    h = booked_weekly if plan_params.basis == "bookings" else shipped_weekly
+    if h is None:
+        raise ValueError(f"plan.fill last_year with basis {plan_params.basis} needs the weekly "
+                         f"{'bookings' if plan_params.basis == 'bookings' else 'shipments'}")
+    return h

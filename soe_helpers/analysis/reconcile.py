@@ -281,7 +281,8 @@ def _label_sku(df: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
 
 def reconcile_week(booked_weekly, shipped_weekly, products, customers, plan, forecasts, week: str,
                    cal: FiscalCalendar, materiality, symbol: str, *, orders: pd.DataFrame | None = None,
-                   shipments: pd.DataFrame | None = None, corrections: pd.DataFrame | None = None) -> Reconciliation:
+                   shipments: pd.DataFrame | None = None, corrections: pd.DataFrame | None = None,
+                   plan_fill=None) -> Reconciliation:
     """Everything the demand reconciliation report shows for ``week`` (see the module docstring).
 
     ``booked_weekly`` and ``shipped_weekly`` are the aggregates of :mod:`soe_helpers.data.aggregates`
@@ -291,10 +292,12 @@ def reconcile_week(booked_weekly, shipped_weekly, products, customers, plan, for
     :func:`soe_helpers.analysis.feedback.current_corrections`) give the corrected landing.
 
     The plan is used at its own grain (:mod:`soe_helpers.analysis.plan_grain`): months and quarters are
-    filled to weeks by working days; actuals are compared with it only at the dimensions it has; product
-    lines, SKUs, regions and customers it lacks are compared with their run-rate (average weekly shipments
-    over the 13 weeks before the quarter); a single region is the company and gets no table; a plan without
-    units has no price / volume / mix bridge (money only). ``plan`` None: everything against run-rate, no
+    filled to weeks by working days (or, ``plan_fill`` = ``params.plan`` with ``fill: last_year``, by last
+    year's weekly bookings or shipments, :func:`soe_helpers.analysis.plan_grain.weekly_plan`); actuals are
+    compared with it only at the dimensions it has; product lines, SKUs, regions and customers it lacks are
+    compared with their run-rate (average weekly shipments over the 13 weeks before the quarter); a single
+    region is the company and gets no table; a plan without units has no price / volume / mix bridge (money
+    only). ``plan`` None: everything against run-rate, no
     landing gap. ``forecasts`` None: the not-yet-booked demand of the landing is the run-rate of bookings
     (:func:`booking_run_rate`). Each of these is said in ``notes``.
     """
@@ -310,7 +313,9 @@ def reconcile_week(booked_weekly, shipped_weekly, products, customers, plan, for
     if forecasts is None:  # tables by need: nothing to compare orders with, not a zero forecast
         notes.append("No forecast snapshots were provided: orders are not compared with a forecast.")
     if plan is not None:
-        wp = PG.weekly_plan(plan, cal, products, customers)
+        history = PG.fill_history(plan_fill, booked_weekly, shipped_weekly)
+        wp = PG.weekly_plan(plan, cal, products, customers, fill="last_year" if history is not None else
+                            "working_days", history=history)
         grain = wp.attrs["grain"]
         plan_q = wp[wp["week"].isin(q_weeks)].drop(columns=["plan_period"])
         if "product_line" not in plan_q:
@@ -318,7 +323,7 @@ def reconcile_week(booked_weekly, shipped_weekly, products, customers, plan, for
         if "sku" not in plan_q:
             plan_q = plan_q.assign(sku=np.nan)
         if grain.period != "week":
-            notes.append(f"The plan is by {grain.describe()}: {PG.FILL_RULE.format(period=grain.period)}.")
+            notes.append(f"The plan is by {grain.describe()}: {PG.fill_note(wp)}.")
         elif grain.given != ("sku", "region") or not grain.units:
             notes.append(f"The plan is by {grain.describe()}.")
     else:

@@ -46,6 +46,8 @@ __all__ = [
     "WEEKDAYS",
     "meeting_date",
     "add_working_days",
+    "MONTH_NAMES",
+    "month_number",
 ]
 
 WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -163,6 +165,25 @@ def latest_complete_week(as_of) -> str:
     as_of = pd.Timestamp(as_of).normalize()
     label = week_label(as_of)
     return label if as_of >= week_end(label) else week_add(label, -1)
+
+
+MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+               "October", "November", "December")
+
+
+def month_number(text: str | int) -> int:
+    """The month 1-12 of ``7``, ``"07"``, ``"July"``, ``"jul"`` or ``"Jul."`` (any case; English names).
+
+    Raises:
+        ValueError: naming what was given and what is expected.
+    """
+    t = str(text).strip().rstrip(".").lower()
+    if t.isdigit() and 1 <= int(t) <= 12:
+        return int(t)
+    for i, name in enumerate(MONTH_NAMES, start=1):
+        if len(t) >= 3 and name.lower().startswith(t):
+            return i
+    raise ValueError(f"{text!r} is not a month: expected a number 1-12 or a month name (July, Jul)")
 
 
 _PATTERNS = {"4-4-5": (4, 4, 5), "4-5-4": (4, 5, 4), "5-4-4": (5, 4, 4)}

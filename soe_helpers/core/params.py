@@ -73,6 +73,16 @@ class CalendarParams(_Strict):
         return self
 
 
+class PlanParams(_Strict):
+    """How a monthly or quarterly plan is filled to weeks (:mod:`soe_helpers.analysis.plan_grain`):
+    ``working_days`` = each period over its weeks by working days (Monday to Friday); ``last_year`` = by the
+    same weeks' ``basis`` (bookings or shipments) a year earlier for the same plan key, working days where
+    last year has none (the data notes say how many). A weekly plan is used as it is."""
+
+    fill: Literal["working_days", "last_year"] = "working_days"
+    basis: Literal["bookings", "shipments"] = "bookings"
+
+
 class Materiality(_Strict):
     """One rule (:mod:`soe_helpers.analysis.materiality`): material = |variance| >= abs (currency) AND
     (no reference or |variance| / |reference| >= pct). The percentage narrows, never widens."""
@@ -593,6 +603,7 @@ class Params(_Strict):
     company: Company
     calendar: CalendarParams = Field(default_factory=CalendarParams)
     materiality: Materiality = Field(default_factory=Materiality)
+    plan: PlanParams = Field(default_factory=PlanParams)
     data: DataParams
     store: StoreParams = Field(default_factory=StoreParams)
     run: RunParams = Field(default_factory=RunParams)

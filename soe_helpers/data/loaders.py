@@ -11,7 +11,8 @@ expected — so an analyst fixes the export once, not once per run.
 Real export habits handled: UTF-8 with or without BOM, Windows-1252 text, CRLF,
 ``;``/tab/``|`` delimiters, Excel serial dates and real Excel dates, date-times in date columns
 (the date as written), amounts written ``1,234.50``, ``$1,234.50``, ``(1,234.50)``, ``1,234.50-``,
-``USD 1,234.50`` and ``1,234.50 USD`` (another currency than the company's is an error), payment
+``USD 1,234.50`` and ``1,234.50 USD``, the code in any case (``usd``, ``Usd``; another currency than the
+company's is an error), payment
 terms written ``Net 30``, ``2/10 Net 30``, ``COD``, ``Net 30 EOM`` (:func:`parse_terms`), and
 columns mapped to one constant value (``region: {value: US}``).
 Ambiguous values (``03/04/2026`` without a ``date_format``, a decimal comma such as
@@ -385,7 +386,9 @@ def _as_text(s: pd.Series) -> pd.Series:
     return s.map(one).astype(object)
 
 
-_CURRENCY = re.compile(r"^(?:[A-Z]{3}\s*)?[$€£¥]?\s*|\s*(?:[A-Z]{3})?$")
+# A currency code before or after the amount, in any case (``USD 1,234.50``, ``usd 1,234.50``, ``1,234.50 Usd``);
+# a code is three letters standing alone, so ``12units`` keeps its letters (and stays an error).
+_CURRENCY = re.compile(r"^(?:[A-Za-z]{3}(?![A-Za-z])\s*)?[$€£¥]?\s*|\s*(?<![A-Za-z])(?:[A-Za-z]{3})?$")
 _EURO_DECIMAL = re.compile(r"^-?\d{1,3}(\.\d{3})*,\d{1,2}$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _GROUPED = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
@@ -394,8 +397,9 @@ _GROUPED = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
 def parse_money(text: pd.Series, allow_currency: bool = True) -> tuple[pd.Series, pd.Series]:
     """Parse amounts: returns (values float64, bad mask for non-empty unparseable cells).
 
-    ``1,234.50``, ``$1,234.50``, ``USD 1,234.50``, ``(1,234.50)`` (negative) and
-    ``1,234.50-`` (negative) parse; ``1.234,50`` and ``12 units`` are rejected.
+    ``1,234.50``, ``$1,234.50``, ``USD 1,234.50`` (a code before or after, in any case: ``usd 1,234.50``,
+    ``1,234.50 Usd``), ``(1,234.50)`` (negative) and ``1,234.50-`` (negative) parse; ``1.234,50`` and
+    ``12 units`` are rejected.
     """
     if isinstance(text.dtype, pd.StringDtype):
         t = text.fillna("").str.strip()
@@ -459,7 +463,7 @@ def _constant_text(value) -> str:
     return str(value)
 
 
-_CODE = re.compile(r"^\(?\s*([A-Z]{3})\s*[-(]?\s*[$€£¥]?\s*\d|\d[\d.,]*\)?-?\s*([A-Z]{3})\s*\)?$")
+_CODE = re.compile(r"^\(?\s*([A-Za-z]{3})\s*[-(]?\s*[$€£¥]?\s*\d|\d[\d.,]*\)?-?\s*(?<![A-Za-z])([A-Za-z]{3})\s*\)?$")
 _SIGN = re.compile(r"[$€£¥]")
 
 

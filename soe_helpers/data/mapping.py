@@ -10,7 +10,9 @@ from its name and headers, and each canonical column is matched to a header by, 
   analyst to confirm.
 
 A header is used for one column at most; required columns no header matched are listed as missing.
-Nothing here reads the data's values: the mapping is checked by ``soe validate``.
+Nothing here reads the data's values (the mapping is checked by ``soe validate``), except the plan's periods:
+when ``--year-start`` is not given, :func:`propose_calendar` reads them to propose the month the fiscal year
+starts in (a plan whose 12 months start in July, or that names ``FY2027``), written as a guess.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from soe_helpers.core.calendar import MONTH_NAMES, FiscalCalendar, month_number
 from soe_helpers.data.schemas import SCHEMAS
 from soe_helpers.data.needs import NEEDS, plan_reports, turns_on_text
 
@@ -311,6 +314,181 @@ def propose_folder(folder: Path) -> list[FileProposal]:
 TURNS_ON = {t: turns_on_text(t) for t in SCHEMAS}
 
 
+# ---------------------------------------------------------------- the fiscal calendar (soe init --year-start)
+
+_CAL_TYPES = ("iso", "4-4-5", "4-5-4", "5-4-4")
+_FY = re.compile(r"(?i)(?<![a-z])(?:FY|fiscal\s+year)\s*[-'‘’ ]?\s*(\d{4}|\d{2})(?!\d)")
+
+
+@dataclass(frozen=True)
+class CalendarChoice:
+    """The ``calendar:`` section ``soe init`` writes, and how it was chosen.
+
+    ``how``: ``flag`` (``--year-start`` / ``--calendar`` given), ``guess`` (proposed from the plan's periods:
+    marked GUESS in the file) or ``default`` (January: nothing said otherwise); ``why`` says it in words.
+    """
+
+    type: str = "iso"
+    start_month: int = 1
+    year_end: str = "iso"
+    how: str = "default"
+    why: str = "nothing says otherwise"
+
+    def __post_init__(self):
+        FiscalCalendar(self.type, self.start_month, self.year_end)  # raises ValueError with the reason
+
+    def yaml_lines(self) -> list[str]:
+        month = MONTH_NAMES[self.start_month - 1]
+        note = {"flag": f"{month}: given to soe init",
+                "guess": f"GUESS: confirm ({month}: {self.why})",
+                "default": "the month your fiscal year starts (7 = July)"}[self.how]
+        lines = ["calendar:",
+                 f"  type: {self.type:<16} # iso (calendar months) | 4-4-5 | 4-5-4 | 5-4-4",
+                 f"  year_start_month: {self.start_month:<4} # {note}"]
+        if self.type != "iso":
+            lines.append(f"  year_end: {self.year_end:<12} # the Sunday a 52/53-week year ends on: iso | last | nearest")
+        return lines
+
+    def describe(self) -> str:
+        """What ``soe init`` prints: 'Fiscal year: starts in July (given: --year-start) ...'."""
+        month = MONTH_NAMES[self.start_month - 1]
+        kind = "calendar months" if self.type == "iso" else f"{self.type} periods, years ending on the " \
+            + {"iso": "ISO week-year", "last": "last Sunday", "nearest": "nearest Sunday"}[self.year_end]
+        if self.how == "flag":
+            return f"Fiscal year: starts in {month}, {kind} ({self.why})"
+        if self.how == "guess":
+            return (f"Fiscal year: starts in {month}, {kind}: a GUESS, {self.why}; confirm calendar.year_start_month, "
+                    "or give soe init --year-start MONTH")
+        return f"Fiscal year: starts in January, {kind} (the default: {self.why}; give --year-start MONTH otherwise)"
+
+
+def _fy_year(text: str) -> int:
+    y = int(text)
+    return y + 2000 if y < 100 else y
+
+
+def _month_text(label: str) -> str:
+    return f"{MONTH_NAMES[int(label[5:7]) - 1]} {label[:4]}"
+
+
+def _plan_periods(fp: FileProposal, folder: Path):
+    """The plan's rows as read (strings), its month labels per row (None where not a month) and the texts
+    around its header (title rows, headers) where a fiscal year may be named."""
+    # pandas-backed loader: only when soe init reads the plan's periods (the rest of init reads headers only)
+    from soe_helpers.core.params import Source  # noqa: PLC0415
+    from soe_helpers.data.loaders import DataError, parse_periods, read_source  # noqa: PLC0415
+
+    col = next((m for m in fp.matches if m.column in ("month", "period")), None)
+    src = Source(file=fp.file, sheet=fp.sheet, columns=fp.columns)
+    try:
+        frame = read_source("plan", src, folder).frame
+    except DataError:
+        return None, None, []
+    texts = list(fp.headers) + [str(c) for c in frame.columns]
+    if fp.file.lower().endswith((".xlsx", ".xlsm", ".xls")):
+        from python_calamine import CalamineWorkbook  # noqa: PLC0415 - Excel only: the title rows above the header
+
+        wb = CalamineWorkbook.from_path(str(folder / fp.file))
+        sheet = fp.sheet if fp.sheet is not None else wb.sheet_names[0]
+        texts += [str(x) for r in wb.get_sheet_by_name(sheet).to_python(nrows=10) for x in r if str(x).strip()]
+    texts.append(fp.file)
+    if col is None or col.header not in frame:
+        return frame, None, texts
+    labels, _ = parse_periods(frame[col.header], col.column)
+    months = labels.where(labels.astype(str).str.match(r"^\d{4}-\d{2}$"), None)
+    return frame, months, texts
+
+
+def propose_calendar(proposals: list[FileProposal], folder: Path) -> CalendarChoice:
+    """The fiscal year start the plan's periods point at, as a guess, or January (the default) with why.
+
+    In order: a column naming each row's fiscal year (``FY2027``) -> the first month of the earliest
+    fiscal year; a fiscal year named in the plan's title rows, headers or file name -> the plan's first
+    month; months that run whole years (12, 24 ...) from a month other than January -> that month.
+    Otherwise January: a plan of 27 months from October says nothing about the year's start.
+    """
+    fp = next((p for p in proposals if p.table == "plan"), None)
+    if fp is None:
+        return CalendarChoice(why="no plan file to read the fiscal year from")
+    frame, months, texts = _plan_periods(fp, folder)
+    if months is None or not months.notna().any():
+        return CalendarChoice(why=f"{fp.file} has no months (weeks or quarters do not say when the year starts)")
+    first = min(months.dropna())
+    row_fy = None
+    for c in frame.columns:
+        vals = frame[c].astype(str).str.strip()
+        found = vals.str.extract(_FY.pattern, expand=False)
+        if found.notna().mean() >= 0.9:
+            row_fy = found
+            break
+    if row_fy is not None:
+        fy = min(_fy_year(v) for v in row_fy.dropna())
+        first = min(months[(row_fy.map(lambda v: _fy_year(v) if isinstance(v, str) else None) == fy)].dropna())
+        why = f"in {fp.file} FY{fy} starts in {_month_text(first)}"
+    else:
+        named = sorted({_fy_year(m.group(1)) for t in texts for m in _FY.finditer(str(t))})
+        ordinals = sorted({int(m[:4]) * 12 + int(m[5:7]) - 1 for m in months.dropna()})
+        span = ordinals[-1] - ordinals[0] + 1
+        if named:
+            fy = named[0]
+            why = f"{fp.file} names FY{fy} and its first month is {_month_text(first)}"
+        elif span % 12 == 0 and first[5:7] != "01":
+            fy = None
+            last = f"{(ordinals[-1]) // 12}-{ordinals[-1] % 12 + 1:02d}"
+            why = (f"the months of {fp.file} run {_month_text(first)} to {_month_text(last)} "
+                   f"({span} months: whole years from {MONTH_NAMES[int(first[5:7]) - 1]})")
+        elif first[5:7] == "01":
+            return CalendarChoice(why=f"the months of {fp.file} start in January ({_month_text(first)})")
+        else:
+            return CalendarChoice(why=f"the months of {fp.file} start in {_month_text(first)} and run {span} months, "
+                                      "not whole years: they do not say when your fiscal year starts")
+    start = int(first[5:7])
+    if fy is not None:
+        ends = int(first[:4]) + (1 if start != 1 else 0)  # the suite labels a fiscal year by the year it ends in
+        if ends != fy:
+            why += f" (the suite labels that year FY{ends}, by the calendar year it ends in)"
+    if start == 1:
+        return CalendarChoice(why=why)
+    return CalendarChoice("iso", start, "iso", "guess", why)
+
+
+def calendar_choice(proposals: list[FileProposal], folder: Path, year_start: str | int | None = None,
+                    kind: str | None = None, year_end: str | None = None) -> CalendarChoice:
+    """The calendar ``soe init`` writes: the flags when given (``--year-start 7`` / ``July``, ``--calendar
+    4-4-5``, ``--year-end nearest``), else :func:`propose_calendar`'s guess from the plan.
+
+    Raises:
+        ValueError: a month that is not one, a pattern unknown, ``--year-end`` on calendar months, or a
+            52/53-week year starting after January without ``--year-end`` (the message says which to give).
+    """
+    if kind is not None and kind not in _CAL_TYPES:
+        raise ValueError(f"--calendar {kind!r} is not one of {', '.join(_CAL_TYPES)}")
+    kind = kind or "iso"
+    if kind == "iso" and year_end is not None:
+        raise ValueError("--year-end is for the 52/53-week calendars (--calendar 4-4-5, 4-5-4 or 5-4-4); "
+                         "a calendar-month year ends with its last month")
+    if year_start is None:
+        base = propose_calendar(proposals, folder)
+        if kind == "iso":
+            return base
+        start, how, why = base.start_month, base.how, base.why
+        if how == "default":
+            how, why = "flag", f"given: --calendar {kind}"
+        else:
+            why += f"; --calendar {kind}"
+    else:
+        start, how, why = month_number(year_start), "flag", f"given: --year-start {year_start}"
+        if kind != "iso":
+            why += f", --calendar {kind}"
+    end = "iso" if kind == "iso" else year_end or ("iso" if start == 1 else None)
+    if end is None:
+        raise ValueError(f"a {kind} year starting in {MONTH_NAMES[start - 1]} ends on the last or the nearest Sunday "
+                         f"of {MONTH_NAMES[start - 2]}: give --year-end last or --year-end nearest")
+    if year_end:
+        why += f", --year-end {year_end}"
+    return CalendarChoice(kind, start, end, how, why)
+
+
 #: what a constant looks like in the line ``soe init`` writes for a required column no header matched
 _CONSTANT_EXAMPLE = {"region": '"US"', "payment_terms_days": '"Net 30"', "line": "1", "status": "open",
                      "location": '"Main"', "lead_time_days": "30"}
@@ -320,9 +498,11 @@ def _yaml_str(s: str) -> str:
     return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def params_text(proposals: list[FileProposal], data_dir: Path, company: str = "Your company") -> str:
+def params_text(proposals: list[FileProposal], data_dir: Path, company: str = "Your company",
+                calendar: "CalendarChoice | None" = None) -> str:
     """A commented params file holding only the company's own settings: name, currency, calendar,
     materiality and one source per recognised export, with its column mapping (guesses marked)."""
+    cal = calendar or CalendarChoice()
     lines = [
         "# S&OE params written by `soe init`: check every line marked GUESS, then run",
         "#   soe validate --params THIS_FILE   and   soe run --params THIS_FILE",
@@ -330,12 +510,13 @@ def params_text(proposals: list[FileProposal], data_dir: Path, company: str = "Y
         f"  name: {_yaml_str(company)}",
         "  currency: USD",
         '  currency_symbol: "$"',
-        "calendar:",
-        "  type: iso              # iso (calendar months) | 4-4-5 | 4-5-4 | 5-4-4",
-        "  year_start_month: 1    # the month your fiscal year starts (7 = July)",
+        *cal.yaml_lines(),
         "materiality:             # a variance below abs is never material; pct narrows the list further",
         "  abs: 5000",
         "  pct: 0.05",
+        *(["plan:                    # a monthly or quarterly plan, filled to weeks by:",
+           "  fill: working_days      # working_days | last_year (last year's weekly bookings per plan key)"]
+          if any(p.table == "plan" for p in proposals) else []),
         "data:",
         f"  dir: {_yaml_str(data_dir)}",
         "  sources:",
@@ -389,4 +570,4 @@ def init_report(proposals: list[FileProposal]) -> list[str]:
     return out
 
 
-__all__ += ["TURNS_ON", "params_text", "init_report"]
+__all__ += ["TURNS_ON", "params_text", "init_report", "CalendarChoice", "propose_calendar", "calendar_choice"]

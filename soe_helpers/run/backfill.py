@@ -42,8 +42,8 @@ from soe_helpers.core.params import Params, load_params
 from soe_helpers.data.loaders import LoadedTable
 from soe_helpers.data.sources import check_sources
 from soe_helpers.run.execute import EXIT_DISK_FULL, INLINE_BACKEND, RUNNER_FD_ENV
-from soe_helpers.run.runner import (RunError, RunResult, SharedInputs, _kill_group, _stop_on_signals, run_week,
-                                    validate_inputs)
+from soe_helpers.run.runner import (CompanyLock, RunError, RunResult, SharedInputs, _check_writable, _kill_group,
+                                    _stop_on_signals, run_week, store_company_lock, validate_inputs)
 
 __all__ = ["backfill", "backfill_weeks", "same_inputs", "WarmWorkers", "BackfillResult", "WeekOutcome",
            "Progress", "SNAPSHOT_DIRNAME"]
@@ -284,7 +284,34 @@ def _remove_stale_snapshots(root: Path) -> None:
             shutil.rmtree(d, ignore_errors=True)
 
 
-def backfill(
+def backfill(first: str, last: str, data_dir: str | Path | None = None, param_files: list[str | Path] | None = None,
+             sets: list[str] | None = None, **kw) -> BackfillResult:
+    """Run every week from ``first`` to ``last`` in order (:func:`_backfill`), holding the company's lock.
+
+    The lock (:class:`~soe_helpers.run.runner.CompanyLock` on the company's outputs folder, and on a shared
+    PostgreSQL store) is checked before the inputs are read (writing nothing) and taken once they are valid,
+    before the first write, to the last week: a second backfill, or a single ``soe run`` of the same
+    company, started meanwhile is refused at once, naming this one (pid, started at, week range).
+
+    Raises:
+        RunError: another backfill or run of the company holds the lock (nothing is written).
+    """
+    backfill_weeks(first, last)  # a bad range is refused before the lock
+    params = check_sources(load_params(list(param_files or []), sets, data_dir))
+    stream = kw.get("stream") or sys.stderr
+    lock = CompanyLock(params.outputs_dir(), exclusive=True, weeks=f"{first} .. {last}",
+                       progress=lambda m: print(m, file=stream, flush=True))
+    lock.probe()  # another backfill or a run in progress: refused now, not after the inputs are read
+    with contextlib.ExitStack() as stack:
+        def hold() -> None:  # once the inputs are valid, before the first write: held to the last week
+            _check_writable(params.outputs_dir())
+            stack.enter_context(lock)
+            stack.enter_context(store_company_lock(params, exclusive=True))
+
+        return _backfill(first, last, data_dir, param_files, sets, hold=hold, **kw)
+
+
+def _backfill(
     first: str,
     last: str,
     data_dir: str | Path | None = None,
@@ -297,8 +324,10 @@ def backfill(
     argv: list[str] | None = None,
     build_email: Callable[..., dict] | None = None,
     stream: TextIO | None = None,
+    hold: Callable[[], None] = lambda: None,
 ) -> BackfillResult:
-    """Run every week from ``first`` to ``last`` in order (see the module docstring).
+    """Run every week from ``first`` to ``last`` in order (see the module docstring); ``hold`` takes the
+    company's lock once the inputs are valid (:func:`backfill`).
 
     Raises:
         RunError / ParamsError / DataError before anything is written: a bad range, a week not complete in
@@ -320,6 +349,7 @@ def backfill(
     if week_end(last).date() > as_of_day:
         raise RunError(f"--to {last} is not complete in the data: it ends {week_end(last).date()}, the data runs "
                        f"to {as_of}; the latest complete week is {latest_complete_week(as_of)}")
+    hold()
     out.line(f"Inputs valid: {sum(lt.rows for lt in tables.values()):,} rows in {len(tables)} tables ({load_s:.1f}s); "
              f"data as of {as_of}; " + ("HTML for every week" if html else "no HTML (--no-html)")
              + ("; a kept kernel per notebook" if warm else "; a new kernel per notebook (--fresh-kernels)"))
@@ -392,7 +422,8 @@ def _run_one(week: str, shared: SharedInputs, pool: WarmWorkers | None, out: Pro
             out.status(f"  {week}: {msg.strip()}")
 
     t0 = time.perf_counter()
-    res: RunResult = run_week(week=week, inputs=shared, launch=pool.launch if pool else None, progress=progress, **kw)
+    res: RunResult = run_week(week=week, inputs=shared, launch=pool.launch if pool else None, progress=progress,
+                              company_lock=False, **kw)  # the backfill holds the company's lock
     seconds = round(time.perf_counter() - t0, 3)
     m = res.manifest or {}
     nbs = m.get("notebooks") or []

@@ -70,7 +70,8 @@ from soe_helpers.store.engine import open_store
 
 __all__ = ["RunError", "RunResult", "run_week", "discover_notebooks", "notebook_parameters",
            "check_notebook_params", "validate_inputs", "WeekLock", "STANDARD_PARAMETERS", "PACKAGES",
-           "RunInterrupted", "new_run_id", "os_error_line", "disk_full_line", "SharedInputs", "link_snapshot"]
+           "RunInterrupted", "new_run_id", "os_error_line", "disk_full_line", "SharedInputs", "link_snapshot",
+           "CompanyLock", "COMPANY_LOCK_NAME", "store_company_lock"]
 
 #: Parameters every pack notebook declares; the runner fills them.
 STANDARD_PARAMETERS = ("week", "run_dir")
@@ -259,6 +260,187 @@ class WeekLock:
             os.ftruncate(self._fd, 0)
         os.close(self._fd)  # releases the flock
         self._fd = None
+
+
+# ---------------------------------------------------------------- company lock (a backfill against single runs)
+
+#: The lock file in a company's outputs folder that a backfill holds exclusively, and every single run shared.
+COMPANY_LOCK_NAME = ".run.lock"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _week_holders(outputs: Path) -> list[str]:
+    """'2026-W47 (pid 123)' for every week of ``outputs`` whose lock file names a live process."""
+    out = []
+    for lock in sorted(outputs.glob("*/.lock")):
+        try:
+            pid = lock.read_text().strip()
+        except OSError:
+            continue
+        if pid.isdigit() and _pid_alive(int(pid)) and int(pid) != os.getpid():
+            out.append(f"{lock.parent.name} (pid {pid})")
+    return out
+
+
+class CompanyLock:
+    """The lock on a company's outputs and store (``<outputs>/.run.lock``): a backfill holds it exclusively
+    for its whole range, each single ``soe run`` shared for its week. So single runs of different weeks run
+    side by side (each week has its own :class:`WeekLock`), while a second backfill, or a single run started
+    during a backfill, or a backfill started during a single run, is refused at once with who holds it.
+
+    A starter first :meth:`probe` s the lock (refused at once, nothing written), then takes it before its
+    first write. ``fcntl.flock`` as :class:`WeekLock`: the OS releases the lock of a holder that dies. The
+    exclusive holder writes ``{"pid", "started_at", "weeks"}`` into the file and empties it when done; a
+    file still naming a dead process (a backfill killed with SIGKILL) is a stale lock, taken over with a
+    note. Where ``flock`` is unavailable (Windows), an exclusive create is the fallback (single runs then
+    only check that no live backfill holds the file).
+
+    A store on a server shared by several machines (PostgreSQL) gets the same lock there
+    (:meth:`soe_helpers.store.engine.Store.company_lock`).
+    """
+
+    def __init__(self, outputs: Path, exclusive: bool, weeks: str = "", progress: Callable[[str], None] = print):
+        self.outputs, self.exclusive, self.weeks, self.progress = Path(outputs), exclusive, weeks, progress
+        self.path = self.outputs / COMPANY_LOCK_NAME
+        self._fd: int | None = None
+        self._created = False
+
+    def _holder(self, raw: str) -> dict | None:
+        try:
+            info = json.loads(raw)
+        except ValueError:
+            return None
+        return info if isinstance(info, dict) and str(info.get("pid", "")).isdigit() else None
+
+    def _busy(self, info: dict | None) -> RunError:
+        if info is not None:
+            return RunError(f"a backfill of this company is in progress (pid {info['pid']}, started at "
+                            f"{info.get('started_at', '?')}, weeks {info.get('weeks', '?')}; lock {self.path}): "
+                            "wait for it to finish (it runs every week of its range), then start again")
+        if self.exclusive:
+            runs = _week_holders(self.outputs)
+            return RunError(f"a run of this company is in progress ({', '.join(runs) or 'starting'}; lock "
+                            f"{self.path}): wait for it to finish, then start the backfill")
+        return RunError(f"a backfill of this company is starting (lock {self.path}): wait for it to finish")
+
+    def _stale_note(self, raw: str) -> None:
+        info = self._holder(raw)
+        if info is not None and int(info["pid"]) != os.getpid():
+            self.progress(f"Note: took over a stale lock {self.path}: the backfill that held it (pid {info['pid']}, "
+                          f"started at {info.get('started_at', '?')}, weeks {info.get('weeks', '?')}) is no longer "
+                          "running; its unfinished week, if any, is marked aborted when that week runs again.")
+
+    def probe(self) -> None:
+        """Raise the :class:`RunError` :meth:`__enter__` would, without creating or writing anything: a
+        starter checks here before reading its inputs, and takes the lock before its first write."""
+        if fcntl is None:
+            raw = self.path.read_text().strip() if self.path.exists() else ""
+            info = self._holder(raw)
+            if raw and (info is None or _pid_alive(int(info["pid"]))):
+                raise self._busy(info)
+            return
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:  # no lock file yet (or unreadable): nothing holds it; __enter__ says the rest
+            return
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_EX if self.exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise self._busy(self._holder(os.pread(fd, 4096, 0).decode(errors="replace").strip())) from None
+        finally:
+            os.close(fd)  # closing releases a lock the probe took
+
+    def _content(self) -> bytes:
+        return (json.dumps({"pid": os.getpid(), "started_at": _utc(), "weeks": self.weeks}) + "\n").encode()
+
+    def __enter__(self):
+        try:
+            self.outputs.mkdir(parents=True, exist_ok=True)
+            if fcntl is None:
+                return self._enter_without_flock()
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise RunError(os_error_line(e, self.path)) from None
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_EX if self.exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raw = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise self._busy(self._holder(raw)) from None
+        except OSError:
+            os.close(fd)
+            raise
+        raw = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+        if raw:  # we hold the lock, so whoever wrote this is gone: a killed backfill
+            self._stale_note(raw)
+            os.ftruncate(fd, 0)
+        if self.exclusive:
+            os.pwrite(fd, self._content(), 0)
+        self._fd = fd
+        return self
+
+    def _enter_without_flock(self):
+        """No ``flock`` (Windows): the file exists while a backfill runs; a dead holder's file is taken over."""
+        for _ in range(2):
+            try:
+                raw = self.path.read_text().strip()
+            except FileNotFoundError:
+                raw = None
+            if raw is not None:
+                info = self._holder(raw)
+                if info is None or _pid_alive(int(info["pid"])):
+                    raise self._busy(info)
+                self._stale_note(raw)
+                self.path.unlink(missing_ok=True)
+            if not self.exclusive:
+                return self
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                continue  # another starter created it in between: look again
+            os.write(fd, self._content())
+            os.close(fd)
+            self._created = True
+            return self
+        raise self._busy(None)
+
+    def __exit__(self, *exc):
+        if self._fd is None:
+            if self._created:
+                self.path.unlink(missing_ok=True)
+            return
+        if self.exclusive:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+        os.close(self._fd)  # releases the flock
+        self._fd = None
+
+
+@contextlib.contextmanager
+def store_company_lock(params: Params, exclusive: bool):
+    """:meth:`Store.company_lock <soe_helpers.store.engine.Store.company_lock>` when the store is on a shared
+    PostgreSQL server (machines sharing it); nothing to hold for the local SQLite file (the lock file does)."""
+    url = os.environ.get(params.store.url_env or "") or ""
+    if not url.startswith("postgresql"):
+        yield
+        return
+    try:
+        store = open_store(params)
+    except OSError as e:
+        raise RunError(os_error_line(e)) from None
+    with store.company_lock(exclusive):
+        yield
 
 
 # ---------------------------------------------------------------- inputs
@@ -621,8 +803,13 @@ def run_week(
     launch=None,
     html: bool = True,
     expected_seconds: dict[str, float] | None = None,
+    company_lock: bool = True,
 ) -> RunResult:
     """Run the weekly pack for one ISO week. See the module docstring.
+
+    The run holds its company's lock shared (:class:`CompanyLock`): while a backfill of the same company
+    is in progress it is refused at once (before the inputs are read) naming the backfill; a backfill holds
+    the lock itself and passes ``company_lock=False`` for its weeks.
 
     A backfill (:mod:`soe_helpers.run.backfill`) passes ``inputs`` it validated once for every week,
     ``launch`` to execute on its warm kernels, ``html=False`` for ``--no-html``, and ``expected_seconds``
@@ -638,6 +825,9 @@ def run_week(
     timings: dict[str, float] = {}
     files = list(param_files or [])
     params = check_sources(load_params(files, sets, data_dir))
+    company = CompanyLock(params.outputs_dir(), exclusive=False, progress=progress) if company_lock else None
+    if company is not None:
+        company.probe()  # a backfill in progress: refused now, not after the inputs are read
     nbs = discover_notebooks(notebooks_dir, only)
     specs = check_notebook_params(params, nbs)
     timings["params_seconds"] = round(time.perf_counter() - t_start, 3)
@@ -670,7 +860,9 @@ def run_week(
         raise RunError(os_error_line(e)) from None
     guard = _RunGuard(store, week, params, progress)
     guard.build_email = build_email
-    with _stop_on_signals(), WeekLock(week_dir), store.week_lock(week), guard:
+    with _stop_on_signals(), company or contextlib.nullcontext(), \
+            store.company_lock(exclusive=False) if company else contextlib.nullcontext(), \
+            WeekLock(week_dir), store.week_lock(week), guard:
         run_id, run_dir = _new_run_dir(week_dir)
         guard.run_id, guard.run_dir = run_id, run_dir
         run_folder.write_started(run_dir, week, [s.name for s in specs], partial)

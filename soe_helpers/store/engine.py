@@ -132,6 +132,36 @@ class Store:
         finally:
             conn.close()
 
+    @contextlib.contextmanager
+    def company_lock(self, exclusive: bool):
+        """The company's run lock on the store's server (PostgreSQL; a no-op on SQLite, where the runner's
+        ``<outputs>/.run.lock`` covers it): a backfill holds it exclusively, a single run shared, so machines
+        sharing one store cannot run a backfill beside another run. A session-level advisory lock on a
+        dedicated autocommit connection, released by the server if the process dies (no stale lock).
+
+        Raises:
+            StoreError: a backfill (or, for a backfill, any run) holds it on another session.
+        """
+        if self.engine.dialect.name != "postgresql":
+            yield
+            return
+        key = zlib.crc32(b"soe-company-runs")
+        take, free = (("pg_try_advisory_lock", "pg_advisory_unlock") if exclusive else
+                      ("pg_try_advisory_lock_shared", "pg_advisory_unlock_shared"))
+        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            if not conn.execute(sa.text(f"SELECT {take}(:k)"), {"k": key}).scalar():
+                who = "a run or a backfill" if exclusive else "a backfill"
+                raise StoreError(f"{who} of this company is in progress on a machine sharing the store "
+                                 f"{self.display_url}; wait for it to finish")
+            try:
+                yield
+            finally:
+                with contextlib.suppress(sa.exc.SQLAlchemyError):
+                    conn.execute(sa.text(f"SELECT {free}(:k)"), {"k": key})
+        finally:
+            conn.close()
+
     def start_run(self, run_id: str, week: str, run_dir: Path) -> None:
         with self.engine.begin() as c:
             c.execute(runs.insert().values(run_id=run_id, week=week, started_at=_now(), status="running",
