@@ -31,7 +31,7 @@ import pandas as pd
 from soe_helpers.analysis import landing as LD
 from soe_helpers.analysis import plan_grain as PG
 from soe_helpers.core.calendar import FiscalCalendar, week_add, week_end, week_ordinal
-from soe_helpers.core.formats import fmt_money, fmt_pct, fmt_units
+from soe_helpers.core.formats import fmt_money, fmt_pct, fmt_units, name_with_id
 from soe_helpers.analysis.materiality import material_mask
 
 __all__ = [
@@ -45,11 +45,15 @@ __all__ = [
     "pvm_bridge",
     "bridge_steps",
     "customer_run_rate",
+    "customer_plan",
     "run_rate",
     "booking_run_rate",
     "money_bridge",
     "variance_sentence",
     "variance_register",
+    "fold_register",
+    "ranked_register",
+    "COMPARISON",
     "Reconciliation",
     "reconcile_week",
     "DIMENSIONS",
@@ -240,6 +244,57 @@ def customer_run_rate(shipped: pd.DataFrame, before_week: str, n_weeks: int = 13
     return (s.groupby(["customer_id", "customer", "region"], dropna=False)["revenue"].sum() / n_weeks).rename("run_rate")
 
 
+def customer_plan(plan: pd.DataFrame, shipped: pd.DataFrame, customers: pd.DataFrame, before_week: str,
+                  keys: list[str], n_weeks: int = 13) -> pd.DataFrame:
+    """The plan shared among customers, for a plan that has no customers: its units and revenue of each cell of
+    ``keys`` (the plan's region and/or product line; none: the whole plan) go to the customers by their share
+    of that cell's shipped revenue over the ``n_weeks`` before ``before_week`` (the run-rate window); a cell
+    no customer shipped in is shared by the customers' shares of all those shipments.
+
+    So the customers' plan adds up to the plan and their variances to the company's; with nothing shipped in
+    the window no customer can take a share, and ``attrs["unallocated"]`` holds the plan revenue left over.
+
+    Args:
+        plan: the plan of the period (columns ``keys``, units, revenue); shipped: :func:`shipped_facts` rows
+            (week, customer_id, ``keys``, revenue).
+    Returns:
+        columns customer_id, customer, region, units, revenue (currency).
+
+    >>> plan = pd.DataFrame({"region": ["EU"], "units": [10.0], "revenue": [1000.0]})
+    >>> shp = pd.DataFrame({"week": ["2026-W38"] * 2, "customer_id": ["C1", "C2"], "region": ["EU"] * 2,
+    ...                     "revenue": [300.0, 100.0]})
+    >>> cus = pd.DataFrame({"customer_id": ["C1", "C2"], "name": ["One", "Two"], "region": ["EU", "EU"]})
+    >>> customer_plan(plan, shp, cus, "2026-W40", ["region"])["revenue"].tolist()
+    [750.0, 250.0]
+    """
+    window = {week_add(before_week, -k) for k in range(1, n_weeks + 1)}
+    s = shipped[shipped["week"].isin(window)]
+    s = s[s["revenue"] > 0]
+    cols = ["customer_id", "units", "revenue"]
+    k = list(keys) or ["_all"]
+    p = plan.assign(_all=1) if not keys else plan
+    cells = p.groupby(k, dropna=False)[["units", "revenue"]].sum().reset_index()
+    hist = s.assign(_all=1).groupby(k + ["customer_id"], dropna=False)["revenue"].sum().rename("w").reset_index()
+    hist["share"] = hist["w"] / hist.groupby(k, dropna=False)["w"].transform("sum")
+    covered = cells.merge(hist, on=k, how="inner")
+    rest = cells.merge(hist[k].drop_duplicates(), on=k, how="left", indicator=True)
+    rest = rest[rest["_merge"] == "left_only"]
+    overall = s.groupby("customer_id")["revenue"].sum()
+    parts = [covered.assign(units=covered["units"] * covered["share"], revenue=covered["revenue"] * covered["share"])[cols]]
+    unallocated = 0.0
+    if len(rest) and len(overall):
+        share = (overall / overall.sum()).rename("share").reset_index()
+        spread = share.assign(units=share["share"] * rest["units"].sum(), revenue=share["share"] * rest["revenue"].sum())
+        parts.append(spread[cols])
+    elif len(rest):
+        unallocated = float(rest["revenue"].sum())
+    out = pd.concat(parts, ignore_index=True).groupby("customer_id", as_index=False)[["units", "revenue"]].sum()
+    names = customers[["customer_id", "name", "region"]].rename(columns={"name": "customer"})
+    out = out.merge(names, on="customer_id", how="left")[["customer_id", "customer", "region", "units", "revenue"]]
+    out.attrs["unallocated"] = unallocated
+    return out
+
+
 # ---------------------------------------------------------------- words
 
 
@@ -378,8 +433,16 @@ def reconcile_week(booked_weekly, shipped_weekly, products, customers, plan, for
             pc = plan_p[per].drop(columns=["customer"], errors="ignore").merge(names, on="customer_id", how="left")
             vs_plan[per]["customer"] = compare(ship_p[per], pc, _dim_cols("customer"), actual_prefix="actual",
                                                ref_prefix="plan")
+    elif grain is not None:
+        # no plan by customer: each customer's share of the plan, so that customers add up to the company's variance
+        keys = [d for d in ("region", "product_line") if grain.has(d)]
+        for per in ("week", "qtd"):
+            cp = customer_plan(plan_p[per], ship, customers, q_weeks[0], keys)
+            vs_plan[per]["customer"] = compare(ship_p[per], cp, _dim_cols("customer"), actual_prefix="actual",
+                                               ref_prefix="plan")
+            vs_plan[per]["customer"].attrs.update(shared_plan=True, unallocated=cp.attrs["unallocated"])
     else:
-        # customers: no plan at customer level; the reference is the customer's run-rate before the quarter
+        # customers without a plan: the reference is the customer's run-rate before the quarter
         rr = customer_run_rate(ship, q_weeks[0]).reset_index()
         for per, n in (("week", 1), ("qtd", len(qtd))):
             ref = rr.assign(units=0.0, revenue=rr["run_rate"] * n)
@@ -548,17 +611,40 @@ def _fill_line(df: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
     return out[["sku", "product_line"] + [c for c in out.columns if c not in ("sku", "product_line")]]
 
 
-_BASIS = {"plan": "plan", "run_rate": "its run-rate", "forecast": "the forecast made a week before"}
+_BASIS = {"plan": "plan", "run_rate": "its run-rate", "forecast": "the forecast made a week before",
+          "customer_plan": "its share of plan"}
+#: the comparison a register row belongs to, as the report names it
+COMPARISON = {"plan": "plan", "run_rate": "run-rate", "forecast": "forecast made a week before",
+              "customer_plan": "plan"}
+#: child level -> the level it rolls up into (a customer into its region, where the company has regions)
+PARENT_LEVEL = {"sku": "product_line", "customer": "region"}
+#: a child explains "most" of its parent's variance above this share of it (same sign)
+MOST = 0.5
+_CHILD_LABEL = {"sku": "SKU", "customer": "customer"}
+#: the child levels that stand in for a parent they explain most of (a customer stays inside its region's row,
+#: so that the region's shortfall keeps its action; the region names the customer as its largest part)
+STANDS_IN = ("sku",)
+REGISTER_COLUMNS = ["period", "level", "key", "name", "product_line", "region", "comparison", "basis", "measure",
+                    "actual", "reference", "variance", "variance_pct", "sentence", "rank", "folded_into",
+                    "largest_part"]
 
 
-def variance_register(vs_plan: dict, vs_fc: dict, materiality, week: str, symbol: str) -> pd.DataFrame:
-    """Material variances only, every period, level and basis, ranked by |variance| ($).
+def variance_register(vs_plan: dict, vs_fc: dict, materiality, week: str, symbol: str, names=None) -> pd.DataFrame:
+    """Every material variance, each level, period and comparison, marked with the ranked list a team works.
 
-    Columns: period, level, key, name, product_line, region, basis, measure, actual, reference,
-    variance, variance_pct (empty when the reference is 0), sentence. Variance = actual - reference
-    (currency; + = above). Customers are measured against their run-rate (basis "its run-rate"); a product
-    line, SKU or region the plan does not have is compared with its run-rate in the report's tables but is
-    not a variance of the register (no plan: nothing to open an action on).
+    The full detail (what the report exports as ``variance_register.csv``): one row per material variance of a
+    product line, SKU, region or customer, in the week or quarter-to-date, against the plan (a customer: its share
+    of plan, :func:`customer_plan`; a level the plan lacks: its run-rate, customers only) or against the forecast
+    made a week before (orders). No row below ``materiality.abs``: the one rule of
+    :mod:`soe_helpers.analysis.materiality`.
+
+    The ranked list (``rank`` 1, 2, ... by |variance|; :func:`ranked_register`) holds each variance once, at the
+    level where it belongs (:func:`fold_register`): a SKU within its line and a customer within its region roll up
+    rather than add, and the week's variance is part of the quarter-to-date one. A folded row has no rank and says
+    where its dollars are (``folded_into``); a parent row names its ``largest_part``.
+
+    Columns: :data:`REGISTER_COLUMNS`. Variance = actual - reference (currency; + = above the reference,
+    favourable for revenue); variance_pct = variance / reference, empty when the reference is 0.
     """
     rows = []
     period_txt = {"week": f"in {week}", "qtd": "quarter-to-date"}
@@ -574,32 +660,118 @@ def variance_register(vs_plan: dict, vs_fc: dict, materiality, week: str, symbol
                                                    "booked orders at plan price", "booked")
                 if ref_prefix == "run_rate" and dim != "customer":
                     continue  # a level the plan lacks: shown against run-rate in the report, no variance to act on
+                kind = "customer_plan" if df.attrs.get("shared_plan") else ref_prefix
                 flagged = flag_material(df, materiality, r_col)
                 flagged = flagged[flagged["material"]]
                 for r in flagged.itertuples(index=False):
                     rd = r._asdict()
                     if dim == "customer":
-                        key, name = rd["customer_id"], f"{rd['customer']} ({rd['region']})"
+                        key, name = rd["customer_id"], name_with_id(rd["customer_id"], names or {
+                            str(rd["customer_id"]): rd["customer"]})
                     elif dim == "sku":
                         key, name = rd["sku"], f"{rd['sku']} ({rd.get('product_line')})"
                     else:
                         key = name = rd[dim]
-                    basis = _BASIS[ref_prefix]
+                    basis = _BASIS[kind]
                     rows.append({
                         "period": per, "level": dim, "key": key, "name": name,
                         "product_line": rd.get("product_line"), "region": rd.get("region"),
-                        "basis": basis, "measure": measure,
+                        "comparison": COMPARISON[kind], "basis": basis, "measure": measure,
                         "actual": rd[a_col], "reference": rd[r_col], "variance": rd["variance"],
                         "variance_pct": rd["variance_pct"],
                         "sentence": variance_sentence(name, rd["variance"], rd["variance_pct"], rd[a_col], rd[r_col],
                                                       basis, period_txt[per], what, symbol=symbol),
                     })
-    cols = ["period", "level", "key", "name", "product_line", "region", "basis", "measure", "actual", "reference",
-            "variance", "variance_pct", "sentence"]
-    reg = pd.DataFrame(rows, columns=cols)
+    reg = pd.DataFrame(rows, columns=REGISTER_COLUMNS[:14])
     # a variance on a zero reference has no percentage: empty, never infinite, in the register and its exports
     reg["variance_pct"] = reg["variance_pct"].astype(float).where(np.isfinite(reg["variance_pct"].astype(float)))
-    return reg.sort_values("variance", key=np.abs, ascending=False, kind="stable").reset_index(drop=True)
+    reg = reg.sort_values("variance", key=np.abs, ascending=False, kind="stable").reset_index(drop=True)
+    return fold_register(reg, materiality, week, symbol)
+
+
+def fold_register(reg: pd.DataFrame, materiality, week: str, symbol: str) -> pd.DataFrame:
+    """``reg`` (material rows, largest |variance| first) with ``rank``, ``folded_into`` and ``largest_part``.
+
+    Within one comparison (the measure and its basis) and period:
+
+    - a SKU of a material product line (a customer of a material region) is folded into it, and the parent names
+      its largest part (the child of the same sign with the largest variance);
+    - but a SKU that explains most of its line (same sign, more than :data:`MOST` of the line's variance) stands
+      in for it: the line is folded into the SKU, whose row names the line it explains (:data:`STANDS_IN`); the
+      rest of the line (its variance less the SKU's) is a row of its own, "<line>, other SKUs", when material;
+    - a child whose parent is not material stands alone.
+
+    Then a week's row is folded into the same item's quarter-to-date row when that one is material: the week's
+    dollars are part of it. What is left is ranked by |variance| (rank 1 = largest).
+    """
+    out = reg.copy()
+    out["rank"] = pd.Series(np.nan, index=out.index, dtype=float)
+    out["folded_into"] = pd.Series(None, index=out.index, dtype=object)
+    out["largest_part"] = pd.Series(None, index=out.index, dtype=object)
+    if out.empty:
+        return out
+    extra, period_txt = [], {"week": f"in {week}", "qtd": "quarter-to-date"}
+    group = out["comparison"].astype(str) + "|" + out["measure"].astype(str)
+    for (_g, per), idx in out.groupby([group, out["period"]], sort=False).groups.items():
+        part = out.loc[idx]
+        for child, parent in PARENT_LEVEL.items():
+            parents = part[part["level"] == parent].set_index("key")
+            kids = part[part["level"] == child]
+            for j, kid in kids.iterrows():
+                pk = kid["product_line"] if parent == "product_line" else kid["region"]
+                if pk not in parents.index:
+                    continue  # its parent is not material: the child stands alone
+                pv = float(parents.loc[pk, "variance"])
+                sibs = kids[(kids["product_line"] if parent == "product_line" else kids["region"]) == pk]
+                largest = sibs["variance"].abs().idxmax() == j  # one SKU at most stands in for its line
+                if child in STANDS_IN and largest and pv != 0 and kid["variance"] / pv > MOST:
+                    out.loc[part.index[(part["level"] == parent) & (part["key"] == pk)], "folded_into"] = kid["name"]
+                    out.loc[j, "largest_part"] = (f"{pk}: {fmt_money(pv, symbol)} in all, "
+                                                  f"{fmt_pct(kid['variance'] / pv)} of it this {_CHILD_LABEL[child]}")
+                else:
+                    out.loc[j, "folded_into"] = str(pk)
+            for pk, prow in parents.iterrows():  # a line stood in for by its SKU(s): the rest of it, if material
+                pi = part.index[(part["level"] == parent) & (part["key"] == pk)]
+                ins = out.loc[kids.index][out.loc[kids.index, "largest_part"].fillna("").str.startswith(f"{pk}: ")]
+                if not len(ins) or out.loc[pi, "folded_into"].isna().all():
+                    continue
+                rest = {c: float(prow[c]) - float(ins[c].sum()) for c in ("actual", "reference", "variance")}
+                if material_mask([rest["variance"]], [rest["reference"]], materiality)[0]:
+                    pct = rest["variance"] / rest["reference"] if rest["reference"] else np.nan
+                    name = f"{pk}, other {_CHILD_LABEL[child]}s"
+                    what = "booked" if "orders" in str(prow["measure"]) else "shipped"
+                    extra.append({**prow.to_dict(), "key": pk, "name": name, **rest, "variance_pct": pct,
+                                  "folded_into": None, "largest_part": f"{pk} without {', '.join(ins['key'].astype(str))}",
+                                  "sentence": variance_sentence(name, rest["variance"], pct, rest["actual"],
+                                                                rest["reference"], prow["basis"], period_txt[per],
+                                                                what, symbol=symbol)})
+            for pk, prow in parents.iterrows():
+                same = kids[((kids["product_line"] if parent == "product_line" else kids["region"]) == pk)
+                            & (np.sign(kids["variance"]) == np.sign(prow["variance"]))]
+                pi = part.index[(part["level"] == parent) & (part["key"] == pk)]
+                if len(same) and out.loc[pi, "folded_into"].isna().all():
+                    top = same.iloc[0]  # largest first
+                    out.loc[pi, "largest_part"] = f"{top['name']}: {fmt_money(top['variance'], symbol)}"
+    if extra:
+        out = pd.concat([out, pd.DataFrame(extra, columns=out.columns)], ignore_index=True)
+        group = out["comparison"].astype(str) + "|" + out["measure"].astype(str)
+    # the week's variance is part of the quarter-to-date one of the same item and comparison
+    qtd = set(zip(group[out["period"] == "qtd"], out.loc[out["period"] == "qtd", "level"],
+                  out.loc[out["period"] == "qtd", "key"].astype(str)))
+    wk = (out["period"] == "week") & out["folded_into"].isna()
+    inq = pd.Series([(g, lv, str(k)) in qtd for g, lv, k in zip(group, out["level"], out["key"])], index=out.index)
+    out.loc[wk & inq, "folded_into"] = "quarter-to-date"
+    shown = out["folded_into"].isna()
+    order = out.loc[shown, "variance"].abs().sort_values(ascending=False, kind="stable").index
+    out.loc[order, "rank"] = np.arange(1, len(order) + 1, dtype=float)
+    return out
+
+
+def ranked_register(reg: pd.DataFrame) -> pd.DataFrame:
+    """The register's ranked list (rows with a rank), rank 1 first: what the report shows and the tracker acts on."""
+    if "rank" not in reg:
+        return reg
+    return reg[reg["rank"].notna()].sort_values("rank", kind="stable").reset_index(drop=True)
 
 
 __all__ += ["fmt_units"]
