@@ -53,6 +53,11 @@ __all__ = [
     "variance_register",
     "fold_register",
     "ranked_register",
+    "customer_tie_out",
+    "register_sentence",
+    "register_table",
+    "customer_tie_out_text",
+    "customer_tie_out_table",
     "COMPARISON",
     "Reconciliation",
     "reconcile_week",
@@ -772,6 +777,112 @@ def ranked_register(reg: pd.DataFrame) -> pd.DataFrame:
     if "rank" not in reg:
         return reg
     return reg[reg["rank"].notna()].sort_values("rank", kind="stable").reset_index(drop=True)
+
+
+def customer_tie_out(rec: "Reconciliation", materiality, period: str = "qtd") -> dict:
+    """The customers' variances added up to the company's, for ``period`` (week or qtd) vs plan (or run-rate).
+
+    Returns {"table": the material customers, then one "Other customers" row for the immaterial rest (and one
+    "Plan not shared to a customer" row when some plan could not be shared, :func:`customer_plan`), with
+    columns customer_id, customer, region, actual_revenue, reference, variance, variance_pct; "customers":
+    the sum of those rows' variances; "company": shipped revenue less the plan (or run-rate) of the period;
+    "closes": whether they agree to the cent; "basis"}. Variance = actual - reference (currency).
+    """
+    src = rec.week_vs_plan if period == "week" else rec.qtd_vs_plan
+    c = src["customer"]
+    ref = "plan_revenue" if "plan_revenue" in c else "run_rate_revenue"
+    t = flag_material(c, materiality, ref)
+    keep = t[t["material"]]
+    rest = t[~t["material"]]
+    rows = keep[["customer_id", "customer", "region", "actual_revenue", ref, "variance", "variance_pct"]].rename(
+        columns={ref: "reference"})
+    extra = [{"customer_id": "", "customer": f"Other customers ({len(rest)}, each immaterial)", "region": "",
+              "actual_revenue": float(rest["actual_revenue"].sum()), "reference": float(rest[ref].sum()),
+              "variance": float(rest["variance"].sum())}]
+    lines = src["product_line"]
+    lref = "plan_revenue" if ref == "plan_revenue" and "plan_revenue" in lines else "run_rate_revenue"
+    company = float(lines["variance"].sum()) if lref in lines else float(c["variance"].sum())
+    gap = company - float(c["variance"].sum())
+    if abs(gap) >= 0.005:  # plan no customer could take (nothing shipped in the run-rate window)
+        extra.append({"customer_id": "", "customer": "Plan not shared to a customer", "region": "",
+                      "actual_revenue": 0.0, "reference": -gap, "variance": gap})
+    ex = pd.DataFrame(extra)
+    ex["variance_pct"] = np.where(ex["reference"] != 0, ex["variance"] / ex["reference"].where(ex["reference"] != 0), np.nan)
+    table = pd.concat([rows, ex], ignore_index=True) if len(rows) else ex
+    total = float(table["variance"].sum())
+    return {"table": table, "customers": total, "company": company, "closes": bool(abs(total - company) < 0.005),
+            "basis": "its share of plan" if c.attrs.get("shared_plan") else ("plan" if ref == "plan_revenue"
+                                                                              else "its run-rate"),
+            "material": int(len(keep)), "other": int(len(rest))}
+
+
+def customer_tie_out_table(tie: dict, top_n: int) -> pd.DataFrame:
+    """:func:`customer_tie_out`'s table for the report: the ``top_n`` largest material customers, then one row for the
+    rest of the material ones, then the others: its rows still add up to the company's variance."""
+    t = tie["table"]
+    mat = t.iloc[: tie["material"]]
+    if len(mat) <= top_n:
+        return t
+    more = mat.iloc[top_n:]
+    row = pd.DataFrame([{"customer_id": "", "customer": f"{len(more)} more material customers", "region": "",
+                         "actual_revenue": float(more["actual_revenue"].sum()),
+                         "reference": float(more["reference"].sum()), "variance": float(more["variance"].sum())}])
+    row["variance_pct"] = row["variance"] / row["reference"].where(row["reference"] != 0)
+    return pd.concat([mat.iloc[:top_n], row, t.iloc[tie["material"]:]], ignore_index=True)
+
+
+def customer_tie_out_text(tie: dict, symbol: str, period_txt: str = "quarter-to-date") -> str:
+    """The tie-out as a plain sentence: 'The 12 material customers (-$310K) and the 280 others (-$92K) add up to the
+    company's -$402K vs plan quarter-to-date.' (or says by how much they do not)."""
+    mat = float(tie["table"]["variance"].iloc[: tie["material"]].sum())
+    others = tie["customers"] - mat
+    ref = "plan" if "plan" in tie["basis"] else "run-rate"
+    head = (f"The {tie['material']} material customer{'s' if tie['material'] != 1 else ''} "
+            f"({fmt_money(mat, symbol)}) and the other {tie['other']} ({fmt_money(others, symbol)})")
+    if tie["closes"]:
+        return f"{head} add up to the company's {fmt_money(tie['company'], symbol)} vs {ref} {period_txt}."
+    return (f"{head} add up to {fmt_money(tie['customers'], symbol)}, not the company's "
+            f"{fmt_money(tie['company'], symbol)} vs {ref} {period_txt}: a difference of "
+            f"{fmt_money(tie['customers'] - tie['company'], symbol, exact=True)}.")
+
+
+_LEVEL_WORD = {"product_line": "product line", "sku": "SKU", "region": "region", "customer": "customer"}
+
+
+def register_table(reg: pd.DataFrame, week: str, owner_status: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The ranked register as the report shows it: rank, level, item (name beside id), comparison, period, variance
+    (actual - reference, currency: + = ahead, - = behind), reference, variance_pct, owner, status, largest_part.
+
+    ``owner_status``: :func:`soe_helpers.analysis.actions.register_owner_status` on ``reg`` (same index); without
+    it owner and status are left empty."""
+    r = reg[reg["rank"].notna()] if "rank" in reg else reg
+    if owner_status is not None:
+        r = r.join(owner_status[["owner", "status"]])
+    r = r.sort_values("rank", kind="stable")
+    return pd.DataFrame({
+        "rank": r["rank"].astype(int), "level": r["level"].map(_LEVEL_WORD).fillna(r["level"]), "item": r["name"],
+        "comparison": r["comparison"], "period": r["period"].map({"week": week, "qtd": "quarter-to-date"}),
+        "variance": r["variance"], "reference": r["reference"], "variance_pct": r["variance_pct"],
+        "owner": r["owner"] if "owner" in r else None, "status": r["status"] if "status" in r else None,
+        "largest_part": r["largest_part"].fillna(""),
+    }).reset_index(drop=True)
+
+
+def register_sentence(reg: pd.DataFrame, symbol: str) -> str:
+    """What the ranked register holds, in one sentence: its rows, their dollars (absolute, the sign apart) and what
+    was folded into them."""
+    ranked = ranked_register(reg)
+    folded = reg[reg["folded_into"].notna()] if "folded_into" in reg else reg.iloc[:0]
+    into_qtd = int((folded["folded_into"] == "quarter-to-date").sum())
+    into_parent = len(folded) - into_qtd
+    up = float(ranked.loc[ranked["variance"] > 0, "variance"].sum())
+    down = float(ranked.loc[ranked["variance"] < 0, "variance"].sum())
+    return (f"{len(ranked)} material variance{'s' if len(ranked) != 1 else ''}, each counted once at the level where "
+            f"it belongs, ranked by dollars: {fmt_money(down, symbol)} behind and {fmt_money(up, symbol)} ahead "
+            f"(comparisons and levels overlap, so these are not one total). Folded in: {into_parent} SKU, customer "
+            f"or line row{'s' if into_parent != 1 else ''} whose dollars are inside another row (its largest part "
+            f"is named), and {into_qtd} week row{'s' if into_qtd != 1 else ''} inside the same item's "
+            f"quarter-to-date. Every row, folded ones too, is in variance_register.csv.")
 
 
 __all__ += ["fmt_units"]
