@@ -2,8 +2,10 @@
 
 Where actions come from (files the stage-1 reports export into the run folder):
 
-- ``variance_register.csv`` (demand reconciliation): material variances of the levels and
-  periods in ``actions.variance_levels`` / ``variance_periods`` above ``min_dollars_variance``;
+- ``variance_register.csv`` (demand reconciliation): the ranked register's material variances (a row with a
+  ``rank``: a folded row's dollars are inside a ranked one) of the levels and periods in
+  ``actions.variance_levels`` / ``variance_periods`` above ``min_dollars_variance``; the register shows each
+  row's owner and status by the same rules (:func:`register_owner_status`);
 - ``cash_events.csv`` (cash impact): detected events above ``min_dollars_event``;
 - ``data_accuracy_checks.csv`` (data accuracy): failing, material checks;
 - ``kpi_exceptions.csv`` (execution KPIs): KPIs off target over 13 weeks worth more than
