@@ -699,8 +699,9 @@ def fold_register(reg: pd.DataFrame, materiality, week: str, symbol: str) -> pd.
 
     Within one comparison (the measure and its basis) and period:
 
-    - a SKU of a material product line (a customer of a material region) is folded into it, and the parent names
-      its largest part (the child of the same sign with the largest variance);
+    - a SKU of a material product line (a customer of a material region) is folded into it, whichever way it goes
+      (the parent's variance is the net of its children), and the parent names its largest part (the child of the
+      same sign with the largest variance);
     - but a SKU that explains most of its line (same sign, more than :data:`MOST` of the line's variance) stands
       in for it: the line is folded into the SKU, whose row names the line it explains (:data:`STANDS_IN`); the
       rest of the line (its variance less the SKU's) is a row of its own, "<line>, other SKUs", when material;
