@@ -49,22 +49,30 @@ def test_a_sku_inside_a_material_line_is_folded_into_it_and_named_as_its_largest
          for s, v in (("C1", 40_000.0), ("C2", 30_000.0), ("C3", 30_000.0))])
     line = _row(reg, "product_line", "Controllers")
     assert line["rank"] == 1 and pd.isna(line["folded_into"])
-    assert line["largest_part"] == "C1 (Controllers): -$40K"
+    assert line["largest_part"] == "C1 (Controllers): -$40K, 40.0% of it"
     for s in ("C1", "C2", "C3"):
         assert pd.isna(_row(reg, "sku", s)["rank"]) and _row(reg, "sku", s)["folded_into"] == "Controllers"
     assert R.ranked_register(reg)["key"].tolist() == ["Controllers"]  # the same dollars never twice
 
 
 def test_a_sku_that_explains_most_of_its_line_stands_in_for_it_and_the_rest_is_its_own_row_when_material():
-    # Power Supplies -100K of 1M; P1 -70K of it (70%: most) -> P1 row, the line folded into it;
-    # the rest -30K on a 900K reference is 3.3%: not material -> no "other SKUs" row
+    # Power Supplies -100K of 1M; P1 -70K of it (70%: most), but the rest -30K on a 900K reference is 3.3%:
+    # not material -> the line keeps its row (no dollars drop out) and names P1 with its share
     reg = _register(
         [{"product_line": "Power Supplies", "act": 900_000.0, "ref": 1_000_000.0}],
         [{"sku": "P1", "product_line": "Power Supplies", "act": 30_000.0, "ref": 100_000.0},
          {"sku": "P2", "product_line": "Power Supplies", "act": 70_000.0, "ref": 100_000.0}])
+    assert R.ranked_register(reg)["key"].tolist() == ["Power Supplies"]
+    assert _row(reg, "product_line", "Power Supplies")["largest_part"] == "P1 (Power Supplies): -$70K, 70.0% of it"
+    assert _row(reg, "sku", "P2")["folded_into"] == "Power Supplies"
+    # P1 -120K against a line of -100K (P2 +20K): P1 explains all of it -> P1's row; the line folded into it
+    reg = _register(
+        [{"product_line": "Power Supplies", "act": 900_000.0, "ref": 1_000_000.0}],
+        [{"sku": "P1", "product_line": "Power Supplies", "act": 80_000.0, "ref": 200_000.0},
+         {"sku": "P2", "product_line": "Power Supplies", "act": 120_000.0, "ref": 100_000.0}])
     assert R.ranked_register(reg)["key"].tolist() == ["P1"]
     assert _row(reg, "product_line", "Power Supplies")["folded_into"] == "P1 (Power Supplies)"
-    assert _row(reg, "sku", "P1")["largest_part"] == "Power Supplies: -$100K in all, 70.0% of it this SKU"
+    assert _row(reg, "sku", "P1")["largest_part"] == "Power Supplies: -$100K in all, 120.0% of it this SKU"
     assert _row(reg, "sku", "P2")["folded_into"] == "Power Supplies"
     # with a 400K line the rest (-30K of 300K, 10%) is material: a row of its own, and P1 + rest = the line
     reg = _register(
@@ -112,7 +120,7 @@ def test_a_customer_stays_inside_its_material_region():
                     customers=[{"customer_id": "K1", "customer": "Kite GmbH", "region": "EMEA", "act": 50_000.0,
                                 "ref": 100_000.0}])
     assert R.ranked_register(reg)["key"].tolist() == ["EMEA"]
-    assert _row(reg, "region", "EMEA")["largest_part"] == "Kite GmbH (K1): -$50K"
+    assert _row(reg, "region", "EMEA")["largest_part"] == "Kite GmbH (K1): -$50K, 83.3% of it"
     assert _row(reg, "customer", "K1")["folded_into"] == "EMEA"
 
 

@@ -703,8 +703,11 @@ def fold_register(reg: pd.DataFrame, materiality, week: str, symbol: str) -> pd.
       (the parent's variance is the net of its children), and the parent names its largest part (the child of the
       same sign with the largest variance);
     - but a SKU that explains most of its line (same sign, more than :data:`MOST` of the line's variance) stands
-      in for it: the line is folded into the SKU, whose row names the line it explains (:data:`STANDS_IN`); the
-      rest of the line (its variance less the SKU's) is a row of its own, "<line>, other SKUs", when material;
+      in for it when it explains all of it (its variance at least the line's) or when the rest of the line is
+      material: the line is folded into the SKU, whose row names the line it explains (:data:`STANDS_IN`), and
+      the rest of the line (its variance less the SKU's) is a row of its own, "<line>, other SKUs", when
+      material. So no material dollars drop out: otherwise the line keeps its row and names the SKU, with its
+      share, as its largest part;
     - a child whose parent is not material stands alone.
 
     Then a week's row is folded into the same item's quarter-to-date row when that one is material: the week's
@@ -730,7 +733,11 @@ def fold_register(reg: pd.DataFrame, materiality, week: str, symbol: str) -> pd.
                 pv = float(parents.loc[pk, "variance"])
                 sibs = kids[(kids["product_line"] if parent == "product_line" else kids["region"]) == pk]
                 largest = sibs["variance"].abs().idxmax() == j  # one SKU at most stands in for its line
-                if child in STANDS_IN and largest and pv != 0 and kid["variance"] / pv > MOST:
+                share = kid["variance"] / pv if pv else 0.0
+                rest_v = pv - float(kid["variance"])
+                rest_r = float(parents.loc[pk, "reference"]) - float(kid["reference"])
+                rest_material = bool(material_mask([rest_v], [rest_r], materiality)[0])
+                if child in STANDS_IN and largest and share > MOST and (share >= 1.0 or rest_material):
                     out.loc[part.index[(part["level"] == parent) & (part["key"] == pk)], "folded_into"] = kid["name"]
                     out.loc[j, "largest_part"] = (f"{pk}: {fmt_money(pv, symbol)} in all, "
                                                   f"{fmt_pct(kid['variance'] / pv)} of it this {_CHILD_LABEL[child]}")
@@ -757,7 +764,8 @@ def fold_register(reg: pd.DataFrame, materiality, week: str, symbol: str) -> pd.
                 pi = part.index[(part["level"] == parent) & (part["key"] == pk)]
                 if len(same) and out.loc[pi, "folded_into"].isna().all():
                     top = same.iloc[0]  # largest first
-                    out.loc[pi, "largest_part"] = f"{top['name']}: {fmt_money(top['variance'], symbol)}"
+                    out.loc[pi, "largest_part"] = (f"{top['name']}: {fmt_money(top['variance'], symbol)}, "
+                                                   f"{fmt_pct(top['variance'] / prow['variance'])} of it")
     if extra:
         out = pd.concat([out, pd.DataFrame(extra, columns=out.columns)], ignore_index=True)
         group = out["comparison"].astype(str) + "|" + out["measure"].astype(str)
