@@ -219,3 +219,16 @@ def test_the_register_table_shows_the_ranked_rows_with_their_columns():
     assert t.iloc[0][["rank", "level", "item", "comparison", "period", "owner", "status"]].tolist() == [
         1, "product line", "Controllers", "plan", "quarter-to-date", "Marcus", "new"]
     assert R.register_sentence(reg, "$").startswith("1 material variance, each counted once")
+
+
+def test_the_bridge_states_its_tie_out_in_words():
+    class _B:  # bridge_text reads rec.bridge only
+        bridge = pd.DataFrame({"volume": [-10.0]})
+    steps = pd.DataFrame({"step": ["Plan revenue", "Volume", "Actual revenue"], "amount": [100.0, -10.0, 90.0],
+                          "kind": ["total", "delta", "total"]})
+    steps.attrs["closes"] = True
+    text = R.bridge_text(_B(), steps)
+    assert text.endswith("Plan revenue plus these steps equals actual revenue to the cent.") and "True" not in text
+    steps.attrs["closes"] = False
+    steps.loc[2, "amount"] = 91.0
+    assert R.bridge_text(_B(), steps).endswith("misses actual revenue by 1.00: the bridge does not close.")

@@ -915,17 +915,25 @@ def landing_headline(rec: Reconciliation, symbol: str) -> str:
     return head + f"; {fmt_money(land['landing_corrected'], symbol)} with the forecast's known bias corrected."
 
 
+def _closes_text(steps: pd.DataFrame) -> str:
+    """The bridge's tie-out as a plain sentence (never 'closes: True')."""
+    if steps.attrs.get("closes"):
+        return "Plan revenue plus these steps equals actual revenue to the cent."
+    gap = steps["amount"].iloc[-1] - steps["amount"].iloc[0] - steps.loc[steps["kind"] == "delta", "amount"].sum()
+    return f"Plan revenue plus these steps misses actual revenue by {gap:,.2f}: the bridge does not close."
+
+
 def bridge_text(rec: Reconciliation, steps: pd.DataFrame) -> str:
     """What the bridge shows, and whether it closes."""
     if "difference" in rec.bridge:
         return ("Quarter-to-date shipped revenue against plan to date. The plan is in money only (no units by SKU), "
                 "so the difference is not split into price, volume and mix; by product line below where the plan "
-                f"has lines. The bridge closes: {steps.attrs['closes']}.")
+                f"has lines. {_closes_text(steps)}")
     return ("Quarter-to-date shipped revenue against plan to date, split into volume (more or fewer units company-wide, "
             "at plan mix and price), line mix (units shifting between product lines), mix (which items sold within each "
             "line), price (net price vs plan price) and items shipped without a plan. By line below, volume is the "
             "line's own unit change at its plan prices. "
-            f"The bridge closes: {steps.attrs['closes']}.")
+            f"{_closes_text(steps)}")
 
 
 _BRIDGE_RENAME = {"product_line": "Product line", "plan_revenue": "Plan", "volume": "Volume", "mix": "Mix",
