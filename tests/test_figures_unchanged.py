@@ -50,6 +50,11 @@ EXPECTED_DIFFERENCES: dict[str, str] = {
     "actions.escalated": "materiality; an opportunity is never escalated",
     "actions.escalated_to": "materiality; an opportunity is never escalated",
     "actions.overdue": "materiality",
+    # issue 14 item 4: the register holds each material variance once, at the level where it belongs (a SKU folded
+    # into its line unless it explains most of it, customers into their region, the week into quarter-to-date),
+    # customers against their share of plan (they add up to the company); the tracker acts on the ranked rows only
+    # (fewer SKU actions; the same exposures), and the summary quotes the ranked rows
+    "demand_reconciliation.register_rows": "new: rows of the ranked register (82 on the full-scale demo)",
     # issue 14: the statistical baseline picks its smoothing form per series by AICc (128 of the demo's 155 fits
     # now simple smoothing, 14 damped trend, 10 linear trend, 3 naive), so the ETS comparisons move
     "forecast_feedback.ets_methods": "form per series by AICc", "forecast_feedback.fva_by_line": "ETS baseline",

@@ -2,8 +2,10 @@
 
 Where actions come from (files the stage-1 reports export into the run folder):
 
-- ``variance_register.csv`` (demand reconciliation): material variances of the levels and
-  periods in ``actions.variance_levels`` / ``variance_periods`` above ``min_dollars_variance``;
+- ``variance_register.csv`` (demand reconciliation): the ranked register's material variances (a row with a
+  ``rank``: a folded row's dollars are inside a ranked one) of the levels and periods in
+  ``actions.variance_levels`` / ``variance_periods`` above ``min_dollars_variance``; the register shows each
+  row's owner and status by the same rules (:func:`register_owner_status`);
 - ``cash_events.csv`` (cash impact): detected events above ``min_dollars_event``;
 - ``data_accuracy_checks.csv`` (data accuracy): failing, material checks;
 - ``kpi_exceptions.csv`` (execution KPIs): KPIs off target over 13 weeks worth more than
@@ -66,7 +68,7 @@ from soe_helpers.analysis.materiality import material_mask
 __all__ = [
     "STATUSES", "OPEN_STATUSES", "CLOSED_STATUSES", "INPUT_FILES", "PROPOSAL_COLUMNS", "EXPORT_COLUMNS",
     "EDITABLE", "ActionError", "format_id", "parse_id", "parse_status", "parse_date", "read_inputs",
-    "proposals_from_variances", "proposals_from_events", "proposals_from_checks", "proposals_from_kpis", "propose",
+    "proposals_from_variances", "variance_issue_key", "register_owner_status", "proposals_from_events", "proposals_from_checks", "proposals_from_kpis", "propose",
     "assign_owner", "escalation_level", "weeks_overdue", "sources_read", "tracker_view", "summary", "by_owner",
     "list_table",
 ]
@@ -178,6 +180,62 @@ def _measure_kind(basis: str, measure: str) -> str:
     return "shipments_vs_plan"
 
 
+def _ranked(register: pd.DataFrame) -> pd.DataFrame:
+    """The register rows the tracker acts on: the ranked list (a row with a ``rank``) when the register has one
+    (:func:`soe_helpers.analysis.reconcile.fold_register`: a folded row's dollars are inside a ranked row), else all."""
+    if "rank" not in register.columns:
+        return register
+    return register[pd.to_numeric(register["rank"], errors="coerce").notna()]
+
+
+def variance_issue_key(row) -> str:
+    """The tracker's issue key of a register row: ``variance:<kind>:<level>:<key>`` (kind from its basis and
+    measure: shipments_vs_plan, shipments_vs_run_rate or orders_vs_forecast)."""
+    return f"variance:{_measure_kind(str(row['basis']), str(row['measure']))}:{row['level']}:{row['key']}"
+
+
+def register_owner_status(register: pd.DataFrame, settings, acts: pd.DataFrame | None = None,
+                          week: str | None = None) -> pd.DataFrame:
+    """Owner and status of each register row, by the tracker's own rules (one place: this module).
+
+    - owner: the owner of the action the row's issue has in the tracker (``acts``, as
+      :func:`soe_helpers.store.actions.load_actions` gives them), else the one :func:`assign_owner` would give it;
+    - status: ``no action`` when the row opens none (folded into another row, a level or period the tracker does
+      not follow, or under ``min_dollars_variance``); else the status of its action in the tracker: ``open`` /
+      ``in progress``, ``closed`` (done or dropped), or ``new`` when the tracker has none yet (it opens one in
+      this run) or opened it in ``week``.
+
+    Returns a frame on ``register``'s index with columns issue_key, owner, status.
+    """
+    acts = acts if acts is not None and len(acts) else None
+    by_key = {} if acts is None else {str(k): a for k, a in zip(acts["issue_key"], acts.to_dict("records"))}
+    ranked = set(_ranked(register).index)
+    attrs = []
+    for r in register.to_dict("records"):
+        lvl, key = str(r["level"]), str(r["key"])
+        attrs.append({**{c: None for c in PROPOSAL_COLUMNS}, "type": "variance", "dollars_at_stake": 0.0,
+                      "product_line": _clean(r.get("product_line")) or (key if lvl == "product_line" else None),
+                      "region": _clean(r.get("region")) or (key if lvl == "region" else None),
+                      "sku": key if lvl == "sku" else None, "customer_id": key if lvl == "customer" else None})
+    by_rule = assign_owner(_frame(attrs), settings)["owner"].tolist() if attrs else []
+    rows = []
+    for (i, r), owner in zip(register.iterrows(), by_rule):
+        key = variance_issue_key(r)
+        acts_on = (i in ranked and r["period"] in settings.variance_periods and r["level"] in settings.variance_levels
+                   and abs(float(r["variance"])) >= settings.min_dollars_variance)
+        a = by_key.get(key)
+        if not acts_on:
+            status = "no action"
+        elif a is None:
+            status = "new"
+        else:
+            owner = _clean(a.get("owner")) or owner
+            status = "closed" if a.get("status") in CLOSED_STATUSES else (
+                "new" if week is not None and a.get("opened_week") == week else str(a.get("status")))
+        rows.append({"issue_key": key, "owner": owner, "status": status})
+    return pd.DataFrame(rows, index=register.index, columns=["issue_key", "owner", "status"])
+
+
 def proposals_from_variances(register: pd.DataFrame, *, periods=("week", "qtd"),
                              levels=("product_line", "sku", "region"), min_dollars: float = 50000.0,
                              materiality=None) -> pd.DataFrame:
@@ -190,7 +248,8 @@ def proposals_from_variances(register: pd.DataFrame, *, periods=("week", "qtd"),
     The week's and the quarter-to-date rows of the same level, key and reference are one issue; its
     dollars at stake are the larger |variance| and its sentence the quarter-to-date one when present.
     """
-    r = register[register["period"].isin(periods) & register["level"].isin(levels)]
+    r = _ranked(register)
+    r = r[r["period"].isin(periods) & r["level"].isin(levels)]
     r = r[r["variance"].abs() >= min_dollars]
     if materiality is not None:
         r = r[material_mask(r["variance"], r["reference"], materiality)]
@@ -204,7 +263,7 @@ def proposals_from_variances(register: pd.DataFrame, *, periods=("week", "qtd"),
         ref = {"orders_vs_forecast": "forecast", "shipments_vs_run_rate": "run-rate"}.get(kind, "plan")
         what = "orders" if kind == "orders_vs_forecast" else "shipments"
         rows.append({
-            "issue_key": f"variance:{kind}:{level}:{key}", "source_type": "variance",
+            "issue_key": variance_issue_key(best), "source_type": "variance",
             "source": f"variance register: {best['measure']} vs {best['basis']} ({level.replace('_', ' ')})",
             "title": f"{best['name']}: {what} {direction} {ref}", "sentence": best["sentence"],
             "dollars_at_stake": float(g["_abs"].max()), "type": "variance",

@@ -31,7 +31,7 @@ import pandas as pd
 from soe_helpers.analysis import landing as LD
 from soe_helpers.analysis import plan_grain as PG
 from soe_helpers.core.calendar import FiscalCalendar, week_add, week_end, week_ordinal
-from soe_helpers.core.formats import fmt_money, fmt_pct, fmt_units
+from soe_helpers.core.formats import fmt_money, fmt_pct, fmt_units, name_with_id
 from soe_helpers.analysis.materiality import material_mask
 
 __all__ = [
@@ -45,11 +45,20 @@ __all__ = [
     "pvm_bridge",
     "bridge_steps",
     "customer_run_rate",
+    "customer_plan",
     "run_rate",
     "booking_run_rate",
     "money_bridge",
     "variance_sentence",
     "variance_register",
+    "fold_register",
+    "ranked_register",
+    "customer_tie_out",
+    "register_sentence",
+    "register_table",
+    "customer_tie_out_text",
+    "customer_tie_out_table",
+    "COMPARISON",
     "Reconciliation",
     "reconcile_week",
     "DIMENSIONS",
@@ -240,6 +249,57 @@ def customer_run_rate(shipped: pd.DataFrame, before_week: str, n_weeks: int = 13
     return (s.groupby(["customer_id", "customer", "region"], dropna=False)["revenue"].sum() / n_weeks).rename("run_rate")
 
 
+def customer_plan(plan: pd.DataFrame, shipped: pd.DataFrame, customers: pd.DataFrame, before_week: str,
+                  keys: list[str], n_weeks: int = 13) -> pd.DataFrame:
+    """The plan shared among customers, for a plan that has no customers: its units and revenue of each cell of
+    ``keys`` (the plan's region and/or product line; none: the whole plan) go to the customers by their share
+    of that cell's shipped revenue over the ``n_weeks`` before ``before_week`` (the run-rate window); a cell
+    no customer shipped in is shared by the customers' shares of all those shipments.
+
+    So the customers' plan adds up to the plan and their variances to the company's; with nothing shipped in
+    the window no customer can take a share, and ``attrs["unallocated"]`` holds the plan revenue left over.
+
+    Args:
+        plan: the plan of the period (columns ``keys``, units, revenue); shipped: :func:`shipped_facts` rows
+            (week, customer_id, ``keys``, revenue).
+    Returns:
+        columns customer_id, customer, region, units, revenue (currency).
+
+    >>> plan = pd.DataFrame({"region": ["EU"], "units": [10.0], "revenue": [1000.0]})
+    >>> shp = pd.DataFrame({"week": ["2026-W38"] * 2, "customer_id": ["C1", "C2"], "region": ["EU"] * 2,
+    ...                     "revenue": [300.0, 100.0]})
+    >>> cus = pd.DataFrame({"customer_id": ["C1", "C2"], "name": ["One", "Two"], "region": ["EU", "EU"]})
+    >>> customer_plan(plan, shp, cus, "2026-W40", ["region"])["revenue"].tolist()
+    [750.0, 250.0]
+    """
+    window = {week_add(before_week, -k) for k in range(1, n_weeks + 1)}
+    s = shipped[shipped["week"].isin(window)]
+    s = s[s["revenue"] > 0]
+    cols = ["customer_id", "units", "revenue"]
+    k = list(keys) or ["_all"]
+    p = plan.assign(_all=1) if not keys else plan
+    cells = p.groupby(k, dropna=False)[["units", "revenue"]].sum().reset_index()
+    hist = s.assign(_all=1).groupby(k + ["customer_id"], dropna=False)["revenue"].sum().rename("w").reset_index()
+    hist["share"] = hist["w"] / hist.groupby(k, dropna=False)["w"].transform("sum")
+    covered = cells.merge(hist, on=k, how="inner")
+    rest = cells.merge(hist[k].drop_duplicates(), on=k, how="left", indicator=True)
+    rest = rest[rest["_merge"] == "left_only"]
+    overall = s.groupby("customer_id")["revenue"].sum()
+    parts = [covered.assign(units=covered["units"] * covered["share"], revenue=covered["revenue"] * covered["share"])[cols]]
+    unallocated = 0.0
+    if len(rest) and len(overall):
+        share = (overall / overall.sum()).rename("share").reset_index()
+        spread = share.assign(units=share["share"] * rest["units"].sum(), revenue=share["share"] * rest["revenue"].sum())
+        parts.append(spread[cols])
+    elif len(rest):
+        unallocated = float(rest["revenue"].sum())
+    out = pd.concat(parts, ignore_index=True).groupby("customer_id", as_index=False)[["units", "revenue"]].sum()
+    names = customers[["customer_id", "name", "region"]].rename(columns={"name": "customer"})
+    out = out.merge(names, on="customer_id", how="left")[["customer_id", "customer", "region", "units", "revenue"]]
+    out.attrs["unallocated"] = unallocated
+    return out
+
+
 # ---------------------------------------------------------------- words
 
 
@@ -383,8 +443,16 @@ def reconcile_week(booked_weekly, shipped_weekly, products, customers, plan, for
             pc = plan_p[per].drop(columns=["customer"], errors="ignore").merge(names, on="customer_id", how="left")
             vs_plan[per]["customer"] = compare(ship_p[per], pc, _dim_cols("customer"), actual_prefix="actual",
                                                ref_prefix="plan")
+    elif grain is not None:
+        # no plan by customer: each customer's share of the plan, so that customers add up to the company's variance
+        keys = [d for d in ("region", "product_line") if grain.has(d)]
+        for per in ("week", "qtd"):
+            cp = customer_plan(plan_p[per], ship, customers, q_weeks[0], keys)
+            vs_plan[per]["customer"] = compare(ship_p[per], cp, _dim_cols("customer"), actual_prefix="actual",
+                                               ref_prefix="plan")
+            vs_plan[per]["customer"].attrs.update(shared_plan=True, unallocated=cp.attrs["unallocated"])
     else:
-        # customers: no plan at customer level; the reference is the customer's run-rate before the quarter
+        # customers without a plan: the reference is the customer's run-rate before the quarter
         rr = customer_run_rate(ship, q_weeks[0]).reset_index()
         for per, n in (("week", 1), ("qtd", len(qtd))):
             ref = rr.assign(units=0.0, revenue=rr["run_rate"] * n)
@@ -553,17 +621,40 @@ def _fill_line(df: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
     return out[["sku", "product_line"] + [c for c in out.columns if c not in ("sku", "product_line")]]
 
 
-_BASIS = {"plan": "plan", "run_rate": "its run-rate", "forecast": "the forecast made a week before"}
+_BASIS = {"plan": "plan", "run_rate": "its run-rate", "forecast": "the forecast made a week before",
+          "customer_plan": "its share of plan"}
+#: the comparison a register row belongs to, as the report names it
+COMPARISON = {"plan": "plan", "run_rate": "run-rate", "forecast": "forecast made a week before",
+              "customer_plan": "plan"}
+#: child level -> the level it rolls up into (a customer into its region, where the company has regions)
+PARENT_LEVEL = {"sku": "product_line", "customer": "region"}
+#: a child explains "most" of its parent's variance above this share of it (same sign)
+MOST = 0.5
+_CHILD_LABEL = {"sku": "SKU", "customer": "customer"}
+#: the child levels that stand in for a parent they explain most of (a customer stays inside its region's row,
+#: so that the region's shortfall keeps its action; the region names the customer as its largest part)
+STANDS_IN = ("sku",)
+REGISTER_COLUMNS = ["period", "level", "key", "name", "product_line", "region", "comparison", "basis", "measure",
+                    "actual", "reference", "variance", "variance_pct", "sentence", "rank", "folded_into",
+                    "largest_part"]
 
 
-def variance_register(vs_plan: dict, vs_fc: dict, materiality, week: str, symbol: str) -> pd.DataFrame:
-    """Material variances only, every period, level and basis, ranked by |variance| ($).
+def variance_register(vs_plan: dict, vs_fc: dict, materiality, week: str, symbol: str, names=None) -> pd.DataFrame:
+    """Every material variance, each level, period and comparison, marked with the ranked list a team works.
 
-    Columns: period, level, key, name, product_line, region, basis, measure, actual, reference,
-    variance, variance_pct (empty when the reference is 0), sentence. Variance = actual - reference
-    (currency; + = above). Customers are measured against their run-rate (basis "its run-rate"); a product
-    line, SKU or region the plan does not have is compared with its run-rate in the report's tables but is
-    not a variance of the register (no plan: nothing to open an action on).
+    The full detail (what the report exports as ``variance_register.csv``): one row per material variance of a
+    product line, SKU, region or customer, in the week or quarter-to-date, against the plan (a customer: its share
+    of plan, :func:`customer_plan`; a level the plan lacks: its run-rate, customers only) or against the forecast
+    made a week before (orders). No row below ``materiality.abs``: the one rule of
+    :mod:`soe_helpers.analysis.materiality`.
+
+    The ranked list (``rank`` 1, 2, ... by |variance|; :func:`ranked_register`) holds each variance once, at the
+    level where it belongs (:func:`fold_register`): a SKU within its line and a customer within its region roll up
+    rather than add, and the week's variance is part of the quarter-to-date one. A folded row has no rank and says
+    where its dollars are (``folded_into``); a parent row names its ``largest_part``.
+
+    Columns: :data:`REGISTER_COLUMNS`. Variance = actual - reference (currency; + = above the reference,
+    favourable for revenue); variance_pct = variance / reference, empty when the reference is 0.
     """
     rows = []
     period_txt = {"week": f"in {week}", "qtd": "quarter-to-date"}
@@ -579,32 +670,233 @@ def variance_register(vs_plan: dict, vs_fc: dict, materiality, week: str, symbol
                                                    "booked orders at plan price", "booked")
                 if ref_prefix == "run_rate" and dim != "customer":
                     continue  # a level the plan lacks: shown against run-rate in the report, no variance to act on
+                kind = "customer_plan" if df.attrs.get("shared_plan") else ref_prefix
                 flagged = flag_material(df, materiality, r_col)
                 flagged = flagged[flagged["material"]]
                 for r in flagged.itertuples(index=False):
                     rd = r._asdict()
                     if dim == "customer":
-                        key, name = rd["customer_id"], f"{rd['customer']} ({rd['region']})"
+                        key, name = rd["customer_id"], name_with_id(rd["customer_id"], names or {
+                            str(rd["customer_id"]): rd["customer"]})
                     elif dim == "sku":
                         key, name = rd["sku"], f"{rd['sku']} ({rd.get('product_line')})"
                     else:
                         key = name = rd[dim]
-                    basis = _BASIS[ref_prefix]
+                    basis = _BASIS[kind]
                     rows.append({
                         "period": per, "level": dim, "key": key, "name": name,
                         "product_line": rd.get("product_line"), "region": rd.get("region"),
-                        "basis": basis, "measure": measure,
+                        "comparison": COMPARISON[kind], "basis": basis, "measure": measure,
                         "actual": rd[a_col], "reference": rd[r_col], "variance": rd["variance"],
                         "variance_pct": rd["variance_pct"],
                         "sentence": variance_sentence(name, rd["variance"], rd["variance_pct"], rd[a_col], rd[r_col],
                                                       basis, period_txt[per], what, symbol=symbol),
                     })
-    cols = ["period", "level", "key", "name", "product_line", "region", "basis", "measure", "actual", "reference",
-            "variance", "variance_pct", "sentence"]
-    reg = pd.DataFrame(rows, columns=cols)
+    reg = pd.DataFrame(rows, columns=REGISTER_COLUMNS[:14])
     # a variance on a zero reference has no percentage: empty, never infinite, in the register and its exports
     reg["variance_pct"] = reg["variance_pct"].astype(float).where(np.isfinite(reg["variance_pct"].astype(float)))
-    return reg.sort_values("variance", key=np.abs, ascending=False, kind="stable").reset_index(drop=True)
+    reg = reg.sort_values("variance", key=np.abs, ascending=False, kind="stable").reset_index(drop=True)
+    return fold_register(reg, materiality, week, symbol)
+
+
+def fold_register(reg: pd.DataFrame, materiality, week: str, symbol: str) -> pd.DataFrame:
+    """``reg`` (material rows, largest |variance| first) with ``rank``, ``folded_into`` and ``largest_part``.
+
+    Within one comparison (the measure and its basis) and period:
+
+    - a SKU of a material product line (a customer of a material region) is folded into it, whichever way it goes
+      (the parent's variance is the net of its children), and the parent names its largest part (the child of the
+      same sign with the largest variance);
+    - but a SKU that explains most of its line (same sign, more than :data:`MOST` of the line's variance) stands
+      in for it when it explains all of it (its variance at least the line's) or when the rest of the line is
+      material: the line is folded into the SKU, whose row names the line it explains (:data:`STANDS_IN`), and
+      the rest of the line (its variance less the SKU's) is a row of its own, "<line>, other SKUs", when
+      material. So no material dollars drop out: otherwise the line keeps its row and names the SKU, with its
+      share, as its largest part;
+    - a child whose parent is not material stands alone.
+
+    Then a week's row is folded into the same item's quarter-to-date row when that one is material: the week's
+    dollars are part of it. What is left is ranked by |variance| (rank 1 = largest).
+    """
+    out = reg.copy()
+    out["rank"] = pd.Series(np.nan, index=out.index, dtype=float)
+    out["folded_into"] = pd.Series(None, index=out.index, dtype=object)
+    out["largest_part"] = pd.Series(None, index=out.index, dtype=object)
+    if out.empty:
+        return out
+    extra, period_txt = [], {"week": f"in {week}", "qtd": "quarter-to-date"}
+    group = out["comparison"].astype(str) + "|" + out["measure"].astype(str)
+    for (_g, per), idx in out.groupby([group, out["period"]], sort=False).groups.items():
+        part = out.loc[idx]
+        for child, parent in PARENT_LEVEL.items():
+            parents = part[part["level"] == parent].set_index("key")
+            kids = part[part["level"] == child]
+            for j, kid in kids.iterrows():
+                pk = kid["product_line"] if parent == "product_line" else kid["region"]
+                if pk not in parents.index:
+                    continue  # its parent is not material: the child stands alone
+                pv = float(parents.loc[pk, "variance"])
+                sibs = kids[(kids["product_line"] if parent == "product_line" else kids["region"]) == pk]
+                largest = sibs["variance"].abs().idxmax() == j  # one SKU at most stands in for its line
+                share = kid["variance"] / pv if pv else 0.0
+                rest_v = pv - float(kid["variance"])
+                rest_r = float(parents.loc[pk, "reference"]) - float(kid["reference"])
+                rest_material = bool(material_mask([rest_v], [rest_r], materiality)[0])
+                if child in STANDS_IN and largest and share > MOST and (share >= 1.0 or rest_material):
+                    out.loc[part.index[(part["level"] == parent) & (part["key"] == pk)], "folded_into"] = kid["name"]
+                    out.loc[j, "largest_part"] = (f"{pk}: {fmt_money(pv, symbol)} in all, "
+                                                  f"{fmt_pct(kid['variance'] / pv)} of it this {_CHILD_LABEL[child]}")
+                else:
+                    out.loc[j, "folded_into"] = str(pk)
+            for pk, prow in parents.iterrows():  # a line stood in for by its SKU(s): the rest of it, if material
+                pi = part.index[(part["level"] == parent) & (part["key"] == pk)]
+                ins = out.loc[kids.index][out.loc[kids.index, "largest_part"].fillna("").str.startswith(f"{pk}: ")]
+                if not len(ins) or out.loc[pi, "folded_into"].isna().all():
+                    continue
+                rest = {c: float(prow[c]) - float(ins[c].sum()) for c in ("actual", "reference", "variance")}
+                if material_mask([rest["variance"]], [rest["reference"]], materiality)[0]:
+                    pct = rest["variance"] / rest["reference"] if rest["reference"] else np.nan
+                    name = f"{pk}, other {_CHILD_LABEL[child]}s"
+                    what = "booked" if "orders" in str(prow["measure"]) else "shipped"
+                    extra.append({**prow.to_dict(), "key": pk, "name": name, **rest, "variance_pct": pct,
+                                  "folded_into": None, "largest_part": f"{pk} without {', '.join(ins['key'].astype(str))}",
+                                  "sentence": variance_sentence(name, rest["variance"], pct, rest["actual"],
+                                                                rest["reference"], prow["basis"], period_txt[per],
+                                                                what, symbol=symbol)})
+            for pk, prow in parents.iterrows():
+                same = kids[((kids["product_line"] if parent == "product_line" else kids["region"]) == pk)
+                            & (np.sign(kids["variance"]) == np.sign(prow["variance"]))]
+                pi = part.index[(part["level"] == parent) & (part["key"] == pk)]
+                if len(same) and out.loc[pi, "folded_into"].isna().all():
+                    top = same.iloc[0]  # largest first
+                    out.loc[pi, "largest_part"] = (f"{top['name']}: {fmt_money(top['variance'], symbol)}, "
+                                                   f"{fmt_pct(top['variance'] / prow['variance'])} of it")
+    if extra:
+        out = pd.concat([out, pd.DataFrame(extra, columns=out.columns)], ignore_index=True)
+        group = out["comparison"].astype(str) + "|" + out["measure"].astype(str)
+    # the week's variance is part of the quarter-to-date one of the same item and comparison
+    qtd = set(zip(group[out["period"] == "qtd"], out.loc[out["period"] == "qtd", "level"],
+                  out.loc[out["period"] == "qtd", "key"].astype(str)))
+    wk = (out["period"] == "week") & out["folded_into"].isna()
+    inq = pd.Series([(g, lv, str(k)) in qtd for g, lv, k in zip(group, out["level"], out["key"])], index=out.index)
+    out.loc[wk & inq, "folded_into"] = "quarter-to-date"
+    shown = out["folded_into"].isna()
+    order = out.loc[shown, "variance"].abs().sort_values(ascending=False, kind="stable").index
+    out.loc[order, "rank"] = np.arange(1, len(order) + 1, dtype=float)
+    return out
+
+
+def ranked_register(reg: pd.DataFrame) -> pd.DataFrame:
+    """The register's ranked list (rows with a rank), rank 1 first: what the report shows and the tracker acts on."""
+    if "rank" not in reg:
+        return reg
+    return reg[reg["rank"].notna()].sort_values("rank", kind="stable").reset_index(drop=True)
+
+
+def customer_tie_out(rec: "Reconciliation", materiality, period: str = "qtd") -> dict:
+    """The customers' variances added up to the company's, for ``period`` (week or qtd) vs plan (or run-rate).
+
+    Returns {"table": the material customers, then one "Other customers" row for the immaterial rest (and one
+    "Plan not shared to a customer" row when some plan could not be shared, :func:`customer_plan`), with
+    columns customer_id, customer, region, actual_revenue, reference, variance, variance_pct; "customers":
+    the sum of those rows' variances; "company": shipped revenue less the plan (or run-rate) of the period;
+    "closes": whether they agree to the cent; "basis"}. Variance = actual - reference (currency).
+    """
+    src = rec.week_vs_plan if period == "week" else rec.qtd_vs_plan
+    c = src["customer"]
+    ref = "plan_revenue" if "plan_revenue" in c else "run_rate_revenue"
+    t = flag_material(c, materiality, ref)
+    keep = t[t["material"]]
+    rest = t[~t["material"]]
+    rows = keep[["customer_id", "customer", "region", "actual_revenue", ref, "variance", "variance_pct"]].rename(
+        columns={ref: "reference"})
+    extra = [{"customer_id": "", "customer": f"Other customers ({len(rest)}, each immaterial)", "region": "",
+              "actual_revenue": float(rest["actual_revenue"].sum()), "reference": float(rest[ref].sum()),
+              "variance": float(rest["variance"].sum())}]
+    lines = src["product_line"]
+    lref = "plan_revenue" if ref == "plan_revenue" and "plan_revenue" in lines else "run_rate_revenue"
+    company = float(lines["variance"].sum()) if lref in lines else float(c["variance"].sum())
+    gap = company - float(c["variance"].sum())
+    if abs(gap) >= 0.005:  # plan no customer could take (nothing shipped in the run-rate window)
+        extra.append({"customer_id": "", "customer": "Plan not shared to a customer", "region": "",
+                      "actual_revenue": 0.0, "reference": -gap, "variance": gap})
+    ex = pd.DataFrame(extra)
+    ex["variance_pct"] = np.where(ex["reference"] != 0, ex["variance"] / ex["reference"].where(ex["reference"] != 0), np.nan)
+    table = pd.concat([rows, ex], ignore_index=True) if len(rows) else ex
+    total = float(table["variance"].sum())
+    return {"table": table, "customers": total, "company": company, "closes": bool(abs(total - company) < 0.005),
+            "basis": "its share of plan" if c.attrs.get("shared_plan") else ("plan" if ref == "plan_revenue"
+                                                                              else "its run-rate"),
+            "material": int(len(keep)), "other": int(len(rest))}
+
+
+def customer_tie_out_table(tie: dict, top_n: int) -> pd.DataFrame:
+    """:func:`customer_tie_out`'s table for the report: the ``top_n`` largest material customers, then one row for the
+    rest of the material ones, then the others: its rows still add up to the company's variance."""
+    t = tie["table"]
+    mat = t.iloc[: tie["material"]]
+    if len(mat) <= top_n:
+        return t
+    more = mat.iloc[top_n:]
+    row = pd.DataFrame([{"customer_id": "", "customer": f"{len(more)} more material customers", "region": "",
+                         "actual_revenue": float(more["actual_revenue"].sum()),
+                         "reference": float(more["reference"].sum()), "variance": float(more["variance"].sum())}])
+    row["variance_pct"] = row["variance"] / row["reference"].where(row["reference"] != 0)
+    return pd.concat([mat.iloc[:top_n], row, t.iloc[tie["material"]:]], ignore_index=True)
+
+
+def customer_tie_out_text(tie: dict, symbol: str, period_txt: str = "quarter-to-date") -> str:
+    """The tie-out as a plain sentence: 'The 12 material customers (-$310K) and the 280 others (-$92K) add up to the
+    company's -$402K vs plan quarter-to-date.' (or says by how much they do not)."""
+    mat = float(tie["table"]["variance"].iloc[: tie["material"]].sum())
+    others = tie["customers"] - mat
+    ref = "plan" if "plan" in tie["basis"] else "run-rate"
+    head = (f"The {tie['material']} material customer{'s' if tie['material'] != 1 else ''} "
+            f"({fmt_money(mat, symbol)}) and the other {tie['other']} ({fmt_money(others, symbol)})")
+    if tie["closes"]:
+        return f"{head} add up to the company's {fmt_money(tie['company'], symbol)} vs {ref} {period_txt}."
+    return (f"{head} add up to {fmt_money(tie['customers'], symbol)}, not the company's "
+            f"{fmt_money(tie['company'], symbol)} vs {ref} {period_txt}: a difference of "
+            f"{fmt_money(tie['customers'] - tie['company'], symbol, exact=True)}.")
+
+
+_LEVEL_WORD = {"product_line": "product line", "sku": "SKU", "region": "region", "customer": "customer"}
+
+
+def register_table(reg: pd.DataFrame, week: str, owner_status: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The ranked register as the report shows it: rank, level, item (name beside id), comparison, period, variance
+    (actual - reference, currency: + = ahead, - = behind), reference, variance_pct, owner, status, largest_part.
+
+    ``owner_status``: :func:`soe_helpers.analysis.actions.register_owner_status` on ``reg`` (same index); without
+    it owner and status are left empty."""
+    r = reg[reg["rank"].notna()] if "rank" in reg else reg
+    if owner_status is not None:
+        r = r.join(owner_status[["owner", "status"]])
+    r = r.sort_values("rank", kind="stable")
+    return pd.DataFrame({
+        "rank": r["rank"].astype(int), "level": r["level"].map(_LEVEL_WORD).fillna(r["level"]), "item": r["name"],
+        "comparison": r["comparison"], "period": r["period"].map({"week": week, "qtd": "quarter-to-date"}),
+        "variance": r["variance"], "reference": r["reference"], "variance_pct": r["variance_pct"],
+        "owner": r["owner"] if "owner" in r else None, "status": r["status"] if "status" in r else None,
+        "largest_part": r["largest_part"].fillna(""),
+    }).reset_index(drop=True)
+
+
+def register_sentence(reg: pd.DataFrame, symbol: str) -> str:
+    """What the ranked register holds, in one sentence: its rows, their dollars (absolute, the sign apart) and what
+    was folded into them."""
+    ranked = ranked_register(reg)
+    folded = reg[reg["folded_into"].notna()] if "folded_into" in reg else reg.iloc[:0]
+    into_qtd = int((folded["folded_into"] == "quarter-to-date").sum())
+    into_parent = len(folded) - into_qtd
+    up = float(ranked.loc[ranked["variance"] > 0, "variance"].sum())
+    down = float(ranked.loc[ranked["variance"] < 0, "variance"].sum())
+    return (f"{len(ranked)} material variance{'s' if len(ranked) != 1 else ''}, each counted once at the level where "
+            f"it belongs, ranked by dollars: {fmt_money(down, symbol)} behind and {fmt_money(up, symbol)} ahead "
+            f"(comparisons and levels overlap, so these are not one total). Folded in: {into_parent} SKU, customer "
+            f"or line row{'s' if into_parent != 1 else ''} whose dollars are inside another row (its largest part "
+            f"is named), and {into_qtd} week row{'s' if into_qtd != 1 else ''} inside the same item's "
+            f"quarter-to-date. Every row, folded ones too, is in variance_register.csv.")
 
 
 __all__ += ["fmt_units"]
@@ -628,17 +920,25 @@ def landing_headline(rec: Reconciliation, symbol: str) -> str:
     return head + f"; {fmt_money(land['landing_corrected'], symbol)} with the forecast's known bias corrected."
 
 
+def _closes_text(steps: pd.DataFrame) -> str:
+    """The bridge's tie-out as a plain sentence (never 'closes: True')."""
+    if steps.attrs.get("closes"):
+        return "Plan revenue plus these steps equals actual revenue to the cent."
+    gap = steps["amount"].iloc[-1] - steps["amount"].iloc[0] - steps.loc[steps["kind"] == "delta", "amount"].sum()
+    return f"Plan revenue plus these steps misses actual revenue by {gap:,.2f}: the bridge does not close."
+
+
 def bridge_text(rec: Reconciliation, steps: pd.DataFrame) -> str:
     """What the bridge shows, and whether it closes."""
     if "difference" in rec.bridge:
         return ("Quarter-to-date shipped revenue against plan to date. The plan is in money only (no units by SKU), "
                 "so the difference is not split into price, volume and mix; by product line below where the plan "
-                f"has lines. The bridge closes: {steps.attrs['closes']}.")
+                f"has lines. {_closes_text(steps)}")
     return ("Quarter-to-date shipped revenue against plan to date, split into volume (more or fewer units company-wide, "
             "at plan mix and price), line mix (units shifting between product lines), mix (which items sold within each "
             "line), price (net price vs plan price) and items shipped without a plan. By line below, volume is the "
             "line's own unit change at its plan prices. "
-            f"The bridge closes: {steps.attrs['closes']}.")
+            f"{_closes_text(steps)}")
 
 
 _BRIDGE_RENAME = {"product_line": "Product line", "plan_revenue": "Plan", "volume": "Volume", "mix": "Mix",

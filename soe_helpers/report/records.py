@@ -26,6 +26,7 @@ from soe_helpers.analysis import cash as _cash
 from soe_helpers.analysis import data_accuracy as _da
 from soe_helpers.analysis import feedback as _feedback
 from soe_helpers.analysis import kpis as _kpis
+from soe_helpers.analysis import reconcile as _reconcile
 from soe_helpers.core.calendar import meeting_date
 from soe_helpers.report.context import to_jsonable
 
@@ -236,8 +237,11 @@ class ReconciliationRecord(Record):
     landing_gap_pct: Num = Field(None, description="landing_gap / plan_quarter, share; negative = behind plan")
     week_shipped_revenue: Num = Field(None, description="revenue shipped in the week, currency")
     week_plan_revenue: Num = Field(None, description="plan revenue of the week, currency")
-    material_variances: Optional[int] = Field(None, description="rows of the variance register (material "
-                                                                "variances, week and quarter-to-date)")
+    material_variances: Optional[int] = Field(None, description="material variances of every level, period and "
+                                                                "comparison (the register's full detail, folded "
+                                                                "rows too: variance_register.csv)")
+    register_rows: Optional[int] = Field(None, description="rows of the ranked variance register the team works "
+                                                           "through: each material variance once, at its level")
     bridge_closes: Optional[bool] = Field(None, description="plan + volume + mix + price + unplanned = actual, "
                                                             "to the cent")
     bridge: Optional[dict[str, Num]] = Field(None, description="plan-to-actual bridge quarter-to-date, step -> "
@@ -461,10 +465,11 @@ def reconciliation_record(rec, steps) -> ReconciliationRecord:
         unbooked_in_quarter=land["unbooked_in_quarter"], landing_corrected=land["landing_corrected"],
         slip_risk=land["slip_risk"],
         week_shipped_revenue=t["week_shipped_revenue"], week_plan_revenue=t["week_plan_revenue"],
-        material_variances=int(len(reg)),
+        material_variances=int(len(reg)), register_rows=int(len(_reconcile.ranked_register(reg))),
         bridge_closes=bool(steps.attrs["closes"]),
         bridge={s: float(a) for s, a in zip(steps["step"], steps["amount"])},
-        top_variances=reg.head(5)[["period", "level", "key", "variance", "sentence"]].to_dict("records"),
+        top_variances=_reconcile.ranked_register(reg).head(5)[["period", "level", "key", "variance", "sentence"]]
+        .to_dict("records"),
         lines_behind=rec.landing_by_line.loc[rec.landing_by_line["gap"] < 0, "product_line"].tolist(),
     ))
 

@@ -351,7 +351,8 @@ def _demand_items(ref, r: records.ReconciliationRecord, *, week, materiality, ru
         items.append(_item(ref, "This week's shipments", light,
                            f"Shipped {fmt_money(shipped, symbol)} in {week} against {fmt_money(planned, symbol)} "
                            f"planned ({fmt_money(var, symbol)}{pct}).", link))
-    n = _num(r.material_variances)
+    ranked = _num(getattr(r, "register_rows", None))  # the register the team works (each variance once)
+    n = ranked if ranked is not None else _num(r.material_variances)
     top = [v for v in (r.top_variances or []) if v.sentence]
     if n is not None:
         shown = min(len(top), rules.top_variances)

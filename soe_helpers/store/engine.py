@@ -30,7 +30,7 @@ from soe_helpers.store import actions as store_actions
 from soe_helpers.store.tables import metadata, pending_writes, results, runs
 
 __all__ = ["Store", "StoreError", "metadata", "runs", "results", "pending_writes", "store_url", "open_store",
-           "SKIP", "STAGE", "NOW"]
+           "actions_or_none", "SKIP", "STAGE", "NOW"]
 
 #: what :meth:`Store.write_mode` answers
 SKIP, STAGE, NOW = "skip", "stage", "now"
@@ -362,6 +362,16 @@ def _typed(table: sa.Table, row: dict) -> dict:
                 out[col.name] = dt.date.fromisoformat(v[:10])
     return out
 
+
+
+def actions_or_none(params):
+    """Every action of the company's store (:func:`soe_helpers.store.actions.load_actions`), read only, or None when
+    there is no store to read (the register then says "new" for what the tracker would open:
+    :func:`soe_helpers.analysis.actions.register_owner_status`)."""
+    try:
+        return store_actions.load_actions(open_store(params))
+    except (StoreError, OSError, sa.exc.SQLAlchemyError):
+        return None
 
 
 def open_store(params) -> Store:
