@@ -104,10 +104,32 @@ def pack_env(tmp_path_factory, demo_dir) -> dict:
             "SOE_SMTP_PASSWORD": SMTP_SECRET, "ERP_DB_URL": f"postgresql://soe:{DB_SECRET}@db.invalid/erp"}
 
 
+def proc_record(res: subprocess.CompletedProcess) -> dict:
+    """A CLI result as JSON (for ``made_once``); ``proc_from`` turns it back."""
+    return {"args": res.args, "returncode": res.returncode, "stdout": res.stdout, "stderr": res.stderr}
+
+
+def proc_from(record: dict) -> subprocess.CompletedProcess:
+    return subprocess.CompletedProcess(**record)
+
+
+def soe_once(tmp_path_factory, name: str, env: dict, *runs: list[str], timeout: int = 900) -> tuple[Path, list]:
+    """The ``soe`` commands ``runs`` run one after the other into outputs folder ``name``, once per session
+    (across xdist workers: a module's tests may be spread over several); the folder and each CLI result.
+
+    ``{out}`` in an argument is the folder. Read the folder, never write it: it is the same for every worker.
+    """
+    def make(out: Path) -> dict:
+        return {"procs": [proc_record(soe(*(a.replace("{out}", str(out)) for a in args),
+                                          env={**env, "SOE_OUTPUTS": str(out)}, timeout=timeout))
+                          for args in runs]}
+    out, made = made_once(tmp_path_factory, name, make)
+    return out, [proc_from(p) for p in made["procs"]]
+
+
 def _run_pack(env: dict):
     def make(out: Path) -> dict:
-        res = soe("run", "--week", DEMO_WEEK, env=env)
-        return {"args": res.args, "returncode": res.returncode, "stdout": res.stdout, "stderr": res.stderr}
+        return proc_record(soe("run", "--week", DEMO_WEEK, env=env))
     return make
 
 
@@ -126,7 +148,7 @@ def pack_run(tmp_path_factory, pack_env) -> dict:
     """One full weekly run of the demo pack, once per session: the CLI's result plus the run folder and its records."""
     out, proc = made_once(tmp_path_factory, "outputs", _run_pack(pack_env))
     assert str(out) == pack_env["SOE_OUTPUTS"]
-    return pack_result(out, subprocess.CompletedProcess(**proc))
+    return pack_result(out, proc_from(proc))
 
 
 def private_outputs(pack_run: dict, pack_env: dict, dest: Path) -> tuple[dict, dict]:
