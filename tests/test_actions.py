@@ -412,8 +412,11 @@ def test_weekly_run_lists_owned_actions_and_a_done_action_survives_a_rerun(pack_
     import io
     import re
 
-    from conftest import DEMO_WEEK, soe, notebook_run
+    from conftest import DEMO_WEEK, soe, notebook_run, private_outputs
 
+    shared_outputs = pack_env["SOE_OUTPUTS"]
+    # the session's store is shared by every worker: this test updates an action, so on a copy of it
+    pack_run, pack_env = private_outputs(pack_run, pack_env, tmp_path / "outputs")
     run_dir, results = notebook_run(pack_run, "action_tracker")
     rec = results["actions"]
     assert rec["open"] > 0 and rec["dollars_at_stake_open"] > 0 and rec["new_this_week"] >= rec["open"]
@@ -461,7 +464,7 @@ def test_weekly_run_lists_owned_actions_and_a_done_action_survives_a_rerun(pack_
     assert hist[hist["field"] == "status"]["new_value"].tolist() == ["open", "done"]
     # the meeting's list: one table in groups, every action once with its next step and decision; no path or URL
     assert visible.count("<details") >= 1 and "Decision asked" in visible and "Next step" in visible
-    for leak in ("sqlite", "soe_store", str(pack_env["SOE_OUTPUTS"]), "<script"):
+    for leak in ("sqlite", "soe_store", shared_outputs, str(pack_env["SOE_OUTPUTS"]), "<script"):
         assert leak not in visible, leak
     ids = [a["id"] for a in rec["agenda"]]
     assert len(ids) == len(set(ids)) == rec["open"] + rec["closed_this_week"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEMO_WEEK, soe
+from conftest import DEMO_WEEK, soe_once
 
 pytestmark = pytest.mark.e2e
 DOLLAR_AMOUNT = re.compile(r".{0,60}\$-?\d.{0,60}")
@@ -27,10 +27,11 @@ def _visible(html: str) -> str:
 
 @pytest.fixture(scope="module")
 def euro_run(pack_env, tmp_path_factory) -> Path:
-    env = {**pack_env, "SOE_OUTPUTS": str(tmp_path_factory.mktemp("euro_outputs"))}
-    res = soe("run", "--week", DEMO_WEEK, "--set", "company.currency_symbol=€", env=env)
+    """The demo week run as a € company, once per session (read it only)."""
+    out, (res,) = soe_once(tmp_path_factory, "euro_outputs", pack_env,
+                           ["run", "--week", DEMO_WEEK, "--set", "company.currency_symbol=€"])
     assert res.returncode == 0, res.stdout + res.stderr
-    week_dir = Path(env["SOE_OUTPUTS"]) / DEMO_WEEK
+    week_dir = out / DEMO_WEEK
     latest = json.loads((week_dir / "latest.json").read_text())
     return week_dir / latest["run_dir"]  # relative to the week folder
 

@@ -14,7 +14,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import DEMO_WEEK, ROOT, copy_demo, soe
+from conftest import DEMO_WEEK, ROOT, copy_demo, private_outputs, soe
 from soe_helpers.data.loaders import DataError, load_tables
 from soe_helpers.core.params import load_params
 
@@ -81,6 +81,8 @@ def test_bad_data_writes_nothing(demo_dir, tmp_path):
 
 @pytest.mark.e2e
 def test_a_killed_run_leaves_earlier_runs_intact_and_the_next_run_succeeds(pack_run, pack_env, tmp_path):
+    # on a copy of the session's outputs: other workers read the shared ones while this test kills a run in them
+    pack_run, pack_env = private_outputs(pack_run, pack_env, tmp_path / "outputs")
     out = Path(pack_env["SOE_OUTPUTS"])
     store_file = out / "soe_store.sqlite"
     before = {p.name for p in pack_run["week_dir"].iterdir()}

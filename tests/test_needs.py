@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import DEMO_WEEK, ROOT, soe
+from conftest import DEMO_WEEK, ROOT, soe_once
 from soe_helpers.core import paths, run_folder
 from soe_helpers.core.params import ParamsError, Source, company_slug, load_params
 from soe_helpers.data import aggregates, needs
@@ -306,7 +306,8 @@ THIN_DROPPED = ("cash", "purchase_orders", "suppliers", "forecasts")
 
 @pytest.fixture(scope="module")
 def thin_run(tmp_path_factory, demo_dir, pack_env):
-    """The demo's exports run as another company whose params leave out the treasury, purchasing and forecasts."""
+    """The demo's exports run as another company whose params leave out the treasury, purchasing and forecasts
+    (validated and run once per session: read its outputs only)."""
     tmp = tmp_path_factory.mktemp("thin")
     demo = yaml.safe_load((ROOT / "params" / "company.yaml").read_text())
     sources = {t: s for t, s in demo["data"]["sources"].items() if t not in THIN_DROPPED}
@@ -314,13 +315,12 @@ def thin_run(tmp_path_factory, demo_dir, pack_env):
     cfg = tmp / "thin.yaml"
     cfg.write_text(yaml.safe_dump({"company": {"name": "Thin Components Co"},
                                    "calendar": demo.get("calendar", {}), "data": {"sources": sources}}))
-    env = {**pack_env, "SOE_OUTPUTS": str(tmp / "out")}
-    validate = soe("validate", "--params", str(cfg), env=env)
-    run = soe("run", "--week", DEMO_WEEK, "--params", str(cfg), env=env)
-    company = tmp / "out" / "thin-components-co"
+    out, (validate, run) = soe_once(tmp_path_factory, "thin_company_outputs", pack_env,
+                                    ["validate", "--params", str(cfg)], ["run", "--week", DEMO_WEEK, "--params", str(cfg)])
+    company = out / "thin-components-co"
     week_dir = company / DEMO_WEEK
     latest = run_folder.read_latest(week_dir)
-    return {"validate": validate, "run": run, "out": tmp / "out", "company": company, "run_dir": latest}
+    return {"validate": validate, "run": run, "out": out, "company": company, "run_dir": latest}
 
 
 @pytest.mark.e2e

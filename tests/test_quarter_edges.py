@@ -7,17 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import soe
+from conftest import soe_once
 
 
 @pytest.fixture(scope="module")
 def edge_runs(pack_env, tmp_path_factory) -> dict:
     """The quarter's last week and the next one's first as a two-week backfill (kept kernels, a quarter turning
-    between them), and the year's first week as a plain ``soe run``."""
-    out = tmp_path_factory.mktemp("edges")
-    env = {**pack_env, "SOE_OUTPUTS": str(out)}
-    return {"out": out, "procs": {"2026-W39": soe("run", "--from", "2026-W39", "--to", "2026-W40", env=env),
-                                  "2026-W01": soe("run", "--week", "2026-W01", env=env)}}
+    between them), and the year's first week as a plain ``soe run``; once per session (read them only)."""
+    out, (edge, first) = soe_once(tmp_path_factory, "edges", pack_env, ["run", "--from", "2026-W39", "--to", "2026-W40"],
+                                  ["run", "--week", "2026-W01"])
+    return {"out": out, "procs": {"2026-W39": edge, "2026-W01": first}}
 
 
 @pytest.mark.e2e

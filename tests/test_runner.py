@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from conftest import DEMO_WEEK, copy_demo, soe
+from conftest import DEMO_WEEK, copy_demo, private_outputs, soe
 from soe_helpers.store.engine import results
 
 pytestmark = pytest.mark.e2e
@@ -79,7 +79,8 @@ def test_validated_tables_and_store_record(pack_run, pack_env):
     assert store.results_for(DEMO_WEEK)["demand_reconciliation"]["week"] == DEMO_WEEK
 
 
-def test_rerun_keeps_the_earlier_run(pack_run, pack_env):
+def test_rerun_keeps_the_earlier_run(pack_run, pack_env, tmp_path):
+    pack_run, pack_env = private_outputs(pack_run, pack_env, tmp_path / "outputs")  # the shared ones are read-only
     first = pack_run["run_dir"]
     res = soe("run", "--week", DEMO_WEEK, "--only", "demand_reconciliation", env=pack_env)
     assert res.returncode == 0, res.stderr

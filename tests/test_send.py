@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from conftest import DEMO_WEEK, copy_demo, soe, SMTP_SECRET, DB_SECRET
+from conftest import DEMO_WEEK, copy_demo, private_outputs, soe, SMTP_SECRET, DB_SECRET
 from soe_helpers.deliver import send as sd
 from soe_helpers.deliver.mail import build_run_email
 from soe_helpers.core.params import load_params
@@ -445,8 +445,10 @@ def test_a_sends_table_of_an_older_suite_gets_the_claim_columns(smtp_server, goo
 # ---------------------------------------------------------------- end to end: a full run with secrets, then `soe send`
 
 @pytest.fixture(scope="module")
-def secret_run(pack_run, pack_env):
-    """The session's pack run: its environment holds the secrets and its demo a customer named EVIL."""
+def secret_run(pack_run, pack_env, tmp_path_factory):
+    """The session's pack run (on a copy: ``soe send`` records the send in the store): its environment holds the
+    secrets and its demo a customer named EVIL."""
+    pack_run, pack_env = private_outputs(pack_run, pack_env, tmp_path_factory.mktemp("secret_run") / "outputs")
     return {"env": pack_env, "run": pack_run["proc"], "outputs": pack_run["outputs"]}
 
 
