@@ -88,8 +88,8 @@ def test_demand_items_sentences_and_lights():
     assert row(items_for({"demand_reconciliation": at5}), "Quarter landing")["light"] == "red"
     assert land["link"] == "demand_reconciliation.html"
     wk = row(items, "This week's shipments")
-    assert wk["light"] == "red" and "Shipped $700K in 2026-W47 against $800K planned (-$100K, -12.5%)" in wk["sentence"]
-    assert row(items, "Material variances")["sentence"].startswith("12 material variances")
+    assert wk["light"] == "red" and wk["sentence"] == "$700K in 2026-W47 vs $800K planned (-$100K, -12.5%)."
+    assert row(items, "Material variances")["sentence"] == "12 this week and quarter-to-date; the 2 largest below."
     var = items[items["topic"] == "Variance"]
     assert var["light"].tolist() == ["red", "amber"]  # behind plan = act; ahead = watch
     # small shortfall, not material: watch, not act
@@ -112,7 +112,7 @@ def test_top_variances_follow_the_param():
     items = sm.build_items({"demand_reconciliation": DEMAND}, ALL_OK, week=WEEK, materiality=M,
                            rules=ExecutiveSummaryParams(top_variances=1), symbol="$")
     assert (items["topic"] == "Variance").sum() == 1
-    assert row(items, "Material variances")["sentence"].endswith("the largest follows.")
+    assert row(items, "Material variances")["sentence"].endswith("the largest below.")
 
 
 @pytest.mark.parametrize("low, light, words", [
@@ -135,17 +135,16 @@ def test_cash_risk_reads_every_line_never_says_above_minimum_while_a_line_goes_b
              "lines_below_min": ["vendor switch", "all scenarios"]}
     low = row(items_for({"cash_impact": risky}), "Cash low point")
     assert low["light"] == "red" and "above" not in low["sentence"]
-    assert low["sentence"] == ("Lowest of any forecast line in 13 weeks: $939K in 2027-W01 (vendor switch), $61K below "
-                               "the $1.00M minimum; 2 lines go below it, the first in 2026-W53 (vendor switch, 5 weeks "
-                               "out); baseline low $1.23M in 2027-W05.")
+    assert low["sentence"] == ("$939K in 2027-W01 (vendor switch), $61K below the $1.00M minimum; 2 lines go below it, "
+                               "the first in 2026-W53 (vendor switch, 5 weeks out); baseline low $1.23M in 2027-W05.")
     ev = row(items, "Disruptions")
     assert ev["light"] == "red"
-    assert ev["sentence"].startswith("3 operational disruptions detected: $52K of P&L this quarter lost and "
-                                     "$510K less cash over 13 weeks. Largest: Supplier S-017 is 21 days late")
+    assert ev["sentence"] == ("3 detected: P&L -$52K this quarter, cash -$510K over 13 weeks. Largest: Supplier S-017 "
+                              "is 21 days late.")
     # a disruption one of the week's decisions asks about is left to the decision
     dec = records.Decision(key="decision:x", question="S-017 is late: accept the slip or switch vendor?", dollars=1.0)
     ev = row(items_for({"cash_impact": CASH}, decisions=[dec]), "Disruptions")
-    assert ev["sentence"] == "3 operational disruptions detected: $52K of P&L this quarter lost and $510K less cash over 13 weeks."
+    assert ev["sentence"] == "3 detected: P&L -$52K this quarter, cash -$510K over 13 weeks."
 
 
 def test_forecast_item_in_plain_words_with_its_horizon_and_window():
@@ -156,50 +155,52 @@ def test_forecast_item_in_plain_words_with_its_horizon_and_window():
     items = items_for({"forecast_feedback": ff})
     f = row(items, "Forecast")
     assert f["light"] == "amber"  # a lasting bias
-    assert f["sentence"] == ("The forecast 4 weeks out was 6.2% over actual demand; Controllers 15.0% over (a -13.0% "
-                             "correction proposed); a lasting bias on Controllers; forecast error 4 weeks out 20.5% of "
-                             "demand; 3.2 points less error than the simple baseline (last week's demand) 4 weeks out "
+    assert f["sentence"] == ("4 weeks out: 6.2% over demand; Controllers 15.0% over (-13.0% correction proposed); a "
+                             "lasting bias on Controllers; error 20.5%, 3.2 points below the simple baseline's "
                              "(2026-W22 to 2026-W47).")
     for jargon in ("lag", "WAPE", "tracking", "FVA", "naive"):  # the forecast report's words, defined there
         assert jargon not in " ".join(items["sentence"]), jargon
     quiet = row(items_for({"forecast_feedback": {"bias_lag4": -0.01, "ts_alert_lines": [], "wape_lag1": 0.3,
                                                  "fva_vs_naive": -0.02}}), "Forecast")
-    assert quiet["light"] == "amber" and quiet["sentence"] == (
-        "The forecast 4 weeks out was 1.0% under actual demand; forecast error one week out 30.0% of demand; "
-        "2.0 points more error than the simple baseline (last week's demand) 4 weeks out.")
+    assert quiet["light"] == "amber" and quiet["sentence"] == (  # figures at two horizons: each says its own
+        "1.0% under demand 4 weeks out; error 30.0% one week out, 2.0 points above the simple baseline's 4 weeks out.")
     assert row(items_for({"forecast_feedback": {"bias_lag4": 0.01}}), "Forecast")["light"] == "green"
 
 
 def test_kpi_table_reads_periods_targets_and_status_words():
     sec = {"otif": {"week": 0.8, "13w": 0.872, "quarter": 0.86}, "dso": {"13w": 41.0, "week": 44.6},
-           "dpo": {"13w": 30.0}, "inventory_turns": {"13w": 5.2},
-           "targets": {"otif": 0.95, "dso": 45, "dpo": 45, "inventory_turns": 6.0},
+           "dpo": {"13w": 30.0}, "gross_margin_pct": {"13w": 0.36},
+           "targets": {"otif": 0.95, "dso": 45, "dpo": 45, "gross_margin_pct": 0.4},
            "status": {"dpo": {"13w": "met"}}}
     t = sm.kpi_table(sec).set_index("kpi")
     assert t.loc["otif", "value"] == 0.872 and t.loc["otif", "period"] == "13w" and t.loc["otif", "week"] == 0.8
     assert t.loc["otif", "light"] == "red" and t.loc["otif", "text"] == "OTIF by lines 87.2% vs 95.0% target"
     assert t.loc["dso", "light"] == "green"  # lower is better: 41 <= 45
     assert t.loc["dpo", "light"] == "green"  # the KPI report's own status wins over the direction rule
-    assert t.loc["inventory_turns", "light"] == "red"
-    assert t.loc["inventory_turns", "text"].startswith("Inventory turns 5.2x")
+    assert t.loc["gross_margin_pct", "light"] == "red"
+    assert t.loc["gross_margin_pct", "text"] == "Gross margin 36.0% vs 40.0% target"
     assert t.loc["dso", "basis"] == "on invoiced sales" and t.loc["dpo", "basis"] == "on COGS at standard cost"
     assert sm.kpi_table(sec, dso_revenue="shipped").set_index("kpi").loc["dso", "basis"] == "on shipped sales"
     # the KPI report's light (this week and the 13 weeks) wins over the 13-week status
     lit = sm.kpi_table({**sec, "lights": {"otif": "amber"}}).set_index("kpi")
     assert lit.loc["otif", "light"] == "amber" and lit.loc["dso", "light"] == "green"
     it = row(items_for({"execution_kpis": sec}), "KPIs")
-    assert it["light"] == "red" and it["sentence"] == "2 of 4 off target (see the scoreboard): OTIF by lines, Inventory turns."
+    assert it["light"] == "red" and it["sentence"] == "2 of 4 off target."
+    ar = {**sec, "ar_ageing": {"as_of": "2026-11-22", "open": 5_073_420.39, "overdue": 984_213.5}}
+    assert row(items_for({"execution_kpis": ar}), "KPIs")["sentence"] == (
+        "2 of 4 off target; receivables $984K (19.4%) past due of $5.07M at 2026-11-22.")
     d = sm.kpi_display(sm.kpi_table(sec)).set_index("KPI")
-    assert d.loc["DSO, on invoiced sales"].tolist() == ["45 days", "41 days", "45 days", "On track"]
+    assert d.loc["DSO (days), on invoiced sales"].tolist() == ["45", "41", "45", "On track"]
     assert d.loc["OTIF by lines"].tolist() == ["80.0%", "87.2%", "95.0%", "Act"]
-    assert d.loc["DPO, on COGS at standard cost", "This week"] == "–"  # not recorded: never a bare blank
+    assert d.loc["DPO (days)", "This week"] == "–"  # not recorded: never a bare blank
     assert sm.kpi_table(None).empty
     assert sm.kpi_table({"dpo": 30.0}).empty  # not of the record's shape (a KPI is by period): no lights
     out = sm.kpi_html(sm.kpi_table({**sec, "status": {**sec["status"], "dso": {"13w": "<b>met</b>"}}}))
     assert "OTIF by lines</td><td class=\"num\">80.0%</td><td class=\"num\">87.2%</td>" in out and "<b>" not in out
-    assert sm.scoreboard_note(WEEK) == "This week = week 2026-W47 average; 13 weeks = 13-week average to 2026-W47."
-    assert sm.scoreboard_note(WEEK, "ending") == ("This week = week 2026-W47, ending balances; "
-                                                  "13 weeks = 13 weeks to 2026-W47, ending balances.")
+    assert sm.scoreboard_note(WEEK) == ("This week = week 2026-W47 average; 13 weeks = 13-week average to 2026-W47; "
+                                        "DIO, DPO on COGS at standard cost.")
+    assert sm.scoreboard_note(WEEK, "ending").startswith("This week = week 2026-W47, ending balances; "
+                                                         "13 weeks = 13 weeks to 2026-W47, ending balances;")
 
 
 @pytest.mark.parametrize("overdue, escalated, light", [(0, 0, "green"), (2, 0, "amber"), (2, 1, "red")])
@@ -218,8 +219,8 @@ def test_action_item_lights(overdue, escalated, light):
     real = {"open": 2, "overdue": 0, "escalated": 0, "by_owner": {"Lee": 5_000.0, "Raj": 9_000.0}}
     assert "Most at stake: Raj $9.0K, Lee $5.0K." in row(items_for({"actions": real}), "Actions")["sentence"]
     esc = " (1 to CFO)" if escalated else ""
-    assert it["sentence"] == (f"12 open actions with $812K at stake: {overdue} overdue, {escalated} escalated{esc}; "
-                              "5 opened and 1 closed this week. Most at stake: Raj $400K, Maria $300K. "
+    assert it["sentence"] == (f"12 open with $812K at stake: {overdue} overdue, {escalated} escalated{esc}; "
+                              "5 new, 1 closed this week. Most at stake: Raj $400K, Maria $300K. "
                               "Largest open action: A-0007 Controllers: shipments behind plan (Raj, $248K).")
     assert it["link"] == "action_tracker.html"
     # the decision asked of the meeting: an escalated root cause before a KPI, then the largest dollars
@@ -231,8 +232,12 @@ def test_action_item_lights(overdue, escalated, light):
               {"id": "A-0001", "group": "opportunity", "kind": "opportunity", "title": "PS: orders ahead",
                "owner": "Hannah", "due": "2026-12-07", "dollars_at_stake": 900_000.0, "decision_asked": "Raise it"}]
     asked = row(items_for({"actions": {**sec, "agenda": agenda}}), "Actions")["sentence"]
-    assert asked.endswith("Decision asked of Raj by 2026-11-26: Approve overtime or expedite, or accept the slip "
+    assert asked.endswith("Next ask: Raj by 2026-11-26, approve overtime or expedite, or accept the slip "
                           "($515K at stake) (Production delay: SO-5).")
+    # an ask one of the week's decisions makes already is not repeated: the next one is named, with what it is about
+    dec = records.Decision(key="E-01", question="Production delay: SO-5. Hold its ship date?", dollars=515_000.0)
+    nxt = row(items_for({"actions": {**sec, "agenda": agenda}}, decisions=[dec]), "Actions")["sentence"]
+    assert nxt.endswith("Next ask: Raj by 2026-11-26, accept the miss (OTIF off target).")
 
 
 @pytest.mark.parametrize("score, light", [(0.96, "green"), (0.94, "amber"), (0.90, "red")])
@@ -240,11 +245,11 @@ def test_data_accuracy_lights(score, light):
     sec = {"score": score, "target": 0.95, "failed_checks": [{"check_id": "x", "sentence": "CRM bookings differ."}]}
     it = row(items_for({"data_accuracy": sec}), "Data accuracy")
     assert it["light"] == light
-    assert it["sentence"].endswith("against a 95.0% target; 1 check failed; largest: CRM bookings differ.")
+    assert it["sentence"].endswith("vs a 95.0% target; 1 check failed; largest: CRM bookings differ.")
     real = {"score": score, "target": 0.95, "failed_checks": [{"check_id": "tie:crm_erp"}, {"check_id": "fresh:mrp"}],
             "material_failed_checks": ["tie:crm_erp"]}
     assert row(items_for({"data_accuracy": real}), "Data accuracy")["sentence"].endswith(
-        "2 checks failed (1 above materiality).")
+        "2 checks failed (1 material).")
     # the example is the largest dollar difference; the tie-outs' sum is on one stated basis (gross)
     three = {"score": score, "target": 0.95, "tie_out_gross": 48_900.0, "failed_checks": [
         {"check_id": "tie_out:crm", "sentence": "CRM differs by $21K gross.", "dollars_at_stake": 21_000.0},
@@ -252,7 +257,7 @@ def test_data_accuracy_lights(score, light):
          "name": "GL receivables tie to the invoices", "source": "GL vs ERP"},
         {"check_id": "fresh:mrp", "sentence": "MRP is 9 days old."}]}
     assert row(items_for({"data_accuracy": three}), "Data accuracy")["sentence"].endswith(
-        "3 checks failed; tie-outs off by $49K gross; largest: GL vs ERP, $27K off (GL receivables tie to the invoices).")
+        "3 checks failed; tie-outs off by $49K gross; largest: GL receivables tie to the invoices, $27K off.")
 
 
 # ---------------------------------------------------------------- never stale, never partial
@@ -398,17 +403,17 @@ def test_assumptions_state_the_rules():
     from soe_helpers.core.params import load_params
 
     text = " ".join(sm.assumptions(load_params(), {"data_accuracy": {"target": 0.95}}))
-    assert "Material: $5.0K or more and at least 5.0% of its reference" in text and "within 25% above it" in text
-    assert "(target 95.0%)" in text and "never an earlier week's" in text
-    assert len(text.split()) <= 100  # the rules in a few lines
+    assert "Act = a material shortfall ($5.0K and 5.0% or more)" in text and "cash within 25% of the minimum" in text
+    assert "points of target (95.0%)." in text and "never an earlier week's" in text
+    assert len(text.split()) <= 55  # the rules in a few lines
 
 
 def test_glossary_lists_the_terms_the_page_uses_and_defines_the_reports_jargon_once():
     every = dict(sm.glossary())
-    assert "WAPE" in every["Forecast error"] and "lag 1" in every["Forecast error"] and "FVA" in every["Simple baseline"]
+    assert "WAPE" in every["Forecast error"] and "lag N" in every["Forecast error"] and "FVA" in every["Simple baseline"]
     assert "tracking signal" in every["Lasting bias"]
-    used = [t for t, _ in sm.glossary("Q4 landing: $509K ahead of the plan. OTIF by value 54.3%; DSO 46 days.")]
-    assert used == ["Landing", "Plan", "OTIF", "DSO / DIO / DPO"]
+    used = [t for t, _ in sm.glossary("Q4 landing: $509K ahead of the plan. OTIF by value 54.3%; a lasting bias.")]
+    assert used == ["OTIF", "Lasting bias"]
     assert sm.glossary("") == []
 
 
@@ -416,7 +421,7 @@ def test_landing_item_names_its_parts():
     d = {**DEMAND, "actual_qtd": 5_710_000.0, "backlog_in_quarter": 1_200_000.0, "unbooked_in_quarter": 2_600_000.0,
          "landing_corrected": 9_300_000.0, "slip_risk": 550_000.0}
     s = row(items_for({"demand_reconciliation": d}), "Quarter landing")["sentence"]
-    assert ": shipped $5.71M + open orders due in the quarter $1.20M + demand not yet booked $2.60M" in s
+    assert s == "Shipped $5.71M + open orders $1.20M + not yet booked $2.60M = $9.52M (-4.8% vs the $10.00M plan)."
     assert "bias" not in s and "slip" not in s  # both on the first screen (:func:`first_screen`), not repeated
 
 
@@ -426,7 +431,20 @@ def test_the_detail_leaves_a_decided_variance_to_its_decision():
     items = items_for({"demand_reconciliation": DEMAND}, decisions=[dec])
     assert items[items["topic"] == "Variance"]["sentence"].tolist() == [
         "PWR-5004 is $502K ahead of the forecast made a week before."]
-    assert row(items, "Material variances")["sentence"] == ("12 material variances this week and quarter-to-date; the "
-                                                            "largest not decided above follows.")
+    assert row(items, "Material variances")["sentence"] == "12 this week and quarter-to-date; the largest below."
     other = records.Decision(key="E-09", question="Controllers: orders behind forecast.", dollars=99_000.0)
     assert (items_for({"demand_reconciliation": DEMAND}, decisions=[other])["topic"] == "Variance").sum() == 2
+
+
+def test_a_variance_inside_one_shown_already_is_one_root_cause():
+    d = {**DEMAND, "top_variances": [
+        {"level": "sku", "key": "PWR-5004", "variance": 528_000.0,
+         "sentence": "PWR-5004 (Power Supplies) is $528K ahead of the forecast made a week before."},
+        {"level": "product_line", "key": "Power Supplies", "variance": 461_000.0,
+         "sentence": "Power Supplies is $461K ahead of the forecast made a week before."},
+        {"level": "product_line", "key": "Power Supplies", "variance": -78_000.0,
+         "sentence": "Power Supplies is $78K behind plan."}]}
+    var = items_for({"demand_reconciliation": d})
+    assert var[var["topic"] == "Variance"]["sentence"].tolist() == [
+        "PWR-5004 (Power Supplies) is $528K ahead of the forecast made a week before.",
+        "Power Supplies is $78K behind plan."]  # the other direction is another cause

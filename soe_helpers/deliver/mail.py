@@ -230,8 +230,8 @@ def leadership_html(ctx: dict, *, cids: Mapping[str, str], links: Mapping[str, s
                     f'<th class="num">Target</th><th>Status</th></tr>{krows}</table>'
                     f'<p class="more">{_e(ctx["scoreboard_note"])}</p></td></tr>')
     ch = ctx["changes"]
-    if ch is None:
-        change_html = f"<p>No figures were recorded for {_e(ctx['previous_week'])}: nothing to compare with.</p>"
+    if ch is None:  # the previous week's line below says there is nothing to compare with
+        change_html = ""
     else:
         moved = ch[ch["changed"]]
         change_html = ('<ul class="list">' + "".join(f"<li>{_e(s)}</li>" for s in moved["sentence"]) + "</ul>"
@@ -243,7 +243,7 @@ def leadership_html(ctx: dict, *, cids: Mapping[str, str], links: Mapping[str, s
         reports += " " + " · ".join(f'<a href="{_e(u)}">{_e(titles.get(r, r))}</a>' for r, u in links.items())
     note = f"<p>{_e(attachment_note)}</p>" if attachment_note else ""
     decisions_html = "".join(
-        f'<li><b>{_e(q)}</b> {_e(rest)}</li>' for q, rest in (sm.decision_sentence(d, ctx["symbol"])
+        f'<li><b>{_e(q)}</b><br>{_e(rest)}</li>' for q, rest in (sm.decision_sentence(d, ctx["symbol"])
                                                               for d in ctx["decisions"]))
     decisions_html = (f'<ol class="list">{decisions_html}</ol>' if decisions_html
                       else "<p>No decision is asked this week.</p>")
@@ -280,8 +280,8 @@ def leadership_html(ctx: dict, *, cids: Mapping[str, str], links: Mapping[str, s
 <table role="presentation" class="items" width="100%" cellpadding="0" cellspacing="0" border="0">{''.join(rows)}</table>
 </td></tr>
 {charts}
-<tr><td class="section"><h2>What changed since {_e(ctx['previous_week'])}</h2>{change_html}</td></tr>
-<tr><td class="section"><h2>Reports</h2><p class="line">{reports}</p>{note}<p>{previous_html}</p></td></tr>
+<tr><td class="section"><h2>What changed since {_e(ctx['previous_week'])}</h2>{change_html}<p>{previous_html}</p></td></tr>
+<tr><td class="section"><h2>Reports</h2><p class="line">{reports}</p>{note}</td></tr>
 <tr><td class="section"><h2>Glossary</h2>{glossary_html}</td></tr>
 <tr><td class="footer">Automated email from the S&amp;OE weekly pack of {_e(ctx['company'])}: figures from run
 {_e(ctx['run_id'])} (generated {_e(ctx['generated'])}), data as of {_e(ctx['as_of'])}, amounts in the company currency. Act = needs a decision,
@@ -334,18 +334,16 @@ def leadership_text(ctx: dict, *, links: Mapping[str, str], attached: Mapping[st
             lines.append(_wrap(f"Full report: {where}", indent="    "))
     lines += ["", f"WHAT CHANGED SINCE {ctx['previous_week']}"]
     ch = ctx["changes"]
-    if ch is None:
-        lines.append(f"  No figures were recorded for {ctx['previous_week']}: nothing to compare with.")
-    else:
+    if ch is not None:  # else the previous week's line below says there is nothing to compare with
         moved = ch[ch["changed"]]
         lines += [_wrap(s, indent="    ", first="  - ") for s in moved["sentence"]] or [
             f"  No tracked figure moved materially since {ctx['previous_week']}."]
+    prev = ctx["previous_run"]
+    lines += [_wrap("Previous week: " + ("first week on record." if prev is None else
+                                        (prev["url"] or f"{prev['week']} (run {prev['run_id']}).")), "  ", "  ")]
     lines += ["", "REPORTS", _wrap(sm.reports_line(ctx["statuses"]), indent="  ", first="  ")]
     if attachment_note:
         lines += ["", _wrap(attachment_note)]
-    prev = ctx["previous_run"]
-    lines += ["", _wrap("Previous week: " + ("first week on record." if prev is None else
-                                            (prev["url"] or f"{prev['week']} (run {prev['run_id']}).")))]
     lines += ["", "GLOSSARY"] + [_wrap(f"{t}: {m}", indent="    ", first="  - ") for t, m in ctx["glossary"]]
     lines += ["", _wrap(f"Automated email from the S&OE weekly pack of {ctx['company'].rstrip('.')}. "
                         "Act = needs a decision, "

@@ -36,7 +36,7 @@ from matplotlib.ticker import MaxNLocator
 
 from soe_helpers.analysis.exposures import classify
 from soe_helpers.analysis.kpis import fmt_kpi
-from soe_helpers.analysis.measures import horizon, kpi_basis, period_label
+from soe_helpers.analysis.measures import COGS_BASIS, REVENUE_BASIS, horizon, kpi_basis, period_label
 from soe_helpers.analysis.materiality import is_material
 from soe_helpers.core import run_folder
 from soe_helpers.report import records
@@ -342,6 +342,25 @@ def _decided(decisions: Iterable[records.Decision] | None, key: str | None, doll
     return False
 
 
+def _same_cause(v: records.Variance, shown: records.Variance) -> bool:
+    """Whether variance ``v`` is a level of one already ``shown`` (same direction, each naming the other's key:
+    'PWR-5004 (Power Supplies) is $528K ahead ...' and 'Power Supplies is $461K ahead ...')."""
+    a, b = _num(v.variance), _num(shown.variance)
+    if a is None or b is None or (a < 0) != (b < 0) or v.level == shown.level:
+        return False
+    return bool(v.key and shown.key and (f"({v.key})" in str(shown.sentence) or f"({shown.key})" in str(v.sentence)))
+
+
+def _first_clause(sentence: str) -> str:
+    """What happened, before the first '; ' outside parentheses (its figures follow it)."""
+    depth = 0
+    for i, ch in enumerate(sentence):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0 and sentence.startswith("; ", i):
+            return sentence[:i]
+    return sentence.rstrip(".")
+
+
 def _event_key(event_id: str | None) -> str | None:
     """``'production_delay:SO-500000/1' -> 'SO-500000'``, ``'supplier_delay:S-017' -> 'S-017'``."""
     if not event_id:
@@ -361,12 +380,14 @@ def _demand_items(ref, r: records.ReconciliationRecord, *, week, materiality, ru
         word = "behind" if gap < 0 else "ahead of"
         pct = f" ({fmt_pct(abs(gap) / abs(plan_q))})" if plan_q else ""
         light = "green" if gap >= 0 else ("red" if is_material(gap, plan_q, materiality) else "amber")
-        text = (f"{quarter} is projected to land at {fmt_money(landing, symbol)}, "
-                f"{fmt_money(abs(gap), symbol)}{pct} {word} the {fmt_money(plan_q, symbol)} plan")
         parts = [_num(r.actual_qtd), _num(r.backlog_in_quarter), _num(r.unbooked_in_quarter)]
-        if None not in parts:  # the bias-corrected landing and the slip risk are on the first screen
-            text += (f": shipped {fmt_money(parts[0], symbol)} + open orders due in the quarter "
-                     f"{fmt_money(parts[1], symbol)} + demand not yet booked {fmt_money(parts[2], symbol)}")
+        if None not in parts:  # its parts; the gap, the bias-corrected landing and the slip risk: the first screen
+            rel = f" ({fmt_pct(gap / plan_q, signed=True)} vs the {fmt_money(plan_q, symbol)} plan)" if plan_q else ""
+            text = (f"Shipped {fmt_money(parts[0], symbol)} + open orders {fmt_money(parts[1], symbol)} + not yet "
+                    f"booked {fmt_money(parts[2], symbol)} = {fmt_money(landing, symbol)}{rel}")
+        else:
+            text = (f"{quarter} is projected to land at {fmt_money(landing, symbol)}, "
+                    f"{fmt_money(abs(gap), symbol)}{pct} {word} the {fmt_money(plan_q, symbol)} plan")
         items.append(_item(ref, "Quarter landing", light, text + ".", link))
     shipped, planned = _num(r.week_shipped_revenue), _num(r.week_plan_revenue)
     if shipped is not None and planned is not None:
@@ -374,18 +395,24 @@ def _demand_items(ref, r: records.ReconciliationRecord, *, week, materiality, ru
         light = "green" if var >= 0 else ("red" if is_material(var, planned, materiality) else "amber")
         pct = f", {fmt_pct(var / planned, signed=True)}" if planned else ""
         items.append(_item(ref, "This week's shipments", light,
-                           f"Shipped {fmt_money(shipped, symbol)} in {week} against {fmt_money(planned, symbol)} "
-                           f"planned ({fmt_money(var, symbol)}{pct}).", link))
+                           f"{fmt_money(shipped, symbol)} in {week} vs {fmt_money(planned, symbol)} planned "
+                           f"({fmt_money(var, symbol)}{pct}).", link))
     n = _num(r.material_variances)
     top = [v for v in (r.top_variances or []) if v.sentence][: rules.top_variances]
-    shown = [v for v in top if not _decided(decided, v.key, _num(v.variance))]
+    shown: list[records.Variance] = []
+    for v in top:
+        if _decided(decided, v.key, _num(v.variance)):
+            continue  # a decision of the week asks about it
+        if any(_same_cause(v, w) for w in shown):
+            continue  # a part of one shown already (a line and its SKU, same direction): one root cause
+        shown.append(v)
     if n is not None:
-        s = f"{int(n):,} material variance{'s' if n != 1 else ''} this week and quarter-to-date"
-        if len(shown) < len(top):
-            s += f"; the {'largest' if len(shown) == 1 else str(len(shown)) + ' largest'} not decided above follow" \
-                 + ("s" if len(shown) == 1 else "") if shown else "; the largest are decided above"
-        elif shown:
-            s += f"; the {len(shown)} largest follow" if len(shown) > 1 else "; the largest follows"
+        s = f"{int(n):,} this week and quarter-to-date"  # the topic says "Material variances"
+        if shown:
+            s += "; the largest below" if len(shown) < len(top) else (
+                f"; the {len(shown)} largest below" if len(shown) > 1 else "; the largest below")
+        elif top:
+            s += "; the largest are decided above"
         items.append(_item(ref, "Material variances", "amber" if n else "green", s + ".", link))
     for v in shown:
         var = _num(v.variance)
@@ -405,7 +432,7 @@ def _cash_items(ref, r: records.CashImpactRecord, *, week, materiality, rules, s
     min_cash = _num(r.min_cash)
     light = "grey"
     if low is not None:
-        s = f"Lowest of any forecast line in 13 weeks: {fmt_money(low, symbol)} in {low_week or 'an unnamed week'} ({line})"
+        s = f"{fmt_money(low, symbol)} in {low_week or 'an unnamed week'} ({line})"  # the lowest of any line
         if min_cash is not None:
             margin = low - min_cash
             if margin < 0:
@@ -439,21 +466,18 @@ def _cash_items(ref, r: records.CashImpactRecord, *, week, materiality, rules, s
     if n_events is not None or pnl is not None:
         n = int(_num(n_events) or 0)
         n_mat = _num(r.material_events)
-        s = (f"{int(n_mat)} material of {n} operational disruption{'s' if n != 1 else ''} detected"
-             if n_mat is not None and n else f"{n} operational disruption{'s' if n != 1 else ''} detected")
+        s = f"{int(n_mat)} material of {n} detected" if n_mat is not None and n else f"{n} detected"
         bits = []
         if pnl is not None:
-            bits.append(f"{fmt_money(abs(pnl), symbol)} of P&L this quarter {'lost' if pnl < 0 else 'gained'}")
+            bits.append(f"P&L {fmt_money(pnl, symbol)} this quarter")
         if cash13 is not None:
-            bits.append(f"{fmt_money(abs(cash13), symbol)} {'less' if cash13 < 0 else 'more'} cash over 13 weeks")
+            bits.append(f"cash {'+' if cash13 > 0 else ''}{fmt_money(cash13, symbol)} over 13 weeks")
         if bits:
-            s += ": " + " and ".join(bits)
-        top = [e for e in (r.top_events or []) if e.sentence and not _decided(decided, _event_key(e.event_id))]
-        if top:  # the largest the decisions do not already ask about
-            owner = _owner_name(_owner_of(owners, top[0]))
-            first = str(top[0].sentence).split("; ", 1)[0].rstrip(".")  # what happened; its figures are above
-            s += (f". Largest{' not decided above' if len(top) < len([e for e in r.top_events or [] if e.sentence]) else ''}"
-                  f": {first}" + (f" (owner: {owner})" if owner else ""))
+            s += ": " + ", ".join(bits)
+        top = next((e for e in (r.top_events or []) if e.sentence), None)
+        if top is not None and not _decided(decided, _event_key(top.event_id)):  # a decision already names it
+            owner = _owner_name(_owner_of(owners, top))
+            s += f". Largest: {_first_clause(top.sentence)}" + (f" (owner: {owner})" if owner else "")
         worst = min(x for x in (pnl, cash13, 0.0) if x is not None)
         light = "green" if n == 0 or worst >= 0 else ("red" if is_material(worst, None, materiality) else "amber")
         items.append(_item(ref, "Disruptions", light, s + ".", link))
@@ -467,30 +491,34 @@ def _forecast_items(ref, r: records.ForecastFeedbackRecord, *, week, materiality
     b1, b4 = _num(r.bias_lag1), _num(r.bias_lag4)
     bias, bias_lag = (b4, 4) if b4 is not None else (b1, 1)
     lag = int(_num(r.focus_lag) or 4)  # the lag the value added and the corrections are measured at
-    bits = []
-    if bias is not None:
-        bits.append(f"the forecast {horizon(bias_lag)} was {fmt_pct(abs(bias))} "
-                    f"{'over' if bias > 0 else 'under'} actual demand")
-    mb = r.most_biased_line
-    if mb is not None and mb.product_line and _num(mb.bias_pct_lag4) is not None:
-        bl, corr = _num(mb.bias_pct_lag4), _num(mb.correction)
-        bits.append(f"{mb.product_line} {fmt_pct(abs(bl))} {'over' if bl > 0 else 'under'}"
-                    + (f" {horizon(4)}" if bias_lag != 4 else "")
-                    + (f" (a {fmt_pct(corr, signed=True)} correction proposed)" if corr is not None else ""))
-    if alerts:
-        bits.append(f"a lasting bias on {', '.join(alerts)}")
     err, err_lag = _num((r.wape_by_lag or {}).get(lag)), lag
     if err is None and _num(r.wape_lag1) is not None:
         err, err_lag = _num(r.wape_lag1), 1
-    if err is not None:
-        bits.append(f"forecast error {horizon(err_lag)} {fmt_pct(err)} of demand")
     fva = _num(r.fva_vs_naive)  # at the focus lag
+    lags = {x for x, v in ((bias_lag, bias), (err_lag, err), (lag, fva)) if v is not None}
+    one = lags.pop() if len(lags) == 1 else None  # every figure at one horizon: said once, up front
+    at = lambda x: "" if one is not None else f" {horizon(x)}"  # noqa: E731
+    bits = []
+    if bias is not None:
+        bits.append(f"{fmt_pct(abs(bias))} {'over' if bias > 0 else 'under'} demand{at(bias_lag)}")
+    mb = r.most_biased_line
+    if mb is not None and mb.product_line and _num(mb.bias_pct_lag4) is not None:
+        bl, corr = _num(mb.bias_pct_lag4), _num(mb.correction)
+        bits.append(f"{mb.product_line} {fmt_pct(abs(bl))} {'over' if bl > 0 else 'under'}{at(4)}"
+                    + (f" ({fmt_pct(corr, signed=True)} correction proposed)" if corr is not None else ""))
+    if alerts:
+        bits.append(f"a lasting bias on {', '.join(alerts)}")
+    accuracy = []  # the error and how it compares with the simple baseline: one clause
+    if err is not None:
+        accuracy.append(f"error {fmt_pct(err)}{at(err_lag)}")
     if fva is not None:
-        bits.append(f"{abs(fva) * 100:.1f} points {'less' if fva >= 0 else 'more'} error than the simple baseline "
-                    f"(last week's demand) {horizon(lag)}")
+        accuracy.append(f"{abs(fva) * 100:.1f} points {'below' if fva >= 0 else 'above'} the simple baseline's"
+                        f"{at(lag)}")
+    if accuracy:
+        bits.append(", ".join(accuracy))
     if not bits:
         return []
-    s = "; ".join(bits)
+    s = (f"{horizon(one).capitalize()}: " if one is not None else "") + "; ".join(bits)
     window = r.accuracy_window
     if window and len(window) == 2:
         s += f" ({window[0]} to {window[1]})"
@@ -506,7 +534,6 @@ _KPIS = {
     "dio": ("DIO", "days", False),
     "dpo": ("DPO", "days", True),
     "ccc": ("Cash conversion cycle", "days", False),
-    "inventory_turns": ("Inventory turns", "turns", True),
     "gross_margin_pct": ("Gross margin", "pct", True),
     "gross_margin": ("Gross margin", "pct", True),
 }
@@ -586,9 +613,14 @@ def _kpi_items(ref, sec, *, week, materiality, rules, symbol, owners, link, deci
     if not len(judged):
         return [_item(ref, "KPIs", "grey", "No KPI has a target set.", link)]
     if off.empty:
-        return [_item(ref, "KPIs", "green", f"All {len(judged)} KPIs with a target are on target.", link)]
-    s = f"{len(off)} of {len(judged)} off target (see the scoreboard): " + ", ".join(off["label"]) + "."
-    return [_item(ref, "KPIs", "red" if (off["light"] == "red").any() else "amber", s, link)]
+        return [_item(ref, "KPIs", "green", f"All {len(judged)} with a target are on target.", link)]
+    s = f"{len(off)} of {len(judged)} off target"
+    ar = sec.ar_ageing or {}
+    open_ar, overdue = _num(ar.get("open")), _num(ar.get("overdue"))
+    if open_ar and overdue is not None:  # the receivables past due: cash a CFO can chase
+        s += (f"; receivables {fmt_money(overdue, symbol)} ({fmt_pct(overdue / open_ar)}) past due of "
+              f"{fmt_money(open_ar, symbol)}" + (f" at {ar['as_of']}" if ar.get("as_of") else ""))
+    return [_item(ref, "KPIs", "red" if (off["light"] == "red").any() else "amber", s + ".", link)]
 
 
 def _owner_rows(by_owner: Mapping[str, float | None] | None) -> list[tuple[str, float | None]]:
@@ -606,12 +638,11 @@ def _action_items(ref, r: records.ActionsRecord, *, week, materiality, rules, sy
     new, closed = _num(r.new_this_week), _num(r.closed_this_week)
     distinct = _num(r.at_stake_total)
     stake = distinct if distinct is not None else _num(r.dollars_at_stake_open)
-    s = f"{int(n_open)} open action{'s' if n_open != 1 else ''}"
+    s = f"{int(n_open)} open"  # the topic says "Actions"
     if distinct is not None:
-        s += (f" on {len(r.exposures or [])} distinct exposures, {fmt_money(distinct, symbol)} at stake "
-              f"(each counted once)")
+        s += f" on {len(r.exposures or [])} exposures, {fmt_money(distinct, symbol)} at stake (counted once)"
         if r.opportunities:
-            s += f", and {len(r.opportunities)} opportunit{'ies' if len(r.opportunities) != 1 else 'y'} apart"
+            s += f", {len(r.opportunities)} opportunit{'ies' if len(r.opportunities) != 1 else 'y'} apart"
     elif stake is not None:
         s += f" with {fmt_money(stake, symbol)} at stake"
     s += f": {overdue} overdue, {escalated} escalated"
@@ -619,16 +650,23 @@ def _action_items(ref, r: records.ActionsRecord, *, week, materiality, rules, sy
     if escalated and to:
         s += " (" + ", ".join(f"{n} to {lvl}" for lvl, n in to.items()) + ")"
     if new is not None or closed is not None:
-        s += f"; {int(new or 0)} opened and {int(closed or 0)} closed this week"
+        s += f"; {int(new or 0)} new, {int(closed or 0)} closed this week"
     top = _owner_rows(r.by_owner)[:3]
-    exposures = [e for e in (r.exposures or []) if not _decided(decided, e.title)]
-    if r.exposures:  # the distinct exposures say it without counting a root cause twice
+    asks = [a for a in (r.agenda or []) if a.group in ("escalated", "overdue") and a.decision_asked
+            and not _decided(decided, a.title)]
+    # the meeting's first decision: an escalated (else overdue) action's own words, a root cause before a KPI
+    # (a measure of many causes), then the largest dollars; one the week's decisions ask already is not repeated
+    asks.sort(key=lambda a: (a.group != "escalated", a.kind == "kpi", -(_num(a.dollars_at_stake) or 0.0)))
+    ask = asks[0] if asks else None
+    exposures = [e for e in (r.exposures or []) if not _decided(decided, e.title)
+                 and not (ask is not None and e.title == ask.title)]  # the ask below names it
+    if r.exposures and ask is None:  # the distinct exposures say it without counting a root cause twice
         if exposures:
             e = exposures[0]
             s += (f". Largest exposure{' not decided above' if len(exposures) < len(r.exposures) else ''}: "
                   f"{e.title} ({fmt_money(e.dollars_at_stake, symbol)}, {e.measure}"
                   + (f", {_owner_name(e.owner)}" if e.owner else "") + ")")
-    elif top:
+    elif top and not r.exposures:
         s += ". Most at stake: " + ", ".join(o + (f" {fmt_money(d, symbol)}" if d is not None else "") for o, d in top)
     big = None if r.exposures else next((a for a in (r.top_open or []) if a.title), None)
     if big:
@@ -636,15 +674,11 @@ def _action_items(ref, r: records.ActionsRecord, *, week, materiality, rules, sy
                                  if _num(big.dollars_at_stake) is not None else None) if b]
         s += f". Largest open action: {big.id or ''} {big.title}".replace("  ", " ")
         s += f" ({', '.join(bits)})" if bits else ""
-    asks = [a for a in (r.agenda or []) if a.group in ("escalated", "overdue") and a.decision_asked
-            and not _decided(decided, a.title)]
-    # the meeting's first decision: an escalated (else overdue) action's own words, a root cause before a KPI
-    # (a measure of many causes), then the largest dollars; one the week's decisions ask already is not repeated
-    asks.sort(key=lambda a: (a.group != "escalated", a.kind == "kpi", -(_num(a.dollars_at_stake) or 0.0)))
-    ask = asks[0] if asks else None
     if ask is not None:
-        s += (f". Decision asked of {_owner_name(ask.owner) or 'its owner'} by {ask.due}: "
-              f"{str(ask.decision_asked).rstrip('.')} ({ask.title})")
+        what = str(ask.decision_asked).rstrip(".")
+        subject = str(ask.title or "").split(":", 1)[0].split(" (", 1)[0]
+        named = f" ({ask.title})" if ask.title and subject not in what else ""  # what the ask is about, once
+        s += f". Next ask: {_owner_name(ask.owner) or 'its owner'} by {ask.due}, {what[:1].lower() + what[1:]}{named}"
     missing = [str(x) for x in (r.inputs_missing or [])]
     if missing:
         s += f". The tracker could not read {', '.join(missing)} this week"
@@ -659,9 +693,9 @@ def _accuracy_items(ref, r: records.DataAccuracyRecord, *, week, materiality, ru
     target = _num(r.target)
     failed = r.failed_checks
     n_failed = len(failed) if failed is not None else None
-    s = f"Score {fmt_pct(score)}"  # the topic says "Data accuracy"
+    s = f"{fmt_pct(score)}"  # the topic says "Data accuracy"
     if target is not None:
-        s += f" against a {fmt_pct(target)} target"
+        s += f" vs a {fmt_pct(target)} target"
         light = "green" if score >= target else ("amber" if target - score <= rules.accuracy_watch_points else "red")
     else:
         light = "grey"
@@ -669,7 +703,7 @@ def _accuracy_items(ref, r: records.DataAccuracyRecord, *, week, materiality, ru
         s += f"; {n_failed} check{'s' if n_failed != 1 else ''} failed"
         mat = r.material_failed_checks
         if mat is not None and n_failed:
-            s += f" ({len(mat)} above materiality)"
+            s += f" ({len(mat) or 'none'} material)"
         gross = _num(r.tie_out_gross)
         if gross:  # one basis for the sum: gross (offsetting differences do not cancel)
             s += f"; tie-outs off by {fmt_money(gross, symbol)} gross"
@@ -678,8 +712,7 @@ def _accuracy_items(ref, r: records.DataAccuracyRecord, *, week, materiality, ru
             iter(sorted((f for f in failed if f.sentence), key=lambda f: -(_num(f.dollars_at_stake) or 0))), None)
         dollars = _num(first.dollars_at_stake) if first else None
         if first and dollars and (first.name or first.source):  # money rounded for reading: exact in the report
-            s += (f"; largest: {first.source or first.name}, {fmt_money(dollars, symbol)} off"
-                  + (f" ({first.name})" if first.name and first.source else ""))
+            s += f"; largest: {first.name or first.source}, {fmt_money(dollars, symbol)} off"
         elif first and first.sentence:
             s += f"; largest: {str(first.sentence).rstrip('.')}"
     return [_item(ref, "Data accuracy", light, s + ".", link)]
@@ -1095,9 +1128,6 @@ def first_screen(recs: records.Records, *, symbol: str, materiality) -> list[tup
         if otif is not None:
             target = _num((k.targets or {}).get("otif_value"))
             s = f"OTIF by value {fmt_pct(otif)} this week" + (f" vs {fmt_pct(target)} target" if target else "")
-            on, full = week_of("on_time_value"), week_of("in_full_value")
-            if on is not None and full is not None:
-                s += f" (on time {fmt_pct(on)}, in full {fmt_pct(full)})"
             out.append(("Delivery", s + "."))
     return out
 
@@ -1106,7 +1136,7 @@ def decisions_html(decs: list[records.Decision], symbol: str) -> str:
     """The decisions as an escaped HTML list (question in bold), or one line saying there is none."""
     if not decs:
         return '<p class="soe-decisions">No decision is asked this week.</p>'
-    rows = "".join(f"<li><b>{html.escape(q)}</b> {html.escape(rest)}</li>"
+    rows = "".join(f"<li><b>{html.escape(q)}</b><br>{html.escape(rest)}</li>"  # the question on its own line
                    for q, rest in (decision_sentence(d, symbol) for d in decs))
     return f'<ol class="soe-decisions">{rows}</ol>'
 
@@ -1143,25 +1173,10 @@ def previous_week_html(week: str, outputs: str | Path | None = None, report: str
 #: term -> (words on a page that call for it, its plain meaning). The analysts' reports' own terms (lag, WAPE,
 #: tracking signal, FVA) appear here only, beside the plain words the summary and the email use for them.
 _GLOSSARY: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("Landing", ("land",), "where the quarter ends: shipped so far + open orders due in it + demand not yet "
-                           "booked that should ship in it."),
-    ("Bias-corrected", ("bias-corrected", "bias corrected"), "with the forecast's known over- or under-forecasting "
-                                                             "taken out."),
-    ("Plan", ("plan",), "the approved S&OP financial plan."),
-    ("Material", ("material",), "large enough to count: above a fixed amount and a share of its reference."),
-    ("Exposure", ("exposure",), "one root cause (an order, a supplier, a product line), its dollars counted once."),
-    ("Minimum cash", ("minimum",), "the lowest bank balance treasury accepts."),
-    ("Forecast line", ("forecast line", "lines go below"), "the baseline cash forecast or one of its what-if "
-                                                           "scenarios."),
-    ("OTIF", ("otif",), "on time in full: the share of order lines (or their value) delivered on the promised "
-                        "date in full."),
-    ("DSO / DIO / DPO", ("dso", "dio", "dpo"), "days of sales to collect / of stock on hand / of costs to pay."),
-    ("Forecast error", ("forecast error",), "misses of either sign as a share of demand (WAPE in the forecast "
-                                            "report); 'one week out' = the forecast made a week before (lag 1)."),
-    ("Simple baseline", ("simple baseline",), "last week's demand taken as the forecast; beating it is the "
-                                              "forecast's value added (FVA)."),
-    ("Lasting bias", ("lasting bias",), "errors that keep going the same way (the forecast report's tracking "
-                                        "signal), not noise."),
+    ("OTIF", ("otif",), "delivered on time and in full."),
+    ("Forecast error", ("error",), "misses of either sign over demand (WAPE); N weeks out = lag N."),
+    ("Simple baseline", ("simple baseline",), "last week's demand as the forecast; beating it is value added (FVA)."),
+    ("Lasting bias", ("lasting bias",), "errors that keep one direction (tracking signal)."),
 )
 
 
@@ -1315,17 +1330,23 @@ def kpi_display(kpis: pd.DataFrame) -> pd.DataFrame:
     'DSO, on invoiced sales'), this week, 13 weeks, target, status word. A value of another period than 13 weeks
     says its period; the periods' words are :func:`scoreboard_note`'s."""
     def kpi_cell(label, basis, unit):
-        return f"{label}, {basis}" if unit == "days" and basis else label
+        if unit != "days":
+            return label
+        return f"{label} (days), {basis}" if basis == REVENUE_BASIS["invoiced"] or basis == REVENUE_BASIS["shipped"] \
+            else f"{label} (days)"  # DIO, DPO: on COGS, said once in the note
+
+    def fmt(v, unit):
+        return "–" if v is None else (f"{v:.0f}" if unit == "days" else fmt_kpi(v, unit, day_digits=0))
 
     def thirteen(v, unit, period):
-        shown = fmt_kpi(v, unit, day_digits=0)
+        shown = fmt(v, unit)
         return shown if period in _THIRTEEN else f"{shown} ({_PERIOD_WORDS.get(period, period)})".replace(" ()", "")
 
     return pd.DataFrame({
         "KPI": [kpi_cell(*x) for x in zip(kpis["label"], kpis["basis"], kpis["unit"])],
-        "This week": [fmt_kpi(_num(v), u, day_digits=0) for v, u in zip(kpis["week"], kpis["unit"])],
+        "This week": [fmt(_num(v), u) for v, u in zip(kpis["week"], kpis["unit"])],
         "13 weeks": [thirteen(v, u, p) for v, u, p in zip(kpis["value"], kpis["unit"], kpis["period"])],
-        "Target": [fmt_kpi(_num(v), u, day_digits=0) for v, u in zip(kpis["target"], kpis["unit"])],
+        "Target": [fmt(_num(v), u) for v, u in zip(kpis["target"], kpis["unit"])],
         "Status": [LIGHTS.get(x, LIGHTS["grey"])[0] for x in kpis["light"]],
     }, columns=["KPI", "This week", "13 weeks", "Target", "Status"])
 
@@ -1334,7 +1355,7 @@ def scoreboard_note(week: str, balance_basis: str = "average") -> str:
     """The scoreboard's periods in words (:func:`soe_helpers.analysis.measures.period_label`): 'This week = week
     2026-W47 average; 13 weeks = 13-week average to 2026-W47.' (``balance_basis``: ``params.kpis.balance_basis``)."""
     return (f"This week = {period_label('week', week, balance_basis)}; "
-            f"13 weeks = {period_label('13w', week, balance_basis)}.")
+            f"13 weeks = {period_label('13w', week, balance_basis)}; DIO, DPO {COGS_BASIS}.")
 
 
 # ---------------------------------------------------------------- tables for the report
@@ -1366,18 +1387,15 @@ def assumptions(params, results: Mapping[str, dict] | None = None) -> list[str]:
     """The rules behind the summary's traffic lights, as short sentences (the report prints them)."""
     m, r, sym = params.materiality, params.executive_summary, params.company.currency_symbol
     out = [
-        f"Material: {fmt_money(m.abs, sym)} or more and at least {fmt_pct(m.pct)} of its reference. Act: behind by "
-        "a material amount; Watch: behind, not material.",
-        f"Cash: Act below the minimum, Watch within {fmt_pct(r.cash_watch_margin, digits=0)} above it.",
-        "KPIs: the KPI report's light (this week and the 13 weeks against the target).",
-        "Forecast: Watch on a lasting bias or error above the simple baseline's. Actions: Act when escalated, "
-        "Watch when overdue.",
-        f"Data accuracy: Act more than {r.accuracy_watch_points * 100:.0f} points below target, Watch within them.",
-        "Missing: the report failed or did not run; its figures are never an earlier week's.",
+        f"Act = a material shortfall ({fmt_money(m.abs, sym)} and {fmt_pct(m.pct)} or more), cash below the minimum, "
+        "a KPI missed this week and over 13 weeks, an escalation.",
+        f"Watch = not material, cash within {fmt_pct(r.cash_watch_margin, digits=0)} of the minimum, overdue, data "
+        f"accuracy within {r.accuracy_watch_points * 100:.0f} points of target.",
+        "Missing = not run; never an earlier week's figures.",
     ]
     accuracy = records.load(results).data_accuracy
     if accuracy is not None and _num(accuracy.target) is not None:
-        out[4] = out[4].rstrip(".") + f" (target {fmt_pct(_num(accuracy.target))})."
+        out[1] = out[1].rstrip(".") + f" ({fmt_pct(_num(accuracy.target))})."
     return out
 
 
