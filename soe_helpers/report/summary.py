@@ -10,7 +10,12 @@ its figures are not shown"), never last week's or a partial run's numbers.
 
 The first screen is the decisions the week asks (:func:`decisions`: each with its question, dollars,
 owner, due date and the option the analysis supports, never an invented one), then one line each for the
-landing, cash and delivery (:func:`first_screen`); the KPI scoreboard and the detail items follow.
+landing, cash and delivery (:func:`first_screen`); the KPI scoreboard (:func:`kpi_display`: this week and 13
+weeks against the target, each measure with its basis and period, :func:`scoreboard_note`) and the detail items
+follow (:func:`build_items`: one plain sentence each with its dollars and owner, linked to the report that proves
+it; what a decision already says is left to it). The page reads in a minute: about 600 words at the demo week.
+Leadership reads plain words: "the forecast 4 weeks out", "error", "the simple baseline", "a lasting bias"; the
+analysts' lag, WAPE, FVA and tracking signal appear only in the :func:`glossary`.
 
 Traffic lights (``light``): ``red`` = act (a material shortfall, a breach of a target or
 of minimum cash, escalated actions), ``amber`` = watch (behind but not material, close to
