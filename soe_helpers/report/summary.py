@@ -395,11 +395,11 @@ def _demand_items(ref, r: records.ReconciliationRecord, *, week, materiality, ru
                     f"{fmt_money(abs(gap), symbol)}{pct} {word} the {fmt_money(plan_q, symbol)} plan")
         items.append(_item(ref, "Quarter landing", light, text + ".", link))
     shipped, planned = _num(r.week_shipped_revenue), _num(r.week_plan_revenue)
-    if shipped is not None and planned is not None:
+    if shipped is not None and planned is not None and shipped < planned \
+            and is_material(shipped - planned, planned, materiality):  # a week on or near plan is in the landing
         var = shipped - planned
-        light = "green" if var >= 0 else ("red" if is_material(var, planned, materiality) else "amber")
         pct = f", {fmt_pct(var / planned, signed=True)}" if planned else ""
-        items.append(_item(ref, "This week's shipments", light,
+        items.append(_item(ref, "This week's shipments", "red",
                            f"{fmt_money(shipped, symbol)} in {week} vs {fmt_money(planned, symbol)} planned "
                            f"({fmt_money(var, symbol)}{pct}).", link))
     n = _num(r.material_variances)
@@ -413,11 +413,8 @@ def _demand_items(ref, r: records.ReconciliationRecord, *, week, materiality, ru
         shown.append(v)
     if n is not None:
         s = f"{int(n):,} this week and quarter-to-date"  # the topic says "Material variances"
-        if shown:
-            s += "; the largest below" if len(shown) < len(top) else (
-                f"; the {len(shown)} largest below" if len(shown) > 1 else "; the largest below")
-        elif top:
-            s += "; the largest are decided above"
+        if not shown and top:
+            s += "; the largest are decided above"  # else the largest follow, one item each
         items.append(_item(ref, "Material variances", "amber" if n else "green", s + ".", link))
     for v in shown:
         var = _num(v.variance)
@@ -458,7 +455,7 @@ def _cash_items(ref, r: records.CashImpactRecord, *, week, materiality, rules, s
             s += (f"; {len(below)} lines go below it, the first in {first} ({first_line}{out})" if len(below) > 1 else
                   f"; first below it in {first} ({first_line}{out})")
         base_low = _num(r.lowest_cash)
-        if any_low is not None and base_low is not None and line != "baseline":
+        if any_low is not None and base_low is not None and line != "baseline" and not r.cash_walk:
             s += f"; baseline low {fmt_money(base_low, symbol)} in {r.lowest_week}"
         items.append(_item(ref, "Cash low point", light, s + ".", link))
     if r.cash_walk:
@@ -622,9 +619,9 @@ def _kpi_items(ref, sec, *, week, materiality, rules, symbol, owners, link, deci
     s = f"{len(off)} of {len(judged)} off target"
     ar = sec.ar_ageing or {}
     open_ar, overdue = _num(ar.get("open")), _num(ar.get("overdue"))
-    if open_ar and overdue is not None:  # the receivables past due: cash a CFO can chase
-        s += (f"; receivables {fmt_money(overdue, symbol)} ({fmt_pct(overdue / open_ar)}) past due of "
-              f"{fmt_money(open_ar, symbol)}" + (f" at {ar['as_of']}" if ar.get("as_of") else ""))
+    if open_ar and overdue is not None:  # the receivables past due: cash a CFO can chase (the lights: above)
+        s = (f"Receivables {fmt_money(overdue, symbol)} ({fmt_pct(overdue / open_ar)}) past due of "
+             f"{fmt_money(open_ar, symbol)}" + (f" at {ar['as_of']}" if ar.get("as_of") else ""))
     return [_item(ref, "KPIs", "red" if (off["light"] == "red").any() else "amber", s + ".", link)]
 
 
@@ -654,8 +651,8 @@ def _action_items(ref, r: records.ActionsRecord, *, week, materiality, rules, sy
     to = r.escalated_to
     if escalated and to:
         s += " (" + ", ".join(f"{n} to {lvl}" for lvl, n in to.items()) + ")"
-    if new is not None or closed is not None:
-        s += f"; {int(new or 0)} new, {int(closed or 0)} closed this week"
+    if (new is not None or closed is not None) and (int(new or 0) != int(n_open) or int(closed or 0)):
+        s += f"; {int(new or 0)} new, {int(closed or 0)} closed this week"  # all new: the open count says it
     top = _owner_rows(r.by_owner)[:3]
     asks = [a for a in (r.agenda or []) if a.group in ("escalated", "overdue") and a.decision_asked
             and not _decided(decided, a.title)]
@@ -1388,19 +1385,15 @@ def status_table(statuses: Mapping[str, dict], pack: Iterable[ReportRef] = PACK)
     return pd.DataFrame(rows, columns=["report", "status", "seconds", "file"])
 
 
-def assumptions(params, results: Mapping[str, dict] | None = None) -> list[str]:
+def assumptions(params) -> list[str]:
     """The rules behind the summary's traffic lights, as short sentences (the report prints them)."""
     m, r, sym = params.materiality, params.executive_summary, params.company.currency_symbol
-    out = [
-        f"Act = a material shortfall ({fmt_money(m.abs, sym)} and {fmt_pct(m.pct)} or more), cash below the minimum, "
-        "a KPI missed this week and over 13 weeks, an escalation.",
-        f"Watch = not material, cash within {fmt_pct(r.cash_watch_margin, digits=0)} of the minimum, overdue, data "
-        f"accuracy within {r.accuracy_watch_points * 100:.0f} points of target.",
+    out = [  # each report prints its own rule in full (the KPI report's lights, the reconciliation's materiality)
+        f"Act = needs a decision: a material shortfall ({fmt_money(m.abs, sym)} and {fmt_pct(m.pct)} or more), cash "
+        "below the minimum, a KPI missed this week and over 13 weeks, an escalation.",
+        f"Watch = keep an eye on it (cash within {fmt_pct(r.cash_watch_margin, digits=0)} of the minimum).",
         "Missing = not run; never an earlier week's figures.",
     ]
-    accuracy = records.load(results).data_accuracy
-    if accuracy is not None and _num(accuracy.target) is not None:
-        out[1] = out[1].rstrip(".") + f" ({fmt_pct(_num(accuracy.target))})."
     return out
 
 
