@@ -405,9 +405,9 @@ def test_assumptions_state_the_rules():
     from soe_helpers.core.params import load_params
 
     text = " ".join(sm.assumptions(load_params()))
-    assert "a material shortfall ($5.0K and 5.0% or more)" in text and "cash within 25% of the minimum" in text
+    assert "(material: $5.0K and 5.0% or more; cash below the minimum)" in text and "cash within 25% of the minimum" in text
     assert "never an earlier week's" in text
-    assert len(text.split()) <= 50  # the rules in a few lines; each report prints its own in full
+    assert len(text.split()) <= 40  # the rules in a few lines; each report prints its own in full
 
 
 def test_glossary_lists_the_terms_the_page_uses_and_defines_the_reports_jargon_once():

@@ -1389,8 +1389,8 @@ def assumptions(params) -> list[str]:
     """The rules behind the summary's traffic lights, as short sentences (the report prints them)."""
     m, r, sym = params.materiality, params.executive_summary, params.company.currency_symbol
     out = [  # each report prints its own rule in full (the KPI report's lights, the reconciliation's materiality)
-        f"Act = needs a decision: a material shortfall ({fmt_money(m.abs, sym)} and {fmt_pct(m.pct)} or more), cash "
-        "below the minimum, a KPI missed this week and over 13 weeks, an escalation.",
+        f"Act = needs a decision (material: {fmt_money(m.abs, sym)} and {fmt_pct(m.pct)} or more; cash below the "
+        "minimum).",
         f"Watch = keep an eye on it (cash within {fmt_pct(r.cash_watch_margin, digits=0)} of the minimum).",
         "Missing = not run; never an earlier week's figures.",
     ]
