@@ -189,8 +189,8 @@ def test_kpi_table_reads_periods_targets_and_status_words():
     it = row(items_for({"execution_kpis": sec}), "KPIs")
     assert it["light"] == "red" and it["sentence"] == "2 of 4 off target."
     ar = {**sec, "ar_ageing": {"as_of": "2026-11-22", "open": 5_073_420.39, "overdue": 984_213.5}}
-    assert row(items_for({"execution_kpis": ar}), "KPIs")["sentence"] == (  # the lights: the scoreboard
-        "Receivables $984K (19.4%) past due of $5.07M at 2026-11-22.")
+    rec = row(items_for({"execution_kpis": ar}), "Receivables")  # the lights: the scoreboard
+    assert rec["sentence"] == "$984K (19.4%) past due of $5.07M at 2026-11-22." and rec["light"] == "green"  # DSO's
     d = sm.kpi_display(sm.kpi_table(sec)).set_index("KPI")
     assert d.loc["DSO (days), on invoiced sales"].tolist() == ["45", "41", "45", "On track"]
     assert d.loc["OTIF by lines"].tolist() == ["80.0%", "87.2%", "95.0%", "Act"]

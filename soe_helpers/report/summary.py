@@ -620,8 +620,10 @@ def _kpi_items(ref, sec, *, week, materiality, rules, symbol, owners, link, deci
     ar = sec.ar_ageing or {}
     open_ar, overdue = _num(ar.get("open")), _num(ar.get("overdue"))
     if open_ar and overdue is not None:  # the receivables past due: cash a CFO can chase (the lights: above)
-        s = (f"Receivables {fmt_money(overdue, symbol)} ({fmt_pct(overdue / open_ar)}) past due of "
-             f"{fmt_money(open_ar, symbol)}" + (f" at {ar['as_of']}" if ar.get("as_of") else ""))
+        s = (f"{fmt_money(overdue, symbol)} ({fmt_pct(overdue / open_ar)}) past due of {fmt_money(open_ar, symbol)}"
+             + (f" at {ar['as_of']}" if ar.get("as_of") else ""))
+        dso = t.loc[t["kpi"] == "dso", "light"]
+        return [_item(ref, "Receivables", dso.iloc[0] if len(dso) else "grey", s + ".", link)]  # DSO's light
     return [_item(ref, "KPIs", "red" if (off["light"] == "red").any() else "amber", s + ".", link)]
 
 
