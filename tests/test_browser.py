@@ -47,6 +47,26 @@ MEASURE = """(() => {
 })()"""
 
 
+#: Words as a reader counts them (tokens with a letter or digit, as tests/test_decisions.py ``words``): on the first
+#: screen (a word whose box lies in the viewport) and on the whole page (every word the page shows: none hidden).
+WORDS = r"""(() => {
+  let first = 0, all = 0; const firstWords = [], allWords = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const re = /\S+/g; let m;
+    while ((m = re.exec(n.data))) {
+      if (!/[\p{L}\p{N}_]/u.test(m[0])) continue;
+      const r = document.createRange(); r.setStart(n, m.index); r.setEnd(n, m.index + m[0].length);
+      const b = r.getClientRects()[0];
+      if (!b || b.width === 0 || b.height === 0) continue;
+      all++; allWords.push(m[0]);
+      if (b.top < innerHeight && b.bottom > 0 && b.left < innerWidth && b.right > 0) { first++; firstWords.push(m[0]); }
+    }
+  }
+  return {first: first, all: all, firstText: firstWords.join(' '), text: allWords.join(' ')};
+})()"""
+
+
 class Browser:
     """A headless Chromium driven over the DevTools protocol (websocket from tornado, a Jupyter dependency)."""
 
@@ -79,11 +99,17 @@ class Browser:
         if hasattr(self, "loop"):
             self.loop.close()
 
-    def render(self, path: Path, viewport: dict = PHONE) -> tuple[dict, bytes]:
-        """(measurements, PNG screenshot of the first screen) of the local file ``path``."""
-        return self.loop.run_until_complete(asyncio.wait_for(self._render(path.resolve().as_uri(), viewport), 60))
+    def render(self, path: Path, viewport: dict = PHONE, expression: str = MEASURE) -> tuple[dict, bytes]:
+        """(measurements, PNG screenshot of the first screen) of the local file ``path``; ``expression``: the
+        JavaScript measuring it (:data:`MEASURE`, :data:`WORDS`)."""
+        return self.loop.run_until_complete(asyncio.wait_for(
+            self._render(path.resolve().as_uri(), viewport, expression), 60))
 
-    async def _render(self, url: str, viewport: dict):
+    def words(self, path: Path, viewport: dict = PHONE) -> dict:
+        """Words on the first screen (``first``, ``firstText``) and on the whole page (``all``, ``text``) of ``path``."""
+        return self.render(path, viewport, WORDS)[0]
+
+    async def _render(self, url: str, viewport: dict, expression: str = MEASURE):
         from tornado.websocket import websocket_connect
 
         conn = await websocket_connect(self.ws_url, max_message_size=64 * 1024 * 1024)
@@ -112,7 +138,7 @@ class Browser:
             await call("Page.navigate", {"url": url}, s)
             while not any(e.get("method") == "Page.loadEventFired" for e in events):
                 events.append(json.loads(await conn.read_message()))
-            result = (await call("Runtime.evaluate", {"expression": MEASURE, "returnByValue": True}, s))["result"]
+            result = (await call("Runtime.evaluate", {"expression": expression, "returnByValue": True}, s))["result"]
             shot = await call("Page.captureScreenshot", {"format": "png"}, s)
             await call("Target.closeTarget", {"targetId": target})
             return result["value"], base64.b64decode(shot["data"])
@@ -315,3 +341,32 @@ def test_report_charts_fill_a_phone_and_read_at_11px(browser, tmp_path, viewport
         assert all(w == n for _px, w, n in shown), shown
     assert min(px for px, _w, _n in shown) >= 11, shown
     (tmp_path / f"charts_{viewport['width']}.png").write_bytes(png)
+
+
+# ---------------------------------------------------------------- the summary reads in a minute
+
+
+def test_word_counter_counts_what_a_reader_sees(browser, tmp_path):
+    page = tmp_path / "words.html"
+    page.write_text('<html><head><meta name="viewport" content="width=device-width, initial-scale=1"></head>'
+                    '<body style="margin:0;font-size:16px"><p>One two · three, $4.5M</p>'
+                    '<p style="display:none">hidden words here</p><div style="height:2000px"></div><p>far below</p>'
+                    "</body></html>")
+    w = browser.words(page)
+    assert (w["first"], w["all"]) == (4, 6) and w["firstText"] == "One two three, $4.5M"  # '·' is no word
+
+
+@pytest.mark.e2e
+def test_pack_summary_first_screen_and_whole_page_read_in_a_minute(browser, pack_run):
+    run_dir = pack_run["run_dir"]
+    assert run_dir is not None, pack_run["proc"].stdout[-2000:] + pack_run["proc"].stderr[-2000:]
+    w = browser.words(run_dir / "executive_summary.html")
+    assert w["first"] <= 150, (w["first"], w["firstText"])  # a phone's first screen: the decisions
+    assert "Decisions" in w["firstText"] and "Recommended" in w["firstText"] + w["text"]
+    assert w["all"] <= 650, (w["all"], w["text"])
+    # the analysts' words only in the glossary, which explains them
+    body = w["text"].split("Reports and terms")[0]
+    for jargon in ("lag-1", "lag 1", "lag 4", "WAPE", "FVA", "tracking signal", "tracking-signal", "naive"):
+        assert jargon not in body, jargon
+    for measure in ("DSO (days), on invoiced sales", "13 weeks 13-week average to", "this week vs"):  # "=" is no word
+        assert measure in w["text"], measure  # every measure with its basis and period

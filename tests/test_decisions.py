@@ -125,7 +125,7 @@ def test_decision_sentences_name_dollars_recommendation_owner_and_due():
         "Production delay: SO-1 ($515K at stake). Hold its ship date?",
         "Recommended: Prevent 'SO-1 slips one more week': cash would fall to $954K in 2027-W01, below minimum. "
         "Raj Patel, due 2026-11-29.")
-    assert sm.decision_sentence(d[1], "$")[1] == "Options: demand reconciliation report. Marcus Lee, due 2026-11-28."
+    assert sm.decision_sentence(d[1], "$")[1] == "Options in the demand reconciliation report. Marcus Lee, due 2026-11-28."
     page = sm.decisions_html(d, "$")
     assert page.count("<li>") == 3 and "<b>S-017 is late: accept the slip or switch vendor?</b>" in page
     assert sm.decisions_html([], "$") == '<p class="soe-decisions">No decision is asked this week.</p>'
@@ -190,9 +190,9 @@ def test_first_screen_lines_for_landing_cash_and_delivery():
     lines = sm.first_screen(records.Records(demand_reconciliation=land, cash_impact=cash(), execution_kpis=kpis),
                             symbol="$", materiality=M)
     assert lines == [
-        ("Landing", "$509K ahead of the $10.0M plan at $10.5M; $10.4M bias-corrected; $672K of orders could slip."),
+        ("Q4 landing", "$509K ahead of the $10.0M plan at $10.5M; $10.4M bias-corrected; $672K of orders could slip."),
         ("Cash", "low $939K in 2027-W05; first below the $1.00M minimum in 2027-W01."),
-        ("Delivery", "OTIF by value 54.3% this week vs 95.0% target (on time 57.6%, in full 55.3%)."),
+        ("Delivery", "OTIF by value 54.3% this week vs 95.0% target."),  # on time / in full: the KPI report
     ]
     assert sm.first_screen(records.Records(), symbol="$", materiality=M) == []  # no report ok: no line
 
@@ -270,9 +270,9 @@ def test_the_demo_weeks_email_leads_with_its_decisions_within_150_words(tmp_path
     first = visible_text(doc, "Scoreboard")
     assert words(first) <= 150, (words(first), first)
     assert "Decisions " in first and "Recommended: Accept a 2-week S-017 slip" in first
-    assert "Landing: $509K ahead of the $10.0M plan at $10.5M" in first and "Cash: low $939K in 2027-W05" in first
+    assert "Q4 landing: $509K ahead of the $10.0M plan at $10.5M" in first and "Cash: low $939K in 2027-W05" in first
     assert "Delivery: OTIF by value 54.3% this week" in first
-    assert first.index("Production delay: SO-500000") < first.index("Landing:")  # decisions first
+    assert first.index("Production delay: SO-500000") < first.index("Q4 landing:")  # decisions first
     text = msg.get_body(("plain",)).get_content()
     assert text.index("DECISIONS") < text.index("SCOREBOARD") < text.index("DETAIL") < text.index("GLOSSARY")
     assert "  1. Production delay: SO-500000 ($515K at stake). Hold its ship date?" in text

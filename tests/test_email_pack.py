@@ -133,9 +133,9 @@ def test_leadership_email_structure_size_cids_and_attachments(tmp_path):
     assert rec["bytes"] < 500 * 1024
     # the content: sentences with numbers, lights in words, no stale or unescaped values
     assert "2026-Q4 is projected to land at $9.52M, $480K (4.8%) behind the $10.00M plan." in doc
-    assert "Full report in the attached weekly pack" in doc and "KPIs vs targets" in doc
+    assert "Full report" not in doc and "Scoreboard" in doc  # the attached pack is said once, below
     assert "attached as one page, weekly_pack_2026-W47.html" in doc
-    assert "No figures were recorded for 2026-W46" in doc
+    assert "Previous week: first week on record." in doc and "No figures were recorded" not in doc
     text = msg.get_body(("plain",)).get_content()
     assert "[WATCH] Quarter landing: 2026-Q4 is projected to land at $9.52M" in text  # 4.8% < 5%: not material
     assert all(len(line) <= 100 for line in text.splitlines())
@@ -170,6 +170,11 @@ def test_reports_linked_instead_of_attached(tmp_path):
     msg = parse(run_dir / "email" / "leadership.eml")
     doc = ep.html_part(msg)
     assert f'href="https://reports.example.com/{WEEK}/{RUN_ID}/cash_impact.html"' in doc
+    # each detail item's topic links the report that proves it
+    assert re.search(rf'<a href="https://reports.example.com/{WEEK}/{RUN_ID}/cash_impact.html"[^>]*>Cash low point</a>',
+                     doc)
+    plain = " ".join(msg.get_body(("plain",)).get_content().split())
+    assert f"Full report: https://reports.example.com/{WEEK}/{RUN_ID}/cash_impact.html" in plain
     assert attachments(msg) == [] and rec["reports"] == {"mode": "link", "bundle": "weekly_pack_2026-W47.html",
                                                          "attached": False, "bundle_bytes": rec["reports"]["bundle_bytes"]}
     assert (run_dir / "weekly_pack_2026-W47.html").is_file()  # still written beside the reports

@@ -75,6 +75,8 @@ EXPECTED_DIFFERENCES: dict[str, str] = {
     "executive_summary.items": "follows the landing and cash figures", "executive_summary.lights": "follows items",
     # issue 15: the decisions first; each scenario's figures recorded so the summary can compare a decision's options
     "executive_summary.decisions": "new: the week's decisions", "cash_impact.scenarios": "new: each scenario's figures",
+    # issue 15/14.5: the summary's scoreboard shows the KPI report's own light (this week and the 13 weeks)
+    "execution_kpis.lights": "new: each KPI's light, recorded for the summary's scoreboard",
 }
 
 

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from matplotlib.figure import Figure
 
+from soe_helpers.report import records
 from soe_helpers.report import summary as sm
 from soe_helpers.core.params import ExecutiveSummaryParams, Materiality
 
@@ -87,8 +88,10 @@ def test_demand_items_sentences_and_lights():
     assert row(items_for({"demand_reconciliation": at5}), "Quarter landing")["light"] == "red"
     assert land["link"] == "demand_reconciliation.html"
     wk = row(items, "This week's shipments")
-    assert wk["light"] == "red" and "Shipped $700K in 2026-W47 against $800K planned (-$100K, -12.5%)" in wk["sentence"]
-    assert row(items, "Material variances")["sentence"].startswith("12 material variances")
+    assert wk["light"] == "red" and wk["sentence"] == "$700K in 2026-W47 vs $800K planned (-$100K, -12.5%)."
+    assert row(items, "Material variances")["sentence"] == "12 this week and quarter-to-date."
+    near = items_for({"demand_reconciliation": {**DEMAND, "week_shipped_revenue": 790_000.0}})
+    assert "This week's shipments" not in set(near["topic"])  # a week near plan: the landing carries it
     var = items[items["topic"] == "Variance"]
     assert var["light"].tolist() == ["red", "amber"]  # behind plan = act; ahead = watch
     # small shortfall, not material: watch, not act
@@ -111,7 +114,7 @@ def test_top_variances_follow_the_param():
     items = sm.build_items({"demand_reconciliation": DEMAND}, ALL_OK, week=WEEK, materiality=M,
                            rules=ExecutiveSummaryParams(top_variances=1), symbol="$")
     assert (items["topic"] == "Variance").sum() == 1
-    assert row(items, "Material variances")["sentence"].endswith("the largest follows.")
+    assert row(items, "Material variances")["sentence"] == "12 this week and quarter-to-date."
 
 
 @pytest.mark.parametrize("low, light, words", [
@@ -134,51 +137,72 @@ def test_cash_risk_reads_every_line_never_says_above_minimum_while_a_line_goes_b
              "lines_below_min": ["vendor switch", "all scenarios"]}
     low = row(items_for({"cash_impact": risky}), "Cash low point")
     assert low["light"] == "red" and "above" not in low["sentence"]
-    assert low["sentence"] == ("Lowest cash of any forecast line over the next 13 weeks: $939K in 2027-W01 (vendor "
-                               "switch), $61K below the $1.00M minimum; cash first goes below the minimum in 2026-W53 "
-                               "(vendor switch, 5 weeks out); 2 lines go below it: vendor switch, all scenarios. "
-                               "Baseline low: $1.23M in 2027-W05.")
+    assert low["sentence"] == ("$939K in 2027-W01 (vendor switch), $61K below the $1.00M minimum; 2 lines go below it, "
+                               "the first in 2026-W53 (vendor switch, 5 weeks out); baseline low $1.23M in 2027-W05.")
     ev = row(items, "Disruptions")
     assert ev["light"] == "red"
-    assert ev["sentence"].startswith("3 operational disruptions detected: $52K of P&L this quarter lost and "
-                                     "$510K less cash over 13 weeks. Largest: Supplier S-017 is 21 days late")
+    assert ev["sentence"] == ("3 detected: P&L -$52K this quarter, cash -$510K over 13 weeks. Largest: Supplier S-017 "
+                              "is 21 days late.")
+    # a disruption one of the week's decisions asks about is left to the decision
+    dec = records.Decision(key="decision:x", question="S-017 is late: accept the slip or switch vendor?", dollars=1.0)
+    ev = row(items_for({"cash_impact": CASH}, decisions=[dec]), "Disruptions")
+    assert ev["sentence"] == "3 detected: P&L -$52K this quarter, cash -$510K over 13 weeks."
 
 
-def test_forecast_items():
+def test_forecast_item_in_plain_words_with_its_horizon_and_window():
     ff = {"bias_lag1": 0.03, "bias_lag4": 0.062, "ts_alert_lines": ["Controllers"], "wape_lag1": 0.182,
+          "wape_by_lag": {"1": 0.182, "4": 0.205}, "focus_lag": 4, "accuracy_window": ["2026-W22", "2026-W47"],
           "backtest_wape_raw": 0.241, "backtest_wape_corrected": 0.198, "fva_vs_naive": 0.032,
           "most_biased_line": {"product_line": "Controllers", "bias_pct_lag4": 0.15, "correction": -0.13}}
     items = items_for({"forecast_feedback": ff})
-    b = row(items, "Forecast bias")
-    assert b["light"] == "amber"
-    assert b["sentence"] == ("The S&OP forecast 4 weeks out was 6.2% over actual demand; tracking-signal bias alert "
-                             "on Controllers. Most biased line: Controllers, 15.0% over-forecast at lag 4 "
-                             "(suggested correction -13.0%).")
-    a = row(items, "Forecast accuracy")
-    assert a["light"] == "green" and "cut backtest error from 24.1% to 19.8%" in a["sentence"]
-    assert "3.2 points better than a naive forecast" in a["sentence"]
-    quiet = row(items_for({"forecast_feedback": {"bias_lag4": -0.01, "ts_alert_lines": []}}), "Forecast bias")
-    assert quiet["light"] == "green" and "1.0% under actual demand; no tracking-signal" in quiet["sentence"]
+    f = row(items, "Forecast")
+    assert f["light"] == "amber"  # a lasting bias
+    assert f["sentence"] == ("4 weeks out: 6.2% over demand; Controllers 15.0% over (-13.0% correction proposed); a "
+                             "lasting bias on Controllers; error 20.5%, 3.2 points below the simple baseline's "
+                             "(2026-W22 to 2026-W47).")
+    for jargon in ("lag", "WAPE", "tracking", "FVA", "naive"):  # the forecast report's words, defined there
+        assert jargon not in " ".join(items["sentence"]), jargon
+    quiet = row(items_for({"forecast_feedback": {"bias_lag4": -0.01, "ts_alert_lines": [], "wape_lag1": 0.3,
+                                                 "fva_vs_naive": -0.02}}), "Forecast")
+    assert quiet["light"] == "amber" and quiet["sentence"] == (  # figures at two horizons: each says its own
+        "1.0% under demand 4 weeks out; error 30.0% one week out, 2.0 points above the simple baseline's 4 weeks out.")
+    assert row(items_for({"forecast_feedback": {"bias_lag4": 0.01}}), "Forecast")["light"] == "green"
 
 
 def test_kpi_table_reads_periods_targets_and_status_words():
-    sec = {"otif": {"week": 0.8, "13w": 0.872, "quarter": 0.86}, "dso": {"13w": 41.0}, "dpo": {"13w": 30.0},
-           "inventory_turns": {"13w": 5.2},
-           "targets": {"otif": 0.95, "dso": 45, "dpo": 45, "inventory_turns": 6.0},
+    sec = {"otif": {"week": 0.8, "13w": 0.872, "quarter": 0.86}, "dso": {"13w": 41.0, "week": 44.6},
+           "dpo": {"13w": 30.0}, "gross_margin_pct": {"13w": 0.36},
+           "targets": {"otif": 0.95, "dso": 45, "dpo": 45, "gross_margin_pct": 0.4},
            "status": {"dpo": {"13w": "met"}}}
     t = sm.kpi_table(sec).set_index("kpi")
-    assert t.loc["otif", "value"] == 0.872 and t.loc["otif", "period"] == "13w"
-    assert t.loc["otif", "light"] == "red" and t.loc["otif", "text"] == "OTIF (lines) 87.2% vs 95.0% target"
+    assert t.loc["otif", "value"] == 0.872 and t.loc["otif", "period"] == "13w" and t.loc["otif", "week"] == 0.8
+    assert t.loc["otif", "light"] == "red" and t.loc["otif", "text"] == "OTIF by lines 87.2% vs 95.0% target"
     assert t.loc["dso", "light"] == "green"  # lower is better: 41 <= 45
     assert t.loc["dpo", "light"] == "green"  # the KPI report's own status wins over the direction rule
-    assert t.loc["inventory_turns", "light"] == "red"
-    assert t.loc["inventory_turns", "text"].startswith("Inventory turns 5.2x")
-    it = row(items_for({"execution_kpis": sec}), "KPIs vs targets")
-    assert it["light"] == "red" and it["sentence"].startswith("2 of 4 KPIs off target: OTIF (lines) 87.2%")
-    assert sm.kpi_table(None).empty and sm.kpi_display(sm.kpi_table(sec))["Status"].tolist()[0] == "Act"
+    assert t.loc["gross_margin_pct", "light"] == "red"
+    assert t.loc["gross_margin_pct", "text"] == "Gross margin 36.0% vs 40.0% target"
+    assert t.loc["dso", "basis"] == "on invoiced sales" and t.loc["dpo", "basis"] == "on COGS at standard cost"
+    assert sm.kpi_table(sec, dso_revenue="shipped").set_index("kpi").loc["dso", "basis"] == "on shipped sales"
+    # the KPI report's light (this week and the 13 weeks) wins over the 13-week status
+    lit = sm.kpi_table({**sec, "lights": {"otif": "amber"}}).set_index("kpi")
+    assert lit.loc["otif", "light"] == "amber" and lit.loc["dso", "light"] == "green"
+    it = row(items_for({"execution_kpis": sec}), "KPIs")
+    assert it["light"] == "red" and it["sentence"] == "2 of 4 off target."
+    ar = {**sec, "ar_ageing": {"as_of": "2026-11-22", "open": 5_073_420.39, "overdue": 984_213.5}}
+    rec = row(items_for({"execution_kpis": ar}), "Receivables")  # the lights: the scoreboard
+    assert rec["sentence"] == "$984K (19.4%) past due of $5.07M at 2026-11-22." and rec["light"] == "green"  # DSO's
+    d = sm.kpi_display(sm.kpi_table(sec)).set_index("KPI")
+    assert d.loc["DSO (days), on invoiced sales"].tolist() == ["45", "41", "45", "On track"]
+    assert d.loc["OTIF by lines"].tolist() == ["80.0%", "87.2%", "95.0%", "Act"]
+    assert d.loc["DPO (days)", "This week"] == "–"  # not recorded: never a bare blank
+    assert sm.kpi_table(None).empty
     assert sm.kpi_table({"dpo": 30.0}).empty  # not of the record's shape (a KPI is by period): no lights
     out = sm.kpi_html(sm.kpi_table({**sec, "status": {**sec["status"], "dso": {"13w": "<b>met</b>"}}}))
-    assert "OTIF (lines)</td><td>13 weeks</td><td class=\"num\">87.2%</td>" in out and "<b>" not in out
+    assert "OTIF by lines</td><td class=\"num\">80.0%</td><td class=\"num\">87.2%</td>" in out and "<b>" not in out
+    assert sm.scoreboard_note(WEEK) == ("This week = week 2026-W47 average; 13 weeks = 13-week average to 2026-W47; "
+                                        "DIO, DPO on COGS at standard cost.")
+    assert sm.scoreboard_note(WEEK, "ending").startswith("This week = week 2026-W47, ending balances; "
+                                                         "13 weeks = 13 weeks to 2026-W47, ending balances;")
 
 
 @pytest.mark.parametrize("overdue, escalated, light", [(0, 0, "green"), (2, 0, "amber"), (2, 1, "red")])
@@ -197,8 +221,8 @@ def test_action_item_lights(overdue, escalated, light):
     real = {"open": 2, "overdue": 0, "escalated": 0, "by_owner": {"Lee": 5_000.0, "Raj": 9_000.0}}
     assert "Most at stake: Raj $9.0K, Lee $5.0K." in row(items_for({"actions": real}), "Actions")["sentence"]
     esc = " (1 to CFO)" if escalated else ""
-    assert it["sentence"] == (f"12 open actions with $812K at stake: {overdue} overdue, {escalated} escalated{esc}; "
-                              "5 opened and 1 closed this week. Most at stake: Raj $400K, Maria $300K. "
+    assert it["sentence"] == (f"12 open with $812K at stake: {overdue} overdue, {escalated} escalated{esc}; "
+                              "5 new, 1 closed this week. Most at stake: Raj $400K, Maria $300K. "
                               "Largest open action: A-0007 Controllers: shipments behind plan (Raj, $248K).")
     assert it["link"] == "action_tracker.html"
     # the decision asked of the meeting: an escalated root cause before a KPI, then the largest dollars
@@ -210,8 +234,12 @@ def test_action_item_lights(overdue, escalated, light):
               {"id": "A-0001", "group": "opportunity", "kind": "opportunity", "title": "PS: orders ahead",
                "owner": "Hannah", "due": "2026-12-07", "dollars_at_stake": 900_000.0, "decision_asked": "Raise it"}]
     asked = row(items_for({"actions": {**sec, "agenda": agenda}}), "Actions")["sentence"]
-    assert asked.endswith("Decision asked of Raj by 2026-11-26: Approve overtime or expedite, or accept the slip "
+    assert asked.endswith("Next ask: Raj by 2026-11-26, approve overtime or expedite, or accept the slip "
                           "($515K at stake) (Production delay: SO-5).")
+    # an ask one of the week's decisions makes already is not repeated: the next one is named, with what it is about
+    dec = records.Decision(key="E-01", question="Production delay: SO-5. Hold its ship date?", dollars=515_000.0)
+    nxt = row(items_for({"actions": {**sec, "agenda": agenda}}, decisions=[dec]), "Actions")["sentence"]
+    assert nxt.endswith("Next ask: Raj by 2026-11-26, accept the miss (OTIF off target).")
 
 
 @pytest.mark.parametrize("score, light", [(0.96, "green"), (0.94, "amber"), (0.90, "red")])
@@ -219,11 +247,11 @@ def test_data_accuracy_lights(score, light):
     sec = {"score": score, "target": 0.95, "failed_checks": [{"check_id": "x", "sentence": "CRM bookings differ."}]}
     it = row(items_for({"data_accuracy": sec}), "Data accuracy")
     assert it["light"] == light
-    assert it["sentence"].endswith("against a 95.0% target; 1 check failed; largest: CRM bookings differ.")
+    assert it["sentence"].endswith("vs a 95.0% target; 1 check failed; largest: CRM bookings differ.")
     real = {"score": score, "target": 0.95, "failed_checks": [{"check_id": "tie:crm_erp"}, {"check_id": "fresh:mrp"}],
             "material_failed_checks": ["tie:crm_erp"]}
     assert row(items_for({"data_accuracy": real}), "Data accuracy")["sentence"].endswith(
-        "2 checks failed (1 above materiality).")
+        "2 checks failed (1 material).")
     # the example is the largest dollar difference; the tie-outs' sum is on one stated basis (gross)
     three = {"score": score, "target": 0.95, "tie_out_gross": 48_900.0, "failed_checks": [
         {"check_id": "tie_out:crm", "sentence": "CRM differs by $21K gross.", "dollars_at_stake": 21_000.0},
@@ -231,7 +259,7 @@ def test_data_accuracy_lights(score, light):
          "name": "GL receivables tie to the invoices", "source": "GL vs ERP"},
         {"check_id": "fresh:mrp", "sentence": "MRP is 9 days old."}]}
     assert row(items_for({"data_accuracy": three}), "Data accuracy")["sentence"].endswith(
-        "3 checks failed; tie-outs off by $49K gross; largest: GL vs ERP, $27K off (GL receivables tie to the invoices).")
+        "3 checks failed; tie-outs off by $49K gross; largest: GL receivables tie to the invoices, $27K off.")
 
 
 # ---------------------------------------------------------------- never stale, never partial
@@ -293,7 +321,7 @@ def test_changes_since_last_week():
     assert not ch.loc["landing", "changed"]  # $1.6K < $5K materiality
     assert ch.loc["open", "sentence"] == "Open actions: up from 10 to 12 (+2) since 2026-W46."
     assert not ch.loc["score", "changed"]  # 0.1 point
-    assert ch.loc["dso", "sentence"] == "DSO: up from 44.0 days to 47.0 days (+3.0 days) since 2026-W46."
+    assert ch.loc["dso", "sentence"] == "DSO, 13-week average: up from 44.0 days to 47.0 days (+3.0 days) since 2026-W46."
     assert "overdue" not in ch.index and "lowest_cash" not in ch.index  # only figures recorded both weeks
     shown = sm.changes_since(now, before, previous_week="2026-W46", materiality=M, shown_sections=["actions"], symbol="$")
     assert set(shown["section"]) == {"actions"}  # a report not ok this week is never compared
@@ -307,7 +335,7 @@ def test_changes_since_last_week():
 # ---------------------------------------------------------------- HTML, files, charts
 
 
-def test_items_html_escapes_everything_and_links_once_per_report():
+def test_items_html_escapes_everything_and_links_each_topic_to_its_report():
     evil = {**DEMAND, "quarter": "<script>alert(1)</script>",
             "top_variances": [{"period": "qtd", "level": "customer", "key": "<b>x</b>", "variance": -9e4,
                                "sentence": "<img src=x onerror=alert(1)> is $90K behind."}]}
@@ -315,10 +343,12 @@ def test_items_html_escapes_everything_and_links_once_per_report():
     out = sm.items_html(items)
     assert "<script>" not in out and "<img" not in out
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out and "&lt;img src=x onerror=alert(1)&gt;" in out
-    assert out.count('href="demand_reconciliation.html"') == 1  # on the last item of the report
+    mine = (items["report"] == "demand_reconciliation").sum()
+    assert out.count('href="demand_reconciliation.html"') == mine == 4  # every item links the report proving it
+    assert '<b><a href="demand_reconciliation.html">Quarter landing</a></b>:' in out
     assert out.count("cash_impact.html") == 0  # not run: no link
     linked = sm.items_html(items, links={"demand_reconciliation": 'https://x/?a=1&b="2"'})
-    assert linked.count("&amp;b=&quot;2&quot;") == 1
+    assert linked.count("&amp;b=&quot;2&quot;") == 4
 
 
 def test_read_run_statuses_and_results(tmp_path):
@@ -339,6 +369,9 @@ def test_read_run_statuses_and_results(tmp_path):
     t = sm.status_table(st_)
     assert t.set_index("report").loc["Cash impact", "status"] == "FAILED"
     assert t.set_index("report").loc["Forecast feedback", "status"] == "not run"
+    assert sm.reports_line(st_) == ("Cash impact: FAILED; Forecast feedback: not run; Execution KPIs: not run; "
+                                    "Action tracker: not run; Data accuracy: not run; the other 1 ran ok.")
+    assert sm.reports_line(ALL_OK) == "All 6 reports ran ok."
 
 
 def test_issue_owners_from_the_tracker_export(tmp_path):
@@ -371,14 +404,49 @@ def test_charts():
 def test_assumptions_state_the_rules():
     from soe_helpers.core.params import load_params
 
-    text = " ".join(sm.assumptions(load_params(), {"data_accuracy": {"target": 0.95}}))
-    assert "a variance of $5.0K or more that is also at least 5.0% of its reference" in text and "less than 25% above it" in text
-    assert "Target this run: 95.0%" in text and "never an earlier week's" in text
+    text = " ".join(sm.assumptions(load_params()))
+    assert "(material: $5.0K and 5.0% or more; cash below the minimum)" in text and "cash within 25% of the minimum" in text
+    assert "never an earlier week's" in text
+    assert len(text.split()) <= 40  # the rules in a few lines; each report prints its own in full
 
 
-def test_landing_item_names_its_parts_and_the_slip_risk():
+def test_glossary_lists_the_terms_the_page_uses_and_defines_the_reports_jargon_once():
+    every = dict(sm.glossary())
+    assert "WAPE" in every["Forecast error"] and "lag N" in every["Forecast error"] and "FVA" in every["Simple baseline"]
+    assert "tracking signal" in every["Lasting bias"]
+    used = [t for t, _ in sm.glossary("Q4 landing: $509K ahead of the plan. OTIF by value 54.3%; a lasting bias.")]
+    assert used == ["OTIF", "Lasting bias"]
+    assert sm.glossary("") == []
+
+
+def test_landing_item_names_its_parts():
     d = {**DEMAND, "actual_qtd": 5_710_000.0, "backlog_in_quarter": 1_200_000.0, "unbooked_in_quarter": 2_600_000.0,
          "landing_corrected": 9_300_000.0, "slip_risk": 550_000.0}
     s = row(items_for({"demand_reconciliation": d}), "Quarter landing")["sentence"]
-    assert ": shipped $5.71M + open orders due in the quarter $1.20M + demand not yet booked $2.60M" in s
-    assert "with the forecast's known bias corrected" in s and "$550K of the open orders could slip" in s
+    assert s == "Shipped $5.71M + open orders $1.20M + not yet booked $2.60M = $9.52M (-4.8% vs the $10.00M plan)."
+    assert "bias" not in s and "slip" not in s  # both on the first screen (:func:`first_screen`), not repeated
+
+
+def test_the_detail_leaves_a_decided_variance_to_its_decision():
+    dec = records.Decision(key="E-02", question="Controllers: shipments behind plan. Recover it or accept the lower "
+                                                "landing?", dollars=248_000.0, owner="Raj Patel")
+    items = items_for({"demand_reconciliation": DEMAND}, decisions=[dec])
+    assert items[items["topic"] == "Variance"]["sentence"].tolist() == [
+        "PWR-5004 is $502K ahead of the forecast made a week before."]
+    assert row(items, "Material variances")["sentence"] == "12 this week and quarter-to-date."
+    other = records.Decision(key="E-09", question="Controllers: orders behind forecast.", dollars=99_000.0)
+    assert (items_for({"demand_reconciliation": DEMAND}, decisions=[other])["topic"] == "Variance").sum() == 2
+
+
+def test_a_variance_inside_one_shown_already_is_one_root_cause():
+    d = {**DEMAND, "top_variances": [
+        {"level": "sku", "key": "PWR-5004", "variance": 528_000.0,
+         "sentence": "PWR-5004 (Power Supplies) is $528K ahead of the forecast made a week before."},
+        {"level": "product_line", "key": "Power Supplies", "variance": 461_000.0,
+         "sentence": "Power Supplies is $461K ahead of the forecast made a week before."},
+        {"level": "product_line", "key": "Power Supplies", "variance": -78_000.0,
+         "sentence": "Power Supplies is $78K behind plan."}]}
+    var = items_for({"demand_reconciliation": d})
+    assert var[var["topic"] == "Variance"]["sentence"].tolist() == [
+        "PWR-5004 (Power Supplies) is $528K ahead of the forecast made a week before.",
+        "Power Supplies is $78K behind plan."]  # the other direction is another cause

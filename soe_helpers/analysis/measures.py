@@ -21,11 +21,13 @@ import math
 from dataclasses import dataclass
 
 __all__ = ["Measure", "days_outstanding", "dso", "dio", "dpo", "ccc", "period_label", "REVENUE_BASIS",
-           "wape_change_label"]
+           "COGS_BASIS", "kpi_basis", "horizon", "wape_change_label"]
 
 #: revenue basis -> words (``kpis.dso_revenue``; "forecast" for the cash report's forward view)
 REVENUE_BASIS = {"invoiced": "on invoiced sales", "shipped": "on shipped sales",
                  "forecast": "on forecast sales"}
+#: DIO's and DPO's flow
+COGS_BASIS = "on COGS at standard cost"
 
 
 @dataclass(frozen=True)
@@ -68,13 +70,12 @@ def dso(ar: float, revenue: float, days: float, *, period: str, basis: str = REV
     return Measure("DSO", days_outstanding(ar, revenue, days), period, basis)
 
 
-def dio(inventory: float, cogs: float, days: float, *, period: str,
-        basis: str = "on COGS at standard cost") -> Measure:
+def dio(inventory: float, cogs: float, days: float, *, period: str, basis: str = COGS_BASIS) -> Measure:
     """Days inventory outstanding: ``inventory`` / ``cogs`` of the ``days`` x ``days``."""
     return Measure("DIO", days_outstanding(inventory, cogs, days), period, basis)
 
 
-def dpo(ap: float, cogs: float, days: float, *, period: str, basis: str = "on COGS at standard cost") -> Measure:
+def dpo(ap: float, cogs: float, days: float, *, period: str, basis: str = COGS_BASIS) -> Measure:
     """Days payables outstanding: ``ap`` / ``cogs`` of the ``days`` x ``days``."""
     return Measure("DPO", days_outstanding(ap, cogs, days), period, basis)
 
@@ -106,6 +107,22 @@ def period_label(period: str, week: str, balance_basis: str = "average", *, quar
     if period == "week":
         return f"week {week} average" if avg else f"week {week}, ending balances"
     raise ValueError(f"period {period!r}: expected now, week, 13w or quarter")
+
+
+def kpi_basis(kpi: str, dso_revenue: str = "invoiced") -> str:
+    """What a KPI of the execution report is measured on, in words ('' for one without a basis to state):
+    ``kpi_basis("dso")`` -> 'on invoiced sales' (``params.kpis.dso_revenue``), ``"dpo"`` -> 'on COGS at standard
+    cost', ``"otif_value"`` -> 'share of value due'. The scoreboard prints it beside the KPI's name."""
+    return {"dso": REVENUE_BASIS[dso_revenue], "dio": COGS_BASIS, "dpo": COGS_BASIS, "ccc": "DIO + DSO - DPO",
+            "otif_value": "share of value due", "otif": "share of lines due",
+            "inventory_turns": "COGS over inventory", "gross_margin_pct": "at standard cost",
+            "gross_margin": "at standard cost"}.get(kpi, "")
+
+
+def horizon(lag: int) -> str:
+    """How far ahead a forecast was made, in words for leadership: ``1`` -> 'one week out', ``4`` -> '4 weeks out'
+    (the analysts' reports say lag 1, lag 4)."""
+    return "one week out" if int(lag) == 1 else f"{int(lag)} weeks out"
 
 
 def wape_change_label(raw: float, corrected: float, *, scope: str, grain: str, window: tuple[str, str]) -> str:

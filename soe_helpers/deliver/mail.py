@@ -163,17 +163,6 @@ def _chip(light: str) -> str:
     return f'<span style="color:{color}">&#9679;&nbsp;{_e(word)}</span>'
 
 
-def _report_ref(report: str, links: Mapping[str, str], attached: Mapping[str, str]) -> tuple[str, str]:
-    """(html, text) telling where the full report is: a link, the attached pack, or nothing.
-
-    ``attached``: report name -> the attached file holding it (the weekly pack bundle)."""
-    if links.get(report):
-        return (f'<a href="{_e(links[report])}">Full report</a>', f"Full report: {links[report]}")
-    if report in attached:
-        return ("Full report in the attached weekly pack", f"Full report in the attached {attached[report]}")
-    return "", ""
-
-
 # ---------------------------------------------------------------- the leadership email content
 
 
@@ -184,17 +173,18 @@ def _context(run_dir: Path, manifest: dict, params, previous: Mapping[str, dict]
     sym = params.company.currency_symbol
     statuses = {n["name"]: n for n in manifest.get("notebooks", []) if n.get("name") != "executive_summary"}
     results = sm.read_run_results(run_dir)
-    items = sm.build_items(results, statuses, week=week, materiality=params.materiality,
-                           rules=params.executive_summary, symbol=sym, owners=owners)
     head = sm.headline(results, statuses, week=week, symbol=sym)
     ok_sections = [r.section for r in sm.PACK if sm.report_state(r, statuses, results, week) == "ok"]
     prev_week = week_add(week, -1)
     changes = (sm.changes_since(results, previous, previous_week=prev_week, materiality=params.materiality,
                                 symbol=sym, shown_sections=ok_sections) if previous else None)
     recs = records.load(results, ok=ok_sections, week=week)  # typed; a report not ok this run is None
-    kpis = sm.kpi_table(recs.execution_kpis)
+    kpis = sm.kpi_table(recs.execution_kpis, dso_revenue=params.kpis.dso_revenue)
     decisions = sm.decisions(recs, sm.open_actions(run_dir), symbol=sym, materiality=params.materiality,
                              default_owner=params.actions.default_owner)
+    items = sm.build_items(results, statuses, week=week, materiality=params.materiality,
+                           rules=params.executive_summary, symbol=sym, owners=owners, decisions=decisions)
+    first = sm.first_screen(recs, symbol=sym, materiality=params.materiality)
     found = previous_full_run(week, run_dir.parent.parent) if run_dir.parent.name == week else None
     previous_run = None
     if found is not None:
@@ -202,8 +192,9 @@ def _context(run_dir: Path, manifest: dict, params, previous: Mapping[str, dict]
         previous_run = {"week": found[0], "run_id": found[1].path.name,
                         "url": tpl.format(week=found[0], run_id=found[1].path.name, report="executive_summary")
                         if tpl else ""}
-    return {"decisions": decisions, "first_screen": sm.first_screen(recs, symbol=sym, materiality=params.materiality),
-            "previous_run": previous_run, "glossary": sm.glossary(),"week": week, "quarter": manifest.get("quarter", ""), "symbol": sym, "results": results, "records": recs,
+    return {"decisions": decisions, "first_screen": first, "previous_run": previous_run,
+            "glossary": sm.glossary(sm.page_text(decisions, first, items, kpis, sym)),
+            "scoreboard_note": sm.scoreboard_note(week, params.kpis.balance_basis), "week": week, "quarter": manifest.get("quarter", ""), "symbol": sym, "results": results, "records": recs,
             "statuses": statuses, "items": items, "headline": head, "changes": changes, "previous_week": prev_week,
             "kpis": kpis, "ok_sections": ok_sections, "company": manifest.get("company") or params.company.name,
             "as_of": manifest.get("data_as_of", ""), "run_id": manifest.get("run_id", ""),
@@ -219,12 +210,10 @@ def leadership_html(ctx: dict, *, cids: Mapping[str, str], links: Mapping[str, s
     """
     items = ctx["items"]
     rows = []
-    last = sm.last_of_report(items)
-    for i, r in enumerate(items.itertuples(index=False)):
-        where = _report_ref(r.report, links, attached)[0] if last[i] else ""
-        more = f'<br><span class="more">{where}</span>' if where else ""
-        rows.append(f'<tr><td class="light">{_chip(r.light)}</td><td><span class="topic">{_e(r.topic)}:</span> '
-                    f'{_e(r.sentence)}{more}</td></tr>')
+    for r in items.itertuples(index=False):  # the topic links to the report that proves it
+        topic = f'<a href="{_e(links[r.report])}">{_e(r.topic)}</a>' if links.get(r.report) else _e(r.topic)
+        rows.append(f'<tr><td class="light">{_chip(r.light)}</td><td><span class="topic">{topic}:</span> '
+                    f'{_e(r.sentence)}</td></tr>')
     charts = "".join(
         f'<tr><td class="chart"><img src="cid:{_e(cid)}" width="600" alt="{_e(alt)}"></td></tr>'
         for name, (cid, alt) in cids.items())
@@ -232,34 +221,29 @@ def leadership_html(ctx: dict, *, cids: Mapping[str, str], links: Mapping[str, s
     if len(ctx["kpis"]):
         shown = sm.kpi_display(ctx["kpis"])
         krows = "".join(
-            f'<tr><td>{_e(kpi)}</td><td class="num">{_e(actual)}</td><td class="num">{_e(target)}</td>'
-            f'<td>{_chip(light)}</td></tr>'
-            for kpi, actual, target, light in zip(shown["KPI"], shown["Actual"], shown["Target"], ctx["kpis"]["light"]))
-        periods = set(shown["Period"]) - {""}
-        when = f" ({periods.pop().lower()})" if len(periods) == 1 else ""
-        kpi_html = (f'<tr><td class="section"><h2>Scoreboard: KPIs vs targets{_e(when)}</h2>'
-                    f'<table class="grid" role="presentation">'
-                    f'<tr><th>KPI</th><th class="num">Actual</th><th class="num">Target</th><th>Status</th></tr>'
-                    f'{krows}</table></td></tr>')
+            f'<tr><td>{_e(kpi)}</td><td class="num">{_e(w)}</td><td class="num">{_e(t13)}</td>'
+            f'<td class="num">{_e(target)}</td><td>{_chip(light)}</td></tr>'
+            for kpi, w, t13, target, light in zip(shown["KPI"], shown["This week"], shown["13 weeks"], shown["Target"],
+                                                   ctx["kpis"]["light"]))
+        kpi_html = ('<tr><td class="section"><h2>Scoreboard</h2><table class="grid" role="presentation">'
+                    '<tr><th>KPI</th><th class="num">This week</th><th class="num">13 weeks</th>'
+                    f'<th class="num">Target</th><th>Status</th></tr>{krows}</table>'
+                    f'<p class="more">{_e(ctx["scoreboard_note"])}</p></td></tr>')
     ch = ctx["changes"]
-    if ch is None:
-        change_html = f"<p>No figures were recorded for {_e(ctx['previous_week'])}: nothing to compare with.</p>"
+    if ch is None:  # the previous week's line below says there is nothing to compare with
+        change_html = ""
     else:
         moved = ch[ch["changed"]]
         change_html = ('<ul class="list">' + "".join(f"<li>{_e(s)}</li>" for s in moved["sentence"]) + "</ul>"
                        if len(moved) else
                        f"<p>No tracked figure moved materially since {_e(ctx['previous_week'])}.</p>")
-    reports = []
-    for ref in sm.PACK:
-        state = sm.status_word(ctx["statuses"].get(ref.notebook))
-        where, _ = _report_ref(ref.notebook, links, attached)
-        reports.append(f"<li>{_e(ref.title)}: {_e(state)}{(' · ' + where) if where else ''}</li>")
-    where, _ = _report_ref("executive_summary", links, attached)
-    if where:
-        reports.insert(0, f"<li>Executive summary · {where}</li>")
+    reports = _e(sm.reports_line(ctx["statuses"]))
+    if links:  # every report linked once, by its title
+        titles = {"executive_summary": "Executive summary", **{r.notebook: r.title for r in sm.PACK}}
+        reports += " " + " · ".join(f'<a href="{_e(u)}">{_e(titles.get(r, r))}</a>' for r, u in links.items())
     note = f"<p>{_e(attachment_note)}</p>" if attachment_note else ""
     decisions_html = "".join(
-        f'<li><b>{_e(q)}</b> {_e(rest)}</li>' for q, rest in (sm.decision_sentence(d, ctx["symbol"])
+        f'<li><b>{_e(q)}</b><br>{_e(rest)}</li>' for q, rest in (sm.decision_sentence(d, ctx["symbol"])
                                                               for d in ctx["decisions"]))
     decisions_html = (f'<ol class="list">{decisions_html}</ol>' if decisions_html
                       else "<p>No decision is asked this week.</p>")
@@ -296,8 +280,8 @@ def leadership_html(ctx: dict, *, cids: Mapping[str, str], links: Mapping[str, s
 <table role="presentation" class="items" width="100%" cellpadding="0" cellspacing="0" border="0">{''.join(rows)}</table>
 </td></tr>
 {charts}
-<tr><td class="section"><h2>What changed since {_e(ctx['previous_week'])}</h2>{change_html}</td></tr>
-<tr><td class="section"><h2>Reports</h2><ul class="list">{''.join(reports)}</ul>{note}<p>{previous_html}</p></td></tr>
+<tr><td class="section"><h2>What changed since {_e(ctx['previous_week'])}</h2>{change_html}<p>{previous_html}</p></td></tr>
+<tr><td class="section"><h2>Reports</h2><p class="line">{reports}</p>{note}</td></tr>
 <tr><td class="section"><h2>Glossary</h2>{glossary_html}</td></tr>
 <tr><td class="footer">Automated email from the S&amp;OE weekly pack of {_e(ctx['company'])}: figures from run
 {_e(ctx['run_id'])} (generated {_e(ctx['generated'])}), data as of {_e(ctx['as_of'])}, amounts in the company currency. Act = needs a decision,
@@ -333,36 +317,33 @@ def leadership_text(ctx: dict, *, links: Mapping[str, str], attached: Mapping[st
         lines.append("  No decision is asked this week.")
     lines += [_wrap(f"{k}: {v}", indent="    ", first="  ") for k, v in ctx["first_screen"]]
     if len(ctx["kpis"]):
-        periods = set(sm.kpi_display(ctx["kpis"])["Period"]) - {""}
-        lines += ["", "SCOREBOARD: KPIS VS TARGETS" + (f" ({periods.pop().upper()})" if len(periods) == 1 else "")]
-        for k in ctx["kpis"].itertuples(index=False):
-            lines.append(f"  - {k.text} [{sm.LIGHTS.get(k.light, sm.LIGHTS['grey'])[0]}]")
+        shown = sm.kpi_display(ctx["kpis"])
+        lines += ["", "SCOREBOARD (this week / 13 weeks / target)"]
+        for k, w, t13, target, light in zip(shown["KPI"], shown["This week"], shown["13 weeks"], shown["Target"],
+                                            ctx["kpis"]["light"]):
+            lines.append(_wrap(f"- {k}: {w} / {t13} / {target} [{sm.LIGHTS.get(light, sm.LIGHTS['grey'])[0]}]",
+                               indent="    ", first="  "))
+        lines.append(_wrap(ctx["scoreboard_note"], indent="  ", first="  "))
     lines += ["", "DETAIL"]
     last = sm.last_of_report(ctx["items"])
     for i, r in enumerate(ctx["items"].itertuples(index=False)):
         tag = f"[{sm.LIGHTS.get(r.light, sm.LIGHTS['grey'])[0].upper()}]"
         lines.append(_wrap(f"{tag} {r.topic}: {r.sentence}", indent="    ", first="  "))
-        where = _report_ref(r.report, links, attached)[1] if last[i] else ""
+        where = links.get(r.report, "") if last[i] else ""  # a link once per report; the attached pack: below
         if where:
-            lines.append(_wrap(where, indent="    "))
+            lines.append(_wrap(f"Full report: {where}", indent="    "))
     lines += ["", f"WHAT CHANGED SINCE {ctx['previous_week']}"]
     ch = ctx["changes"]
-    if ch is None:
-        lines.append(f"  No figures were recorded for {ctx['previous_week']}: nothing to compare with.")
-    else:
+    if ch is not None:  # else the previous week's line below says there is nothing to compare with
         moved = ch[ch["changed"]]
         lines += [_wrap(s, indent="    ", first="  - ") for s in moved["sentence"]] or [
             f"  No tracked figure moved materially since {ctx['previous_week']}."]
-    lines += ["", "REPORTS"]
-    for ref in sm.PACK:
-        state = sm.status_word(ctx["statuses"].get(ref.notebook))
-        _, where = _report_ref(ref.notebook, links, attached)
-        lines.append(f"  - {ref.title}: {state}" + (f" · {where}" if where else ""))
+    prev = ctx["previous_run"]
+    lines += [_wrap("Previous week: " + ("first week on record." if prev is None else
+                                        (prev["url"] or f"{prev['week']} (run {prev['run_id']}).")), "  ", "  ")]
+    lines += ["", "REPORTS", _wrap(sm.reports_line(ctx["statuses"]), indent="  ", first="  ")]
     if attachment_note:
         lines += ["", _wrap(attachment_note)]
-    prev = ctx["previous_run"]
-    lines += ["", _wrap("Previous week: " + ("first week on record." if prev is None else
-                                            (prev["url"] or f"{prev['week']} (run {prev['run_id']}).")))]
     lines += ["", "GLOSSARY"] + [_wrap(f"{t}: {m}", indent="    ", first="  - ") for t, m in ctx["glossary"]]
     lines += ["", _wrap(f"Automated email from the S&OE weekly pack of {ctx['company'].rstrip('.')}. "
                         "Act = needs a decision, "

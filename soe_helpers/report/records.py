@@ -368,6 +368,8 @@ class ExecutionKpisRecord(Record):
     status: Optional[dict[str, dict[str, Optional[str]]]] = Field(None, description="KPI -> period -> "
                                                                                     "'met' | 'missed'")
     off_target_13w: Optional[list[str]] = Field(None, description="KPIs that missed their target over 13 weeks")
+    lights: Optional[dict[str, str]] = Field(None, description="KPI -> green | amber | red | grey: this week and "
+                                                               "the 13 weeks against the target (kpis.LIGHT_RULE)")
     working_capital: Optional[dict[str, dict[str, Num]]] = Field(None, description="period -> days, revenue, "
                                                                  "cogs, ar, ap, inventory (currency)")
     exceptions: Optional[list[KpiException]] = Field(None, description="KPIs off target with dollars at stake")
@@ -534,6 +536,7 @@ def execution_kpis_record(k, ar: Mapping[str, Any], buckets) -> ExecutionKpisRec
         targets={kpi: card.loc[kpi, "target"] for kpi in card.index},
         status={kpi: {x: card.loc[kpi, f"status_{x}"] for x in _kpis.PERIODS} for kpi in card.index},
         off_target_13w=card.index[card["status_13w"] == "missed"].tolist(),
+        lights={kpi: card.loc[kpi, "light"] for kpi in card.index} if "light" in card.columns else None,
         working_capital={r["period"]: {c: r[c] for c in ("days", "revenue", "cogs", "ar", "ap", "inventory")}
                          for r in k.working.to_dict("records")},
         exceptions=k.exceptions[["exception_id", "dollars_at_stake"]].to_dict("records"),

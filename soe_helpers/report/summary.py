@@ -10,7 +10,12 @@ its figures are not shown"), never last week's or a partial run's numbers.
 
 The first screen is the decisions the week asks (:func:`decisions`: each with its question, dollars,
 owner, due date and the option the analysis supports, never an invented one), then one line each for the
-landing, cash and delivery (:func:`first_screen`); the KPI scoreboard and the detail items follow.
+landing, cash and delivery (:func:`first_screen`); the KPI scoreboard (:func:`kpi_display`: this week and 13
+weeks against the target, each measure with its basis and period, :func:`scoreboard_note`) and the detail items
+follow (:func:`build_items`: one plain sentence each with its dollars and owner, linked to the report that proves
+it; what a decision already says is left to it). The page reads in a minute: about 600 words at the demo week.
+Leadership reads plain words: "the forecast 4 weeks out", "error", "the simple baseline", "a lasting bias"; the
+analysts' lag, WAPE, FVA and tracking signal appear only in the :func:`glossary`.
 
 Traffic lights (``light``): ``red`` = act (a material shortfall, a breach of a target or
 of minimum cash, escalated actions), ``amber`` = watch (behind but not material, close to
@@ -36,6 +41,7 @@ from matplotlib.ticker import MaxNLocator
 
 from soe_helpers.analysis.exposures import classify
 from soe_helpers.analysis.kpis import fmt_kpi
+from soe_helpers.analysis.measures import COGS_BASIS, REVENUE_BASIS, horizon, kpi_basis, period_label
 from soe_helpers.analysis.materiality import is_material
 from soe_helpers.core import run_folder
 from soe_helpers.report import records
@@ -87,6 +93,9 @@ __all__ = [
     "previous_week_link",
     "previous_week_html",
     "glossary",
+    "reports_line",
+    "page_text",
+    "scoreboard_note",
 ]
 
 
@@ -320,10 +329,55 @@ def _item(ref: ReportRef, topic: str, light: str, sentence: str, link: str) -> d
             "link": link}
 
 
+def _owner_name(owner: str | None) -> str | None:
+    """``'Ken Ito (Procurement manager)' -> 'Ken Ito'``: the summary names, the reports give the role."""
+    return str(owner).split(" (", 1)[0] if owner else None
+
+
+def _decided(decisions: Iterable[records.Decision] | None, key: str | None, dollars: float | None = None) -> bool:
+    """Whether one of the week's decisions is about ``key`` (an order, a supplier, a product line: named in its
+    question) and, when ``dollars`` is given, at the same dollars: the detail then leaves it to the decision."""
+    if not decisions or not key:
+        return False
+    for d in decisions:
+        if key not in (d.question or ""):
+            continue
+        if dollars is None or (_num(d.dollars) is not None and abs(abs(dollars) - _num(d.dollars)) < 0.01):
+            return True
+    return False
+
+
+def _same_cause(v: records.Variance, shown: records.Variance) -> bool:
+    """Whether variance ``v`` is a level of one already ``shown`` (same direction, each naming the other's key:
+    'PWR-5004 (Power Supplies) is $528K ahead ...' and 'Power Supplies is $461K ahead ...')."""
+    a, b = _num(v.variance), _num(shown.variance)
+    if a is None or b is None or (a < 0) != (b < 0) or v.level == shown.level:
+        return False
+    return bool(v.key and shown.key and (f"({v.key})" in str(shown.sentence) or f"({shown.key})" in str(v.sentence)))
+
+
+def _first_clause(sentence: str) -> str:
+    """What happened, before the first '; ' outside parentheses (its figures follow it)."""
+    depth = 0
+    for i, ch in enumerate(sentence):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0 and sentence.startswith("; ", i):
+            return sentence[:i]
+    return sentence.rstrip(".")
+
+
+def _event_key(event_id: str | None) -> str | None:
+    """``'production_delay:SO-500000/1' -> 'SO-500000'``, ``'supplier_delay:S-017' -> 'S-017'``."""
+    if not event_id:
+        return None
+    return str(event_id).split(":", 1)[-1].split("/", 1)[0].replace("sku=", "")
+
+
 # ---------------------------------------------------------------- the items, report by report
+# Each item is one sentence with its dollars and owner; what a decision of the week already says is left to it.
 
 
-def _demand_items(ref, r: records.ReconciliationRecord, *, week, materiality, rules, symbol, owners, link):
+def _demand_items(ref, r: records.ReconciliationRecord, *, week, materiality, rules, symbol, owners, link, decided):
     items = []
     gap, plan_q, landing = _num(r.landing_gap), _num(r.plan_quarter), _num(r.landing)
     quarter = r.quarter or "The quarter"
@@ -331,43 +385,47 @@ def _demand_items(ref, r: records.ReconciliationRecord, *, week, materiality, ru
         word = "behind" if gap < 0 else "ahead of"
         pct = f" ({fmt_pct(abs(gap) / abs(plan_q))})" if plan_q else ""
         light = "green" if gap >= 0 else ("red" if is_material(gap, plan_q, materiality) else "amber")
-        text = (f"{quarter} is projected to land at {fmt_money(landing, symbol)}, "
-                f"{fmt_money(abs(gap), symbol)}{pct} {word} the {fmt_money(plan_q, symbol)} plan")
         parts = [_num(r.actual_qtd), _num(r.backlog_in_quarter), _num(r.unbooked_in_quarter)]
-        if None not in parts:
-            text += (f": shipped {fmt_money(parts[0], symbol)} + open orders due in the quarter "
-                     f"{fmt_money(parts[1], symbol)} + demand not yet booked {fmt_money(parts[2], symbol)}")
-        corrected, slip = _num(r.landing_corrected), _num(r.slip_risk)
-        if corrected is not None and abs(corrected - landing) >= materiality.abs:
-            text += f"; {fmt_money(corrected, symbol)} with the forecast's known bias corrected"
-        if slip:
-            text += f"; {fmt_money(slip, symbol)} of the open orders could slip past quarter end"
+        if None not in parts:  # its parts; the gap, the bias-corrected landing and the slip risk: the first screen
+            rel = f" ({fmt_pct(gap / plan_q, signed=True)} vs the {fmt_money(plan_q, symbol)} plan)" if plan_q else ""
+            text = (f"Shipped {fmt_money(parts[0], symbol)} + open orders {fmt_money(parts[1], symbol)} + not yet "
+                    f"booked {fmt_money(parts[2], symbol)} = {fmt_money(landing, symbol)}{rel}")
+        else:
+            text = (f"{quarter} is projected to land at {fmt_money(landing, symbol)}, "
+                    f"{fmt_money(abs(gap), symbol)}{pct} {word} the {fmt_money(plan_q, symbol)} plan")
         items.append(_item(ref, "Quarter landing", light, text + ".", link))
     shipped, planned = _num(r.week_shipped_revenue), _num(r.week_plan_revenue)
-    if shipped is not None and planned is not None:
+    if shipped is not None and planned is not None and shipped < planned \
+            and is_material(shipped - planned, planned, materiality):  # a week on or near plan is in the landing
         var = shipped - planned
-        light = "green" if var >= 0 else ("red" if is_material(var, planned, materiality) else "amber")
         pct = f", {fmt_pct(var / planned, signed=True)}" if planned else ""
-        items.append(_item(ref, "This week's shipments", light,
-                           f"Shipped {fmt_money(shipped, symbol)} in {week} against {fmt_money(planned, symbol)} "
-                           f"planned ({fmt_money(var, symbol)}{pct}).", link))
+        items.append(_item(ref, "This week's shipments", "red",
+                           f"{fmt_money(shipped, symbol)} in {week} vs {fmt_money(planned, symbol)} planned "
+                           f"({fmt_money(var, symbol)}{pct}).", link))
     ranked = _num(getattr(r, "register_rows", None))  # the register the team works (each variance once)
     n = ranked if ranked is not None else _num(r.material_variances)
-    top = [v for v in (r.top_variances or []) if v.sentence]
+    top = [v for v in (r.top_variances or []) if v.sentence][: rules.top_variances]
+    shown: list[records.Variance] = []
+    for v in top:
+        if _decided(decided, v.key, _num(v.variance)):
+            continue  # a decision of the week asks about it
+        if any(_same_cause(v, w) for w in shown):
+            continue  # a part of one shown already (a line and its SKU, same direction): one root cause
+        shown.append(v)
     if n is not None:
-        shown = min(len(top), rules.top_variances)
-        s = f"{int(n):,} material variance{'s' if n != 1 else ''} this week and quarter-to-date"
-        s += f"; the {shown} largest follow." if shown > 1 else ("; the largest follows." if shown else ".")
-        items.append(_item(ref, "Material variances", "amber" if n else "green", s, link))
-    for v in top[: rules.top_variances]:
+        s = f"{int(n):,} this week and quarter-to-date"  # the topic says "Material variances"
+        if not shown and top:
+            s += "; the largest are decided above"  # else the largest follow, one item each
+        items.append(_item(ref, "Material variances", "amber" if n else "green", s + ".", link))
+    for v in shown:
         var = _num(v.variance)
-        owner = _owner_of(owners, v)
+        owner = _owner_name(_owner_of(owners, v))
         s = str(v.sentence).rstrip(".") + (f". Owner: {owner}." if owner else ".")
         items.append(_item(ref, "Variance", "red" if var is not None and var < 0 else "amber", s, link))
     return items
 
 
-def _cash_items(ref, r: records.CashImpactRecord, *, week, materiality, rules, symbol, owners, link):
+def _cash_items(ref, r: records.CashImpactRecord, *, week, materiality, rules, symbol, owners, link, decided):
     items = []
     # cash risk is read over every forecast line and week (cash.cash_risk), never the baseline's week 13 only
     any_low = _num(r.lowest_cash_any_line)
@@ -377,8 +435,7 @@ def _cash_items(ref, r: records.CashImpactRecord, *, week, materiality, rules, s
     min_cash = _num(r.min_cash)
     light = "grey"
     if low is not None:
-        s = (f"Lowest cash of any forecast line over the next 13 weeks: {fmt_money(low, symbol)} in "
-             f"{low_week or 'an unnamed week'} ({line})")
+        s = f"{fmt_money(low, symbol)} in {low_week or 'an unnamed week'} ({line})"  # the lowest of any line
         if min_cash is not None:
             margin = low - min_cash
             if margin < 0:
@@ -389,19 +446,18 @@ def _cash_items(ref, r: records.CashImpactRecord, *, week, materiality, rules, s
                 s += f", {fmt_money(margin, symbol)} above the {fmt_money(min_cash, symbol)} minimum"
         else:
             s += " (no minimum cash set)"
+        below = list(r.lines_below_min or [])
         first, first_line = r.first_breach_any_line_week, r.first_breach_any_line_name
         if first is None and any_low is None and r.first_breach_week:
             first, first_line = r.first_breach_week, "baseline"
         if first and min_cash is not None:
             runway = _num(r.runway_weeks_any_line if any_low is not None else r.runway_weeks)
-            s += (f"; cash first goes below the minimum in {first} ({first_line}"
-                  + (f", {int(runway)} week{'s' if int(runway) != 1 else ''} out" if runway is not None else "") + ")")
-        below = [n for n in (r.lines_below_min or [])]
-        if below and len(below) > 1:
-            s += f"; {len(below)} lines go below it" + (f": {', '.join(below)}" if len(below) <= 3 else "")
+            out = f", {int(runway)} week{'s' if int(runway) != 1 else ''} out" if runway is not None else ""
+            s += (f"; {len(below)} lines go below it, the first in {first} ({first_line}{out})" if len(below) > 1 else
+                  f"; first below it in {first} ({first_line}{out})")
         base_low = _num(r.lowest_cash)
-        if any_low is not None and base_low is not None and line != "baseline":
-            s += f". Baseline low: {fmt_money(base_low, symbol)} in {r.lowest_week}"
+        if any_low is not None and base_low is not None and line != "baseline" and not r.cash_walk:
+            s += f"; baseline low {fmt_money(base_low, symbol)} in {r.lowest_week}"
         items.append(_item(ref, "Cash low point", light, s + ".", link))
     if r.cash_walk:
         items.append(_item(ref, "Why cash moves", "green" if light in ("green", "grey") else "amber", r.cash_walk, link))
@@ -412,82 +468,75 @@ def _cash_items(ref, r: records.CashImpactRecord, *, week, materiality, rules, s
     n_events, pnl, cash13 = r.events, _num(r.pnl_impact_quarter), _num(r.cash_impact_13w)
     if n_events is not None or pnl is not None:
         n = int(_num(n_events) or 0)
-        s = f"{n} operational disruption{'s' if n != 1 else ''} detected"
         n_mat = _num(r.material_events)
-        if n_mat is not None and n:
-            s += f" ({int(n_mat)} material)"
+        s = f"{int(n_mat)} material of {n} detected" if n_mat is not None and n else f"{n} detected"
         bits = []
         if pnl is not None:
-            bits.append(f"{fmt_money(abs(pnl), symbol)} of P&L this quarter {'lost' if pnl < 0 else 'gained'}")
+            bits.append(f"P&L {fmt_money(pnl, symbol)} this quarter")
         if cash13 is not None:
-            bits.append(f"{fmt_money(abs(cash13), symbol)} {'less' if cash13 < 0 else 'more'} cash over 13 weeks")
+            bits.append(f"cash {'+' if cash13 > 0 else ''}{fmt_money(cash13, symbol)} over 13 weeks")
         if bits:
-            s += ": " + " and ".join(bits)
-        top = [e for e in (r.top_events or []) if e.sentence]
-        if top:
-            owner = _owner_of(owners, top[0])
-            first = str(top[0].sentence).split("; ", 1)[0].rstrip(".")  # what happened; its figures are above
-            s += f". Largest: {first}" + (f" (owner: {owner})" if owner else "")
+            s += ": " + ", ".join(bits)
+        top = next((e for e in (r.top_events or []) if e.sentence), None)
+        if top is not None and not _decided(decided, _event_key(top.event_id)):  # a decision already names it
+            owner = _owner_name(_owner_of(owners, top))
+            s += f". Largest: {_first_clause(top.sentence)}" + (f" (owner: {owner})" if owner else "")
         worst = min(x for x in (pnl, cash13, 0.0) if x is not None)
         light = "green" if n == 0 or worst >= 0 else ("red" if is_material(worst, None, materiality) else "amber")
         items.append(_item(ref, "Disruptions", light, s + ".", link))
     return items
 
 
-def _forecast_items(ref, r: records.ForecastFeedbackRecord, *, week, materiality, rules, symbol, owners, link):
-    items = []
+def _forecast_items(ref, r: records.ForecastFeedbackRecord, *, week, materiality, rules, symbol, owners, link,
+                    decided):
+    """One item in plain words (the forecast report defines lag, WAPE, tracking signal and FVA)."""
     alerts = [str(x) for x in (r.ts_alert_lines or [])]
     b1, b4 = _num(r.bias_lag1), _num(r.bias_lag4)
-    bias = b4 if b4 is not None else b1
-    if bias is not None or alerts:
-        s = ""
-        if bias is not None:
-            lag = 4 if b4 is not None else 1
-            s = (f"The S&OP forecast {lag} week{'s' if lag > 1 else ''} out was "
-                 f"{fmt_pct(abs(bias))} {'over' if bias > 0 else 'under'} actual demand")
-        if alerts:
-            s += ("; " if s else "") + (f"tracking-signal bias alert{'s' if len(alerts) > 1 else ''} on "
-                                        f"{', '.join(alerts)}")
-        else:
-            s += ("; " if s else "") + "no tracking-signal bias alerts"
-        mb = r.most_biased_line
-        if mb is not None and mb.product_line and _num(mb.bias_pct_lag4) is not None:
-            bl = _num(mb.bias_pct_lag4)
-            s += (f". Most biased line: {mb.product_line}, {fmt_pct(abs(bl))} "
-                  f"{'over' if bl > 0 else 'under'}-forecast at lag 4")
-            corr = _num(mb.correction)
-            if corr is not None:
-                s += f" (suggested correction {fmt_pct(corr, signed=True)})"
-        light = "amber" if alerts else "green"
-        items.append(_item(ref, "Forecast bias", light, s + ".", link))
-    raw, cor = _num(r.backtest_wape_raw), _num(r.backtest_wape_corrected)
-    w1 = _num(r.wape_lag1)
-    fva = _num(r.fva_vs_naive)
-    if raw is not None or w1 is not None or fva is not None:
-        bits = []
-        if w1 is not None:
-            bits.append(f"forecast error (WAPE) one week out: {fmt_pct(w1)}")
-        if raw is not None and cor is not None:
-            bits.append(f"the proposed bias corrections would have {'cut' if cor <= raw else 'raised'} backtest "
-                        f"error from {fmt_pct(raw)} to {fmt_pct(cor)}")
-        if fva is not None:
-            bits.append(f"the S&OP forecast is {abs(fva) * 100:.1f} points "
-                        f"{'better' if fva >= 0 else 'worse'} than a naive forecast")
-        s = "; ".join(bits)
-        light = "amber" if (fva is not None and fva < 0) else "green"
-        items.append(_item(ref, "Forecast accuracy", light, s[:1].upper() + s[1:] + ".", link))
-    return items
+    bias, bias_lag = (b4, 4) if b4 is not None else (b1, 1)
+    lag = int(_num(r.focus_lag) or 4)  # the lag the value added and the corrections are measured at
+    err, err_lag = _num((r.wape_by_lag or {}).get(lag)), lag
+    if err is None and _num(r.wape_lag1) is not None:
+        err, err_lag = _num(r.wape_lag1), 1
+    fva = _num(r.fva_vs_naive)  # at the focus lag
+    lags = {x for x, v in ((bias_lag, bias), (err_lag, err), (lag, fva)) if v is not None}
+    one = lags.pop() if len(lags) == 1 else None  # every figure at one horizon: said once, up front
+    at = lambda x: "" if one is not None else f" {horizon(x)}"  # noqa: E731
+    bits = []
+    if bias is not None:
+        bits.append(f"{fmt_pct(abs(bias))} {'over' if bias > 0 else 'under'} demand{at(bias_lag)}")
+    mb = r.most_biased_line
+    if mb is not None and mb.product_line and _num(mb.bias_pct_lag4) is not None:
+        bl, corr = _num(mb.bias_pct_lag4), _num(mb.correction)
+        bits.append(f"{mb.product_line} {fmt_pct(abs(bl))} {'over' if bl > 0 else 'under'}{at(4)}"
+                    + (f" ({fmt_pct(corr, signed=True)} correction proposed)" if corr is not None else ""))
+    if alerts:
+        bits.append(f"a lasting bias on {', '.join(alerts)}")
+    accuracy = []  # the error and how it compares with the simple baseline: one clause
+    if err is not None:
+        accuracy.append(f"error {fmt_pct(err)}{at(err_lag)}")
+    if fva is not None:
+        accuracy.append(f"{abs(fva) * 100:.1f} points {'below' if fva >= 0 else 'above'} the simple baseline's"
+                        f"{at(lag)}")
+    if accuracy:
+        bits.append(", ".join(accuracy))
+    if not bits:
+        return []
+    s = (f"{horizon(one).capitalize()}: " if one is not None else "") + "; ".join(bits)
+    window = r.accuracy_window
+    if window and len(window) == 2:
+        s += f" ({window[0]} to {window[1]})"
+    light = "amber" if alerts or (fva is not None and fva < 0) else "green"
+    return [_item(ref, "Forecast", light, s[:1].upper() + s[1:] + ".", link)]
 
 
 # KPI name -> (label, unit, higher_is_better), in the order the summary lists them
 _KPIS = {
-    "otif_value": ("OTIF (value)", "pct", True),
-    "otif": ("OTIF (lines)", "pct", True),
+    "otif_value": ("OTIF by value", "pct", True),
+    "otif": ("OTIF by lines", "pct", True),
     "dso": ("DSO", "days", False),
     "dio": ("DIO", "days", False),
     "dpo": ("DPO", "days", True),
     "ccc": ("Cash conversion cycle", "days", False),
-    "inventory_turns": ("Inventory turns", "turns", True),
     "gross_margin_pct": ("Gross margin", "pct", True),
     "gross_margin": ("Gross margin", "pct", True),
 }
@@ -500,7 +549,6 @@ _STATUS_WORDS = {
 }
 
 
-
 def _kpi_value(raw) -> tuple[float | None, str]:
     """(value, period) from a KPI record: a number, or a dict keyed by period (13w preferred) or 'value'."""
     if isinstance(raw, dict):
@@ -511,34 +559,40 @@ def _kpi_value(raw) -> tuple[float | None, str]:
     return _num(raw), ""
 
 
-def kpi_table(section: records.ExecutionKpisRecord | Mapping[str, Any] | None) -> pd.DataFrame:
+def kpi_table(section: records.ExecutionKpisRecord | Mapping[str, Any] | None, *,
+              dso_revenue: str = "invoiced") -> pd.DataFrame:
     """KPI traffic lights from the execution KPIs' record (or its ``execution_kpis`` section of results).
 
-    Each KPI is a dict of periods (``week``/``13w``/``quarter``, the trailing 13 weeks shown by
-    preference), its target from ``targets[kpi]`` and its status from ``status[kpi][period]`` (words
-    like met/missed, ok/watch/breach map to green/amber/red). Without a status, the light is green
-    when the KPI meets its target in its good direction (OTIF up, DSO down...), red otherwise, grey
-    without a target.
+    Each KPI is a dict of periods (``week``/``13w``/``quarter``): ``value`` is the trailing 13 weeks (by
+    preference), ``week`` this week's. The light is the KPI report's own (``lights``: this week and the 13 weeks
+    against the target, :data:`soe_helpers.analysis.kpis.LIGHT_RULE`); without it, ``status[kpi][period]``
+    (met/missed, ok/watch/breach -> green/amber/red); without a status, green when the KPI meets its target in
+    its good direction (OTIF up, DSO down...), red otherwise, grey without a target. ``basis``: what it is
+    measured on (:func:`soe_helpers.analysis.measures.kpi_basis`; ``dso_revenue`` = ``params.kpis.dso_revenue``).
 
     Returns:
-        DataFrame kpi, label, unit, period, value, target, light, text (e.g. ``"OTIF 87.2% vs 95.0% target"``).
+        DataFrame kpi, label, basis, unit, period, value, week, target, light, text
+        (e.g. ``"OTIF by lines 87.2% vs 95.0% target"``).
     """
-    cols = ["kpi", "label", "unit", "period", "value", "target", "light", "text"]
+    cols = ["kpi", "label", "basis", "unit", "period", "value", "week", "target", "light", "text"]
     rec = records.parse("execution_kpis", section)
     if rec is None:
         return pd.DataFrame(columns=cols)
-    targets, status = rec.targets or {}, rec.status or {}
+    targets, status, lights = rec.targets or {}, rec.status or {}, rec.lights or {}
     rows = []
     for kpi, (label, unit, up) in _KPIS.items():
         raw = getattr(rec, kpi, None)
         value, period = _kpi_value(raw)
         if value is None:
             continue
+        week_value = _num(raw.get("week")) if isinstance(raw, dict) else None
         target = _num(targets.get(kpi))
+        light = _STATUS_WORDS.get(str(lights.get(kpi)).strip().lower()) if lights.get(kpi) else None
         st = status.get(kpi)
         if isinstance(st, dict):
             st = st.get(period) or st.get("13w") or st.get("status") or next(iter(st.values()), None)
-        light = _STATUS_WORDS.get(str(st).strip().lower()) if st is not None else None
+        if light is None and st is not None:
+            light = _STATUS_WORDS.get(str(st).strip().lower())
         if light is None:
             if target is None:
                 light = "grey"
@@ -547,25 +601,31 @@ def kpi_table(section: records.ExecutionKpisRecord | Mapping[str, Any] | None) -
         text = f"{label} {fmt_kpi(value, unit, day_digits=0)}"
         if target is not None:
             text += f" vs {fmt_kpi(target, unit, day_digits=0)} target"
-        rows.append({"kpi": kpi, "label": label, "unit": unit, "period": period, "value": value, "target": target,
-                     "light": light, "text": text})
+        rows.append({"kpi": kpi, "label": label, "basis": kpi_basis(kpi, dso_revenue), "unit": unit, "period": period,
+                     "value": value, "week": week_value, "target": target, "light": light, "text": text})
     return pd.DataFrame(rows, columns=cols)
 
 
-def _kpi_items(ref, sec, *, week, materiality, rules, symbol, owners, link):
+def _kpi_items(ref, sec, *, week, materiality, rules, symbol, owners, link, decided):
+    """The KPIs off target by name: their figures, periods and bases are the scoreboard's table."""
     t = kpi_table(sec)
     if t.empty:
         return []
     off = t[t["light"].isin(["red", "amber"])]
     judged = t[t["light"] != "grey"]
+    if not len(judged):
+        return [_item(ref, "KPIs", "grey", "No KPI has a target set.", link)]
     if off.empty:
-        s = f"All {len(judged)} KPIs with a target are on target" if len(judged) else "No KPI has a target set"
-        s += ": " + ", ".join(t["text"].head(4)) + "."
-        light = "green" if len(judged) else "grey"
-    else:
-        s = (f"{len(off)} of {len(judged)} KPIs off target: " + ", ".join(off["text"]) + ".")
-        light = "red" if (off["light"] == "red").any() else "amber"
-    return [_item(ref, "KPIs vs targets", light, s, link)]
+        return [_item(ref, "KPIs", "green", f"All {len(judged)} with a target are on target.", link)]
+    s = f"{len(off)} of {len(judged)} off target"
+    ar = sec.ar_ageing or {}
+    open_ar, overdue = _num(ar.get("open")), _num(ar.get("overdue"))
+    if open_ar and overdue is not None:  # the receivables past due: cash a CFO can chase (the lights: above)
+        s = (f"{fmt_money(overdue, symbol)} ({fmt_pct(overdue / open_ar)}) past due of {fmt_money(open_ar, symbol)}"
+             + (f" at {ar['as_of']}" if ar.get("as_of") else ""))
+        dso = t.loc[t["kpi"] == "dso", "light"]
+        return [_item(ref, "Receivables", dso.iloc[0] if len(dso) else "grey", s + ".", link)]  # DSO's light
+    return [_item(ref, "KPIs", "red" if (off["light"] == "red").any() else "amber", s + ".", link)]
 
 
 def _owner_rows(by_owner: Mapping[str, float | None] | None) -> list[tuple[str, float | None]]:
@@ -575,7 +635,7 @@ def _owner_rows(by_owner: Mapping[str, float | None] | None) -> list[tuple[str, 
     return rows
 
 
-def _action_items(ref, r: records.ActionsRecord, *, week, materiality, rules, symbol, owners, link):
+def _action_items(ref, r: records.ActionsRecord, *, week, materiality, rules, symbol, owners, link, decided):
     n_open = _num(r.open)
     if n_open is None:
         return []
@@ -583,26 +643,35 @@ def _action_items(ref, r: records.ActionsRecord, *, week, materiality, rules, sy
     new, closed = _num(r.new_this_week), _num(r.closed_this_week)
     distinct = _num(r.at_stake_total)
     stake = distinct if distinct is not None else _num(r.dollars_at_stake_open)
-    s = f"{int(n_open)} open action{'s' if n_open != 1 else ''}"
+    s = f"{int(n_open)} open"  # the topic says "Actions"
     if distinct is not None:
-        s += (f" on {len(r.exposures or [])} distinct exposures, {fmt_money(distinct, symbol)} at stake "
-              f"(each counted once)")
+        s += f" on {len(r.exposures or [])} exposures, {fmt_money(distinct, symbol)} at stake (counted once)"
         if r.opportunities:
-            s += f", and {len(r.opportunities)} opportunit{'ies' if len(r.opportunities) != 1 else 'y'} apart"
+            s += f", {len(r.opportunities)} opportunit{'ies' if len(r.opportunities) != 1 else 'y'} apart"
     elif stake is not None:
         s += f" with {fmt_money(stake, symbol)} at stake"
     s += f": {overdue} overdue, {escalated} escalated"
     to = r.escalated_to
     if escalated and to:
         s += " (" + ", ".join(f"{n} to {lvl}" for lvl, n in to.items()) + ")"
-    if new is not None or closed is not None:
-        s += f"; {int(new or 0)} opened and {int(closed or 0)} closed this week"
+    if (new is not None or closed is not None) and (int(new or 0) != int(n_open) or int(closed or 0)):
+        s += f"; {int(new or 0)} new, {int(closed or 0)} closed this week"  # all new: the open count says it
     top = _owner_rows(r.by_owner)[:3]
-    if r.exposures:  # the distinct exposures say it without counting a root cause twice
-        e = r.exposures[0]
-        s += (f". Largest exposure: {e.title} ({fmt_money(e.dollars_at_stake, symbol)}, {e.measure}"
-              + (f", {e.owner}" if e.owner else "") + ")")
-    elif top:
+    asks = [a for a in (r.agenda or []) if a.group in ("escalated", "overdue") and a.decision_asked
+            and not _decided(decided, a.title)]
+    # the meeting's first decision: an escalated (else overdue) action's own words, a root cause before a KPI
+    # (a measure of many causes), then the largest dollars; one the week's decisions ask already is not repeated
+    asks.sort(key=lambda a: (a.group != "escalated", a.kind == "kpi", -(_num(a.dollars_at_stake) or 0.0)))
+    ask = asks[0] if asks else None
+    exposures = [e for e in (r.exposures or []) if not _decided(decided, e.title)
+                 and not (ask is not None and e.title == ask.title)]  # the ask below names it
+    if r.exposures and ask is None:  # the distinct exposures say it without counting a root cause twice
+        if exposures:
+            e = exposures[0]
+            s += (f". Largest exposure{' not decided above' if len(exposures) < len(r.exposures) else ''}: "
+                  f"{e.title} ({fmt_money(e.dollars_at_stake, symbol)}, {e.measure}"
+                  + (f", {_owner_name(e.owner)}" if e.owner else "") + ")")
+    elif top and not r.exposures:
         s += ". Most at stake: " + ", ".join(o + (f" {fmt_money(d, symbol)}" if d is not None else "") for o, d in top)
     big = None if r.exposures else next((a for a in (r.top_open or []) if a.title), None)
     if big:
@@ -610,14 +679,11 @@ def _action_items(ref, r: records.ActionsRecord, *, week, materiality, rules, sy
                                  if _num(big.dollars_at_stake) is not None else None) if b]
         s += f". Largest open action: {big.id or ''} {big.title}".replace("  ", " ")
         s += f" ({', '.join(bits)})" if bits else ""
-    asks = [a for a in (r.agenda or []) if a.group in ("escalated", "overdue") and a.decision_asked]
-    # the meeting's first decision: an escalated (else overdue) action's own words, a root cause before a KPI
-    # (a measure of many causes), then the largest dollars
-    asks.sort(key=lambda a: (a.group != "escalated", a.kind == "kpi", -(_num(a.dollars_at_stake) or 0.0)))
-    ask = asks[0] if asks else None
     if ask is not None:
-        s += (f". Decision asked of {ask.owner or 'its owner'} by {ask.due}: {str(ask.decision_asked).rstrip('.')}"
-              f" ({ask.title})")
+        what = str(ask.decision_asked).rstrip(".")
+        subject = str(ask.title or "").split(":", 1)[0].split(" (", 1)[0]
+        named = f" ({ask.title})" if ask.title and subject not in what else ""  # what the ask is about, once
+        s += f". Next ask: {_owner_name(ask.owner) or 'its owner'} by {ask.due}, {what[:1].lower() + what[1:]}{named}"
     missing = [str(x) for x in (r.inputs_missing or [])]
     if missing:
         s += f". The tracker could not read {', '.join(missing)} this week"
@@ -625,16 +691,16 @@ def _action_items(ref, r: records.ActionsRecord, *, week, materiality, rules, sy
     return [_item(ref, "Actions", light, s + ".", link)]
 
 
-def _accuracy_items(ref, r: records.DataAccuracyRecord, *, week, materiality, rules, symbol, owners, link):
+def _accuracy_items(ref, r: records.DataAccuracyRecord, *, week, materiality, rules, symbol, owners, link, decided):
     score = _num(r.score)
     if score is None:
         return []
     target = _num(r.target)
     failed = r.failed_checks
     n_failed = len(failed) if failed is not None else None
-    s = f"Score {fmt_pct(score)}"  # the topic says "Data accuracy"
+    s = f"{fmt_pct(score)}"  # the topic says "Data accuracy"
     if target is not None:
-        s += f" against a {fmt_pct(target)} target"
+        s += f" vs a {fmt_pct(target)} target"
         light = "green" if score >= target else ("amber" if target - score <= rules.accuracy_watch_points else "red")
     else:
         light = "grey"
@@ -642,7 +708,7 @@ def _accuracy_items(ref, r: records.DataAccuracyRecord, *, week, materiality, ru
         s += f"; {n_failed} check{'s' if n_failed != 1 else ''} failed"
         mat = r.material_failed_checks
         if mat is not None and n_failed:
-            s += f" ({len(mat)} above materiality)"
+            s += f" ({len(mat) or 'none'} material)"
         gross = _num(r.tie_out_gross)
         if gross:  # one basis for the sum: gross (offsetting differences do not cancel)
             s += f"; tie-outs off by {fmt_money(gross, symbol)} gross"
@@ -651,8 +717,7 @@ def _accuracy_items(ref, r: records.DataAccuracyRecord, *, week, materiality, ru
             iter(sorted((f for f in failed if f.sentence), key=lambda f: -(_num(f.dollars_at_stake) or 0))), None)
         dollars = _num(first.dollars_at_stake) if first else None
         if first and dollars and (first.name or first.source):  # money rounded for reading: exact in the report
-            s += (f"; largest: {first.source or first.name}, {fmt_money(dollars, symbol)} off"
-                  + (f" ({first.name})" if first.name and first.source else ""))
+            s += f"; largest: {first.name or first.source}, {fmt_money(dollars, symbol)} off"
         elif first and first.sentence:
             s += f"; largest: {str(first.sentence).rstrip('.')}"
     return [_item(ref, "Data accuracy", light, s + ".", link)]
@@ -678,8 +743,9 @@ def build_items(
     symbol: str,
     owners: Mapping[str, str] | None = None,
     pack: Iterable[ReportRef] = PACK,
+    decisions: Iterable[records.Decision] | None = None,
 ) -> pd.DataFrame:
-    """One row per summary item: a plain sentence with its number, a traffic light and its report.
+    """One row per summary item: a plain sentence with its dollars and owner, a traffic light and its report.
 
     Args:
         results: the run's recorded figures ``{section: {key: value}}``.
@@ -690,6 +756,8 @@ def build_items(
         symbol: currency symbol.
         owners: optional ``{issue key or event_id: owner}`` to name the owner beside a variance/event.
         pack: the reports to summarise (default :data:`PACK`).
+        decisions: the week's decisions (:func:`decisions`): a variance, disruption, exposure or asked decision
+            one of them is about (the same order, supplier or line, at the same dollars) is left to it.
     Returns:
         DataFrame with :data:`ITEM_COLUMNS`; ``link`` is the report's HTML file name when it was
         published (status ok), else empty. Reports that failed, did not run, recorded nothing or
@@ -697,6 +765,7 @@ def build_items(
     """
     rows: list[dict] = []
     recs = records.load(results)
+    decided = list(decisions or [])
     for ref in pack:
         state = report_state(ref, statuses, results, week)
         link = f"{ref.notebook}.html" if statuses.get(ref.notebook, {}).get("status") == "ok" else ""
@@ -708,7 +777,7 @@ def build_items(
         rec = recs.get(ref.section)  # None: recorded, but not of its record's shape
         built = [] if rec is None else _BUILDERS.get(ref.section, lambda *a, **k: [])(
             ref, rec, week=week, materiality=materiality, rules=rules, symbol=symbol,
-            owners=owners or {}, link=link)
+            owners=owners or {}, link=link, decided=decided)
         rows += built or [_item(ref, ref.title, "grey",
                                 f"The {ref.noun} report recorded none of the figures the summary uses.", link)]
     return pd.DataFrame(rows, columns=ITEM_COLUMNS)
@@ -1000,11 +1069,6 @@ def decisions(recs: records.Records, actions: pd.DataFrame | None = None, *, sym
     return [dec for _, dec in cands[:limit]]
 
 
-def _owner_name(owner: str | None) -> str | None:
-    """``'Ken Ito (Procurement manager)' -> 'Ken Ito'``: the first screen names, the detail gives the role."""
-    return str(owner).split(" (", 1)[0] if owner else None
-
-
 def decision_sentence(d: records.Decision, symbol: str, titles: Mapping[str, str] | None = None) -> tuple[str, str]:
     """(question, the rest) of one decision in plain words: dollars, recommended option and why, owner, due.
 
@@ -1021,7 +1085,7 @@ def decision_sentence(d: records.Decision, symbol: str, titles: Mapping[str, str
         bits = [f"Recommended: {rec}" + (f": {d.why}." if d.why else ".")]
     else:
         where = titles.get(d.report or "", "")
-        bits = [(f"Options: {where} report" + (f" ({d.why})." if d.why else ".")) if where
+        bits = [(f"Options in the {where} report" + (f" ({d.why})." if d.why else ".")) if where
                 else "Options: not computed."]
     who = _owner_name(d.owner)
     if who or d.due:
@@ -1046,7 +1110,7 @@ def first_screen(recs: records.Records, *, symbol: str, materiality) -> list[tup
             s += f"; {fmt_money_pair(corr, plan_q, symbol)[0]} bias-corrected"
         if slip:
             s += f"; {fmt_money(slip, symbol)} of orders could slip"
-        out.append(("Landing", s + "."))
+        out.append((f"{_short_quarter(d.quarter)} landing" if d.quarter else "Landing", s + "."))
     c = recs.cash_impact
     if c is not None:
         low = _num(c.lowest_cash_any_line)
@@ -1069,9 +1133,6 @@ def first_screen(recs: records.Records, *, symbol: str, materiality) -> list[tup
         if otif is not None:
             target = _num((k.targets or {}).get("otif_value"))
             s = f"OTIF by value {fmt_pct(otif)} this week" + (f" vs {fmt_pct(target)} target" if target else "")
-            on, full = week_of("on_time_value"), week_of("in_full_value")
-            if on is not None and full is not None:
-                s += f" (on time {fmt_pct(on)}, in full {fmt_pct(full)})"
             out.append(("Delivery", s + "."))
     return out
 
@@ -1080,7 +1141,7 @@ def decisions_html(decs: list[records.Decision], symbol: str) -> str:
     """The decisions as an escaped HTML list (question in bold), or one line saying there is none."""
     if not decs:
         return '<p class="soe-decisions">No decision is asked this week.</p>'
-    rows = "".join(f"<li><b>{html.escape(q)}</b> {html.escape(rest)}</li>"
+    rows = "".join(f"<li><b>{html.escape(q)}</b><br>{html.escape(rest)}</li>"  # the question on its own line
                    for q, rest in (decision_sentence(d, symbol) for d in decs))
     return f'<ol class="soe-decisions">{rows}</ol>'
 
@@ -1114,26 +1175,45 @@ def previous_week_html(week: str, outputs: str | Path | None = None, report: str
             f'{html.escape(label)}</a></p>')
 
 
-def glossary() -> list[tuple[str, str]]:
-    """The terms the pack uses, one plain line each (the summary and the email end with them)."""
-    return [
-        ("Landing", "what the quarter is expected to end at: shipped so far + open orders due to ship in it + "
-                    "demand not yet booked that should be booked and shipped in it."),
-        ("Bias-corrected landing", "the landing with the forecast's known over- or under-forecasting taken out."),
-        ("Plan", "the approved S&OP financial plan for the period."),
-        ("Materiality", "the size from which a difference counts: a fixed amount, narrowed by a share of its "
-                        "reference."),
-        ("Exposure", "one root cause (an order, a supplier, a product line) with the dollars it puts at stake, "
-                     "counted once however many reports saw it."),
-        ("Minimum cash", "the lowest bank balance treasury accepts."),
-        ("Runway", "weeks until cash first goes below the minimum."),
-        ("Scenario", "a what-if the analysts set (a later order, a supplier switch) projected on the cash forecast."),
-        ("OTIF", "on time in full: the share of order lines (or of their value) delivered on the promised date "
-                 "and in the full quantity."),
-        ("DSO / DPO / DIO", "days of sales still to collect / of purchases still to pay / of stock on hand."),
-        ("WAPE", "forecast error: the sum of absolute misses as a share of actual demand."),
-        ("Bias", "forecast minus actual as a share of actual: positive = the forecast was too high."),
-    ]
+#: term -> (words on a page that call for it, its plain meaning). The analysts' reports' own terms (lag, WAPE,
+#: tracking signal, FVA) appear here only, beside the plain words the summary and the email use for them.
+_GLOSSARY: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("OTIF", ("otif",), "delivered on time and in full."),
+    ("Forecast error", ("error",), "misses of either sign over demand (WAPE); N weeks out = lag N."),
+    ("Simple baseline", ("simple baseline",), "last week's demand as the forecast; beating it is value added (FVA)."),
+    ("Lasting bias", ("lasting bias",), "errors that keep one direction (tracking signal)."),
+)
+
+
+def glossary(text: str | None = None) -> list[tuple[str, str]]:
+    """The terms the pack uses, one plain line each (the summary and the email end with them).
+
+    ``text``: the page's words; only the terms it uses are returned (None: every term)."""
+    low = text.lower() if text is not None else None
+    return [(term, meaning) for term, words, meaning in _GLOSSARY
+            if low is None or any(w in low for w in words)]
+
+
+def reports_line(statuses: Mapping[str, dict], pack: Iterable[ReportRef] = PACK) -> str:
+    """The run's reports in one sentence: 'All 6 reports ran ok.' or 'Cash impact: FAILED; Forecast feedback: not
+    run — needs forecasts; the other 4 ran ok.' (:func:`status_word` for each that did not)."""
+    refs = list(pack)
+    off = [f"{r.title}: {status_word(statuses.get(r.notebook))}" for r in refs
+           if (statuses.get(r.notebook) or {}).get("status") != "ok"]
+    if not off:
+        return f"All {len(refs)} reports ran ok."
+    n_ok = len(refs) - len(off)
+    return "; ".join(off) + (f"; the other {n_ok} ran ok." if n_ok else ".")
+
+
+def page_text(decs: Iterable[records.Decision], lines: Iterable[tuple[str, str]], items: pd.DataFrame,
+              kpis: pd.DataFrame | None, symbol: str) -> str:
+    """The words of the summary's decisions, first lines, scoreboard and detail (what :func:`glossary` reads)."""
+    parts = [" ".join(decision_sentence(d, symbol)) for d in decs] + [f"{k}: {v}" for k, v in lines]
+    parts += [f"{t}: {s}" for t, s in zip(items["topic"], items["sentence"])]
+    if kpis is not None and len(kpis):
+        parts += list(kpis["label"])
+    return " ".join(parts)
 
 
 # ---------------------------------------------------------------- what changed since last week
@@ -1143,14 +1223,14 @@ _TRACKED = (
     ("demand_reconciliation", "landing", "Projected quarter landing", "money"),
     ("demand_reconciliation", "landing_gap", "Landing vs plan", "money"),
     ("demand_reconciliation", "material_variances", "Material variances", "count"),
-    ("cash_impact", "lowest_cash", "13-week cash low point", "money"),
+    ("cash_impact", "lowest_cash", "Baseline cash low point, 13 weeks", "money"),
     ("cash_impact", "baseline_week13_closing", "Week-13 closing cash (baseline)", "money"),
     ("cash_impact", "cash_impact_13w", "Cash impact of disruptions, 13 weeks", "money"),
-    ("forecast_feedback", "wape_lag1", "Forecast error (WAPE), lag 1", "pct"),
-    ("forecast_feedback", "bias_lag4", "Forecast bias, lag 4", "pct"),
-    ("execution_kpis", "otif", "OTIF", "pct"),
-    ("execution_kpis", "dso", "DSO", "days"),
-    ("execution_kpis", "ccc", "Cash conversion cycle", "days"),
+    ("forecast_feedback", "wape_lag1", "Forecast error one week out", "pct"),
+    ("forecast_feedback", "bias_lag4", "Forecast bias 4 weeks out", "pct"),
+    ("execution_kpis", "otif", "OTIF by lines, 13-week", "pct"),
+    ("execution_kpis", "dso", "DSO, 13-week average", "days"),
+    ("execution_kpis", "ccc", "Cash conversion cycle, 13-week average", "days"),
     ("actions", "open", "Open actions", "count"),
     ("actions", "overdue", "Overdue actions", "count"),
     ("actions", "escalated", "Escalated actions", "count"),
@@ -1246,17 +1326,41 @@ def changes_display(changes: pd.DataFrame | None, symbol: str) -> pd.DataFrame:
     }, columns=cols)
 
 
+_THIRTEEN = ("13w", "trailing_13w", "t13w")
+_PERIOD_WORDS = {"quarter": "quarter to date", "qtd": "quarter to date", "week": "this week", "value": "", "": ""}
+
+
 def kpi_display(kpis: pd.DataFrame) -> pd.DataFrame:
-    """:func:`kpi_table` formatted for a table: KPI, period, actual, target, status word."""
-    per = {"13w": "13 weeks", "trailing_13w": "13 weeks", "t13w": "13 weeks", "quarter": "Quarter to date",
-           "qtd": "Quarter to date", "week": "Week", "value": "", "": ""}
+    """:func:`kpi_table` as the scoreboard's compact table (strings): KPI (days measures with their basis, e.g.
+    'DSO, on invoiced sales'), this week, 13 weeks, target, status word. A value of another period than 13 weeks
+    says its period; the periods' words are :func:`scoreboard_note`'s."""
+    def kpi_cell(label, basis, unit):
+        if unit != "days":
+            return label
+        return f"{label} (days), {basis}" if basis == REVENUE_BASIS["invoiced"] or basis == REVENUE_BASIS["shipped"] \
+            else f"{label} (days)"  # DIO, DPO: on COGS, said once in the note
+
+    def fmt(v, unit):
+        return "–" if v is None else (f"{v:.0f}" if unit == "days" else fmt_kpi(v, unit, day_digits=0))
+
+    def thirteen(v, unit, period):
+        shown = fmt(v, unit)
+        return shown if period in _THIRTEEN else f"{shown} ({_PERIOD_WORDS.get(period, period)})".replace(" ()", "")
+
     return pd.DataFrame({
-        "KPI": kpis["label"],
-        "Period": [per.get(p, p) for p in kpis["period"]],
-        "Actual": [fmt_kpi(v, u, day_digits=0) for v, u in zip(kpis["value"], kpis["unit"])],
-        "Target": [fmt_kpi(_num(v), u, day_digits=0) for v, u in zip(kpis["target"], kpis["unit"])],
+        "KPI": [kpi_cell(*x) for x in zip(kpis["label"], kpis["basis"], kpis["unit"])],
+        "This week": [fmt(_num(v), u) for v, u in zip(kpis["week"], kpis["unit"])],
+        "13 weeks": [thirteen(v, u, p) for v, u, p in zip(kpis["value"], kpis["unit"], kpis["period"])],
+        "Target": [fmt(_num(v), u) for v, u in zip(kpis["target"], kpis["unit"])],
         "Status": [LIGHTS.get(x, LIGHTS["grey"])[0] for x in kpis["light"]],
-    }, columns=["KPI", "Period", "Actual", "Target", "Status"])
+    }, columns=["KPI", "This week", "13 weeks", "Target", "Status"])
+
+
+def scoreboard_note(week: str, balance_basis: str = "average") -> str:
+    """The scoreboard's periods in words (:func:`soe_helpers.analysis.measures.period_label`): 'This week = week
+    2026-W47 average; 13 weeks = 13-week average to 2026-W47.' (``balance_basis``: ``params.kpis.balance_basis``)."""
+    return (f"This week = {period_label('week', week, balance_basis)}; "
+            f"13 weeks = {period_label('13w', week, balance_basis)}; DIO, DPO {COGS_BASIS}.")
 
 
 # ---------------------------------------------------------------- tables for the report
@@ -1284,29 +1388,15 @@ def status_table(statuses: Mapping[str, dict], pack: Iterable[ReportRef] = PACK)
     return pd.DataFrame(rows, columns=["report", "status", "seconds", "file"])
 
 
-def assumptions(params, results: Mapping[str, dict] | None = None) -> list[str]:
-    """The rules behind the summary's traffic lights, as sentences (the report prints them)."""
+def assumptions(params) -> list[str]:
+    """The rules behind the summary's traffic lights, as short sentences (the report prints them)."""
     m, r, sym = params.materiality, params.executive_summary, params.company.currency_symbol
-    out = [
-        f"Material: a variance of {fmt_money(m.abs, sym)} or more that is also at least {fmt_pct(m.pct)} of its "
-        "reference (with no reference, the amount alone decides). "
-        "Behind plan by a material amount = Act (red); behind but not material = Watch (amber).",
-        f"Cash: Act when the 13-week low point is below the minimum cash, Watch when it is less than "
-        f"{fmt_pct(r.cash_watch_margin, digits=0)} above it; scenarios are Watch when they cut week-13 cash "
-        "by a material amount.",
-        "Forecast: Watch when a product line has a tracking-signal bias alert or the S&OP forecast is worse "
-        "than a naive one.",
-        "KPIs: the light recorded by the KPI report against its targets; without one, on target in the "
-        "KPI's good direction (OTIF up, DSO down) = On track, otherwise Act.",
-        "Actions: Act when any action is escalated, Watch when any is overdue.",
-        f"Data accuracy: Act below target by more than {r.accuracy_watch_points * 100:.0f} points, Watch "
-        "within them.",
-        "A report that failed or did not run this week is marked Missing (grey) and shows no figures, "
-        "never an earlier week's.",
+    out = [  # each report prints its own rule in full (the KPI report's lights, the reconciliation's materiality)
+        f"Act = needs a decision (material: {fmt_money(m.abs, sym)} and {fmt_pct(m.pct)} or more; cash below the "
+        "minimum).",
+        f"Watch = keep an eye on it (cash within {fmt_pct(r.cash_watch_margin, digits=0)} of the minimum).",
+        "Missing = not run; never an earlier week's figures.",
     ]
-    accuracy = records.load(results).data_accuracy
-    if accuracy is not None and _num(accuracy.target) is not None:
-        out[5] += f" Target this run: {fmt_pct(_num(accuracy.target))}."
     return out
 
 
@@ -1325,35 +1415,36 @@ def last_of_report(items: pd.DataFrame) -> list[bool]:
     return [i == len(reps) - 1 or reps[i + 1] != reps[i] for i in range(len(reps))]
 
 
-def items_html(items: pd.DataFrame, links: Mapping[str, str] | None = None, link_text: str = "Full report") -> str:
-    """The summary items as an escaped HTML table: light (colour and word), sentence, link to the report.
+def items_html(items: pd.DataFrame, links: Mapping[str, str] | None = None) -> str:
+    """The summary items as an escaped HTML table: light (colour and word), then the topic, linked to the report
+    that proves it, and the sentence.
 
     Args:
         items: :func:`build_items` output.
         links: report -> href; default the item's own ``link`` (the sibling HTML file). A report
             missing from ``links`` (or with an empty link) gets no link.
-        link_text: the link's text.
     """
     rows = []
-    last = last_of_report(items)
-    for i, r in enumerate(items.itertuples(index=False)):
-        href = ((links.get(r.report, "") if links is not None else r.link) or "") if last[i] else ""
-        a = f'<a href="{html.escape(href, quote=True)}">{html.escape(link_text)}</a>' if href else ""
-        rows.append(f'<tr><td class="soe-light-cell">{_chip(r.light)}</td><td><b>{html.escape(r.topic)}</b>: '
-                    f'{html.escape(r.sentence)}</td><td class="soe-link">{a}</td></tr>')
-    return ('<table class="soe-table soe-summary"><thead><tr><th>Status</th><th>This week</th><th>Report</th></tr>'
+    for r in items.itertuples(index=False):
+        href = (links.get(r.report, "") if links is not None else r.link) or ""
+        topic = (f'<a href="{html.escape(href, quote=True)}">{html.escape(r.topic)}</a>' if href
+                 else html.escape(r.topic))
+        rows.append(f'<tr><td class="soe-light-cell">{_chip(r.light)}</td><td><b>{topic}</b>: '
+                    f'{html.escape(r.sentence)}</td></tr>')
+    return ('<table class="soe-table soe-summary"><thead><tr><th>Status</th><th>Detail</th></tr>'
             f'</thead><tbody>{"".join(rows)}</tbody></table>')
 
 
 def kpi_html(kpis: pd.DataFrame) -> str:
-    """:func:`kpi_table` as an escaped HTML table with the traffic light in colour and words."""
+    """:func:`kpi_display` as an escaped HTML table with the traffic light in colour and words."""
     d = kpi_display(kpis)
     rows = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{html.escape(per)}</td><td class=\"num\">{html.escape(a)}</td>"
+        f"<tr><td>{html.escape(k)}</td><td class=\"num\">{html.escape(w)}</td><td class=\"num\">{html.escape(a)}</td>"
         f"<td class=\"num\">{html.escape(t)}</td><td>{_chip(light)}</td></tr>"
-        for k, per, a, t, light in zip(d["KPI"], d["Period"], d["Actual"], d["Target"], kpis["light"]))
-    return ('<table class="soe-table"><thead><tr><th>KPI</th><th>Period</th><th class="num">Actual</th>'
-            f'<th class="num">Target</th><th>Status</th></tr></thead><tbody>{rows}</tbody></table>')
+        for k, w, a, t, light in zip(d["KPI"], d["This week"], d["13 weeks"], d["Target"], kpis["light"]))
+    return ('<table class="soe-table soe-scoreboard"><thead><tr><th>KPI</th><th class="num">This week</th>'
+            '<th class="num">13 weeks</th><th class="num">Target</th><th>Status</th></tr></thead>'
+            f'<tbody>{rows}</tbody></table>')
 
 
 # ---------------------------------------------------------------- charts
