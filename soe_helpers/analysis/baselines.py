@@ -237,6 +237,51 @@ def fit_series(y: np.ndarray, season: int = 52, min_weeks: int = 16, forms: Iter
     return {**best, "aicc": best_aicc, "note": "; ".join([f"AICc {aiccs}", *notes])}
 
 
+def _filter(y: np.ndarray, spec: dict, season: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(level [n], trend [n], seasonal states [season + n]) of additive ETS run over ``y`` with a spec's
+    parameters and initial states held: the recursions of statsmodels' ``ExponentialSmoothing`` (additive
+    trend and seasonality) term for term, so the states are the ones its ``fit(optimized=False)`` gives, without
+    building a model per series and week (the weekly run filters every series at every calibration).
+
+    level_t = alpha (y_t - s_{t-m}) + (1 - alpha)(l_{t-1} + phi b_{t-1});
+    b_t = beta (l_t - l_{t-1}) + (1 - beta) phi b_{t-1}; s_t = gamma (y_t - l_{t-1} - phi b_{t-1}) + (1 - gamma) s_{t-m}.
+    The trend returned is b_t (undamped state), as statsmodels' ``trend``; states[season + t] = s_t.
+    """
+    has_trend, damped, seasonal = FORMS[spec["method"]]
+    a = float(spec["alpha"])
+    ac = 1 - a
+    beta = float(spec["beta"]) if has_trend else 0.0
+    bc = 1 - beta
+    phi = float(spec["phi"]) if damped else 1.0
+    g = float(spec["gamma"]) if seasonal else 0.0
+    gc = 1 - g
+    n = int(y.size)
+    ya = (a * np.asarray(y, dtype=float)).tolist()
+    yg = (g * np.asarray(y, dtype=float)).tolist() if seasonal else None
+    lv = [0.0] * (n + 1)
+    b = [0.0] * (n + 1)
+    lv[0] = float(spec["initial_level"])
+    b[0] = float(spec["initial_trend"]) if has_trend else 0.0
+    m = season if seasonal else 0
+    st = list(np.asarray(spec["initial_seasons"], dtype=float).tolist()) + [0.0] * n if seasonal else []
+    # the same operations in the same order as statsmodels' _predict (bit-identical states)
+    if seasonal:
+        for i in range(1, n + 1):
+            prev = lv[i - 1] + b[i - 1] * phi if has_trend else lv[i - 1]
+            lv[i] = ya[i - 1] - (a * st[i - 1]) + (ac * prev)
+            if has_trend:
+                b[i] = (beta * (lv[i] - lv[i - 1])) + (bc * (b[i - 1] * phi))
+            st[i + m - 1] = yg[i - 1] - (g * prev) + (gc * st[i - 1])
+    else:
+        for i in range(1, n + 1):
+            prev = lv[i - 1] + b[i - 1] * phi if has_trend else lv[i - 1]
+            lv[i] = ya[i - 1] + (ac * prev)
+            if has_trend:
+                b[i] = (beta * (lv[i] - lv[i - 1])) + (bc * (b[i - 1] * phi))
+    states = np.asarray(st[: m + n], dtype=float) if seasonal else np.zeros(0)
+    return np.asarray(lv[1:], dtype=float), np.asarray(b[1:], dtype=float), states
+
+
 def forecast_series(y: np.ndarray, spec: dict, origins: np.ndarray, lags: np.ndarray, season: int = 52) -> np.ndarray:
     """Forecasts [origin, lag] of one series with a fitted spec held fixed.
 
@@ -256,26 +301,14 @@ def forecast_series(y: np.ndarray, spec: dict, origins: np.ndarray, lags: np.nda
     if method == "naive_fallback":
         return np.repeat(y[origins][:, None], lags.size, axis=1)
     has_trend, damped, seasonal = FORMS[method]
-    init = {"initialization_method": "known", "initial_level": spec["initial_level"]}
-    if has_trend:
-        init["initial_trend"] = spec["initial_trend"]
-    if seasonal:
-        init["initial_seasonal"] = spec["initial_seasons"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = _es_model(y[: origins.max() + 1], method, season, **init).fit(
-            smoothing_level=spec["alpha"], smoothing_trend=spec["beta"] if has_trend else None,
-            damping_trend=spec["phi"] if damped else None,
-            smoothing_seasonal=spec["gamma"] if seasonal else None, optimized=False)
-    level = np.asarray(res.level)
+    level, trend, season_states = _filter(y[: origins.max() + 1], spec, season)
     out = np.repeat(level[origins][:, None], lags.size, axis=1)
     if has_trend:
-        trend = np.asarray(res.trend)
         damp = np.cumsum(spec["phi"] ** np.arange(1, lags.max() + 1))[lags - 1]  # phi + ... + phi^h (h if phi=1)
         out = out + trend[origins][:, None] * damp[None, :]
     if seasonal:
         # seasonal state for week (origin + h) is the one last updated a whole number of seasons earlier
-        states = np.r_[spec["initial_seasons"], np.asarray(res.season)]          # states[season + t] = s_t
+        states = season_states                                                    # states[season + t] = s_t
         k = np.ceil(lags / season).astype(np.int64)
         out = out + states[season + origins[:, None] + lags[None, :] - k[None, :] * season]
     return np.clip(out, 0.0, None)
