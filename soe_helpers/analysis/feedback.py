@@ -43,6 +43,7 @@ WAPE against actual demand. ``improvement = (WAPE raw - WAPE corrected) / WAPE r
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -73,6 +74,9 @@ __all__ = [
     "fva_table",
     "ForecastFeedback",
     "forecast_feedback",
+    "ETS_FIT_STORE_COLUMNS",
+    "ets_fit_rows",
+    "ets_fits_from_rows",
     "headline",
     "backtest_sentence",
     "fmt_points",
@@ -504,19 +508,64 @@ def _building(week: str, history: tuple[str, str], forecasts: pd.DataFrame, erro
 
 
 def _baseline_compare(err_rows: pd.DataFrame, panel: pd.DataFrame, id_col: str, origins: list[str], lags,
-                      p, fits_out: list) -> pd.DataFrame:
-    """S&OP rows beside the naive, seasonal naive and ETS forecasts made at the same origin."""
+                      p, fits_out: list, kept: pd.DataFrame | None = None) -> pd.DataFrame:
+    """S&OP rows beside the naive, seasonal naive and ETS forecasts made at the same origin (``kept``: the
+    ETS fits an earlier run kept for these series, :func:`baselines.ets`)."""
     keys = [id_col, "snapshot_week", "target_week", "lag"]
     nv = baselines.naive(panel, origins, lags, id_col=id_col).rename(columns={"forecast": "naive"})
     sn = baselines.seasonal_naive(panel, origins, lags, season=p.seasonal_period, id_col=id_col).rename(
         columns={"forecast": "seasonal_naive"})
     et = baselines.ets(panel, origins, lags, season=p.seasonal_period, min_weeks=p.ets_min_weeks,
-                       refit_every=p.ets_refit_weeks, id_col=id_col)
+                       refit_every=p.ets_refit_weeks, id_col=id_col, kept=kept)
     fits_out.append(et)
     out = err_rows.rename(columns={"forecast": "sop"})
     for b in (nv, sn, et.forecasts.rename(columns={"forecast": "ets", "method": "ets_method"})):
         out = out.merge(b, on=keys, how="left")
     return out
+
+
+def _kept(kept_fits: pd.DataFrame | None, level: str) -> pd.DataFrame | None:
+    """The kept fits of one level (``sku`` or ``product_line``), keyed by that column as :func:`baselines.ets` reads."""
+    if kept_fits is None or kept_fits.empty:
+        return None
+    return kept_fits[kept_fits["level"] == level].rename(columns={"key": level})
+
+
+#: the stored fits' columns (soe_helpers.store.tables.ets_fits_t, with week and run_id)
+ETS_FIT_STORE_COLUMNS = ["level", "key", *[c for c in baselines.FIT_COLUMNS if c != "kept"]]
+
+
+def ets_fit_rows(fb: "ForecastFeedback", run_id: str | None) -> list[dict]:
+    """The statistical baseline's fits of a week as store rows (``week`` = the run week): what the next week's
+    run keeps (:func:`ets_fits_from_rows`). NaN becomes None; Holt-Winters initial states a JSON list."""
+    if fb.ets_fits.empty or "start_week" not in fb.ets_fits:
+        return []
+    out = []
+    for r in fb.ets_fits[ETS_FIT_STORE_COLUMNS].to_dict("records"):
+        row = {"week": fb.week, "run_id": run_id}
+        for k, v in r.items():
+            if k == "initial_seasons":
+                v = json.dumps([float(x) for x in v]) if isinstance(v, (list, np.ndarray)) else None
+            elif isinstance(v, (float, np.floating)):
+                v = None if not np.isfinite(v) else float(v)
+            elif isinstance(v, np.integer):
+                v = int(v)
+            elif isinstance(v, np.bool_):
+                v = bool(v)
+            row[k] = v
+        out.append(row)
+    return out
+
+
+def ets_fits_from_rows(rows: list[dict]) -> pd.DataFrame:
+    """Stored fit rows (:func:`ets_fit_rows`) as the ``kept_fits`` :func:`forecast_feedback` takes."""
+    if not rows:
+        return pd.DataFrame(columns=ETS_FIT_STORE_COLUMNS)
+    d = pd.DataFrame(rows)
+    for c in ("alpha", "beta", "gamma", "phi", "initial_level", "initial_trend", "aicc"):
+        d[c] = d[c].astype(float)
+    d["initial_seasons"] = [json.loads(x) if isinstance(x, str) and x else None for x in d["initial_seasons"]]
+    return d[ETS_FIT_STORE_COLUMNS].reset_index(drop=True)
 
 
 def correction_settings(p) -> dict:
@@ -539,7 +588,7 @@ def current_corrections(forecasts: pd.DataFrame, booked_weekly: pd.DataFrame, or
 
 def forecast_feedback(forecasts: pd.DataFrame, booked_weekly: pd.DataFrame, order_history: pd.DataFrame,
                       products: pd.DataFrame, plan: pd.DataFrame, week: str, p, materiality=None,
-                      as_of=None) -> ForecastFeedback:
+                      as_of=None, kept_fits: pd.DataFrame | None = None) -> ForecastFeedback:
     """The forecast feedback analysis of one week: accuracy, value added, corrections and backtest.
 
     Args:
@@ -550,6 +599,10 @@ def forecast_feedback(forecasts: pd.DataFrame, booked_weekly: pd.DataFrame, orde
         materiality: ``params.materiality``; a line's bias is material when its bias at list price passes
             the one rule of :mod:`soe_helpers.analysis.materiality` against its demand at list price.
         as_of: the data's as-of date; a week not complete by then is refused.
+        kept_fits: the statistical baseline's fits an earlier run kept (a :attr:`ForecastFeedback.ets_fits`,
+            read from the store by :func:`soe_helpers.store.history.kept_ets_fits`): each series keeps its form
+            and parameters until they are ``p.ets_refit_weeks`` old (:func:`baselines.ets`). None = every
+            parameter estimated in this call.
     Returns:
         :class:`ForecastFeedback`. While the forecast history is too short for the focus lag's bias
         (:func:`soe_helpers.analysis.forecast_history.forecast_history`: a company exporting only its
@@ -592,12 +645,14 @@ def forecast_feedback(forecasts: pd.DataFrame, booked_weekly: pd.DataFrame, orde
                if week_ordinal(w) >= week_ordinal(first)]
     t0 = time.perf_counter()
     fits: list = []
-    cmp_sku = _baseline_compare(ew, actuals, "sku", origins, lags, p, fits)
-    cmp_line = _baseline_compare(lew, lines_panel, "product_line", origins, lags, p, fits)
+    cmp_sku = _baseline_compare(ew, actuals, "sku", origins, lags, p, fits, _kept(kept_fits, "sku"))
+    cmp_line = _baseline_compare(lew, lines_panel, "product_line", origins, lags, p, fits,
+                                 _kept(kept_fits, "product_line"))
     base_seconds = time.perf_counter() - t0
     ets_fits = pd.concat([fits[0].fits.assign(level="sku").rename(columns={"sku": "key"}),
                           fits[1].fits.assign(level="product_line").rename(columns={"product_line": "key"})],
                          ignore_index=True)
+    ets_fits["estimated_week"] = ets_fits["estimated_week"].where(ets_fits["kept"], week)  # new fits: this week
 
     by_lag = fe.accuracy(ew, ["lag"], scale_col="scale")
     fva_lag = fva_table(cmp_sku, ["lag"])
