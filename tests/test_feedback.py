@@ -404,3 +404,49 @@ def test_a_lines_bias_is_material_by_the_one_rule_in_money():
     assert _bias_material(v, "L2", m)       # $10K and 10%
     assert not _bias_material(v, "L2", Materiality(pct=0.11))
     assert _bias_material(v, "L2", None) and not _bias_material(v, "L9", m)
+
+
+def test_the_baselines_fits_are_kept_in_the_store_exactly_and_only_by_a_run(tmp_path):
+    """A run keeps its ETS fits (held until it finishes ok; an analyst's session writes nothing); the next week
+    reads the latest earlier week's, with every parameter and initial state as estimated (to the bit)."""
+    from types import SimpleNamespace
+
+    from soe_helpers.analysis import baselines
+    from soe_helpers.store import history
+    from soe_helpers.store.engine import Store
+
+    rng = np.random.default_rng(2)
+    t = np.arange(120)
+    series = {"S": 200 + 80 * np.sin(2 * np.pi * t / 8) + rng.normal(0, 1, 120),  # 8-week seasons: Holt-Winters
+              "F": 50 + rng.normal(0, 5, 120), "N": np.r_[np.zeros(110), np.ones(10)]}
+    panel = pd.DataFrame([{"week": from_ordinal(W0 + i), "sku": k, "actual": float(v[i])}
+                          for k, v in series.items() for i in range(120)])
+    res = baselines.ets(panel, [from_ordinal(W0 + i) for i in range(104, 119)], [1, 4], season=8, refit_every=13)
+    fits = res.fits.assign(level="sku").rename(columns={"sku": "key"})
+    fits["estimated_week"] = "2027-W15"
+    w = from_ordinal(W0 + 119)
+    fake = SimpleNamespace(week=w, ets_fits=fits)
+    assert set(fits["method"]) >= {"ets_seasonal", "naive_fallback"}
+    store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    assert history.keep_ets_fits(store, fake, None) == 0                     # an analyst's session: nothing
+    store.start_run("r1", w, tmp_path)
+    assert history.keep_ets_fits(store, fake, "r1") == len(fits)
+    nxt = from_ordinal(W0 + 120)
+    assert history.kept_ets_fits(store, nxt).empty                           # held: not yet on record
+    store.finish_run("r1", "ok", {})
+    kept = history.kept_ets_fits(store, nxt)
+    assert history.kept_ets_fits(store, w).empty                             # a week never reads its own rows
+    assert len(kept) == len(fits)
+    a = fits.set_index(["key", "calibration_week"]).sort_index()
+    b = kept.set_index(["key", "calibration_week"]).sort_index()
+    for c in ("alpha", "beta", "gamma", "phi", "initial_level", "initial_trend", "aicc"):
+        assert np.array_equal(a[c].to_numpy(dtype=float), b[c].to_numpy(dtype=float), equal_nan=True), c
+    hw = a.index[a["method"] == "ets_seasonal"][0]
+    assert b.loc[hw, "initial_seasons"] == list(a.loc[hw, "initial_seasons"]) and len(b.loc[hw, "initial_seasons"]) == 8
+    assert (b["form"].fillna("") == a["form"].fillna("")).all() and (b["start_week"] == a["start_week"]).all()
+    # kept through the store, the next week's forecasts at the same origins are the ones estimated
+    again = baselines.ets(panel, [from_ordinal(W0 + i) for i in range(105, 119)], [1, 4], season=8, refit_every=13,
+                          kept=kept[kept["level"] == "sku"].rename(columns={"key": "sku"}))
+    assert again.fits["kept"].all()
+    m = res.forecasts.merge(again.forecasts, on=["sku", "snapshot_week", "lag"], suffixes=("", "_kept"))
+    assert len(m) == 3 * 14 * 2 and (m["forecast"] == m["forecast_kept"]).all()

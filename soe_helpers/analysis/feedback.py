@@ -92,6 +92,7 @@ __all__ = [
     "fva_sku_display",
     "line_corrections",
     "history_text",
+    "coming_text",
     "history_display",
 ]
 
@@ -852,6 +853,22 @@ def backtest_sentence(fb: ForecastFeedback) -> str:
 def history_text(fb: ForecastFeedback) -> str:
     """The forecast evidence the report stands on, in words (:func:`forecast_history.history_sentence`)."""
     return fh.history_sentence(fb.forecast_history) if fb.forecast_history is not None else ""
+
+
+def coming_text(fb: ForecastFeedback) -> str:
+    """While the history is too short: what the report will show, and from when (empty once it is ready)."""
+    h = fb.forecast_history
+    if fb.ready or h is None:
+        return ""
+    more = max(h.min_bias_weeks - h.weeks_by_lag.get(h.focus_lag, 0), 1)
+    return (f"Once the lag-{h.focus_lag} forecasts have {h.min_bias_weeks} weeks of known error (in {_plural(more)}), "
+            "this report shows the rest: WAPE, bias and MASE by lag and by product line, the accuracy trend, the "
+            "forecast value added over the naive, seasonal naive and statistical baselines, tracking-signal alerts, "
+            "the bias corrections for S&OP (sop_feedback.csv) and the backtest that proves them.")
+
+
+def _plural(n: int) -> str:
+    return f"{n} more week" + ("s" if n != 1 else "")
 
 
 def history_display(fb: ForecastFeedback) -> pd.DataFrame:
