@@ -450,3 +450,35 @@ def test_the_baselines_fits_are_kept_in_the_store_exactly_and_only_by_a_run(tmp_
     assert again.fits["kept"].all()
     m = res.forecasts.merge(again.forecasts, on=["sku", "snapshot_week", "lag"], suffixes=("", "_kept"))
     assert len(m) == 3 * 14 * 2 and (m["forecast"] == m["forecast_kept"]).all()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_corrections_at_every_origin_at_once_equal_one_call_per_origin(seed):
+    """The backtest's fast path (running sums, one pass over the origins) gives corrections()'s numbers at every
+    origin, lines (one-off weeks capped) and SKUs, to 1e-9; so does the backtest built on it."""
+    e = synth(seed=seed, n_weeks=50, lines=3, skus=5, lags=3, line_bias={"L0": 0.25, "L1": -0.1})
+    e.loc[e.sample(frac=0.05, random_state=seed).index, "actual"] *= 6       # one-off weeks, some capped
+    e = e[~((e["sku"] == "L2-03") & (e["target_week"] < from_ordinal(W0 + 30)))]  # a SKU appearing late
+    origins = [from_ordinal(W0 + i) for i in range(8, 50, 3)] + [from_ordinal(W0 + 70)]  # one after the data
+    kw = dict(window_weeks=12, min_weeks=6, outlier_z=3.0)
+    slow = pd.concat([fb.corrections(e, s, **kw).assign(origin=s) for s in origins], ignore_index=True)
+    fast = fb.corrections_by_origin(e, origins, **kw)
+    assert list(fast.columns) == [*fb.CORRECTION_COLUMNS, "origin"]
+    key = ["origin", "level", "key", "lag"]
+    a = slow.sort_values(key, kind="stable").reset_index(drop=True)
+    b = fast.sort_values(key, kind="stable").reset_index(drop=True)
+    assert len(a) == len(b) and (a[key].to_numpy() == b[key].to_numpy()).all()
+    assert a["capped_weeks"].sum() > 0 and (a["correction_pct"] != 0).sum() > 10
+    for c in ("weeks", "capped_weeks", "forecast", "actual", "observed_bias_pct", "std_error", "p_real", "weight",
+              "correction_pct"):
+        x, y = a[c].to_numpy(dtype=float), b[c].to_numpy(dtype=float)
+        assert np.array_equal(np.isnan(x), np.isnan(y)), c
+        assert np.allclose(x, y, rtol=1e-9, atol=1e-9, equal_nan=True), (c, np.nanmax(np.abs(x - y)))
+    weeks = [from_ordinal(W0 + i) for i in range(30, 50)]
+    rows = e[e["target_week"].isin(set(weeks))]
+    old = fb.apply_corrections(rows, pd.concat([fb.corrections(e, s, **kw).assign(origin=s)
+                                                for s in sorted(rows["snapshot_week"].unique())], ignore_index=True))
+    new = fb.backtest(e, weeks, **kw)
+    k2 = ["sku", "snapshot_week", "target_week", "lag"]
+    old, new = old.sort_values(k2).reset_index(drop=True), new.sort_values(k2).reset_index(drop=True)
+    assert len(old) == len(new) and np.allclose(old["corrected"], new["corrected"], rtol=1e-9, atol=1e-9)

@@ -64,6 +64,7 @@ __all__ = [
     "FEEDBACK_COLUMNS",
     "shrink",
     "corrections",
+    "corrections_by_origin",
     "correction_settings",
     "current_corrections",
     "apply_corrections",
@@ -184,6 +185,14 @@ def _shrunk(df: pd.DataFrame, keys: list[str], prior_sd: Sequence[float], min_we
     s = d.groupby(keys, sort=True, observed=True).agg(weeks=("_t", "size"), forecast=("F", "sum"), actual=("A", "sum"),
                                                       e2=("_e2", "sum"), ee=("_ee", "sum"),
                                                       capped_weeks=("capped", "sum")).reset_index()
+    return _shrunk_from_sums(s, prior_sd, min_weeks, max_correction, prior_share)
+
+
+def _shrunk_from_sums(s: pd.DataFrame, prior_sd: Sequence[float], min_weeks: int, max_correction: float,
+                      prior_share: float) -> pd.DataFrame:
+    """:func:`_shrunk`'s estimate from each group's sums: weeks, forecast (sum F), actual (sum A), e2 (sum of e^2),
+    ee (sum of e_t e_{t-1} over consecutive rows), capped_weeks; e = A - r F, r = sum A / sum F."""
+    s = s.copy()
     n = s["weeks"].astype(float)
     ratio = (s["actual"] / s["forecast"]).where(s["forecast"] > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -253,6 +262,120 @@ def corrections(errors: pd.DataFrame, origin: str, window_weeks: int = 26, min_w
     return out
 
 
+def corrections_by_origin(errors: pd.DataFrame, origins: Sequence[str], window_weeks: int = 26, min_weeks: int = 8,
+                          prior_sd: float = 0.10, prior_sd_sku: float = 0.10, prior_sd_large: float | None = 0.50,
+                          prior_share: float = 0.5, max_correction: float = 0.5,
+                          outlier_z: float | None = 3.0) -> pd.DataFrame:
+    """:func:`corrections` at every origin at once, the same numbers (a test holds them equal to 1e-9) without
+    one full recompute per origin: what the rolling-origin backtest needs.
+
+    Product lines (few rows): each line week is repeated for every origin whose window holds it and the line
+    rule runs once, grouped by origin too. SKUs (many rows): each SKU and lag's rows are summed over each
+    origin's window from running sums, ``e = A - r F`` expanded (``sum e^2 = sum A^2 - 2 r sum AF + r^2 sum F^2``
+    and likewise for consecutive weeks), the line's correction of that origin scaling F.
+
+    Returns:
+        :data:`CORRECTION_COLUMNS` plus ``origin`` (the snapshot week each row is as of), as
+        ``pd.concat([corrections(errors, s, ...).assign(origin=s) for s in origins])``.
+    """
+    cols = [*CORRECTION_COLUMNS, "origin"]
+    o_ord = np.array(sorted({week_ordinal(x) for x in origins}), dtype=np.int64)
+    t_all = errors["_t"].to_numpy() if "_t" in errors else fe.week_ordinals(errors["target_week"])
+    if not o_ord.size:
+        return pd.DataFrame(columns=cols)
+    keep = (t_all <= o_ord[-1]) & (t_all > o_ord[0] - window_weeks)
+    e = errors.loc[keep, ["sku", "product_line", "lag", "forecast", "actual"]].assign(_t=t_all[keep])
+    if e.empty:
+        return pd.DataFrame(columns=cols)
+    big = () if prior_sd_large is None else (prior_sd_large,)
+    lc = _line_corrections_by_origin(e, o_ord, window_weeks, (prior_sd, *big), min_weeks, max_correction,
+                                     prior_share, outlier_z)
+    sc = _sku_corrections_by_origin(e, lc, o_ord, window_weeks, (prior_sd_sku, *big), min_weeks, max_correction,
+                                    prior_share)
+    out = pd.concat([lc.assign(level="product_line", key=lc["product_line"])[cols],
+                     sc.assign(level="sku", key=sc["sku"])[cols]], ignore_index=True)
+    out["lag"] = out["lag"].astype(np.int64)
+    for c in ("key", "product_line"):
+        out[c] = out[c].astype(object)
+    out["origin"] = [from_ordinal(int(x)) for x in out["origin"]]
+    return out
+
+
+def _line_corrections_by_origin(e: pd.DataFrame, o_ord: np.ndarray, window_weeks: int, prior_sd, min_weeks: int,
+                                max_correction: float, prior_share: float, outlier_z) -> pd.DataFrame:
+    """The line rule of :func:`corrections` for every origin (``origin`` = its ordinal), grouped by origin."""
+    line = e.groupby(["product_line", "lag", "_t"], as_index=False, observed=True).agg(F=("forecast", "sum"),
+                                                                                      A=("actual", "sum"))
+    t = line["_t"].to_numpy()
+    # each line week, once for every origin whose window (origin - window, origin] holds it
+    hold = (t[None, :] <= o_ord[:, None]) & (t[None, :] > o_ord[:, None] - window_weeks)
+    oi, ri = np.nonzero(hold)
+    rep = line.iloc[ri].reset_index(drop=True).assign(origin=o_ord[oi])
+    keys = ["origin", "product_line", "lag"]
+    rep = _cap_outliers(rep, keys, outlier_z, min_weeks)
+    return _shrunk(rep, keys, prior_sd, min_weeks, max_correction, prior_share)
+
+
+def _window_sum(cs: np.ndarray, start: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Sum of rows lo..hi-1 of one group from its running sum ``cs`` (inclusive; ``start`` = the group's first row)."""
+    upper = np.where(hi > lo, cs[np.maximum(hi - 1, 0)], 0.0)
+    lower = np.where((lo > start) & (hi > lo), cs[np.maximum(lo - 1, 0)], 0.0)
+    return upper - lower
+
+
+def _sku_corrections_by_origin(e: pd.DataFrame, lc: pd.DataFrame, o_ord: np.ndarray, window_weeks: int, prior_sd,
+                               min_weeks: int, max_correction: float, prior_share: float) -> pd.DataFrame:
+    """The SKU rule of :func:`corrections` for every origin, from running sums per SKU and lag (see
+    :func:`corrections_by_origin`); ``lc`` = the lines' corrections by origin."""
+    d = e.sort_values(["sku", "product_line", "lag", "_t"], kind="stable").reset_index(drop=True)
+    g = d.groupby(["sku", "product_line", "lag"], sort=True, observed=True)
+    gid = g.ngroup().to_numpy()
+    first = d.drop_duplicates(["sku", "product_line", "lag"])  # a group's first row: rows are sorted by group
+    start = first.index.to_numpy()
+    F, A, t = d["forecast"].to_numpy(float), d["actual"].to_numpy(float), d["_t"].to_numpy(np.int64)
+    same = np.r_[False, gid[1:] == gid[:-1]]                     # row i and row i-1 are consecutive in a group
+    Fp, Ap = np.r_[0.0, F[:-1]], np.r_[0.0, A[:-1]]
+    sums = {"F": F, "A": A, "AA": A * A, "AF": A * F, "FF": F * F,
+            "pAA": np.where(same, A * Ap, 0.0), "pAF": np.where(same, A * Fp, 0.0),
+            "pFA": np.where(same, F * Ap, 0.0), "pFF": np.where(same, F * Fp, 0.0)}
+    cs = pd.DataFrame(sums).groupby(gid, sort=False).cumsum()   # running sums restart per group (no cancellation)
+    # one sorted code per row, group by group: a window's rows are a searchsorted range of it
+    base = min(int(t.min()), int(o_ord[0]) - window_weeks)
+    span = max(int(t.max()), int(o_ord[-1])) - base + 2
+    code = gid.astype(np.int64) * span + (t - base)
+    ng, no = len(start), len(o_ord)
+    G = np.repeat(np.arange(ng), no)
+    O = np.tile(o_ord, ng)
+    lo = np.searchsorted(code, G * span + (O - window_weeks - base), side="right")
+    hi = np.searchsorted(code, G * span + (O - base), side="right")
+    live = hi > lo
+    G, O, lo, hi = G[live], O[live], lo[live], hi[live]
+    st = start[G]
+    w = {k: _window_sum(cs[k].to_numpy(), st, lo, hi) for k in ("F", "A", "AA", "AF", "FF")}
+    # consecutive pairs inside the window: rows lo+1 .. hi-1 paired with the row before
+    w.update({k: _window_sum(cs[k].to_numpy(), st, lo + 1, hi) for k in ("pAA", "pAF", "pFA", "pFF")})
+    s = pd.DataFrame({"origin": O, "sku": first["sku"].to_numpy()[G], "product_line": first["product_line"].to_numpy()[G],
+                      "lag": first["lag"].to_numpy()[G], "weeks": (hi - lo).astype(np.int64)})
+    c = s.merge(lc[["origin", "product_line", "lag", "correction_pct"]], on=["origin", "product_line", "lag"],
+                how="left")["correction_pct"].fillna(0.0).to_numpy()
+    k = 1 + c                                                   # the SKU's forecast after its line's correction: F k
+    sf = w["F"] * k
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(sf > 0, w["A"] / sf, np.nan)
+    rk = r * k
+    ok = np.isfinite(r)
+    s["forecast"] = sf
+    s["actual"] = w["A"]
+    e2 = w["AA"] - 2 * rk * w["AF"] + rk**2 * w["FF"]
+    # A proportional to F in every week (e = 0, e.g. one week with demand): the expansion leaves rounding
+    # noise where the direct sum is exactly 0; below 1e-10 of its terms it is that 0 (and so is sum e_t e_t-1)
+    exact = ok & (e2 > 1e-10 * (w["AA"] + rk**2 * w["FF"]))
+    s["e2"] = np.where(exact, e2, 0.0)
+    s["ee"] = np.where(exact, w["pAA"] - rk * (w["pAF"] + w["pFA"]) + rk**2 * w["pFF"], 0.0)
+    s["capped_weeks"] = 0
+    return _shrunk_from_sums(s, prior_sd, min_weeks, max_correction, prior_share)
+
+
 def apply_corrections(forecast_rows: pd.DataFrame, corr: pd.DataFrame) -> pd.DataFrame:
     """Corrected forecasts: ``forecast * (1 + line correction) * (1 + SKU correction)``.
 
@@ -313,8 +436,7 @@ def backtest(errors: pd.DataFrame, target_weeks: Sequence[str], **kw) -> pd.Data
     evidence = errors.loc[t > first, ["sku", "product_line", "lag", "forecast", "actual"]].assign(_t=t[t > first])
     # categorical keys: grouping ~40 origins' evidence is several times faster than on text
     evidence = evidence.astype({"sku": "category", "product_line": "category"})
-    corr = pd.concat([corrections(evidence, s, **kw).assign(origin=s) for s in origins], ignore_index=True)
-    return apply_corrections(rows, corr)
+    return apply_corrections(rows, corrections_by_origin(evidence, origins, **kw))
 
 
 def backtest_line_grain(bt: pd.DataFrame) -> pd.DataFrame:
