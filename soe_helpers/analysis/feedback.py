@@ -297,7 +297,8 @@ def corrections_by_origin(errors: pd.DataFrame, origins: Sequence[str], window_w
     out["lag"] = out["lag"].astype(np.int64)
     for c in ("key", "product_line"):
         out[c] = out[c].astype(object)
-    out["origin"] = [from_ordinal(int(x)) for x in out["origin"]]
+    labels = {int(x): from_ordinal(int(x)) for x in o_ord}
+    out["origin"] = out["origin"].map(labels)
     return out
 
 
