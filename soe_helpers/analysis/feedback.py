@@ -1126,6 +1126,14 @@ def fva_sku_display(fb: ForecastFeedback, top: int = 10, worst: bool = True) -> 
     return out
 
 
+def _kept_count(fits: pd.DataFrame) -> str:
+    """' (this week: 12 fits estimated, 453 kept)' for the assumptions; '' without the column."""
+    if "kept" not in fits or fits.empty:
+        return ""
+    kept = int(fits["kept"].astype(bool).sum())
+    return f" (this week: {len(fits) - kept} fit{'s' if len(fits) - kept != 1 else ''} estimated, {kept} kept)"
+
+
 _METHODS = {"ets_seasonal": "Holt-Winters seasonal", "ets_damped": "damped trend", "ets_trend": "linear trend",
             "ets_simple": "simple smoothing", "naive_fallback": "naive fallback",
             "no_demand_yet": "no demand yet"}
@@ -1157,7 +1165,8 @@ def assumptions(fb: ForecastFeedback, p) -> list[str]:
         f"from {p.ets_min_weeks} weeks of history, and Holt-Winters with additive {p.seasonal_period}-week "
         f"seasonality once a series has two full seasons; with less history, or when every fit fails, the naive "
         f"forecast. Parameters are estimated on data known at the time and re-estimated every "
-        f"{p.ets_refit_weeks} weeks. Methods used ({mix}). "
+        f"{p.ets_refit_weeks} weeks; in between, the fits kept from the last week on record are run over the new "
+        f"weeks with their parameters held{_kept_count(fb.ets_fits)}. Methods used ({mix}). "
         f"{len(fb.ets_fits)} fits over {fb.ets_fits.loc[fb.ets_fits['level'] == 'product_line', 'key'].nunique()} "
         f"product lines and {fb.ets_fits.loc[fb.ets_fits['level'] == 'sku', 'key'].nunique()} SKUs; all baselines "
         f"took {fb.baseline_seconds:.1f} s.",
