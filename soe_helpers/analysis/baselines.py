@@ -33,7 +33,8 @@ row with the S&OP snapshot made at the same origin (forecast value added, FVA).
   parameters and initial states per series and calibration, in the store), a series keeps them
   and its schedule, and only a calibration ``refit_every`` weeks after its last one is estimated
   (a mature forecasting tool's "fit on a schedule, update the states every week"); a new series, or
-  one whose first week with demand moved, is estimated from the first origin as without ``kept``. Forecasts below 0 are set to 0 (demand cannot be negative). Optimiser
+  one whose first week with demand moved, is estimated from the first origin as without ``kept``.
+  Forecasts below 0 are set to 0 (demand cannot be negative). Optimiser
   non-convergence is recorded per fit (``converged``) instead of being printed.
 
 All functions take a long panel (one row per series and week, weeks consecutive, as
@@ -53,7 +54,8 @@ import pandas as pd
 from soe_helpers.core.calendar import from_ordinal
 from soe_helpers.analysis.forecast_error import week_ordinals
 
-__all__ = ["FORECAST_COLUMNS", "FORMS", "FIT_COLUMNS", "EtsResult", "naive", "seasonal_naive", "ets", "fit_series", "forecast_series"]
+__all__ = ["FORECAST_COLUMNS", "FORMS", "FIT_COLUMNS", "EtsResult", "naive", "seasonal_naive", "ets", "fit_series",
+           "forecast_series"]
 
 FORECAST_COLUMNS = ["snapshot_week", "target_week", "lag", "forecast"]
 
@@ -248,7 +250,8 @@ def _filter(y: np.ndarray, spec: dict, season: int) -> tuple[np.ndarray, np.ndar
     building a model per series and week (the weekly run filters every series at every calibration).
 
     level_t = alpha (y_t - s_{t-m}) + (1 - alpha)(l_{t-1} + phi b_{t-1});
-    b_t = beta (l_t - l_{t-1}) + (1 - beta) phi b_{t-1}; s_t = gamma (y_t - l_{t-1} - phi b_{t-1}) + (1 - gamma) s_{t-m}.
+    b_t = beta (l_t - l_{t-1}) + (1 - beta) phi b_{t-1};
+    s_t = gamma (y_t - l_{t-1} - phi b_{t-1}) + (1 - gamma) s_{t-m}.
     The trend returned is b_t (undamped state), as statsmodels' ``trend``; states[season + t] = s_t.
     """
     has_trend, damped, seasonal = FORMS[spec["method"]]
@@ -377,7 +380,7 @@ def ets(panel: pd.DataFrame, origins: Iterable[str], lags: Iterable[int], season
         season: seasonal period in weeks; min_weeks: shortest history for a damped-trend fit.
         kept: the fits of an earlier run (:attr:`EtsResult.fits` rows: id_col and :data:`FIT_COLUMNS`). A series
             with a kept calibration on or before the first origin, and the same first week with demand, keeps
-            its form, its parameters and its schedule: only the calibrations more than ``refit_every`` weeks
+            its form, its parameters and its schedule: only the calibrations ``refit_every`` weeks and more
             after its last kept one are estimated (:func:`_calibrations`); the others are filtered with the
             kept parameters (states updated on the current history). A new series (or one whose first demand
             week moved) is estimated as without ``kept``. None = estimate every calibration.

@@ -355,8 +355,9 @@ def _sku_corrections_by_origin(e: pd.DataFrame, lc: pd.DataFrame, o_ord: np.ndar
     w = {k: _window_sum(cs[k].to_numpy(), st, lo, hi) for k in ("F", "A", "AA", "AF", "FF")}
     # consecutive pairs inside the window: rows lo+1 .. hi-1 paired with the row before
     w.update({k: _window_sum(cs[k].to_numpy(), st, lo + 1, hi) for k in ("pAA", "pAF", "pFA", "pFF")})
-    s = pd.DataFrame({"origin": O, "sku": first["sku"].to_numpy()[G], "product_line": first["product_line"].to_numpy()[G],
-                      "lag": first["lag"].to_numpy()[G], "weeks": (hi - lo).astype(np.int64)})
+    s = pd.DataFrame({"origin": O, "sku": first["sku"].to_numpy()[G],
+                      "product_line": first["product_line"].to_numpy()[G], "lag": first["lag"].to_numpy()[G],
+                      "weeks": (hi - lo).astype(np.int64)})
     c = s.merge(lc[["origin", "product_line", "lag", "correction_pct"]], on=["origin", "product_line", "lag"],
                 how="left")["correction_pct"].fillna(0.0).to_numpy()
     k = 1 + c                                                   # the SKU's forecast after its line's correction: F k

@@ -30,7 +30,8 @@ from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
 from soe_helpers.core import run_folder
 from soe_helpers.report.display import END_OF_REPORT
 
-__all__ = ["notebook_to_html", "ended_here", "previous_week_header", "render_page", "REPORT_CSS", "CleanOutputs", "STRAY_REPR", "PAGE"]
+__all__ = ["notebook_to_html", "previous_week_header", "render_page", "REPORT_CSS", "CleanOutputs", "STRAY_REPR", "PAGE",
+           "ended_here"]
 
 STRAY_REPR = re.compile(r"^(<(Figure|Axes|matplotlib)[^>]*>|Text\(.*\)|\[<matplotlib.*\]|<AxesSubplot.*>)$", re.S)
 
