@@ -150,3 +150,41 @@ def test_ets_has_no_leakage_and_handles_new_items():
     assert "AICc simple" in a_fits["note"].iloc[0] and "damped" not in a_fits["note"].iloc[1]
     with pytest.raises(ValueError, match="refit_every"):
         bl.ets(p, origins, [1], refit_every=0)
+
+
+def test_kept_fits_are_filtered_not_estimated_until_they_are_refit_weeks_old():
+    """A later run given an earlier run's fits keeps each series' form, parameters and schedule: the same
+    forecasts at the origins the kept calibrations serve, one new estimate only when the last is ``refit_every``
+    weeks old, and a series whose first demand week moved is estimated again."""
+    rng = np.random.default_rng(5)
+    a = list(100 + rng.normal(0, 10, 60))
+    b = list(50 + 0.8 * np.arange(60) + rng.normal(0, 2, 60))
+    p = _panel({"A": a, "B": b})
+    lags = [1, 2, 4]
+    first = bl.ets(p, [_wk(i) for i in range(20, 36)], lags, season=52, min_weeks=16, refit_every=8)
+    assert first.fits["calibration_week"].tolist() == [_wk(20), _wk(28)] * 2 and not first.fits["kept"].any()
+    assert set(first.fits.columns) == {"sku", *bl.FIT_COLUMNS}
+    # one week later: origins 21..35 are served by the kept calibrations 20 and 28 (35 < 28 + 8): nothing estimated
+    later = bl.ets(p, [_wk(i) for i in range(21, 36)], lags, season=52, min_weeks=16, refit_every=8, kept=first.fits)
+    assert later.fits["kept"].all() and later.fits["calibration_week"].tolist() == [_wk(20), _wk(28)] * 2
+    key = ["sku", "snapshot_week", "lag"]
+    m = first.forecasts.merge(later.forecasts, on=key, suffixes=("", "_kept"))
+    assert len(m) == 2 * 15 * 3 and np.allclose(m["forecast"], m["forecast_kept"], rtol=0, atol=1e-12)
+    # the kept parameters are those of the first run (not re-estimated on the longer history)
+    assert np.array_equal(later.fits["alpha"].to_numpy(), first.fits["alpha"].to_numpy())
+    # two weeks later origin 36 needs a calibration 8 weeks after 28: estimated on data up to week 36 only
+    two = bl.ets(p, [_wk(i) for i in range(22, 37)], lags, season=52, min_weeks=16, refit_every=8, kept=later.fits)
+    cal = two.fits.set_index(["sku", "calibration_week"])
+    assert cal.loc[("A", _wk(36)), "kept"] == False and cal.loc[("A", _wk(28)), "kept"] == True  # noqa: E712
+    assert cal.loc[("A", _wk(36)), "weeks"] == 37
+    fresh = bl.fit_series(np.asarray(a[:37]), 52, 16, [first.fits["form"].iloc[0]])
+    assert cal.loc[("A", _wk(36)), "alpha"] == pytest.approx(fresh["alpha"], abs=1e-12)
+    # the form chosen first is kept at the new calibration
+    assert cal.loc[("B", _wk(36)), "method"] == first.fits.set_index("sku").loc["B", "form"].iloc[0]
+    # a kept series whose first demand week moved (B's first weeks now without demand) is estimated anew
+    b2 = [0.0, 0.0] + b[2:]
+    moved = bl.ets(_panel({"A": a, "B": b2}), [_wk(i) for i in range(21, 36)], lags, season=52, min_weeks=16,
+                   refit_every=8, kept=first.fits)
+    mf = moved.fits.set_index("sku")
+    assert mf.loc["A", "kept"].all() and not mf.loc["B", "kept"].any()
+    assert mf.loc["B", "calibration_week"].tolist() == [_wk(21), _wk(29)] and mf.loc["B", "start_week"].iloc[0] == _wk(2)

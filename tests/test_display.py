@@ -43,3 +43,30 @@ def test_customers_and_suppliers_show_by_name_beside_their_id():
         "Supplier delay: Formosa Precision (S-017); customer Silverline Controls Inc. (C-0205), not S-0170")
     assert with_names("Silverline Controls Inc. (C-0205)", names) == "Silverline Controls Inc. (C-0205)"  # once
     assert party_names(None, None) == {}
+
+
+def test_end_report_stops_cleanly_and_the_html_ends_at_its_cell():
+    """end_report raises SystemExit(0), which papermill takes as a clean stop; the HTML leaves out the cells after
+    it (their headings would stand empty) and the SystemExit output itself."""
+    import nbformat
+    import pytest
+
+    from soe_helpers.report.display import end_report
+    from soe_helpers.run.html import ended_here
+
+    with pytest.raises(SystemExit) as e:
+        end_report()
+    assert e.value.code == 0 and str(e.value) == "0"
+    nb = nbformat.v4.new_notebook()
+    ended = nbformat.v4.new_code_cell("end_report('later')", outputs=[
+        nbformat.v4.new_output("display_data", data={"text/html": "<p>later</p>"}),
+        nbformat.v4.new_output("error", ename="SystemExit", evalue="0", traceback=["SystemExit: 0"])])
+    nb.cells = [nbformat.v4.new_markdown_cell("# Title"), ended, nbformat.v4.new_markdown_cell("## Accuracy by lag"),
+                nbformat.v4.new_code_cell("x")]
+    cut = ended_here(nb)
+    assert [c.source for c in cut.cells] == ["# Title", "end_report('later')"]
+    assert [o.output_type for o in cut.cells[1].outputs] == ["display_data"]
+    failed = nbformat.v4.new_code_cell("1/0", outputs=[
+        nbformat.v4.new_output("error", ename="ZeroDivisionError", evalue="division by zero", traceback=[])])
+    nb2 = nbformat.v4.new_notebook(cells=[failed, nbformat.v4.new_markdown_cell("## Later")])
+    assert len(ended_here(nb2).cells) == 2                 # a real error is not a clean end: left as it is

@@ -404,3 +404,81 @@ def test_a_lines_bias_is_material_by_the_one_rule_in_money():
     assert _bias_material(v, "L2", m)       # $10K and 10%
     assert not _bias_material(v, "L2", Materiality(pct=0.11))
     assert _bias_material(v, "L2", None) and not _bias_material(v, "L9", m)
+
+
+def test_the_baselines_fits_are_kept_in_the_store_exactly_and_only_by_a_run(tmp_path):
+    """A run keeps its ETS fits (held until it finishes ok; an analyst's session writes nothing); the next week
+    reads the latest earlier week's, with every parameter and initial state as estimated (to the bit)."""
+    from types import SimpleNamespace
+
+    from soe_helpers.analysis import baselines
+    from soe_helpers.store import history
+    from soe_helpers.store.engine import Store
+
+    rng = np.random.default_rng(2)
+    t = np.arange(120)
+    series = {"S": 200 + 80 * np.sin(2 * np.pi * t / 8) + rng.normal(0, 1, 120),  # 8-week seasons: Holt-Winters
+              "F": 50 + rng.normal(0, 5, 120), "N": np.r_[np.zeros(110), np.ones(10)]}
+    panel = pd.DataFrame([{"week": from_ordinal(W0 + i), "sku": k, "actual": float(v[i])}
+                          for k, v in series.items() for i in range(120)])
+    res = baselines.ets(panel, [from_ordinal(W0 + i) for i in range(104, 119)], [1, 4], season=8, refit_every=13)
+    fits = res.fits.assign(level="sku").rename(columns={"sku": "key"})
+    fits["estimated_week"] = "2027-W15"
+    w = from_ordinal(W0 + 119)
+    fake = SimpleNamespace(week=w, ets_fits=fits)
+    assert set(fits["method"]) >= {"ets_seasonal", "naive_fallback"}
+    store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    assert history.keep_ets_fits(store, fake, None) == 0                     # an analyst's session: nothing
+    store.start_run("r1", w, tmp_path)
+    assert history.keep_ets_fits(store, fake, "r1") == len(fits)
+    nxt = from_ordinal(W0 + 120)
+    assert history.kept_ets_fits(store, nxt).empty                           # held: not yet on record
+    store.finish_run("r1", "ok", {})
+    kept = history.kept_ets_fits(store, nxt)
+    assert history.kept_ets_fits(store, w).empty                             # a week never reads its own rows
+    assert len(kept) == len(fits)
+    a = fits.set_index(["key", "calibration_week"]).sort_index()
+    b = kept.set_index(["key", "calibration_week"]).sort_index()
+    for c in ("alpha", "beta", "gamma", "phi", "initial_level", "initial_trend", "aicc"):
+        assert np.array_equal(a[c].to_numpy(dtype=float), b[c].to_numpy(dtype=float), equal_nan=True), c
+    hw = a.index[a["method"] == "ets_seasonal"][0]
+    assert b.loc[hw, "initial_seasons"] == list(a.loc[hw, "initial_seasons"]) and len(b.loc[hw, "initial_seasons"]) == 8
+    assert (b["form"].fillna("") == a["form"].fillna("")).all() and (b["start_week"] == a["start_week"]).all()
+    # kept through the store, the next week's forecasts at the same origins are the ones estimated
+    again = baselines.ets(panel, [from_ordinal(W0 + i) for i in range(105, 119)], [1, 4], season=8, refit_every=13,
+                          kept=kept[kept["level"] == "sku"].rename(columns={"key": "sku"}))
+    assert again.fits["kept"].all()
+    m = res.forecasts.merge(again.forecasts, on=["sku", "snapshot_week", "lag"], suffixes=("", "_kept"))
+    assert len(m) == 3 * 14 * 2 and (m["forecast"] == m["forecast_kept"]).all()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_corrections_at_every_origin_at_once_equal_one_call_per_origin(seed):
+    """The backtest's fast path (running sums, one pass over the origins) gives corrections()'s numbers at every
+    origin, lines (one-off weeks capped) and SKUs, to 1e-9; so does the backtest built on it."""
+    e = synth(seed=seed, n_weeks=50, lines=3, skus=5, lags=3, line_bias={"L0": 0.25, "L1": -0.1})
+    e.loc[e.sample(frac=0.05, random_state=seed).index, "actual"] *= 6       # one-off weeks, some capped
+    e = e[~((e["sku"] == "L2-03") & (e["target_week"] < from_ordinal(W0 + 30)))]  # a SKU appearing late
+    origins = [from_ordinal(W0 + i) for i in range(8, 50, 3)] + [from_ordinal(W0 + 70)]  # one after the data
+    kw = dict(window_weeks=12, min_weeks=6, outlier_z=3.0)
+    slow = pd.concat([fb.corrections(e, s, **kw).assign(origin=s) for s in origins], ignore_index=True)
+    fast = fb.corrections_by_origin(e, origins, **kw)
+    assert list(fast.columns) == [*fb.CORRECTION_COLUMNS, "origin"]
+    key = ["origin", "level", "key", "lag"]
+    a = slow.sort_values(key, kind="stable").reset_index(drop=True)
+    b = fast.sort_values(key, kind="stable").reset_index(drop=True)
+    assert len(a) == len(b) and (a[key].to_numpy() == b[key].to_numpy()).all()
+    assert a["capped_weeks"].sum() > 0 and (a["correction_pct"] != 0).sum() > 10
+    for c in ("weeks", "capped_weeks", "forecast", "actual", "observed_bias_pct", "std_error", "p_real", "weight",
+              "correction_pct"):
+        x, y = a[c].to_numpy(dtype=float), b[c].to_numpy(dtype=float)
+        assert np.array_equal(np.isnan(x), np.isnan(y)), c
+        assert np.allclose(x, y, rtol=1e-9, atol=1e-9, equal_nan=True), (c, np.nanmax(np.abs(x - y)))
+    weeks = [from_ordinal(W0 + i) for i in range(30, 50)]
+    rows = e[e["target_week"].isin(set(weeks))]
+    old = fb.apply_corrections(rows, pd.concat([fb.corrections(e, s, **kw).assign(origin=s)
+                                                for s in sorted(rows["snapshot_week"].unique())], ignore_index=True))
+    new = fb.backtest(e, weeks, **kw)
+    k2 = ["sku", "snapshot_week", "target_week", "lag"]
+    old, new = old.sort_values(k2).reset_index(drop=True), new.sort_values(k2).reset_index(drop=True)
+    assert len(old) == len(new) and np.allclose(old["corrected"], new["corrected"], rtol=1e-9, atol=1e-9)

@@ -205,3 +205,6 @@ def test_three_weekly_runs_on_a_current_only_forecast_export(demo_dir, tmp_path)
     page = (run_dir / "forecast_feedback.html").read_text()
     assert "3 weeks of forecast history (snapshots 2026-W45 to 2026-W47)" in page
     assert "Weeks of known error" in page and "Traceback" not in page
+    # the report ends after the evidence (one check, no empty sections) and says what it will show later
+    assert "Once the lag-4 forecasts have 8 weeks of known error" in page and "the backtest that proves them" in page
+    assert "Accuracy by lag" not in page and "SystemExit" not in page

@@ -29,7 +29,12 @@ row with the S&OP snapshot made at the same origin (forecast value added, FVA).
   data up to a *calibration* origin and re-estimated every ``refit_every`` weeks; between
   calibrations the fitted model is run forward over the newly known weeks with its
   parameters held (states updated, parameters not), so no forecast uses demand after its
-  origin. Forecasts below 0 are set to 0 (demand cannot be negative). Optimiser
+  origin. Across weekly runs the same holds: given the fits an earlier run kept (``kept``: form,
+  parameters and initial states per series and calibration, in the store), a series keeps them
+  and its schedule, and only a calibration ``refit_every`` weeks after its last one is estimated
+  (a mature forecasting tool's "fit on a schedule, update the states every week"); a new series, or
+  one whose first week with demand moved, is estimated from the first origin as without ``kept``.
+  Forecasts below 0 are set to 0 (demand cannot be negative). Optimiser
   non-convergence is recorded per fit (``converged``) instead of being printed.
 
 All functions take a long panel (one row per series and week, weeks consecutive, as
@@ -49,7 +54,8 @@ import pandas as pd
 from soe_helpers.core.calendar import from_ordinal
 from soe_helpers.analysis.forecast_error import week_ordinals
 
-__all__ = ["FORECAST_COLUMNS", "FORMS", "EtsResult", "naive", "seasonal_naive", "ets", "fit_series", "forecast_series"]
+__all__ = ["FORECAST_COLUMNS", "FORMS", "FIT_COLUMNS", "EtsResult", "naive", "seasonal_naive", "ets", "fit_series",
+           "forecast_series"]
 
 FORECAST_COLUMNS = ["snapshot_week", "target_week", "lag", "forecast"]
 
@@ -142,7 +148,7 @@ class EtsResult:
     """What :func:`ets` returns: the forecasts, one row per fit, and the time it took."""
 
     forecasts: pd.DataFrame  # id_col, snapshot_week, target_week, lag, forecast, method
-    fits: pd.DataFrame       # id_col, calibration_week, method, weeks, alpha, beta, gamma, phi, aicc, converged, note
+    fits: pd.DataFrame       # id_col and FIT_COLUMNS: one row per series and calibration (kept = from an earlier run)
     seconds: float
 
     def method_counts(self) -> dict[str, int]:
@@ -237,6 +243,52 @@ def fit_series(y: np.ndarray, season: int = 52, min_weeks: int = 16, forms: Iter
     return {**best, "aicc": best_aicc, "note": "; ".join([f"AICc {aiccs}", *notes])}
 
 
+def _filter(y: np.ndarray, spec: dict, season: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(level [n], trend [n], seasonal states [season + n]) of additive ETS run over ``y`` with a spec's
+    parameters and initial states held: the recursions of statsmodels' ``ExponentialSmoothing`` (additive
+    trend and seasonality) term for term, so the states are the ones its ``fit(optimized=False)`` gives, without
+    building a model per series and week (the weekly run filters every series at every calibration).
+
+    level_t = alpha (y_t - s_{t-m}) + (1 - alpha)(l_{t-1} + phi b_{t-1});
+    b_t = beta (l_t - l_{t-1}) + (1 - beta) phi b_{t-1};
+    s_t = gamma (y_t - l_{t-1} - phi b_{t-1}) + (1 - gamma) s_{t-m}.
+    The trend returned is b_t (undamped state), as statsmodels' ``trend``; states[season + t] = s_t.
+    """
+    has_trend, damped, seasonal = FORMS[spec["method"]]
+    a = float(spec["alpha"])
+    ac = 1 - a
+    beta = float(spec["beta"]) if has_trend else 0.0
+    bc = 1 - beta
+    phi = float(spec["phi"]) if damped else 1.0
+    g = float(spec["gamma"]) if seasonal else 0.0
+    gc = 1 - g
+    n = int(y.size)
+    ya = (a * np.asarray(y, dtype=float)).tolist()
+    yg = (g * np.asarray(y, dtype=float)).tolist() if seasonal else None
+    lv = [0.0] * (n + 1)
+    b = [0.0] * (n + 1)
+    lv[0] = float(spec["initial_level"])
+    b[0] = float(spec["initial_trend"]) if has_trend else 0.0
+    m = season if seasonal else 0
+    st = list(np.asarray(spec["initial_seasons"], dtype=float).tolist()) + [0.0] * n if seasonal else []
+    # the same operations in the same order as statsmodels' _predict (bit-identical states)
+    if seasonal:
+        for i in range(1, n + 1):
+            prev = lv[i - 1] + b[i - 1] * phi if has_trend else lv[i - 1]
+            lv[i] = ya[i - 1] - (a * st[i - 1]) + (ac * prev)
+            if has_trend:
+                b[i] = (beta * (lv[i] - lv[i - 1])) + (bc * (b[i - 1] * phi))
+            st[i + m - 1] = yg[i - 1] - (g * prev) + (gc * st[i - 1])
+    else:
+        for i in range(1, n + 1):
+            prev = lv[i - 1] + b[i - 1] * phi if has_trend else lv[i - 1]
+            lv[i] = ya[i - 1] + (ac * prev)
+            if has_trend:
+                b[i] = (beta * (lv[i] - lv[i - 1])) + (bc * (b[i - 1] * phi))
+    states = np.asarray(st[: m + n], dtype=float) if seasonal else np.zeros(0)
+    return np.asarray(lv[1:], dtype=float), np.asarray(b[1:], dtype=float), states
+
+
 def forecast_series(y: np.ndarray, spec: dict, origins: np.ndarray, lags: np.ndarray, season: int = 52) -> np.ndarray:
     """Forecasts [origin, lag] of one series with a fitted spec held fixed.
 
@@ -256,33 +308,68 @@ def forecast_series(y: np.ndarray, spec: dict, origins: np.ndarray, lags: np.nda
     if method == "naive_fallback":
         return np.repeat(y[origins][:, None], lags.size, axis=1)
     has_trend, damped, seasonal = FORMS[method]
-    init = {"initialization_method": "known", "initial_level": spec["initial_level"]}
-    if has_trend:
-        init["initial_trend"] = spec["initial_trend"]
-    if seasonal:
-        init["initial_seasonal"] = spec["initial_seasons"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = _es_model(y[: origins.max() + 1], method, season, **init).fit(
-            smoothing_level=spec["alpha"], smoothing_trend=spec["beta"] if has_trend else None,
-            damping_trend=spec["phi"] if damped else None,
-            smoothing_seasonal=spec["gamma"] if seasonal else None, optimized=False)
-    level = np.asarray(res.level)
+    level, trend, season_states = _filter(y[: origins.max() + 1], spec, season)
     out = np.repeat(level[origins][:, None], lags.size, axis=1)
     if has_trend:
-        trend = np.asarray(res.trend)
         damp = np.cumsum(spec["phi"] ** np.arange(1, lags.max() + 1))[lags - 1]  # phi + ... + phi^h (h if phi=1)
         out = out + trend[origins][:, None] * damp[None, :]
     if seasonal:
         # seasonal state for week (origin + h) is the one last updated a whole number of seasons earlier
-        states = np.r_[spec["initial_seasons"], np.asarray(res.season)]          # states[season + t] = s_t
+        states = season_states                                                    # states[season + t] = s_t
         k = np.ceil(lags / season).astype(np.int64)
         out = out + states[season + origins[:, None] + lags[None, :] - k[None, :] * season]
     return np.clip(out, 0.0, None)
 
 
+#: the columns of :attr:`EtsResult.fits` after the series' id: one row per series and calibration, with the
+#: fitted parameters and initial states, so a later run can keep them (:func:`ets` ``kept``)
+FIT_COLUMNS = ["calibration_week", "start_week", "form", "method", "weeks", "alpha", "beta", "gamma", "phi",
+               "initial_level", "initial_trend", "initial_seasons", "aicc", "converged", "note", "kept",
+               "estimated_week"]
+
+
+def _kept_by_series(kept: pd.DataFrame | None, id_col: str, weeks: np.ndarray) -> dict:
+    """Kept fits by series: {id: [(calibration row in the history, spec, start_week label, form)]}, by calibration."""
+    out: dict = {}
+    if kept is None or kept.empty:
+        return out
+    cal = week_ordinals(kept["calibration_week"]) - weeks[0]
+    for r, c in zip(kept.to_dict("records"), cal):
+        if c < 0:  # before this history's first week: not a calibration of this history
+            continue
+        spec = {k: r.get(k) for k in ("method", "weeks", "alpha", "beta", "gamma", "phi", "initial_level",
+                                      "initial_trend", "aicc", "converged", "note", "estimated_week")}
+        seasons = r.get("initial_seasons")
+        spec["initial_seasons"] = None if seasons is None or (np.ndim(seasons) == 0 and pd.isna(seasons)) \
+            else np.asarray(seasons, dtype=float)
+        form = r.get("form")
+        out.setdefault(r[id_col], []).append((int(c), spec, r.get("start_week") or "",
+                                              form if isinstance(form, str) and form in FORMS else None))
+    for v in out.values():
+        v.sort(key=lambda t: t[0])
+    return out
+
+
+def _calibrations(first_origin: int, last_origin: int, refit_every: int, kept: list) -> list:
+    """The calibrations serving origins first..last (rows of the history): [(row, kept spec or None)].
+
+    With a kept calibration on or before the first origin, the series keeps its schedule: the latest such
+    calibration, the kept ones after it, then a new one every ``refit_every`` weeks after the last kept.
+    Without (a new series, an empty store): a new calibration at the first origin and every ``refit_every``
+    weeks after it.
+    """
+    base = [k for k in kept if k[0] <= first_origin]
+    plan = [(k[0], k) for k in kept if base and base[-1][0] <= k[0] <= last_origin]
+    nxt = plan[-1][0] + refit_every if plan else first_origin
+    while nxt <= last_origin:
+        plan.append((nxt, None))
+        nxt += refit_every
+    return plan
+
+
 def ets(panel: pd.DataFrame, origins: Iterable[str], lags: Iterable[int], season: int = 52, min_weeks: int = 16,
-        refit_every: int = 13, id_col: str = "sku", week_col: str = "week", value_col: str = "actual") -> EtsResult:
+        refit_every: int = 13, id_col: str = "sku", week_col: str = "week", value_col: str = "actual",
+        kept: pd.DataFrame | None = None) -> EtsResult:
     """Exponential smoothing forecasts of every series from every origin (rule in the module docstring).
 
     Args:
@@ -291,6 +378,12 @@ def ets(panel: pd.DataFrame, origins: Iterable[str], lags: Iterable[int], season
             every ``refit_every`` weeks after it, on data up to that calibration week only.
         lags: horizons in weeks.
         season: seasonal period in weeks; min_weeks: shortest history for a damped-trend fit.
+        kept: the fits of an earlier run (:attr:`EtsResult.fits` rows: id_col and :data:`FIT_COLUMNS`). A series
+            with a kept calibration on or before the first origin, and the same first week with demand, keeps
+            its form, its parameters and its schedule: only the calibrations ``refit_every`` weeks and more
+            after its last kept one are estimated (:func:`_calibrations`); the others are filtered with the
+            kept parameters (states updated on the current history). A new series (or one whose first demand
+            week moved) is estimated as without ``kept``. None = estimate every calibration.
     Returns:
         :class:`EtsResult` (forecasts with a ``method`` column, the fits table, seconds taken).
     """
@@ -302,27 +395,38 @@ def ets(panel: pd.DataFrame, origins: Iterable[str], lags: Iterable[int], season
     vals = np.full((len(idx), len(lags), len(ids)), np.nan)
     meth = np.full(vals.shape, "", dtype=object)
     fits = []
+    kept_by = _kept_by_series(kept, id_col, weeks)
     if len(idx):
-        calib = np.arange(idx[0], idx[-1] + 1, refit_every)
-        block = np.searchsorted(calib, idx, side="right") - 1                     # calibration of each origin
         for j, sid in enumerate(ids):
             series = y[:, j]
             nz = np.flatnonzero(series != 0)
             start = int(nz[0]) if nz.size else len(series)
-            chosen = None  # the form chosen at the first calibration with enough history, kept after it
-            for b, c in enumerate(calib):
+            start_week = from_ordinal(int(weeks[start])) if nz.size else ""
+            mine = [k for k in kept_by.get(sid, []) if k[2] == start_week]
+            plan = _calibrations(int(idx[0]), int(idx[-1]), refit_every, mine)
+            block = np.searchsorted(np.array([c for c, _ in plan]), idx, side="right") - 1
+            # the form chosen at the first calibration with enough history, kept after it (and across runs)
+            chosen = next((k[3] for k in mine if k[3]), None)
+            for b, (c, k) in enumerate(plan):
                 rows = np.flatnonzero(block == b)
                 if rows.size == 0:
                     continue
-                if c >= start:
+                if k is not None:
+                    spec = k[1]
+                elif c >= start:
                     spec = fit_series(series[start: c + 1], season, min_weeks, [chosen] if chosen else None)
-                    chosen = chosen or (spec["method"] if spec["method"] in FORMS else None)
                 else:  # demand starts after this calibration week: nothing to fit yet
                     spec = {"method": "naive_fallback", "weeks": 0, "converged": True,
                             "note": "first demand after the calibration week"}
-                fits.append({id_col: sid, "calibration_week": from_ordinal(int(weeks[c])),
-                             **{k: spec.get(k, np.nan) for k in ("method", "weeks", "alpha", "beta", "gamma", "phi",
-                                                                 "aicc", "converged", "note")}})
+                chosen = chosen or (spec["method"] if spec["method"] in FORMS else None)
+                seasons = spec.get("initial_seasons")
+                fits.append({id_col: sid, "calibration_week": from_ordinal(int(weeks[c])), "start_week": start_week,
+                             "form": chosen,
+                             **{f: spec.get(f, np.nan) for f in ("method", "weeks", "alpha", "beta", "gamma", "phi",
+                                                                 "initial_level", "initial_trend", "aicc",
+                                                                 "converged", "note")},
+                             "initial_seasons": None if seasons is None else [float(x) for x in seasons],
+                             "kept": k is not None, "estimated_week": spec.get("estimated_week")})
                 o = idx[rows]
                 live = o >= start
                 vals[rows[~live], :, j] = 0.0
@@ -332,6 +436,4 @@ def ets(panel: pd.DataFrame, origins: Iterable[str], lags: Iterable[int], season
                 vals[rows[live], :, j] = forecast_series(series[start:], spec, o[live] - start, lags, season)
                 meth[rows[live], :, j] = spec["method"]
     out = _long(weeks, ids, idx, lags, vals, id_col, extra={"method": meth})
-    fit_cols = [id_col, "calibration_week", "method", "weeks", "alpha", "beta", "gamma", "phi", "aicc", "converged",
-                "note"]
-    return EtsResult(out, pd.DataFrame(fits, columns=fit_cols), time.perf_counter() - t0)
+    return EtsResult(out, pd.DataFrame(fits, columns=[id_col, *FIT_COLUMNS]), time.perf_counter() - t0)

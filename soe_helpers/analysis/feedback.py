@@ -43,6 +43,7 @@ WAPE against actual demand. ``improvement = (WAPE raw - WAPE corrected) / WAPE r
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -63,6 +64,7 @@ __all__ = [
     "FEEDBACK_COLUMNS",
     "shrink",
     "corrections",
+    "corrections_by_origin",
     "correction_settings",
     "current_corrections",
     "apply_corrections",
@@ -73,6 +75,9 @@ __all__ = [
     "fva_table",
     "ForecastFeedback",
     "forecast_feedback",
+    "ETS_FIT_STORE_COLUMNS",
+    "ets_fit_rows",
+    "ets_fits_from_rows",
     "headline",
     "backtest_sentence",
     "fmt_points",
@@ -88,6 +93,7 @@ __all__ = [
     "fva_sku_display",
     "line_corrections",
     "history_text",
+    "coming_text",
     "history_display",
 ]
 
@@ -179,6 +185,14 @@ def _shrunk(df: pd.DataFrame, keys: list[str], prior_sd: Sequence[float], min_we
     s = d.groupby(keys, sort=True, observed=True).agg(weeks=("_t", "size"), forecast=("F", "sum"), actual=("A", "sum"),
                                                       e2=("_e2", "sum"), ee=("_ee", "sum"),
                                                       capped_weeks=("capped", "sum")).reset_index()
+    return _shrunk_from_sums(s, prior_sd, min_weeks, max_correction, prior_share)
+
+
+def _shrunk_from_sums(s: pd.DataFrame, prior_sd: Sequence[float], min_weeks: int, max_correction: float,
+                      prior_share: float) -> pd.DataFrame:
+    """:func:`_shrunk`'s estimate from each group's sums: weeks, forecast (sum F), actual (sum A), e2 (sum of e^2),
+    ee (sum of e_t e_{t-1} over consecutive rows), capped_weeks; e = A - r F, r = sum A / sum F."""
+    s = s.copy()
     n = s["weeks"].astype(float)
     ratio = (s["actual"] / s["forecast"]).where(s["forecast"] > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -248,6 +262,122 @@ def corrections(errors: pd.DataFrame, origin: str, window_weeks: int = 26, min_w
     return out
 
 
+def corrections_by_origin(errors: pd.DataFrame, origins: Sequence[str], window_weeks: int = 26, min_weeks: int = 8,
+                          prior_sd: float = 0.10, prior_sd_sku: float = 0.10, prior_sd_large: float | None = 0.50,
+                          prior_share: float = 0.5, max_correction: float = 0.5,
+                          outlier_z: float | None = 3.0) -> pd.DataFrame:
+    """:func:`corrections` at every origin at once, the same numbers (a test holds them equal to 1e-9) without
+    one full recompute per origin: what the rolling-origin backtest needs.
+
+    Product lines (few rows): each line week is repeated for every origin whose window holds it and the line
+    rule runs once, grouped by origin too. SKUs (many rows): each SKU and lag's rows are summed over each
+    origin's window from running sums, ``e = A - r F`` expanded (``sum e^2 = sum A^2 - 2 r sum AF + r^2 sum F^2``
+    and likewise for consecutive weeks), the line's correction of that origin scaling F.
+
+    Returns:
+        :data:`CORRECTION_COLUMNS` plus ``origin`` (the snapshot week each row is as of), as
+        ``pd.concat([corrections(errors, s, ...).assign(origin=s) for s in origins])``.
+    """
+    cols = [*CORRECTION_COLUMNS, "origin"]
+    o_ord = np.array(sorted({week_ordinal(x) for x in origins}), dtype=np.int64)
+    t_all = errors["_t"].to_numpy() if "_t" in errors else fe.week_ordinals(errors["target_week"])
+    if not o_ord.size:
+        return pd.DataFrame(columns=cols)
+    keep = (t_all <= o_ord[-1]) & (t_all > o_ord[0] - window_weeks)
+    e = errors.loc[keep, ["sku", "product_line", "lag", "forecast", "actual"]].assign(_t=t_all[keep])
+    if e.empty:
+        return pd.DataFrame(columns=cols)
+    big = () if prior_sd_large is None else (prior_sd_large,)
+    lc = _line_corrections_by_origin(e, o_ord, window_weeks, (prior_sd, *big), min_weeks, max_correction,
+                                     prior_share, outlier_z)
+    sc = _sku_corrections_by_origin(e, lc, o_ord, window_weeks, (prior_sd_sku, *big), min_weeks, max_correction,
+                                    prior_share)
+    out = pd.concat([lc.assign(level="product_line", key=lc["product_line"])[cols],
+                     sc.assign(level="sku", key=sc["sku"])[cols]], ignore_index=True)
+    out["lag"] = out["lag"].astype(np.int64)
+    for c in ("key", "product_line"):
+        out[c] = out[c].astype(object)
+    labels = {int(x): from_ordinal(int(x)) for x in o_ord}
+    out["origin"] = out["origin"].map(labels)
+    return out
+
+
+def _line_corrections_by_origin(e: pd.DataFrame, o_ord: np.ndarray, window_weeks: int, prior_sd, min_weeks: int,
+                                max_correction: float, prior_share: float, outlier_z) -> pd.DataFrame:
+    """The line rule of :func:`corrections` for every origin (``origin`` = its ordinal), grouped by origin."""
+    line = e.groupby(["product_line", "lag", "_t"], as_index=False, observed=True).agg(F=("forecast", "sum"),
+                                                                                      A=("actual", "sum"))
+    t = line["_t"].to_numpy()
+    # each line week, once for every origin whose window (origin - window, origin] holds it
+    hold = (t[None, :] <= o_ord[:, None]) & (t[None, :] > o_ord[:, None] - window_weeks)
+    oi, ri = np.nonzero(hold)
+    rep = line.iloc[ri].reset_index(drop=True).assign(origin=o_ord[oi])
+    keys = ["origin", "product_line", "lag"]
+    rep = _cap_outliers(rep, keys, outlier_z, min_weeks)
+    return _shrunk(rep, keys, prior_sd, min_weeks, max_correction, prior_share)
+
+
+def _window_sum(cs: np.ndarray, start: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Sum of rows lo..hi-1 of one group from its running sum ``cs`` (inclusive; ``start`` = the group's first row)."""
+    upper = np.where(hi > lo, cs[np.maximum(hi - 1, 0)], 0.0)
+    lower = np.where((lo > start) & (hi > lo), cs[np.maximum(lo - 1, 0)], 0.0)
+    return upper - lower
+
+
+def _sku_corrections_by_origin(e: pd.DataFrame, lc: pd.DataFrame, o_ord: np.ndarray, window_weeks: int, prior_sd,
+                               min_weeks: int, max_correction: float, prior_share: float) -> pd.DataFrame:
+    """The SKU rule of :func:`corrections` for every origin, from running sums per SKU and lag (see
+    :func:`corrections_by_origin`); ``lc`` = the lines' corrections by origin."""
+    d = e.sort_values(["sku", "product_line", "lag", "_t"], kind="stable").reset_index(drop=True)
+    g = d.groupby(["sku", "product_line", "lag"], sort=True, observed=True)
+    gid = g.ngroup().to_numpy()
+    first = d.drop_duplicates(["sku", "product_line", "lag"])  # a group's first row: rows are sorted by group
+    start = first.index.to_numpy()
+    F, A, t = d["forecast"].to_numpy(float), d["actual"].to_numpy(float), d["_t"].to_numpy(np.int64)
+    same = np.r_[False, gid[1:] == gid[:-1]]                     # row i and row i-1 are consecutive in a group
+    Fp, Ap = np.r_[0.0, F[:-1]], np.r_[0.0, A[:-1]]
+    sums = {"F": F, "A": A, "AA": A * A, "AF": A * F, "FF": F * F,
+            "pAA": np.where(same, A * Ap, 0.0), "pAF": np.where(same, A * Fp, 0.0),
+            "pFA": np.where(same, F * Ap, 0.0), "pFF": np.where(same, F * Fp, 0.0)}
+    cs = pd.DataFrame(sums).groupby(gid, sort=False).cumsum()   # running sums restart per group (no cancellation)
+    # one sorted code per row, group by group: a window's rows are a searchsorted range of it
+    base = min(int(t.min()), int(o_ord[0]) - window_weeks)
+    span = max(int(t.max()), int(o_ord[-1])) - base + 2
+    code = gid.astype(np.int64) * span + (t - base)
+    ng, no = len(start), len(o_ord)
+    G = np.repeat(np.arange(ng), no)
+    O = np.tile(o_ord, ng)
+    lo = np.searchsorted(code, G * span + (O - window_weeks - base), side="right")
+    hi = np.searchsorted(code, G * span + (O - base), side="right")
+    live = hi > lo
+    G, O, lo, hi = G[live], O[live], lo[live], hi[live]
+    st = start[G]
+    w = {k: _window_sum(cs[k].to_numpy(), st, lo, hi) for k in ("F", "A", "AA", "AF", "FF")}
+    # consecutive pairs inside the window: rows lo+1 .. hi-1 paired with the row before
+    w.update({k: _window_sum(cs[k].to_numpy(), st, lo + 1, hi) for k in ("pAA", "pAF", "pFA", "pFF")})
+    s = pd.DataFrame({"origin": O, "sku": first["sku"].to_numpy()[G],
+                      "product_line": first["product_line"].to_numpy()[G], "lag": first["lag"].to_numpy()[G],
+                      "weeks": (hi - lo).astype(np.int64)})
+    c = s.merge(lc[["origin", "product_line", "lag", "correction_pct"]], on=["origin", "product_line", "lag"],
+                how="left")["correction_pct"].fillna(0.0).to_numpy()
+    k = 1 + c                                                   # the SKU's forecast after its line's correction: F k
+    sf = w["F"] * k
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(sf > 0, w["A"] / sf, np.nan)
+    rk = r * k
+    ok = np.isfinite(r)
+    s["forecast"] = sf
+    s["actual"] = w["A"]
+    e2 = w["AA"] - 2 * rk * w["AF"] + rk**2 * w["FF"]
+    # A proportional to F in every week (e = 0, e.g. one week with demand): the expansion leaves rounding
+    # noise where the direct sum is exactly 0; below 1e-10 of its terms it is that 0 (and so is sum e_t e_t-1)
+    exact = ok & (e2 > 1e-10 * (w["AA"] + rk**2 * w["FF"]))
+    s["e2"] = np.where(exact, e2, 0.0)
+    s["ee"] = np.where(exact, w["pAA"] - rk * (w["pAF"] + w["pFA"]) + rk**2 * w["pFF"], 0.0)
+    s["capped_weeks"] = 0
+    return _shrunk_from_sums(s, prior_sd, min_weeks, max_correction, prior_share)
+
+
 def apply_corrections(forecast_rows: pd.DataFrame, corr: pd.DataFrame) -> pd.DataFrame:
     """Corrected forecasts: ``forecast * (1 + line correction) * (1 + SKU correction)``.
 
@@ -308,8 +438,7 @@ def backtest(errors: pd.DataFrame, target_weeks: Sequence[str], **kw) -> pd.Data
     evidence = errors.loc[t > first, ["sku", "product_line", "lag", "forecast", "actual"]].assign(_t=t[t > first])
     # categorical keys: grouping ~40 origins' evidence is several times faster than on text
     evidence = evidence.astype({"sku": "category", "product_line": "category"})
-    corr = pd.concat([corrections(evidence, s, **kw).assign(origin=s) for s in origins], ignore_index=True)
-    return apply_corrections(rows, corr)
+    return apply_corrections(rows, corrections_by_origin(evidence, origins, **kw))
 
 
 def backtest_line_grain(bt: pd.DataFrame) -> pd.DataFrame:
@@ -504,19 +633,64 @@ def _building(week: str, history: tuple[str, str], forecasts: pd.DataFrame, erro
 
 
 def _baseline_compare(err_rows: pd.DataFrame, panel: pd.DataFrame, id_col: str, origins: list[str], lags,
-                      p, fits_out: list) -> pd.DataFrame:
-    """S&OP rows beside the naive, seasonal naive and ETS forecasts made at the same origin."""
+                      p, fits_out: list, kept: pd.DataFrame | None = None) -> pd.DataFrame:
+    """S&OP rows beside the naive, seasonal naive and ETS forecasts made at the same origin (``kept``: the
+    ETS fits an earlier run kept for these series, :func:`baselines.ets`)."""
     keys = [id_col, "snapshot_week", "target_week", "lag"]
     nv = baselines.naive(panel, origins, lags, id_col=id_col).rename(columns={"forecast": "naive"})
     sn = baselines.seasonal_naive(panel, origins, lags, season=p.seasonal_period, id_col=id_col).rename(
         columns={"forecast": "seasonal_naive"})
     et = baselines.ets(panel, origins, lags, season=p.seasonal_period, min_weeks=p.ets_min_weeks,
-                       refit_every=p.ets_refit_weeks, id_col=id_col)
+                       refit_every=p.ets_refit_weeks, id_col=id_col, kept=kept)
     fits_out.append(et)
     out = err_rows.rename(columns={"forecast": "sop"})
     for b in (nv, sn, et.forecasts.rename(columns={"forecast": "ets", "method": "ets_method"})):
         out = out.merge(b, on=keys, how="left")
     return out
+
+
+def _kept(kept_fits: pd.DataFrame | None, level: str) -> pd.DataFrame | None:
+    """The kept fits of one level (``sku`` or ``product_line``), keyed by that column as :func:`baselines.ets` reads."""
+    if kept_fits is None or kept_fits.empty:
+        return None
+    return kept_fits[kept_fits["level"] == level].rename(columns={"key": level})
+
+
+#: the stored fits' columns (soe_helpers.store.tables.ets_fits_t, with week and run_id)
+ETS_FIT_STORE_COLUMNS = ["level", "key", *[c for c in baselines.FIT_COLUMNS if c != "kept"]]
+
+
+def ets_fit_rows(fb: "ForecastFeedback", run_id: str | None) -> list[dict]:
+    """The statistical baseline's fits of a week as store rows (``week`` = the run week): what the next week's
+    run keeps (:func:`ets_fits_from_rows`). NaN becomes None; Holt-Winters initial states a JSON list."""
+    if fb.ets_fits.empty or "start_week" not in fb.ets_fits:
+        return []
+    out = []
+    for r in fb.ets_fits[ETS_FIT_STORE_COLUMNS].to_dict("records"):
+        row = {"week": fb.week, "run_id": run_id}
+        for k, v in r.items():
+            if k == "initial_seasons":
+                v = json.dumps([float(x) for x in v]) if isinstance(v, (list, np.ndarray)) else None
+            elif isinstance(v, (float, np.floating)):
+                v = None if not np.isfinite(v) else float(v)
+            elif isinstance(v, np.integer):
+                v = int(v)
+            elif isinstance(v, np.bool_):
+                v = bool(v)
+            row[k] = v
+        out.append(row)
+    return out
+
+
+def ets_fits_from_rows(rows: list[dict]) -> pd.DataFrame:
+    """Stored fit rows (:func:`ets_fit_rows`) as the ``kept_fits`` :func:`forecast_feedback` takes."""
+    if not rows:
+        return pd.DataFrame(columns=ETS_FIT_STORE_COLUMNS)
+    d = pd.DataFrame(rows)
+    for c in ("alpha", "beta", "gamma", "phi", "initial_level", "initial_trend", "aicc"):
+        d[c] = d[c].astype(float)
+    d["initial_seasons"] = [json.loads(x) if isinstance(x, str) and x else None for x in d["initial_seasons"]]
+    return d[ETS_FIT_STORE_COLUMNS].reset_index(drop=True)
 
 
 def correction_settings(p) -> dict:
@@ -539,7 +713,7 @@ def current_corrections(forecasts: pd.DataFrame, booked_weekly: pd.DataFrame, or
 
 def forecast_feedback(forecasts: pd.DataFrame, booked_weekly: pd.DataFrame, order_history: pd.DataFrame,
                       products: pd.DataFrame, plan: pd.DataFrame, week: str, p, materiality=None,
-                      as_of=None) -> ForecastFeedback:
+                      as_of=None, kept_fits: pd.DataFrame | None = None) -> ForecastFeedback:
     """The forecast feedback analysis of one week: accuracy, value added, corrections and backtest.
 
     Args:
@@ -550,6 +724,10 @@ def forecast_feedback(forecasts: pd.DataFrame, booked_weekly: pd.DataFrame, orde
         materiality: ``params.materiality``; a line's bias is material when its bias at list price passes
             the one rule of :mod:`soe_helpers.analysis.materiality` against its demand at list price.
         as_of: the data's as-of date; a week not complete by then is refused.
+        kept_fits: the statistical baseline's fits an earlier run kept (a :attr:`ForecastFeedback.ets_fits`,
+            read from the store by :func:`soe_helpers.store.history.kept_ets_fits`): each series keeps its form
+            and parameters until they are ``p.ets_refit_weeks`` old (:func:`baselines.ets`). None = every
+            parameter estimated in this call.
     Returns:
         :class:`ForecastFeedback`. While the forecast history is too short for the focus lag's bias
         (:func:`soe_helpers.analysis.forecast_history.forecast_history`: a company exporting only its
@@ -592,12 +770,14 @@ def forecast_feedback(forecasts: pd.DataFrame, booked_weekly: pd.DataFrame, orde
                if week_ordinal(w) >= week_ordinal(first)]
     t0 = time.perf_counter()
     fits: list = []
-    cmp_sku = _baseline_compare(ew, actuals, "sku", origins, lags, p, fits)
-    cmp_line = _baseline_compare(lew, lines_panel, "product_line", origins, lags, p, fits)
+    cmp_sku = _baseline_compare(ew, actuals, "sku", origins, lags, p, fits, _kept(kept_fits, "sku"))
+    cmp_line = _baseline_compare(lew, lines_panel, "product_line", origins, lags, p, fits,
+                                 _kept(kept_fits, "product_line"))
     base_seconds = time.perf_counter() - t0
     ets_fits = pd.concat([fits[0].fits.assign(level="sku").rename(columns={"sku": "key"}),
                           fits[1].fits.assign(level="product_line").rename(columns={"product_line": "key"})],
                          ignore_index=True)
+    ets_fits["estimated_week"] = ets_fits["estimated_week"].where(ets_fits["kept"], week)  # new fits: this week
 
     by_lag = fe.accuracy(ew, ["lag"], scale_col="scale")
     fva_lag = fva_table(cmp_sku, ["lag"])
@@ -799,6 +979,22 @@ def history_text(fb: ForecastFeedback) -> str:
     return fh.history_sentence(fb.forecast_history) if fb.forecast_history is not None else ""
 
 
+def coming_text(fb: ForecastFeedback) -> str:
+    """While the history is too short: what the report will show, and from when (empty once it is ready)."""
+    h = fb.forecast_history
+    if fb.ready or h is None:
+        return ""
+    more = max(h.min_bias_weeks - h.weeks_by_lag.get(h.focus_lag, 0), 1)
+    return (f"Once the lag-{h.focus_lag} forecasts have {h.min_bias_weeks} weeks of known error (in {_plural(more)}), "
+            "this report shows the rest: WAPE, bias and MASE by lag and by product line, the accuracy trend, the "
+            "forecast value added over the naive, seasonal naive and statistical baselines, tracking-signal alerts, "
+            "the bias corrections for S&OP (sop_feedback.csv) and the backtest that proves them.")
+
+
+def _plural(n: int) -> str:
+    return f"{n} more week" + ("s" if n != 1 else "")
+
+
 def history_display(fb: ForecastFeedback) -> pd.DataFrame:
     """Per lag, the weeks of known error and the error once they are enough (:func:`forecast_history.history_display`)."""
     return fh.history_display(fb.forecast_history, fb.errors)
@@ -931,6 +1127,14 @@ def fva_sku_display(fb: ForecastFeedback, top: int = 10, worst: bool = True) -> 
     return out
 
 
+def _kept_count(fits: pd.DataFrame) -> str:
+    """' (this week: 12 fits estimated, 453 kept)' for the assumptions; '' without the column."""
+    if "kept" not in fits or fits.empty:
+        return ""
+    kept = int(fits["kept"].astype(bool).sum())
+    return f" (this week: {len(fits) - kept} fit{'s' if len(fits) - kept != 1 else ''} estimated, {kept} kept)"
+
+
 _METHODS = {"ets_seasonal": "Holt-Winters seasonal", "ets_damped": "damped trend", "ets_trend": "linear trend",
             "ets_simple": "simple smoothing", "naive_fallback": "naive fallback",
             "no_demand_yet": "no demand yet"}
@@ -962,7 +1166,8 @@ def assumptions(fb: ForecastFeedback, p) -> list[str]:
         f"from {p.ets_min_weeks} weeks of history, and Holt-Winters with additive {p.seasonal_period}-week "
         f"seasonality once a series has two full seasons; with less history, or when every fit fails, the naive "
         f"forecast. Parameters are estimated on data known at the time and re-estimated every "
-        f"{p.ets_refit_weeks} weeks. Methods used ({mix}). "
+        f"{p.ets_refit_weeks} weeks; in between, the fits kept from the last week on record are run over the new "
+        f"weeks with their parameters held{_kept_count(fb.ets_fits)}. Methods used ({mix}). "
         f"{len(fb.ets_fits)} fits over {fb.ets_fits.loc[fb.ets_fits['level'] == 'product_line', 'key'].nunique()} "
         f"product lines and {fb.ets_fits.loc[fb.ets_fits['level'] == 'sku', 'key'].nunique()} SKUs; all baselines "
         f"took {fb.baseline_seconds:.1f} s.",

@@ -129,7 +129,25 @@ def show_list(items):
     display(HTML("<ul>" + "".join(f"<li>{html.escape(str(i))}</li>" for i in items) + "</ul>"))
 
 
-__all__ += ["show_heading", "show_text", "show_list"]
+#: what ``raise SystemExit(0)`` leaves in an executed notebook: papermill stops there without failing the run, and
+#: the HTML report ends at that cell (soe_helpers.run.html.notebook_to_html)
+END_OF_REPORT = ("SystemExit", "0")
+
+
+def end_report(text: str = ""):
+    """End the report here, cleanly: show ``text`` (what it will show later, say) and stop the notebook.
+
+    For a report that has nothing more to show this week (a forecast history still too short): one check near
+    the top instead of an ``if`` around every later cell. In the weekly run papermill stops at the
+    ``SystemExit(0)`` without an error and the HTML leaves out every cell after this one; in JupyterLab, Run
+    All stops here. Record the report's figures before calling it: the cells after it do not run.
+    """
+    if text:
+        show_text(text)
+    raise SystemExit(int(END_OF_REPORT[1]))
+
+
+__all__ += ["show_heading", "show_text", "show_list", "END_OF_REPORT", "end_report"]
 
 
 def party_names(customers: pd.DataFrame | None = None, suppliers: pd.DataFrame | None = None) -> dict[str, str]:

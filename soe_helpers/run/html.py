@@ -28,8 +28,10 @@ from nbconvert import HTMLExporter
 from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
 
 from soe_helpers.core import run_folder
+from soe_helpers.report.display import END_OF_REPORT
 
-__all__ = ["notebook_to_html", "previous_week_header", "render_page", "REPORT_CSS", "CleanOutputs", "STRAY_REPR", "PAGE"]
+__all__ = ["notebook_to_html", "previous_week_header", "render_page", "REPORT_CSS", "CleanOutputs", "STRAY_REPR", "PAGE",
+           "ended_here"]
 
 STRAY_REPR = re.compile(r"^(<(Figure|Axes|matplotlib)[^>]*>|Text\(.*\)|\[<matplotlib.*\]|<AxesSubplot.*>)$", re.S)
 
@@ -190,12 +192,30 @@ def _exporter() -> HTMLExporter:
     return exporter
 
 
+def _ends_report(out) -> bool:
+    return out.get("output_type") == "error" and (out.get("ename"), str(out.get("evalue"))) in (END_OF_REPORT,
+                                                                                              ("SystemExit", ""))
+
+
+def ended_here(nb):
+    """The notebook up to the cell that ended the report (:func:`soe_helpers.report.display.end_report`), that
+    cell without its SystemExit output; the cells after it (not run: their headings and text would stand
+    empty) are left out. A notebook that ran to its end is returned as it is."""
+    for i, cell in enumerate(nb.cells):
+        outs = cell.get("outputs", [])
+        if any(_ends_report(o) for o in outs):
+            cell.outputs = [o for o in outs if not _ends_report(o)]
+            nb.cells = nb.cells[: i + 1]
+            break
+    return nb
+
+
 def notebook_to_html(ipynb: str | Path, header: dict) -> str:
     """HTML report of an executed notebook: input hidden, the shared header, template and footer.
 
     ``header`` keys: title, company, week, as_of, generated, run_id (all escaped here).
     """
-    nb = nbformat.read(str(ipynb), as_version=4)
+    nb = ended_here(nbformat.read(str(ipynb), as_version=4))
     title = header.get("title") or Path(ipynb).stem.replace("_", " ").capitalize()
     body, _ = _exporter().from_notebook_node(nb, resources={"metadata": {"name": title}})
     body = body.replace('alt="No description has been provided for this image"', 'alt="Chart"')

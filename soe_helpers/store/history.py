@@ -10,17 +10,21 @@ A re-run of a week replaces that week's rows only, never another week's.
 from __future__ import annotations
 
 import pandas as pd
+import sqlalchemy as sa
 
 from soe_helpers.analysis import cash as _cash
 from soe_helpers.analysis.cash_forecast import actual_closing_cash
 from soe_helpers.analysis import data_accuracy as _da
+from soe_helpers.analysis import feedback as _feedback
 from soe_helpers.analysis import forecast_history as _fh
 from soe_helpers.analysis import kpis as _kpis
 from soe_helpers.core.calendar import week_add, week_ordinal, week_range
-from soe_helpers.store.tables import accuracy_history, cash_events_t, cash_forecast_t, forecast_snapshots, kpi_history
+from soe_helpers.store.tables import (accuracy_history, cash_events_t, cash_forecast_t, ets_fits_t, forecast_snapshots,
+                                     kpi_history)
 
-__all__ = ["write_kpis", "read_kpis", "kpi_weeks_held", "write_accuracy", "read_accuracy", "save_cash_week", "cash_history", "cash_forecast_vs_actual",
-           "archive_forecasts", "read_forecast_archive", "forecasts_with_archive", "forecasts_for_run"]
+__all__ = ["write_kpis", "read_kpis", "kpi_weeks_held", "write_accuracy", "read_accuracy", "save_cash_week",
+           "cash_history", "cash_forecast_vs_actual", "archive_forecasts", "read_forecast_archive",
+           "forecasts_with_archive", "forecasts_for_run", "keep_ets_fits", "kept_ets_fits"]
 
 
 def write_kpis(store, k: "_kpis.ExecutionKPIs", run_id: str | None) -> int:
@@ -120,3 +124,27 @@ def forecasts_for_run(store, forecasts: pd.DataFrame, week: str, current_week: s
     stamped, left_out = _fh.stamp_current(forecasts, current_week)
     archived = archive_forecasts(store, stamped, week, run_id)
     return forecasts_with_archive(store, stamped, week, run_id), left_out, archived
+
+
+def keep_ets_fits(store, fb: "_feedback.ForecastFeedback", run_id: str | None) -> int:
+    """Keep the statistical baseline's fits the forecast feedback of ``fb.week`` used (form, parameters, initial
+    states per series and calibration), for the next week's run (:func:`kept_ets_fits`).
+
+    Held until the run finishes ok, nothing for an analyst's session (:meth:`Store.write_week`); a re-run of the
+    week replaces its rows. Returns the rows written or held (0: not a run, or the report had no fit).
+    """
+    rows = _feedback.ets_fit_rows(fb, run_id)
+    if not rows:
+        return 0
+    return store.write_week(ets_fits_t, fb.week, rows, run_id)
+
+
+def kept_ets_fits(store, week: str, run_id: str | None = None) -> pd.DataFrame:
+    """The fits kept by the latest week before ``week`` that kept any (finished runs only: a week's own rows never
+    feed it, so a re-run of ``week`` gives the same figures). Empty when none: every fit is then estimated."""
+    store.ensure(ets_fits_t)
+    with store.engine.connect() as c:
+        last = c.execute(sa.select(sa.func.max(ets_fits_t.c.week)).where(ets_fits_t.c.week < week)).scalar()
+    if last is None:
+        return _feedback.ets_fits_from_rows([])
+    return _feedback.ets_fits_from_rows(store.read_weeks(ets_fits_t, [last], run_id))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 __all__ = ["metadata", "runs", "results", "pending_writes", "kpi_history", "accuracy_history", "cash_events_t",
-           "cash_forecast_t", "forecast_snapshots", "actions", "action_history", "sightings", "sends"]
+           "cash_forecast_t", "forecast_snapshots", "ets_fits_t", "actions", "action_history", "sightings", "sends"]
 
 metadata = sa.MetaData()
 
@@ -117,6 +117,30 @@ forecast_snapshots = sa.Table(
     sa.Column("quantity", sa.Float, nullable=False),
     sa.Column("run_id", sa.String(64)),
     sa.PrimaryKeyConstraint("week", "target_week", "sku"),
+)
+
+#: the statistical baseline's fits a run used (``week`` = the run's week): per series and calibration, the form kept
+#: and the smoothing parameters and initial states estimated on data up to the calibration week. The next week's
+#: run keeps them until they are ``forecast_feedback.ets_refit_weeks`` old (soe_helpers.analysis.baselines.ets)
+ets_fits_t = sa.Table(
+    "soe_ets_fits", metadata,
+    sa.Column("week", sa.String(8), nullable=False, index=True),
+    sa.Column("level", sa.String(16), nullable=False),  # sku | product_line
+    sa.Column("key", sa.String(128), nullable=False),
+    sa.Column("calibration_week", sa.String(8), nullable=False),
+    sa.Column("start_week", sa.String(8)),  # the series' first week with demand the fit started from ("" = none)
+    sa.Column("form", sa.String(16)),  # the form chosen at the series' first calibration with enough history
+    sa.Column("method", sa.String(16), nullable=False),
+    sa.Column("weeks", sa.Integer),
+    sa.Column("alpha", sa.Float), sa.Column("beta", sa.Float), sa.Column("gamma", sa.Float), sa.Column("phi", sa.Float),
+    sa.Column("initial_level", sa.Float), sa.Column("initial_trend", sa.Float),
+    sa.Column("initial_seasons", sa.Text),  # JSON list (Holt-Winters), empty otherwise
+    sa.Column("aicc", sa.Float),
+    sa.Column("converged", sa.Boolean),
+    sa.Column("note", sa.Text),
+    sa.Column("estimated_week", sa.String(8)),  # the run week that estimated these parameters
+    sa.Column("run_id", sa.String(64)),
+    sa.PrimaryKeyConstraint("week", "level", "key", "calibration_week"),
 )
 
 # ---------------------------------------------------------------- the action tracker
