@@ -223,3 +223,16 @@ def test_second_run_of_the_same_week_is_refused_while_locked(tmp_path):
     (tmp_path / ".lock").write_text("999999999\n")  # stale lock of a killed run
     with WeekLock(tmp_path):
         assert (tmp_path / ".lock").read_text().strip() == str(os.getpid())
+
+
+def test_worker_env_one_rule_for_a_run_and_a_backfill(monkeypatch):
+    """The notebook workers' environment (soe run and a backfill share it): charts inline even under a cron's
+    MPLBACKEND=Agg, one BLAS thread per kernel unless the user set one, the lifeline pipe named."""
+    from soe_helpers.run.execute import INLINE_BACKEND, RUNNER_FD_ENV, worker_env
+
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    env = worker_env(7)
+    assert env["MPLBACKEND"] == INLINE_BACKEND and env[RUNNER_FD_ENV] == "7"
+    assert env["OPENBLAS_NUM_THREADS"] == "1" and env["OMP_NUM_THREADS"] == "3"

@@ -41,7 +41,7 @@ from soe_helpers.core.calendar import latest_complete_week, parse_week, week_end
 from soe_helpers.core.params import Params, load_params
 from soe_helpers.data.loaders import LoadedTable
 from soe_helpers.data.sources import check_sources
-from soe_helpers.run.execute import EXIT_DISK_FULL, INLINE_BACKEND, RUNNER_FD_ENV
+from soe_helpers.run.execute import EXIT_DISK_FULL, worker_env
 from soe_helpers.run.runner import (CompanyLock, RunError, RunResult, SharedInputs, _check_writable, _kill_group,
                                     _stop_on_signals, run_week, store_company_lock, validate_inputs)
 
@@ -133,10 +133,7 @@ class WarmWorkers:
         self.started = 0
 
     def _start(self, log: Path) -> subprocess.Popen:
-        env = dict(os.environ)
-        env["MPLBACKEND"] = INLINE_BACKEND
-        env["PYTHONWARNINGS"] = env.get("PYTHONWARNINGS", "ignore::DeprecationWarning")
-        env[RUNNER_FD_ENV] = str(self._lifeline_r)
+        env = worker_env(self._lifeline_r)
         with open(log, "w") as out:
             proc = subprocess.Popen([sys.executable, "-m", "soe_helpers.run.execute", "--serve"], env=env,
                                     stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, text=True,

@@ -64,7 +64,7 @@ from soe_helpers.data.schemas import SCHEMAS
 from soe_helpers.core.params import Params, ParamsError, load_params
 from soe_helpers.data.sources import check_sources
 from soe_helpers.core.secrets import redact, secret_values
-from soe_helpers.run.execute import EXIT_DISK_FULL, RUNNER_FD_ENV, descendant_pids
+from soe_helpers.run.execute import EXIT_DISK_FULL, descendant_pids, worker_env
 from soe_helpers.store import history as store_history
 from soe_helpers.store.engine import open_store
 
@@ -550,12 +550,9 @@ def _execute(specs: list[NotebookSpec], run_dir: Path, week: str, params: Params
     statuses: list[dict] = []
     work = run_dir / ".work"
     work.mkdir(exist_ok=True)
-    env = dict(os.environ)
-    env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
-    env["PYTHONWARNINGS"] = env.get("PYTHONWARNINGS", "ignore::DeprecationWarning")
     title_of = lambda s: s.name.replace("_", " ").capitalize()  # noqa: E731
     lifeline_r, lifeline_w = os.pipe()  # both ends non-inheritable; the read end is passed to workers explicitly
-    env[RUNNER_FD_ENV] = str(lifeline_r)
+    env = worker_env(lifeline_r)
     try:
         while pending or running:
             while pending and len(running) < max_par:
