@@ -114,21 +114,32 @@ class Store:
         Raises:
             StoreError: another session holds the week.
         """
+        with self._advisory_lock(zlib.crc32(f"soe-week:{week}".encode()), "pg_try_advisory_lock",
+                                 "pg_advisory_unlock", f"another run of {week} is in progress on a machine sharing "
+                                 f"the store {self.display_url}; wait for it to finish"):
+            yield
+
+    @contextlib.contextmanager
+    def _advisory_lock(self, key: int, take: str, free: str, refused: str):
+        """A session-level PostgreSQL advisory lock (``take``/``free``: the exclusive or shared pair) held on a
+        dedicated autocommit connection while the block runs; released by the server if the process dies.
+        A no-op on any other database (the runner's lock files cover a local store).
+
+        Raises:
+            StoreError: ``refused``, when another session holds it.
+        """
         if self.engine.dialect.name != "postgresql":
             yield
             return
-        key = zlib.crc32(f"soe-week:{week}".encode())
         conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
-            got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
-            if not got:
-                raise StoreError(f"another run of {week} is in progress on a machine sharing the store "
-                                 f"{self.display_url}; wait for it to finish")
+            if not conn.execute(sa.text(f"SELECT {take}(:k)"), {"k": key}).scalar():
+                raise StoreError(refused)
             try:
                 yield
             finally:
                 with contextlib.suppress(sa.exc.SQLAlchemyError):
-                    conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.execute(sa.text(f"SELECT {free}(:k)"), {"k": key})
         finally:
             conn.close()
 
@@ -142,25 +153,13 @@ class Store:
         Raises:
             StoreError: a backfill (or, for a backfill, any run) holds it on another session.
         """
-        if self.engine.dialect.name != "postgresql":
-            yield
-            return
-        key = zlib.crc32(b"soe-company-runs")
         take, free = (("pg_try_advisory_lock", "pg_advisory_unlock") if exclusive else
                       ("pg_try_advisory_lock_shared", "pg_advisory_unlock_shared"))
-        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            if not conn.execute(sa.text(f"SELECT {take}(:k)"), {"k": key}).scalar():
-                who = "a run or a backfill" if exclusive else "a backfill"
-                raise StoreError(f"{who} of this company is in progress on a machine sharing the store "
-                                 f"{self.display_url}; wait for it to finish")
-            try:
-                yield
-            finally:
-                with contextlib.suppress(sa.exc.SQLAlchemyError):
-                    conn.execute(sa.text(f"SELECT {free}(:k)"), {"k": key})
-        finally:
-            conn.close()
+        who = "a run or a backfill" if exclusive else "a backfill"
+        with self._advisory_lock(zlib.crc32(b"soe-company-runs"), take, free,
+                                 f"{who} of this company is in progress on a machine sharing the store "
+                                 f"{self.display_url}; wait for it to finish"):
+            yield
 
     def start_run(self, run_id: str, week: str, run_dir: Path) -> None:
         with self.engine.begin() as c:
