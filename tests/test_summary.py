@@ -450,3 +450,15 @@ def test_a_variance_inside_one_shown_already_is_one_root_cause():
     assert var[var["topic"] == "Variance"]["sentence"].tolist() == [
         "PWR-5004 (Power Supplies) is $528K ahead of the forecast made a week before.",
         "Power Supplies is $78K behind plan."]  # the other direction is another cause
+
+
+def test_assumptions_print_only_the_rules_of_the_lights_shown():
+    """Like the glossary, the rules of lights the page does not show are left out (no 'Missing' rule when every
+    report ran and every KPI was measured)."""
+    from soe_helpers.core.params import load_params
+
+    p = load_params()
+    assert len(sm.assumptions(p)) == 3
+    shown = sm.assumptions(p, {"red", "green"})
+    assert len(shown) == 1 and shown[0].startswith("Act = ")
+    assert [r.split(" = ")[0] for r in sm.assumptions(p, {"amber", "grey"})] == ["Watch", "Missing"]

@@ -1388,16 +1388,20 @@ def status_table(statuses: Mapping[str, dict], pack: Iterable[ReportRef] = PACK)
     return pd.DataFrame(rows, columns=["report", "status", "seconds", "file"])
 
 
-def assumptions(params) -> list[str]:
-    """The rules behind the summary's traffic lights, as short sentences (the report prints them)."""
+def assumptions(params, lights: Iterable[str] | None = None) -> list[str]:
+    """The rules behind the summary's traffic lights, as short sentences (the report prints them).
+
+    ``lights``: the lights the page shows (``red``, ``amber``, ``grey``...); as the glossary lists only the terms a
+    page uses, only their rules are returned (None: every rule)."""
     m, r, sym = params.materiality, params.executive_summary, params.company.currency_symbol
-    out = [  # each report prints its own rule in full (the KPI report's lights, the reconciliation's materiality)
-        f"Act = needs a decision (material: {fmt_money(m.abs, sym)} and {fmt_pct(m.pct)} or more; cash below the "
-        "minimum).",
-        f"Watch = keep an eye on it (cash within {fmt_pct(r.cash_watch_margin, digits=0)} of the minimum).",
-        "Missing = not run; never an earlier week's figures.",
+    rules = [  # each report prints its own rule in full (the KPI report's lights, the reconciliation's materiality)
+        ("red", f"Act = needs a decision (material: {fmt_money(m.abs, sym)} and {fmt_pct(m.pct)} or more; cash below "
+                "the minimum)."),
+        ("amber", f"Watch = keep an eye on it (cash within {fmt_pct(r.cash_watch_margin, digits=0)} of the minimum)."),
+        ("grey", "Missing = not run; never an earlier week's figures."),
     ]
-    return out
+    shown = None if lights is None else set(lights)
+    return [text for light, text in rules if shown is None or light in shown]
 
 
 # ---------------------------------------------------------------- HTML
