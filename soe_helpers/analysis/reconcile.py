@@ -892,7 +892,7 @@ def register_sentence(reg: pd.DataFrame, symbol: str) -> str:
     up = float(ranked.loc[ranked["variance"] > 0, "variance"].sum())
     down = float(ranked.loc[ranked["variance"] < 0, "variance"].sum())
     return (f"{len(ranked)} material variance{'s' if len(ranked) != 1 else ''}, each counted once at the level where "
-            f"it belongs, ranked by dollars: {fmt_money(down, symbol)} behind and {fmt_money(up, symbol)} ahead "
+            f"it belongs, ranked by dollars: {fmt_money(-down, symbol)} behind and {fmt_money(up, symbol)} ahead "
             f"(comparisons and levels overlap, so these are not one total). Folded in: {into_parent} SKU, customer "
             f"or line row{'s' if into_parent != 1 else ''} whose dollars are inside another row (its largest part "
             f"is named), and {into_qtd} week row{'s' if into_qtd != 1 else ''} inside the same item's "

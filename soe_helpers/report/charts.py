@@ -148,10 +148,14 @@ def waterfall(steps: pd.DataFrame, title: str, symbol: str) -> Figure:
             ax.bar(i, r.amount, bottom=running, color=color)
             running += r.amount
             label_y = max(running, running - r.amount)
-        ax.annotate(fmt_money(r.amount, symbol), (i, label_y), ha="center", va="bottom", fontsize=TEXT,
-                    xytext=(0, 2), textcoords="offset points")
+        down = r.kind != "total" and r.amount < 0  # a fall is labelled under its bar: never beside its neighbour's
+        ax.annotate(fmt_money(r.amount, symbol), (i, running if down else label_y), ha="center",
+                    va="top" if down else "bottom", fontsize=TEXT, xytext=(0, -2 if down else 2),
+                    textcoords="offset points")
     ax.set_xticks(range(len(steps)))
-    ax.set_xticklabels(steps["step"], fontsize=TEXT)
+    # seven steps in a phone's width: the names slanted, so neighbours never overlap
+    ax.set_xticklabels([str(s) for s in steps["step"]], fontsize=TEXT, rotation=35, ha="right",
+                       rotation_mode="anchor")
     totals = steps.loc[steps["kind"] == "total", "amount"]
     lo = min(totals.min(), running) * 0.9 if len(totals) else 0
     ax.set_ylim(bottom=max(0, lo))
