@@ -70,3 +70,11 @@ def test_end_report_stops_cleanly_and_the_html_ends_at_its_cell():
         nbformat.v4.new_output("error", ename="ZeroDivisionError", evalue="division by zero", traceback=[])])
     nb2 = nbformat.v4.new_notebook(cells=[failed, nbformat.v4.new_markdown_cell("## Later")])
     assert len(ended_here(nb2).cells) == 2                 # a real error is not a clean end: left as it is
+
+
+def test_ids_never_break_at_their_hyphen_and_weeks_are_not_ids():
+    from soe_helpers.report.display import html_table
+
+    t = html_table(pd.DataFrame({"id": ["C-0203", "SO-500000/1", "2026-W47", "Silverline Controls Inc."]}))
+    assert '<td class="code">C-0203</td>' in t and '<td class="code">SO-500000/1</td>' in t
+    assert "<td>2026-W47</td>" in t and "<td>Silverline Controls Inc.</td>" in t

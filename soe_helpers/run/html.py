@@ -65,6 +65,7 @@ table.soe-table th, table.soe-table td, table.dataframe th, table.dataframe td {
        padding: 4px 8px; border-bottom: 1px solid var(--soe-rule); vertical-align: top; }
 table.soe-table th, table.dataframe th { background: var(--soe-band); text-align: left; font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.code { white-space: nowrap; }
 .neg { color: var(--soe-neg); }
 .soe-headline { font-size: 1.1em; font-weight: 600; padding: 8px 12px; background: var(--soe-band);
        border-left: 4px solid var(--soe-accent); margin: 8px 0; }
