@@ -72,9 +72,11 @@ def test_end_report_stops_cleanly_and_the_html_ends_at_its_cell():
     assert len(ended_here(nb2).cells) == 2                 # a real error is not a clean end: left as it is
 
 
-def test_ids_never_break_at_their_hyphen_and_weeks_are_not_ids():
+def test_ids_and_dates_never_break_at_a_hyphen():
     from soe_helpers.report.display import html_table
 
-    t = html_table(pd.DataFrame({"id": ["C-0203", "SO-500000/1", "2026-W47", "Silverline Controls Inc."]}))
-    assert '<td class="code">C-0203</td>' in t and '<td class="code">SO-500000/1</td>' in t
-    assert "<td>2026-W47</td>" in t and "<td>Silverline Controls Inc.</td>" in t
+    t = html_table(pd.DataFrame({"id": ["C-0203", "SO-500000/1", "2026-W47", "2026-11-20", "Silverline Controls Inc.",
+                                        "Net 30 - EOM"]}))
+    for code in ("C-0203", "SO-500000/1", "2026-W47", "2026-11-20"):
+        assert f'<td class="code">{code}</td>' in t
+    assert "<td>Silverline Controls Inc.</td>" in t and "<td>Net 30 - EOM</td>" in t

@@ -78,16 +78,16 @@ def html_table(
             else:
                 txt, num = ("" if is_blank(v) else str(v)), False
             neg = num and not is_blank(v) and isinstance(v, (int, float)) and v < 0
-            code = not num and _ID.fullmatch(txt) is not None  # an id never breaks at its hyphen ('C-/0203')
+            code = not num and _ID.fullmatch(txt) is not None  # an id or date never breaks at a hyphen ('C-/0203')
             cls = " ".join(x for x in ("num" if num else "", "neg" if neg else "", "code" if code else "") if x)
             cells.append(f'<td class="{cls}">{html.escape(txt)}</td>' if cls else f"<td>{html.escape(txt)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f'<table class="soe-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
-#: An id as exports write them: a short letter prefix, a hyphen, then digits or letters (C-0203, PWR-5024,
-#: SO-500000/1); a week (2026-W47) is not one.
-_ID = re.compile(r"[A-Za-z]{1,6}-[A-Za-z0-9][A-Za-z0-9/_.-]{0,16}")
+#: What never breaks at its hyphen in a table cell: an id as exports write them, a short letter prefix, a hyphen,
+#: then digits or letters (C-0203, PWR-5024, SO-500000/1), an ISO date (2026-11-20) and an ISO week (2026-W47).
+_ID = re.compile(r"[A-Za-z]{1,6}-[A-Za-z0-9][A-Za-z0-9/_.-]{0,16}|\d{4}-\d{2}-\d{2}|\d{4}-W\d{2}")
 
 
 def show_table(df: pd.DataFrame, **kw):
