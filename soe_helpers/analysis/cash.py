@@ -439,12 +439,13 @@ def decision_sentence(label: str, table: pd.DataFrame, sym: str) -> str:
     """Which option is best on P&L this quarter and which on cash, and by how much."""
     opts = table.iloc[1:]
     if opts.empty:
-        return f"{label}: no options."
+        return f"{label.rstrip('?:')}: no options."
     best_p = opts.loc[opts["pnl_impact_quarter"].idxmax()]
     best_c = opts.loc[opts["cash_impact_13w"].idxmax()]
     other_p = opts[opts["option"] != best_p["option"]]
     gap = best_p["pnl_impact_quarter"] - other_p["pnl_impact_quarter"].max() if len(other_p) else 0.0
-    txt = (f"{label}: '{best_p['option']}' is best for this quarter's P&L"
+    head = label if label.rstrip().endswith(("?", ".", "!")) else f"{label}:"  # a question needs no colon after it
+    txt = (f"{head} '{best_p['option']}' is best for this quarter's P&L"
            + (f" by {fmt_money(gap, sym)}" if len(other_p) else ""))
     if best_c["option"] == best_p["option"]:
         return txt + f" and for cash over the forecast ({fmt_money(best_c['cash_impact_13w'], sym)} vs baseline)."
