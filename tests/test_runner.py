@@ -39,6 +39,14 @@ def test_reports_have_no_code_no_traceback_and_real_figures(pack_run):
     assert "Text(" not in html and "&lt;Figure" not in html
 
 
+def test_no_report_prints_a_python_value(pack_run):
+    """Plain words for leadership: no 'closes: True', no None or nan in the text of any report."""
+    for page in sorted(pack_run["run_dir"].glob("*.html")):
+        text = re.sub(r"<[^>]+>", " ", visible(page.read_text()))
+        for raw in (": True", ": False", " True.", " False.", " None.", " nan ", "NaN"):
+            assert raw not in text, (page.name, raw, text[max(0, text.find(raw) - 120):text.find(raw) + 60])
+
+
 def test_manifest_is_complete(pack_run):
     m = pack_run["manifest"]
     assert m["status"] == "ok" and m["week"] == DEMO_WEEK and m["quarter"] == "2026-Q4"

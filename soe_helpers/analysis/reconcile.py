@@ -31,7 +31,7 @@ import pandas as pd
 from soe_helpers.analysis import landing as LD
 from soe_helpers.analysis import plan_grain as PG
 from soe_helpers.core.calendar import FiscalCalendar, week_add, week_end, week_ordinal
-from soe_helpers.core.formats import fmt_money, fmt_pct, fmt_units, name_with_id
+from soe_helpers.core.formats import bridge_closes_text, fmt_money, fmt_pct, fmt_units, name_with_id
 from soe_helpers.analysis.materiality import material_mask
 
 __all__ = [
@@ -921,11 +921,8 @@ def landing_headline(rec: Reconciliation, symbol: str) -> str:
 
 
 def _closes_text(steps: pd.DataFrame) -> str:
-    """The bridge's tie-out as a plain sentence (never 'closes: True')."""
-    if steps.attrs.get("closes"):
-        return "Plan revenue plus these steps equals actual revenue to the cent."
-    gap = steps["amount"].iloc[-1] - steps["amount"].iloc[0] - steps.loc[steps["kind"] == "delta", "amount"].sum()
-    return f"Plan revenue plus these steps misses actual revenue by {gap:,.2f}: the bridge does not close."
+    """The bridge's tie-out as a plain sentence (:func:`soe_helpers.core.formats.bridge_closes_text`)."""
+    return bridge_closes_text(steps, "Plan revenue", "actual revenue")
 
 
 def bridge_text(rec: Reconciliation, steps: pd.DataFrame) -> str:

@@ -140,3 +140,24 @@ def with_names(text, names=None) -> str:
 
 
 __all__ += ["name_with_id", "with_names"]
+
+
+def bridge_closes_text(steps: pd.DataFrame, start: str, end: str, symbol: str = "") -> str:
+    """A bridge's tie-out as a plain sentence, one rule for every report (never 'closes: True').
+
+    ``steps``: step, amount, kind ('total' first and last, 'delta' between). ``start``/``end``: what the first and
+    last totals are ('Plan revenue', 'week-13 closing cash without detected events'), capitalised as they open and
+    end the sentence.
+
+    >>> s = pd.DataFrame({"step": ["a", "d", "b"], "amount": [10.0, 2.5, 12.5], "kind": ["total", "delta", "total"]})
+    >>> bridge_closes_text(s, "Plan", "actual")
+    'Plan plus these steps equals actual to the cent.'
+    >>> bridge_closes_text(s.assign(amount=[10.0, 2.5, 13.0]), "Plan", "actual", "$")
+    'Plan plus these steps misses actual by $0.50: the bridge does not close (a defect: please report it).'
+    """
+    tot = steps.loc[steps["kind"] == "total", "amount"]
+    gap = float(tot.iloc[-1] - tot.iloc[0] - steps.loc[steps["kind"] == "delta", "amount"].sum())
+    if abs(round(gap, 2)) < 0.005:
+        return f"{start} plus these steps equals {end} to the cent."
+    return (f"{start} plus these steps misses {end} by {symbol}{abs(gap):,.2f}: the bridge does not close "
+            "(a defect: please report it).")
