@@ -231,4 +231,4 @@ def test_the_bridge_states_its_tie_out_in_words():
     assert text.endswith("Plan revenue plus these steps equals actual revenue to the cent.") and "True" not in text
     steps.attrs["closes"] = False
     steps.loc[2, "amount"] = 91.0
-    assert R.bridge_text(_B(), steps).endswith("misses actual revenue by 1.00: the bridge does not close.")
+    assert R.bridge_text(_B(), steps).endswith("misses actual revenue by 1.00: the bridge does not close (a defect: please report it).")
