@@ -46,6 +46,21 @@ def test_open_backlog_by_hand():
     assert b.loc["SO-3", "past_due"] and b.loc["SO-3", "expected_date"] == T("2026-12-21")  # late, not lost
 
 
+def test_a_past_week_sees_lines_open_then_that_are_closed_now():
+    """A backfill runs a past week on today's export: a line whose status is 'closed' today was open at that week's
+    end by what shipped after it; closed short, only what it shipped in the end was ever owed."""
+    o = _orders([
+        ["SO-7", 1, "2026-12-01", "C1", "A", 10, 100.0, "2026-12-20", "2026-12-22", None, "closed"],  # shipped 4+6
+        ["SO-8", 1, "2026-12-01", "C1", "A", 10, 100.0, "2026-12-20", "2026-12-22", None, "closed"],  # 3, closed short
+    ])
+    sh = pd.DataFrame({"shipment_id": ["S1", "S2", "S3"], "order_id": ["SO-7", "SO-7", "SO-8"], "line": [1, 1, 1],
+                       "ship_date": pd.to_datetime(["2026-12-10", "2026-12-22", "2026-12-10"]),
+                       "quantity": [4.0, 6.0, 3.0]})
+    then = LD.open_backlog(o, sh, "2026-12-20").set_index("order_id")
+    assert then["qty"].to_dict() == {"SO-7": 6.0}          # SO-8 had shipped all it ever would by then
+    assert LD.open_backlog(o, sh, "2026-12-27").empty      # today: nothing open
+
+
 def test_open_backlog_without_shipments_or_dates_falls_back_to_requested():
     o = ORDERS.drop(columns=["scheduled_date", "promised_date"]).iloc[:1]
     b = LD.open_backlog(o, None, "2026-12-20")

@@ -49,14 +49,22 @@ def open_backlog(orders: pd.DataFrame, shipments: pd.DataFrame | None, cutoff) -
     if "status" in o:
         o = o[o["status"].fillna("open") != "cancelled"]
     shipped = pd.Series(0.0, index=o.index)
+    shipped_ever = pd.Series(0.0, index=o.index)
     if shipments is not None and len(shipments):
-        sh = shipments[shipments["ship_date"] <= cutoff].groupby(["order_id", "line"])["quantity"].sum()
         keys = pd.MultiIndex.from_arrays([o["order_id"], o["line"]])
+        sh = shipments[shipments["ship_date"] <= cutoff].groupby(["order_id", "line"])["quantity"].sum()
         shipped = pd.Series(sh.reindex(keys).fillna(0.0).to_numpy(), index=o.index)
-    qty = o["quantity"].astype(float) - shipped
+        ever = shipments.groupby(["order_id", "line"])["quantity"].sum()
+        shipped_ever = pd.Series(ever.reindex(keys).fillna(0.0).to_numpy(), index=o.index)
+    owed = o["quantity"].astype(float)
+    if "status" in o:
+        # A line the ERP has closed owes nothing beyond what it shipped in the end: at a cutoff before its last
+        # shipment (a past week, as a backfill runs it) it was open by what shipped after; closed short, the rest
+        # was never owed. The status is today's, so dropping closed lines would empty every past week's backlog.
+        closed = o["status"].fillna("open").to_numpy() == "closed"
+        owed = owed.where(~closed, np.minimum(owed, shipped_ever))
+    qty = owed - shipped
     keep = qty > 1e-9
-    if "status" in o:  # a line the ERP closed short owes nothing more
-        keep &= o["status"].fillna("open").to_numpy() != "closed"
     o, qty = o[keep], qty[keep]
     nat = pd.Series(pd.NaT, index=o.index, dtype="datetime64[ns]")
     sched = o["scheduled_date"] if "scheduled_date" in o else nat

@@ -601,7 +601,9 @@ def _landing_parts(lf, plan_q, book, products, customers, orders, shipments, cor
         notes.append(f"Weeks without a forecast use the plan's revenue as unbooked demand: {', '.join(uncovered)}.")
     fc = pd.concat([lf[["week", "sku", "product_line", "revenue"]], fill], ignore_index=True)
     # forecast consumption at the forecast's valuation: plan price, or net price for the bookings' run-rate
-    booked = book[book["week"].isin(rest)].assign(
+    # only what was booked by the run week's end consumes: a past week run later (a backfill, or re-run) must not
+    # see the orders of the weeks after it, which are neither in its backlog nor yet booked when it ran
+    booked = book[book["week"].isin(rest) & (book["week"] <= week)].assign(
         revenue=lambda d: at_plan_price(d, price) if price is not None else d["value"].astype(float))
     unbooked = LD.unbooked_demand(fc, booked, rest, week_end(q_weeks[-1]), lags)
     snap = lf["snapshot_week"].iloc[0] if len(lf) else week
