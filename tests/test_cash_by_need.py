@@ -17,16 +17,10 @@ from soe_helpers.analysis.cash_forecast import (OPTIONAL_TABLES, REQUIRED_TABLES
 from soe_helpers.core.calendar import FiscalCalendar
 from soe_helpers.core.params import load_params
 from soe_helpers.data import needs
+from test_cash_forecast import _df  # the same small-frame builder
 
 WEEK = "2026-W47"
 T = pd.Timestamp
-
-
-def _df(rows, cols, dates=()):
-    df = pd.DataFrame(rows, columns=cols)
-    for c in dates:
-        df[c] = pd.to_datetime(df[c])
-    return df
 
 
 def accounting_company() -> dict:
@@ -156,3 +150,10 @@ def test_a_revenue_plan_by_product_line_is_spread_over_the_skus_by_their_booking
     assert out.set_index("sku")["qty"].to_dict() == {"A": 6.0, "B": 2.0}  # 600 / 100 and 600 / 300
     assert how == ("the S&OP plan's revenue by product line, spread over its SKUs by their bookings of the last 13 "
                    "weeks, at their recent prices")
+
+
+def test_the_forecast_tie_out_is_a_sentence():
+    w = pd.DataFrame({"scenario": ["baseline"] * 2, "opening_cash": [10.0, 12.0], "receipts": [5.0, 0.0],
+                      "payments": [3.0, 2.0], "closing_cash": [12.0, 10.0]})
+    assert cash.forecast_closes_text(w).startswith("Every line's weeks close to the cent")
+    assert "do NOT close" in cash.forecast_closes_text(w.assign(closing_cash=[12.0, 11.0]))

@@ -701,7 +701,15 @@ def forecast_closes(weekly: pd.DataFrame) -> bool:
     return True
 
 
-__all__ += ["TABLES", "REQUIRED_TABLES", "OPTIONAL_TABLES", "SCENARIO_NEEDS", "scenario_skip_reason", "headline", "detected_figures", "lines_table", "customer_dtp_table", "forecast_closes"]
+def forecast_closes_text(weekly: pd.DataFrame) -> str:
+    """:func:`forecast_closes` as a plain sentence for the report (never 'closes: True')."""
+    if forecast_closes(weekly):
+        return "Every line's weeks close to the cent (opening + receipts - payments = closing)."
+    return "A line's weeks do NOT close (opening + receipts - payments differs from closing): a defect, please report it."
+
+
+__all__ += ["TABLES", "REQUIRED_TABLES", "OPTIONAL_TABLES", "SCENARIO_NEEDS", "scenario_skip_reason", "headline", "detected_figures", "lines_table", "customer_dtp_table", "forecast_closes",
+           "forecast_closes_text"]
 
 
 def cash_risk(ci: CashImpact) -> dict:
